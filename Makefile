@@ -1,0 +1,40 @@
+# One task runner. `make run` and `make test` install what they need, idempotently.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+MODEL := inference/model_repository/musicnn/1/model.onnx
+MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
+
+.PHONY: setup model music run test lint bench clean
+
+setup: $(INSTALLED) $(MODEL)
+
+$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
+	touch $@
+
+$(MODEL): inference/build_model.py
+	$(PYTHON) inference/build_model.py
+
+model: $(MODEL)
+
+music:
+	scripts/fetch_music.sh
+
+# Tags the paths in PATHS, or the demo corpus of real music from Debian packages.
+run: setup
+	@paths="$(PATHS)"; [ -n "$$paths" ] || paths="$$(scripts/fetch_music.sh)/demo"; \
+	$(BIN)/trackscan run $$paths
+
+test: setup
+	$(BIN)/ruff check shared functions inference tests benchmarks
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/bench_local.py --music "$$(scripts/fetch_music.sh)"
+
+clean:
+	rm -rf $(VENV) .trackscan

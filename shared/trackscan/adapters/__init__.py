@@ -1,0 +1,1 @@
+"""Adapters: local and cloud implementations of the ports. Only bootstrap imports them."""

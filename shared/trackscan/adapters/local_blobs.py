@@ -1,0 +1,66 @@
+"""BlobStore on a local folder, addressed by file:// URIs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlparse
+
+from trackscan.ports import BlobInfo
+
+
+def path_of(uri: str) -> Path:
+    """The local path of a file:// URI."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        raise ValueError(f"not a file:// URI: {uri}")
+    return Path(unquote(parsed.path))
+
+
+def uri_of(path: Path) -> str:
+    """The file:// URI of a path (made absolute)."""
+    return path.resolve().as_uri()
+
+
+class FolderBlobStore:
+    """Blobs as files. Writes are create-only and atomic: a temporary file hard-linked into place."""
+
+    def open_read(self, uri: str) -> BinaryIO:
+        return path_of(uri).open("rb")
+
+    def write_if_absent(self, uri: str, data: bytes) -> bool:
+        target = path_of(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as tmp:
+            tmp.write(data)
+        try:
+            os.link(tmp.name, target)  # fails if the target exists: the first writer wins
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp.name)
+
+    def stat(self, uri: str) -> BlobInfo | None:
+        try:
+            stat = path_of(uri).stat()
+        except FileNotFoundError:
+            return None
+        return BlobInfo(size_bytes=stat.st_size, generation=str(stat.st_mtime_ns))
+
+    def list_uris(self, prefix_uri: str) -> list[str]:
+        folder = path_of(prefix_uri)
+        if not folder.is_dir():
+            return []
+        return sorted(uri_of(p) for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+
+    def delete_prefix(self, prefix_uri: str) -> int:
+        folder = path_of(prefix_uri)
+        if not folder.is_dir():
+            return 0
+        count = sum(1 for p in folder.rglob("*") if p.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+        return count

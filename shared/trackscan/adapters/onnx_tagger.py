@@ -1,0 +1,53 @@
+"""Tagger running the musicnn ONNX model in process with onnxruntime."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from trackscan.errors import RetryableError
+from trackscan.ports import Predictions
+from trackscan.tracks import ModelInfo
+
+MODEL_NAME = "musicnn"
+OUTPUTS = ["mtt_scores", "msd_scores", "embedding"]
+
+
+class OnnxTagger:
+    """Loads the model on first use, so steps that never infer never pay for it."""
+
+    def __init__(self, model_path: str, threads: int = 0) -> None:
+        self._model_path = Path(model_path)
+        self._threads = threads
+        self._session = None
+        self._info: ModelInfo | None = None
+
+    def _load(self):
+        import onnxruntime
+
+        if not self._model_path.is_file():
+            raise RetryableError(f"The model is missing at {self._model_path}: run `make model`.")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        return onnxruntime.InferenceSession(str(self._model_path), options, providers=["CPUExecutionProvider"])
+
+    def predict(self, patches: np.ndarray) -> Predictions:
+        if self._session is None:
+            self._session = self._load()
+        mtt, msd, embedding = self._session.run(OUTPUTS, {"patches": patches.astype(np.float32)})
+        return Predictions(mtt=mtt, msd=msd, embedding=embedding)
+
+    def model_info(self) -> ModelInfo:
+        if self._info is None:
+            self._info = ModelInfo(MODEL_NAME, file_sha256(self._model_path))
+        return self._info
+
+
+def file_sha256(path: Path) -> str:
+    """The model file's sha256, read from the sidecar the build script writes when present."""
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file():
+        return sidecar.read_text().split()[0]
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,95 @@
+"""TrackStore on SQLite in WAL mode, safe for several worker processes on one machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from trackscan.tracks import TrackRecord, TrackState, Transition
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tracks (
+    track_id TEXT PRIMARY KEY,
+    source_uri TEXT NOT NULL,
+    partner TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tracks_by_partner ON tracks (partner, state, updated_at);
+CREATE INDEX IF NOT EXISTS tracks_by_source ON tracks (source_uri, updated_at);
+"""
+
+
+class SqliteTrackStore:
+    """Each record is one row: indexed columns for queries, the whole record as JSON."""
+
+    def __init__(self, db_path: str) -> None:
+        self._db_path = db_path
+        self._connection: sqlite3.Connection | None = None
+        self._pid = 0
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        # One connection per process: a forked worker must not reuse its parent's.
+        if self._connection is None or self._pid != os.getpid():
+            Path(self._db_path).parent.mkdir(parents=True, exist_ok=True)
+            self._connection = sqlite3.connect(self._db_path, timeout=30, isolation_level=None)
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.executescript(SCHEMA)
+            self._pid = os.getpid()
+        return self._connection
+
+    def create_if_absent(self, record: TrackRecord) -> TrackRecord:
+        self._db.execute(
+            "INSERT OR IGNORE INTO tracks VALUES (?, ?, ?, ?, ?, ?)",
+            (record.track_id, record.source_uri, record.partner, record.state.value,
+             record.updated_at, json.dumps(record.to_dict())),
+        )
+        stored = self.get(record.track_id)
+        assert stored is not None
+        return stored
+
+    def get(self, track_id: str) -> TrackRecord | None:
+        row = self._db.execute("SELECT record FROM tracks WHERE track_id = ?", (track_id,)).fetchone()
+        return TrackRecord.from_dict(json.loads(row[0])) if row else None
+
+    def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")  # takes the write lock before reading: no lost update
+        try:
+            current = self.get(track_id)
+            updated = transition.apply(current) if current else None
+            if updated:
+                db.execute(
+                    "UPDATE tracks SET state = ?, updated_at = ?, record = ? WHERE track_id = ?",
+                    (updated.state.value, updated.updated_at, json.dumps(updated.to_dict()), track_id),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return updated
+
+    def query(
+        self, partner: str | None, state: TrackState | None, limit: int, after: str | None
+    ) -> list[TrackRecord]:
+        sql, args = "SELECT record FROM tracks WHERE 1 = 1", []
+        for column, value in (("partner", partner), ("state", state.value if state else None)):
+            if value is not None:
+                sql, args = f"{sql} AND {column} = ?", [*args, value]
+        if after:
+            sql += " AND (updated_at, track_id) < (SELECT updated_at, track_id FROM tracks WHERE track_id = ?)"
+            args.append(after)
+        sql += " ORDER BY updated_at DESC, track_id DESC LIMIT ?"
+        rows = self._db.execute(sql, [*args, limit]).fetchall()
+        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def find_by_source(self, source_uri: str) -> TrackRecord | None:
+        """The most recently updated track of a source (any generation)."""
+        row = self._db.execute(
+            "SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT 1", (source_uri,)
+        ).fetchone()
+        return TrackRecord.from_dict(json.loads(row[0])) if row else None

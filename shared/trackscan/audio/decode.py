@@ -1,0 +1,164 @@
+"""Decoding with PyAV (FFmpeg): probe a file and decode one time range of it.
+
+Every failure becomes a BadAudioError with a code a support person can act on. Decoders are
+lenient (a truncated MP3 decodes without error, just shorter), so the frames actually decoded
+are checked against what the header promised.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+import av
+import numpy as np
+
+from trackscan.errors import BadAudioError
+
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 192_000
+MAX_CHANNELS = 8
+# Decoded audio is kept at no more than this rate and two channels: enough for loudness and
+# features, and it bounds the memory of one 60 s segment to about 23 MB.
+MAX_DECODE_RATE = 48_000
+# A segment may come out this much shorter than planned before it counts as truncated
+# (container durations are estimates for some formats).
+TRUNCATION_TOLERANCE = 0.9
+TRUNCATION_SLACK_S = 0.5
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration_s: float
+    sample_rate: int
+    channels: int
+    codec: str
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # [channels, n] float32, channels <= 2
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[1] / self.sample_rate
+
+
+def probe(reader: BinaryIO, max_duration_s: float) -> AudioInfo:
+    """Reads the header and checks the limits.
+
+    Raises:
+        BadAudioError: EMPTY, UNSUPPORTED, CORRUPT, TOO_LONG or BAD_FORMAT.
+    """
+    with _open(reader) as container:
+        stream = _audio_stream(container)
+        info = AudioInfo(
+            duration_s=_duration_s(container, stream),
+            sample_rate=int(stream.codec_context.sample_rate or 0),
+            channels=int(stream.codec_context.channels or 0),
+            codec=stream.codec_context.name,
+        )
+    _check_limits(info, max_duration_s)
+    return info
+
+
+def decode_segment(reader: BinaryIO, start_s: float, duration_s: float) -> DecodedAudio:
+    """Decodes [start_s, start_s + duration_s) to planar float32, at most 2 channels and 48 kHz.
+
+    Raises:
+        BadAudioError: CORRUPT when decoding fails, or TRUNCATED when the file holds less audio
+            than its header says.
+    """
+    with _open(reader) as container:
+        stream = _audio_stream(container)
+        rate = min(int(stream.codec_context.sample_rate), MAX_DECODE_RATE)
+        layout = "mono" if stream.codec_context.channels == 1 else "stereo"
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        if start_s > 0:
+            container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
+        chunks = list(_frames_in_range(container, stream, resampler, start_s, duration_s, rate))
+    samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
+    samples = samples[:, : int(round(duration_s * rate))]
+    _check_decoded(samples, rate, duration_s)
+    return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), rate)
+
+
+def _open(reader: BinaryIO) -> av.container.InputContainer:
+    reader.seek(0, 2)
+    if reader.tell() == 0:
+        raise BadAudioError("EMPTY", "The file is empty (0 bytes).")
+    reader.seek(0)
+    try:
+        return av.open(reader, mode="r")
+    except av.error.InvalidDataError as exc:
+        raise BadAudioError("UNSUPPORTED", "The file is not audio in a format we read.") from exc
+    except av.error.FFmpegError as exc:
+        raise BadAudioError("CORRUPT", f"The file could not be opened: {exc}.") from exc
+
+
+def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
+    if not container.streams.audio:
+        raise BadAudioError("UNSUPPORTED", "The file has no audio stream.")
+    return container.streams.audio[0]
+
+
+def _duration_s(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    raise BadAudioError("CORRUPT", "The file does not say how long it is.")
+
+
+def _check_limits(info: AudioInfo, max_duration_s: float) -> None:
+    if not MIN_SAMPLE_RATE <= info.sample_rate <= MAX_SAMPLE_RATE:
+        raise BadAudioError(
+            "BAD_FORMAT",
+            f"Sample rate {info.sample_rate} Hz is outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz.",
+        )
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise BadAudioError("BAD_FORMAT", f"{info.channels} channels; at most {MAX_CHANNELS} are accepted.")
+    if not math.isfinite(info.duration_s) or info.duration_s <= 0:
+        raise BadAudioError("EMPTY", "The file holds no audio.")
+    if info.duration_s > max_duration_s:
+        raise BadAudioError(
+            "TOO_LONG",
+            f"The track lasts {info.duration_s / 60:.0f} min; the limit is {max_duration_s / 60:.0f} min.",
+        )
+
+
+def _frames_in_range(
+    container: av.container.InputContainer,
+    stream: av.audio.stream.AudioStream,
+    resampler: av.AudioResampler,
+    start_s: float,
+    duration_s: float,
+    rate: int,
+) -> Iterator[np.ndarray]:
+    """Yields [channels, n] arrays covering the range, trimmed at the start."""
+    end_s = start_s + duration_s
+    try:
+        for frame in container.decode(stream):
+            frame_start_s = float(frame.pts * frame.time_base) if frame.pts is not None else start_s
+            if frame_start_s >= end_s:
+                return
+            for converted in resampler.resample(frame):
+                array = converted.to_ndarray()
+                skip = int(round((start_s - frame_start_s) * rate))
+                yield array[:, skip:] if skip > 0 else array
+    except av.error.FFmpegError as exc:
+        raise BadAudioError("CORRUPT", f"Decoding failed at about {start_s:.0f} s: {exc}.") from exc
+
+
+def _check_decoded(samples: np.ndarray, rate: int, planned_s: float) -> None:
+    decoded_s = samples.shape[1] / rate
+    if decoded_s < planned_s * TRUNCATION_TOLERANCE - TRUNCATION_SLACK_S:
+        raise BadAudioError(
+            "TRUNCATED",
+            f"The file holds less audio than its header says ({decoded_s:.1f} s of {planned_s:.1f} s"
+            " in this part): it is probably cut short or damaged.",
+        )
+    if not np.isfinite(samples).all():
+        raise BadAudioError("CORRUPT", "The decoded audio contains invalid values.")

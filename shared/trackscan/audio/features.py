@@ -1,0 +1,52 @@
+"""The musicnn front end: 16 kHz mono log-mel spectrogram cut into 3 s patches.
+
+Computed in float32 throughout. musicnn's own extractor casts the mel spectrogram to float16
+before log10(10000 * x + 1); that overflows on ordinary music and makes every track look alike.
+"""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import soxr
+
+SAMPLE_RATE = 16_000
+N_FFT = 512
+HOP_LENGTH = 256
+N_MELS = 96
+PATCH_FRAMES = 187  # 187 hops of 16 ms: 3 s
+
+
+def to_model_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Downmixes [channels, n] audio to mono and resamples it to 16 kHz (soxr, high quality)."""
+    mono = samples.mean(axis=0, dtype=np.float32)
+    if sample_rate == SAMPLE_RATE:
+        return mono
+    return soxr.resample(mono, sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+
+
+def log_mel(mono_16k: np.ndarray) -> np.ndarray:
+    """The log-compressed mel spectrogram, [frames, 96] float32."""
+    mel = librosa.feature.melspectrogram(
+        y=mono_16k, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS
+    )
+    return np.log10(10_000.0 * mel.T.astype(np.float32) + 1.0)
+
+
+def to_patches(log_mel_frames: np.ndarray) -> np.ndarray:
+    """Cuts [frames, 96] into non-overlapping [P, 187, 96] patches.
+
+    The tail shorter than a patch is dropped, as musicnn does; audio shorter than one patch is
+    padded with silence (log10(1) = 0) so every track yields at least one patch.
+    """
+    frames = log_mel_frames.shape[0]
+    if frames < PATCH_FRAMES:
+        pad = np.zeros((PATCH_FRAMES - frames, N_MELS), np.float32)
+        log_mel_frames = np.concatenate([log_mel_frames, pad])
+    count = log_mel_frames.shape[0] // PATCH_FRAMES
+    return np.ascontiguousarray(log_mel_frames[: count * PATCH_FRAMES].reshape(count, PATCH_FRAMES, N_MELS))
+
+
+def patches_from_audio(mono_16k: np.ndarray) -> np.ndarray:
+    """16 kHz mono audio to model input patches."""
+    return to_patches(log_mel(mono_16k))

@@ -1,0 +1,1 @@
+"""The trackscan command line."""

@@ -1,0 +1,3 @@
+from trackscan.cli.main import main
+
+main()

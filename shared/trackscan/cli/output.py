@@ -1,0 +1,85 @@
+"""How track records are shown: one JSON object per line, or a table for people."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from trackscan.adapters.local_blobs import path_of
+from trackscan.tracks import TrackRecord
+
+
+def source_label(record: TrackRecord) -> str:
+    """The file path for local sources, the URI otherwise."""
+    if record.source_uri.startswith("file://"):
+        return str(path_of(record.source_uri))
+    return record.source_uri
+
+
+def track_json(record: TrackRecord) -> dict[str, Any]:
+    """The ``trackscan run --json`` object of a track (the same shape as the cloud record's result)."""
+    result = record.result
+    return {
+        "track_id": record.track_id,
+        "source": source_label(record),
+        "state": record.state.value,
+        "duration_s": result.duration_s if result else None,
+        "tags": result.tags if result else None,
+        "top_tags": result.top_tags if result else [],
+        "tempo_bpm": result.tempo_bpm if result else None,
+        "key": result.key if result else None,
+        "loudness_lufs": result.loudness_lufs if result else None,
+        "embedding": result.embedding if result else None,
+        "model": {"name": record.model.name, "sha256": record.model.sha256} if record.model else None,
+        "error": {"code": record.error.code, "message": record.error.message} if record.error else None,
+    }
+
+
+def json_line(record: TrackRecord) -> str:
+    return json.dumps(track_json(record), separators=(",", ":"))
+
+
+def results_table(records: list[TrackRecord]) -> Table:
+    table = Table(show_lines=False)
+    for column in ("file", "duration", "top tags", "BPM", "key", "loudness"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        table.add_row(*_row(record))
+    return table
+
+
+def _row(record: TrackRecord) -> list[str]:
+    name = source_label(record).rsplit("/", 1)[-1]
+    result = record.result
+    if result is None:
+        error = f"[red]{record.state.value}[/red] {record.error.code}: {record.error.message}" if record.error else ""
+        return [name, "", error, "", "", ""]
+    minutes, seconds = divmod(round(result.duration_s), 60)
+    return [
+        name,
+        f"{minutes}:{seconds:02d}",
+        ", ".join(result.top_tags),
+        f"{result.tempo_bpm:.0f}" if result.tempo_bpm else "-",
+        result.key or "-",
+        f"{result.loudness_lufs:.1f} LUFS" if result.loudness_lufs is not None else "-",
+    ]
+
+
+def print_status(console: Console, record: TrackRecord) -> None:
+    """The support view of one track: state, timeline and error."""
+    console.print(f"track    {record.track_id}")
+    console.print(f"source   {source_label(record)} (generation {record.generation})")
+    console.print(f"partner  {record.partner}")
+    console.print(f"state    {record.state.value}")
+    if record.segments_total:
+        console.print(f"segments {record.segments_total}")
+    if record.error:
+        console.print(f"error    {record.error.code} in {record.error.step}: {record.error.message}")
+    if record.result:
+        console.print(f"tags     {', '.join(record.result.top_tags)}")
+    console.print("timeline")
+    for event in record.timeline:
+        console.print(f"  {event.time}  {event.state:<10} {event.step} (attempt {event.attempt})")

@@ -1,0 +1,87 @@
+"""Runtime configuration: one frozen dataclass, read from the environment once.
+
+Every field names its environment variable in its metadata, so the Terraform checks can
+verify that each variable a cloud service reads is set by the infrastructure code.
+Defaults give a fully local run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+# Where the model build script writes the ONNX model, relative to the repository root.
+MODEL_RELATIVE_PATH = Path("inference/model_repository/musicnn/1/model.onnx")
+
+
+def _env(name: str, scope: str, default: Any) -> Any:
+    """A dataclass field backed by an environment variable.
+
+    scope is "local" (embedded default only) or "cloud" (read by the Cloud Run services,
+    so Terraform must set it unless the default is right for production).
+    """
+    return field(default=default, metadata={"env": name, "scope": scope})
+
+
+def _default_model_path() -> str:
+    # An editable install lives in <repo>/shared/trackscan: find the model from there, so the
+    # CLI works from any working directory.
+    repo_root = Path(__file__).resolve().parents[2]
+    return str(repo_root / MODEL_RELATIVE_PATH)
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of trackscan; units are in the names."""
+
+    home_dir: str = _env("TRACKSCAN_HOME", "local", ".trackscan")
+    state_db_path: str = _env("TRACKSCAN_STATE_DB", "local", "")
+    model_path: str = _env("TRACKSCAN_MODEL_PATH", "local", "")
+    segment_s: float = _env("TRACKSCAN_SEGMENT_S", "cloud", 60.0)
+    max_duration_s: float = _env("TRACKSCAN_MAX_DURATION_S", "cloud", 7200.0)
+    max_file_bytes: int = _env("TRACKSCAN_MAX_FILE_BYTES", "cloud", 1 << 30)
+    infer_batch_patches: int = _env("TRACKSCAN_INFER_BATCH_PATCHES", "cloud", 32)
+    infer_timeout_s: float = _env("TRACKSCAN_INFER_TIMEOUT_S", "cloud", 8.0)
+    project_id: str = _env("GOOGLE_CLOUD_PROJECT", "cloud", "trackscan-local")
+    ingest_bucket_name: str = _env("TRACKSCAN_INGEST_BUCKET", "cloud", "trackscan-ingest")
+    work_bucket_name: str = _env("TRACKSCAN_WORK_BUCKET", "cloud", "trackscan-work")
+    uploads_topic: str = _env("TRACKSCAN_UPLOADS_TOPIC", "cloud", "trackscan-uploads")
+    segments_topic: str = _env("TRACKSCAN_SEGMENTS_TOPIC", "cloud", "trackscan-segments")
+    features_topic: str = _env("TRACKSCAN_FEATURES_TOPIC", "cloud", "trackscan-features-ready")
+    inferred_topic: str = _env("TRACKSCAN_INFERRED_TOPIC", "cloud", "trackscan-track-inferred")
+    tracks_collection: str = _env("TRACKSCAN_TRACKS_COLLECTION", "cloud", "tracks")
+    triton_grpc_url: str = _env("TRITON_GRPC_URL", "cloud", "localhost:8001")
+    triton_model_name: str = _env("TRACKSCAN_TRITON_MODEL", "cloud", "musicnn")
+    model_sha256: str = _env("TRACKSCAN_MODEL_SHA256", "cloud", "")
+    api_keys: str = _env("TRACKSCAN_API_KEYS", "local", "")
+    partner_identities: str = _env("TRACKSCAN_PARTNER_IDENTITIES", "cloud", "")
+    log_level: str = _env("TRACKSCAN_LOG_LEVEL", "cloud", "INFO")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+        """Builds the configuration from environment variables (os.environ by default)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is not None and raw != "":
+                values[f.name] = type(f.default)(raw)
+        config = cls(**values)
+        return config._with_derived_paths()
+
+    def _with_derived_paths(self) -> "Config":
+        state_db = self.state_db_path or str(Path(self.home_dir) / "state.sqlite")
+        model = self.model_path or _default_model_path()
+        return replace(self, state_db_path=state_db, model_path=model)
+
+    @property
+    def work_dir(self) -> Path:
+        """Folder of the local blob store (intermediate data of the embedded default)."""
+        return Path(self.home_dir) / "work"
+
+
+def env_names(scope: str | None = None) -> list[str]:
+    """Names of the environment variables Config reads, optionally of one scope."""
+    return [f.metadata["env"] for f in fields(Config) if scope in (None, f.metadata["scope"])]

@@ -1,0 +1,41 @@
+"""One error hierarchy, split by what the transport should do with the message.
+
+RetryableError: raise it and the message is redelivered (timeouts, 429/503, model not ready).
+PermanentError: the track is recorded FAILED with a code and the message is acknowledged.
+Adapters translate vendor errors into these with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class TrackscanError(Exception):
+    """Base class of every error trackscan raises on purpose."""
+
+
+class RetryableError(TrackscanError):
+    """A transient failure: the same message may succeed later."""
+
+
+class PermanentError(TrackscanError):
+    """The input can never succeed: record the track FAILED and acknowledge the message.
+
+    Attributes:
+        code: a short machine-readable reason, e.g. CORRUPT, UNSUPPORTED, EMPTY, TOO_LONG.
+        message: a sentence a support person understands.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class BadAudioError(PermanentError):
+    """The audio file cannot be decoded or is outside the accepted limits."""
+
+
+class BadMessageError(PermanentError):
+    """The event or message is malformed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("BAD_MESSAGE", message)

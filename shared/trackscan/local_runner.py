@@ -1,0 +1,142 @@
+"""The embedded default's transport: an in-process queue feeding a pool of worker processes.
+
+The queue plays Pub/Sub's part: a step's emitted messages are queued, a failed message is
+retried with backoff, and one that keeps failing goes to the dead-letter handler. Later steps
+run first, so tracks finish one after another instead of all at the end. The queue itself is
+not durable: a killed run is resumed by running again, which republishes unfinished tracks
+while their finished segments are kept.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Callable
+
+from trackscan.bootstrap import local_deps
+from trackscan.config import Config
+from trackscan.messages import Message
+from trackscan.pipeline.deps import Deps
+from trackscan.pipeline.steps import STEPS, handle_dead_letter, run_step, track_id_of
+from trackscan.tracks import TrackRecord
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+RETRY_BASE_S = 0.5
+STAGE_PRIORITY = {cls: rank for rank, cls in enumerate(reversed(list(STEPS)))}
+
+_worker_deps: Deps | None = None
+
+
+def _init_worker(config: Config, onnx_threads: int) -> None:
+    global _worker_deps
+    _worker_deps = local_deps(config, onnx_threads=onnx_threads)
+
+
+def _run_in_worker(message: Message, attempt: int) -> list[Message]:
+    assert _worker_deps is not None
+    run_step(message, _worker_deps, attempt)
+    return _worker_deps.publisher.drain()  # type: ignore[attr-defined]
+
+
+@dataclass(order=True)
+class _Job:
+    ready_at: float
+    priority: int
+    seq: int
+    message: Message = field(compare=False)
+    attempt: int = field(compare=False, default=1)
+    last_error: str = field(compare=False, default="")
+
+
+class LocalRunner:
+    """Runs uploads through the pipeline until every track is DONE or FAILED."""
+
+    def __init__(self, config: Config, workers: int, on_finished: Callable[[TrackRecord], None]) -> None:
+        self._config = config
+        self._workers = workers
+        self._on_finished = on_finished
+        self._deps = local_deps(config)
+        self._queue: list[_Job] = []
+        self._seq = itertools.count()
+        self._reported: set[str] = set()
+
+    def run(self, messages: list[Message]) -> None:
+        for message in messages:
+            self._push(message)
+        pool = self._new_pool()
+        running: dict[Future, _Job] = {}
+        try:
+            while self._queue or running:
+                self._submit_ready(pool, running)
+                done, _ = wait(running, timeout=self._next_wait_s(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future, None)
+                    if job is not None:  # None: already retried after a pool restart
+                        pool = self._settle(future, job, pool, running)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # onnxruntime gets one thread per worker: the workers already use every core.
+        return ProcessPoolExecutor(self._workers, initializer=_init_worker, initargs=(self._config, 1))
+
+    def _push(self, message: Message, attempt: int = 1, delay_s: float = 0.0, error: str = "") -> None:
+        priority = -STAGE_PRIORITY[type(message)]
+        job = _Job(time.monotonic() + delay_s, priority, next(self._seq), message, attempt, error)
+        heapq.heappush(self._queue, job)
+
+    def _submit_ready(self, pool: ProcessPoolExecutor, running: dict[Future, _Job]) -> None:
+        now = time.monotonic()
+        ready = [job for job in self._queue if job.ready_at <= now]
+        ready.sort(key=lambda job: (job.priority, job.seq))
+        for job in ready[: max(0, 2 * self._workers - len(running))]:
+            self._queue.remove(job)
+            running[pool.submit(_run_in_worker, job.message, job.attempt)] = job
+        heapq.heapify(self._queue)
+
+    def _next_wait_s(self, running: dict[Future, _Job]) -> float | None:
+        if not self._queue:
+            return None
+        wait_s = max(0.0, min(job.ready_at for job in self._queue) - time.monotonic())
+        return wait_s if running else max(wait_s, 0.01)
+
+    def _settle(
+        self, future: Future, job: _Job, pool: ProcessPoolExecutor, running: dict[Future, _Job]
+    ) -> ProcessPoolExecutor:
+        try:
+            for message in future.result():
+                self._push(message)
+        except BrokenProcessPool:
+            # A worker died (a crashing decoder, the OOM killer): every job in flight is retried.
+            log.error("a worker process died; restarting the pool")
+            for other in list(running):
+                self._retry(running.pop(other), "a worker process died")
+            self._retry(job, "a worker process died")
+            pool.shutdown(wait=False, cancel_futures=True)
+            return self._new_pool()
+        except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered
+            self._retry(job, f"{type(exc).__name__}: {exc}")
+        self._report_if_finished(track_id_of(job.message))
+        return pool
+
+    def _retry(self, job: _Job, error: str) -> None:
+        if job.attempt >= MAX_ATTEMPTS:
+            handle_dead_letter(job.message, error, self._deps, job.attempt)
+            self._report_if_finished(track_id_of(job.message))
+            return
+        log.warning("step failed, will retry", extra={"track_id": track_id_of(job.message), "error": error})
+        self._push(job.message, job.attempt + 1, RETRY_BASE_S * 2 ** (job.attempt - 1), error)
+
+    def _report_if_finished(self, track_id: str) -> None:
+        if track_id in self._reported:
+            return
+        record = self._deps.tracks.get(track_id)
+        if record is not None and record.state.is_final:
+            self._reported.add(track_id)
+            self._on_finished(record)

@@ -1,0 +1,1 @@
+"""The pipeline steps: pure functions of a message plus ports."""

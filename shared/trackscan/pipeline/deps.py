@@ -1,0 +1,37 @@
+"""What a step handler needs: the ports, the configuration and where work blobs go."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trackscan.config import Config
+from trackscan.ports import BlobStore, Publisher, Tagger, TrackStore
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Ports chosen by bootstrap. The tagger loads its model on first use."""
+
+    blobs: BlobStore
+    publisher: Publisher
+    tracks: TrackStore
+    tagger: Tagger
+    config: Config
+    work_root_uri: str  # file:///.../work locally, gs://<work bucket> in the cloud
+
+
+def track_prefix(deps: Deps, track_id: str) -> str:
+    """Prefix of every intermediate blob of a track."""
+    return f"{deps.work_root_uri}/{track_id}/"
+
+
+def features_uri(deps: Deps, track_id: str, segment_index: int) -> str:
+    return f"{track_prefix(deps, track_id)}features/{segment_index:05d}.npz"
+
+
+def predictions_prefix(deps: Deps, track_id: str) -> str:
+    return f"{track_prefix(deps, track_id)}predictions/"
+
+
+def predictions_uri(deps: Deps, track_id: str, segment_index: int) -> str:
+    return f"{predictions_prefix(deps, track_id)}{segment_index:05d}.npz"

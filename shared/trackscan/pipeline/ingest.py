@@ -1,0 +1,58 @@
+"""Ingest: create the track record, probe the audio and plan its segments."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from trackscan.audio.decode import probe
+from trackscan.errors import BadAudioError
+from trackscan.messages import SegmentPlanned, UploadReceived
+from trackscan.pipeline.deps import Deps, track_prefix
+from trackscan.tracks import TrackRecord, TrackState, Transition, new_record
+
+log = logging.getLogger(__name__)
+STEP = "ingest"
+# A last segment shorter than this is folded into the one before it.
+MIN_LAST_SEGMENT_S = 5.0
+
+
+def plan_segments(duration_s: float, segment_s: float) -> list[tuple[float, float]]:
+    """(start_s, duration_s) of each segment; the last absorbs a remainder under 5 s."""
+    count = max(1, math.ceil(duration_s / segment_s))
+    if count > 1 and duration_s - (count - 1) * segment_s < MIN_LAST_SEGMENT_S:
+        count -= 1
+    starts = [i * segment_s for i in range(count)]
+    return [(start, (starts[i + 1] if i + 1 < count else duration_s) - start) for i, start in enumerate(starts)]
+
+
+def handle_upload(message: UploadReceived, deps: Deps) -> None:
+    """Plans the segments of a new or unfinished track and publishes one message per segment.
+
+    Idempotent: a duplicate event for a finished track changes nothing; for an unfinished one it
+    republishes the segment messages, whose handlers skip work already done.
+    """
+    record = deps.tracks.create_if_absent(new_record(message.source_uri, message.generation, message.partner, STEP))
+    if message.force:
+        record = _restart(record, deps)
+    if record.state.is_final:
+        log.info("track already finished", extra={"track_id": record.track_id, "state": record.state.value})
+        return
+    if message.size_bytes > deps.config.max_file_bytes:
+        raise BadAudioError("TOO_LARGE", f"The file is {message.size_bytes >> 20} MiB; the limit is "
+                            f"{deps.config.max_file_bytes >> 20} MiB.")
+    # Pinned to this generation (uri#generation), so an overwrite cannot change a track mid-way.
+    source_uri = f"{message.source_uri}#{message.generation}"
+    with deps.blobs.open_read(source_uri) as reader:
+        info = probe(reader, deps.config.max_duration_s)
+    plans = plan_segments(info.duration_s, deps.config.segment_s)
+    for index, (start_s, duration_s) in enumerate(plans):
+        deps.publisher.publish(SegmentPlanned(record.track_id, source_uri, index, len(plans), start_s, duration_s))
+    # Only after publishing: a crash in between redelivers the event and republishes.
+    deps.tracks.apply(record.track_id, Transition(TrackState.DECODING, STEP, segments_total=len(plans)))
+
+
+def _restart(record: TrackRecord, deps: Deps) -> TrackRecord:
+    deps.blobs.delete_prefix(track_prefix(deps, record.track_id))
+    restarted = deps.tracks.apply(record.track_id, Transition(TrackState.RECEIVED, "force", restart=True))
+    return restarted or record

@@ -1,0 +1,34 @@
+"""Features: decode one segment and write its model input patches and DSP partials."""
+
+from __future__ import annotations
+
+from trackscan.audio.decode import decode_segment
+from trackscan.audio.descriptors import segment_descriptors
+from trackscan.audio.features import patches_from_audio, to_model_rate
+from trackscan.messages import FeaturesReady, SegmentPlanned
+from trackscan.pipeline.blobs import SegmentFeatures, encode_features
+from trackscan.pipeline.deps import Deps, features_uri
+from trackscan.pipeline.state import is_finished
+
+STEP = "features"
+
+
+def handle_segment(message: SegmentPlanned, deps: Deps) -> None:
+    """Writes the features blob of a segment unless it exists, then announces it."""
+    if is_finished(deps, message.track_id):
+        return
+    uri = features_uri(deps, message.track_id, message.segment_index)
+    if deps.blobs.stat(uri) is None:
+        deps.blobs.write_if_absent(uri, encode_features(compute_features(message, deps)))
+    deps.publisher.publish(
+        FeaturesReady(message.track_id, message.segment_index, message.segments_total, uri)
+    )
+
+
+def compute_features(message: SegmentPlanned, deps: Deps) -> SegmentFeatures:
+    """Decodes the segment's time range and computes patches and descriptors."""
+    with deps.blobs.open_read(message.source_uri) as reader:
+        decoded = decode_segment(reader, message.start_s, message.duration_s)
+    mono_16k = to_model_rate(decoded.samples, decoded.sample_rate)
+    descriptors = segment_descriptors(decoded.samples, decoded.sample_rate, mono_16k)
+    return SegmentFeatures(patches=patches_from_audio(mono_16k), descriptors=descriptors)

@@ -1,0 +1,47 @@
+"""Infer: run the model on one segment's patches, record the segment done, and announce the
+track once every segment has predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trackscan.messages import FeaturesReady, TrackInferred
+from trackscan.pipeline.blobs import SegmentPredictions, decode_features, encode_predictions
+from trackscan.pipeline.deps import Deps, predictions_prefix, predictions_uri
+from trackscan.pipeline.state import get_record, read_blob
+from trackscan.ports import Predictions, Tagger
+from trackscan.tracks import TrackState, Transition
+
+STEP = "infer"
+
+
+def handle_features_ready(message: FeaturesReady, deps: Deps) -> None:
+    """Writes the prediction blob unless it exists; publishes TrackInferred when all are there.
+
+    Completion is the existence of one prediction blob per segment (no counter to update), so
+    redelivery is harmless, and listing is strongly consistent so the last writer sees them all.
+    """
+    record = get_record(deps, message.track_id)
+    if record.state.is_final:
+        return
+    uri = predictions_uri(deps, message.track_id, message.segment_index)
+    if deps.blobs.stat(uri) is None:
+        patches = decode_features(read_blob(deps, message.features_uri)).patches
+        predictions = predict_in_batches(deps.tagger, patches, deps.config.infer_batch_patches)
+        segment = SegmentPredictions(predictions, deps.tagger.model_info())
+        deps.blobs.write_if_absent(uri, encode_predictions(segment))
+    if record.state is not TrackState.INFERRING:
+        deps.tracks.apply(message.track_id, Transition(TrackState.INFERRING, STEP))
+    done = len(deps.blobs.list_uris(predictions_prefix(deps, message.track_id)))
+    if done >= message.segments_total:
+        deps.publisher.publish(TrackInferred(message.track_id, message.segments_total))
+
+
+def predict_in_batches(tagger: Tagger, patches: np.ndarray, batch_size: int) -> Predictions:
+    """Runs the model on at most batch_size patches at a time and joins the outputs."""
+    parts = [tagger.predict(patches[i : i + batch_size]) for i in range(0, len(patches), batch_size)]
+    return Predictions(
+        mtt=np.concatenate([p.mtt for p in parts]),
+        msd=np.concatenate([p.msd for p in parts]),
+        embedding=np.concatenate([p.embedding for p in parts]),
+    )

@@ -1,0 +1,24 @@
+"""Small helpers over the track store shared by the step handlers."""
+
+from __future__ import annotations
+
+from trackscan.errors import BadMessageError
+from trackscan.pipeline.deps import Deps
+from trackscan.tracks import TrackRecord
+
+
+def is_finished(deps: Deps, track_id: str) -> bool:
+    """True when the track is DONE or FAILED: late and duplicate messages then do nothing."""
+    return get_record(deps, track_id).state.is_final
+
+
+def get_record(deps: Deps, track_id: str) -> TrackRecord:
+    record = deps.tracks.get(track_id)
+    if record is None:
+        raise BadMessageError(f"No track {track_id} is known.")
+    return record
+
+
+def read_blob(deps: Deps, uri: str) -> bytes:
+    with deps.blobs.open_read(uri) as reader:
+        return reader.read()

@@ -1,0 +1,65 @@
+"""Runs a step handler and applies the error policy shared by every transport.
+
+PermanentError: the track is recorded FAILED with its code, its work blobs are deleted, and the
+message counts as handled. Any other exception propagates, so the transport redelivers the
+message; after the retry limit, ``handle_dead_letter`` records RETRIES_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from trackscan.errors import PermanentError
+from trackscan.messages import FeaturesReady, Message, SegmentPlanned, TrackInferred, UploadReceived
+from trackscan.pipeline import finalize, ingest, segment_features, segment_inference
+from trackscan.pipeline.deps import Deps, track_prefix
+from trackscan.tracks import ErrorInfo, TrackState, Transition, track_id_for
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Message, Deps], None]
+STEPS: dict[type, tuple[str, Handler]] = {
+    UploadReceived: (ingest.STEP, ingest.handle_upload),  # type: ignore[dict-item]
+    SegmentPlanned: (segment_features.STEP, segment_features.handle_segment),  # type: ignore[dict-item]
+    FeaturesReady: (segment_inference.STEP, segment_inference.handle_features_ready),  # type: ignore[dict-item]
+    TrackInferred: (finalize.STEP, finalize.handle_track_inferred),  # type: ignore[dict-item]
+}
+
+
+def step_name(message: Message) -> str:
+    return STEPS[type(message)][0]
+
+
+def track_id_of(message: Message) -> str:
+    if isinstance(message, UploadReceived):
+        return track_id_for(message.source_uri, message.generation)
+    return message.track_id
+
+
+def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
+    """Runs the handler of the message; records permanent failures, re-raises the rest."""
+    step, handler = STEPS[type(message)]
+    try:
+        handler(message, deps)
+    except PermanentError as exc:
+        log.warning("track failed", extra={"track_id": track_id_of(message), "step": step, "code": exc.code})
+        record_failure(deps, track_id_of(message), ErrorInfo(exc.code, exc.message, step), attempt)
+
+
+def handle_dead_letter(message: Message, last_error: str, deps: Deps, attempts: int) -> None:
+    """Marks the track of a message that exhausted its retries FAILED (RETRIES_EXHAUSTED)."""
+    error = ErrorInfo(
+        "RETRIES_EXHAUSTED",
+        f"The {step_name(message)} step failed {attempts} times; last error: {last_error}",
+        step_name(message),
+    )
+    record_failure(deps, track_id_of(message), error, attempts)
+
+
+def record_failure(deps: Deps, track_id: str, error: ErrorInfo, attempt: int) -> None:
+    if deps.tracks.get(track_id) is None:
+        log.error("failure of an unknown track", extra={"track_id": track_id, "code": error.code})
+        return
+    deps.tracks.apply(track_id, Transition(TrackState.FAILED, error.step, attempt=attempt, error=error))
+    deps.blobs.delete_prefix(track_prefix(deps, track_id))

@@ -1,0 +1,82 @@
+"""Ports: the small interfaces the pipeline needs from the outside world.
+
+Each has a local adapter (the embedded default) and a cloud adapter; only bootstrap chooses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+import numpy as np
+
+from trackscan.messages import Message
+from trackscan.tracks import ModelInfo, TrackRecord, TrackState, Transition
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    size_bytes: int
+    generation: str  # GCS object generation; the modification time in ns for local files
+
+
+class BlobStore(Protocol):
+    """Objects addressed by URI: the audio sources and the intermediate work blobs."""
+
+    def open_read(self, uri: str) -> BinaryIO:
+        """A seekable binary reader, so a segment is decoded without reading the whole file."""
+
+    def write_if_absent(self, uri: str, data: bytes) -> bool:
+        """Creates the object unless it exists (if_generation_match=0); True if this call wrote it."""
+
+    def stat(self, uri: str) -> BlobInfo | None:
+        """Size and generation of the object, or None when it does not exist."""
+
+    def list_uris(self, prefix_uri: str) -> list[str]: ...
+
+    def delete_prefix(self, prefix_uri: str) -> int:
+        """Deletes every object under the prefix; returns how many were deleted."""
+
+
+class Publisher(Protocol):
+    """Sends a message to the step that consumes it."""
+
+    def publish(self, message: Message) -> None: ...
+
+
+class TrackStore(Protocol):
+    """The per-track records support staff read."""
+
+    def create_if_absent(self, record: TrackRecord) -> TrackRecord:
+        """Stores the record unless one with its id exists; returns the stored record."""
+
+    def get(self, track_id: str) -> TrackRecord | None: ...
+
+    def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
+        """Applies the transition atomically; returns the new record, or None if not allowed."""
+
+    def query(
+        self, partner: str | None, state: TrackState | None, limit: int, after: str | None
+    ) -> list[TrackRecord]:
+        """Records newest first, filtered by partner and state, after a paging cursor."""
+
+    def find_by_source(self, source_uri: str) -> TrackRecord | None:
+        """The most recently updated track of a source URI, whatever its generation."""
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Model outputs for N patches."""
+
+    mtt: np.ndarray  # [N, 50] sigmoid scores
+    msd: np.ndarray  # [N, 50] sigmoid scores
+    embedding: np.ndarray  # [N, 200]
+
+
+class Tagger(Protocol):
+    """Runs the musicnn model."""
+
+    def predict(self, patches: np.ndarray) -> Predictions:
+        """Scores a batch of log-mel patches [N, 187, 96] float32."""
+
+    def model_info(self) -> ModelInfo: ...

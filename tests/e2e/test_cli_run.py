@@ -1,0 +1,99 @@
+"""``trackscan run`` end to end: generated audio in every format, bad files, reruns, status."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.audio_fixtures import ALL_SUFFIXES, bytes_file, music_like, pdf_named, truncated_copy, write_audio
+from tests.e2e.conftest import json_lines, run_cli
+
+pytestmark = pytest.mark.e2e
+RESULT_FIELDS = {"track_id", "source", "state", "duration_s", "tags", "top_tags", "tempo_bpm", "key",
+                 "loudness_lufs", "error"}
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("library")
+    for suffix in ALL_SUFFIXES:
+        write_audio(folder / f"song{suffix}", music_like(8.0))
+    whole = write_audio(folder / "whole.mp3", music_like(30.0))
+    truncated_copy(whole, folder / "cut.mp3", 0.4)
+    whole.unlink()
+    bytes_file(folder / "empty.wav", b"")
+    pdf_named(folder / "paper.mp3")
+    write_audio(folder / "long.flac", np.zeros(44_100 * 70, np.float32))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def first_run(library, tmp_path_factory):
+    home = tmp_path_factory.mktemp("home") / ".trackscan"
+    done = run_cli(["run", str(library), "--json", "--workers", "2"], home, TRACKSCAN_MAX_DURATION_S="60")
+    return home, done
+
+
+def test_run_exits_2_when_any_track_failed(first_run):
+    assert first_run[1].returncode == 2, first_run[1].stderr
+
+
+@pytest.mark.parametrize("suffix", ALL_SUFFIXES)
+def test_run_tags_the_file_when_it_is_in_a_supported_format(first_run, suffix):
+    record = json_lines(first_run[1].stdout)[f"song{suffix}"]
+    assert set(record) >= RESULT_FIELDS
+    assert record["state"] == "DONE"
+    assert record["duration_s"] == pytest.approx(8.0, abs=0.15)
+    assert len(record["tags"]["mtt"]) == 50 and len(record["tags"]["msd"]) == 50
+    assert all(0.0 <= s <= 1.0 for s in record["tags"]["mtt"].values())
+    assert len(record["top_tags"]) == 5
+    assert record["tempo_bpm"] == pytest.approx(120, abs=4)
+    assert record["key"] == "C major"
+    assert -40 < record["loudness_lufs"] < 0
+    assert record["error"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("cut.mp3", "TRUNCATED"), ("empty.wav", "EMPTY"), ("paper.mp3", "UNSUPPORTED"), ("long.flac", "TOO_LONG")],
+)
+def test_run_reports_failed_with_a_code_when_the_file_is_bad(first_run, name, code):
+    record = json_lines(first_run[1].stdout)[name]
+    assert record["state"] == "FAILED"
+    assert record["error"]["code"] == code
+    assert record["error"]["message"]
+
+
+def test_run_gives_the_same_scores_for_the_same_audio_when_formats_are_lossless(first_run):
+    records = json_lines(first_run[1].stdout)
+    wav, flac = records["song.wav"]["tags"]["mtt"], records["song.flac"]["tags"]["mtt"]
+    assert max(abs(wav[tag] - flac[tag]) for tag in wav) < 1e-5
+
+
+def test_rerun_skips_finished_tracks_when_nothing_changed(first_run, library):
+    home, first = first_run
+    again = run_cli(["run", str(library), "--json"], home, TRACKSCAN_MAX_DURATION_S="60")
+    assert again.returncode == 2
+    assert json_lines(again.stdout) == json_lines(first.stdout)
+    status = run_cli(["status", str(library / "song.flac"), "--json"], home)
+    timeline = json.loads(status.stdout)["timeline"]
+    assert [e["state"] for e in timeline] == ["RECEIVED", "DECODING", "INFERRING", "DONE"]
+
+
+def test_status_shows_the_error_when_a_track_failed(first_run, library):
+    home, _ = first_run
+    shown = run_cli(["status", str(library / "paper.mp3")], home)
+    assert shown.returncode == 0
+    assert "FAILED" in shown.stdout and "UNSUPPORTED" in shown.stdout
+
+
+def test_status_fails_with_a_message_when_the_track_is_unknown(first_run):
+    shown = run_cli(["status", "tnothing"], first_run[0])
+    assert shown.returncode == 1
+    assert "No track tnothing" in shown.stderr
+
+
+def test_run_prints_a_table_when_json_is_not_asked(first_run, library):
+    shown = run_cli(["run", str(library / "song.wav")], first_run[0])
+    assert shown.returncode == 0
+    assert "song.wav" in shown.stdout and "C major" in shown.stdout
