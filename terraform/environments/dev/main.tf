@@ -1,0 +1,399 @@
+# trackscan, dev environment: the whole pipeline in one project.
+#
+#   gs://<ingest>/<partner>/... --OBJECT_FINALIZE--> uploads topic --push--> upload (on_upload)
+#     --> segments topic --push--> features (on_segment)
+#     --> features-ready topic --push--> infer (on_features_ready) --gRPC--> Triton on GKE spot GPUs
+#     --> track-inferred topic --push--> finalize (on_track_inferred) --> Firestore
+#   every step's dead letters --push--> dead-letter (on_dead_letter); partners call api (api).
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  name          = var.name_prefix
+  bucket_prefix = coalesce(var.bucket_prefix, "${var.project_id}-${var.name_prefix}")
+  labels        = merge({ app = "trackscan", env = var.environment }, var.labels)
+
+  pubsub_service_agent_email = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+  # The API maps the verified e-mail of a caller's ID token to its partner; the format is the
+  # one trackscan.api.auth.parse_identities reads: "email=partner,email2=partner2".
+  partner_identities = join(",", sort(flatten([
+    for partner_id, members in var.partners : [
+      for member in members : "${lower(replace(member, "/^[a-zA-Z]+:/", ""))}=${partner_id}"
+    ]
+  ])))
+  # Cloud Run's deterministic URL of the API service: the audience partners mint ID tokens for.
+  api_url = "https://${var.name_prefix}-api-${data.google_project.this.number}.${var.region}.run.app"
+
+  partner_members = { for member in distinct(flatten(values(var.partners))) : member => member }
+
+  # Every cloud-scope setting of trackscan.config (shared/trackscan/config.py), set on every
+  # service so that none silently runs on a local default. tests/infra checks this list
+  # against the config, so a new setting fails CI until it is added here.
+  service_env = {
+    GOOGLE_CLOUD_PROJECT          = var.project_id
+    TRACKSCAN_INGEST_BUCKET       = module.buckets.ingest_bucket_name
+    TRACKSCAN_WORK_BUCKET         = module.buckets.work_bucket_name
+    TRACKSCAN_UPLOADS_TOPIC       = module.messaging.uploads_topic_name
+    TRACKSCAN_SEGMENTS_TOPIC      = module.messaging.segments_topic_name
+    TRACKSCAN_FEATURES_TOPIC      = module.messaging.features_topic_name
+    TRACKSCAN_INFERRED_TOPIC      = module.messaging.inferred_topic_name
+    TRACKSCAN_TRACKS_COLLECTION   = module.firestore.tracks_collection
+    TRITON_GRPC_URL               = module.gke.triton_grpc_url
+    TRACKSCAN_TRITON_MODEL        = var.triton_model_name
+    TRACKSCAN_MODEL_SHA256        = var.model_sha256
+    TRACKSCAN_PARTNER_IDENTITIES  = local.partner_identities
+    TRACKSCAN_API_AUDIENCE        = local.api_url
+    TRACKSCAN_SEGMENT_S           = tostring(var.segment_s)
+    TRACKSCAN_MAX_DURATION_S      = tostring(var.max_duration_s)
+    TRACKSCAN_MAX_FILE_BYTES      = tostring(var.max_file_bytes)
+    TRACKSCAN_INFER_BATCH_PATCHES = tostring(var.infer_batch_patches)
+    TRACKSCAN_INFER_TIMEOUT_S     = tostring(var.infer_timeout_s)
+    TRACKSCAN_LOG_LEVEL           = var.log_level
+  }
+
+  push_invoker = { pubsub_push = "serviceAccount:${google_service_account.push.email}" }
+}
+
+module "project_services" {
+  source     = "../../modules/project_services"
+  project_id = var.project_id
+}
+
+module "network" {
+  source          = "../../modules/network"
+  project_id      = var.project_id
+  region          = var.region
+  name            = local.name
+  run_egress_cidr = var.run_egress_cidr
+
+  depends_on = [module.project_services]
+}
+
+module "artifact_registry" {
+  source        = "../../modules/artifact_registry"
+  project_id    = var.project_id
+  location      = var.region
+  repository_id = local.name
+  labels        = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "messaging" {
+  source                     = "../../modules/messaging"
+  project_id                 = var.project_id
+  name_prefix                = local.name
+  pubsub_service_agent_email = local.pubsub_service_agent_email
+  labels                     = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "buckets" {
+  source              = "../../modules/buckets"
+  project_id          = var.project_id
+  name_prefix         = local.bucket_prefix
+  location            = var.region
+  ingest_topic_id     = module.messaging.ingest_topic_id
+  partner_uploaders   = var.partners
+  work_retention_days = var.work_retention_days
+  labels              = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "firestore" {
+  source            = "../../modules/firestore"
+  project_id        = var.project_id
+  location_id       = coalesce(var.firestore_location, var.region)
+  delete_protection = var.deletion_protection
+
+  depends_on = [module.project_services]
+}
+
+module "gke" {
+  source                       = "../../modules/gke"
+  project_id                   = var.project_id
+  region                       = var.region
+  location                     = coalesce(var.gke_location, var.region)
+  name                         = local.name
+  network_id                   = module.network.network_id
+  subnetwork_id                = module.network.gke_subnetwork_id
+  pods_range_name              = module.network.gke_pods_range_name
+  services_range_name          = module.network.gke_services_range_name
+  gpu_machine_type             = var.gpu_machine_type
+  gpu_type                     = var.gpu_type
+  gpu_max_nodes                = var.gpu_max_nodes
+  gpu_node_locations           = var.gpu_node_locations
+  artifact_registry_location   = module.artifact_registry.location
+  artifact_registry_repository = module.artifact_registry.repository_id
+  models_bucket_name           = module.buckets.models_bucket_name
+  deletion_protection          = var.deletion_protection
+  labels                       = local.labels
+
+  depends_on = [module.project_services]
+}
+
+# The identity Pub/Sub signs push requests with (OIDC). It can invoke the five worker
+# services and nothing else.
+resource "google_service_account" "push" {
+  project      = var.project_id
+  account_id   = "${local.name}-pubsub-push"
+  display_name = "Pub/Sub push to trackscan workers"
+  description  = "OIDC identity of the push subscriptions; holds roles/run.invoker on the worker services only."
+
+  depends_on = [module.project_services]
+}
+
+# Projects created before 8 April 2021 need the Pub/Sub service agent to mint tokens for the
+# push identity; granting it on this one account is harmless elsewhere.
+resource "google_service_account_iam_member" "push_token_creator" {
+  service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${local.pubsub_service_agent_email}"
+}
+
+# ---------------------------------------------------------------------------------------
+# Cloud Run services: one image, FUNCTION_TARGET picks the entrypoint, one service account
+# each with only the grants listed.
+# ---------------------------------------------------------------------------------------
+
+module "upload" {
+  source              = "../../modules/cloud_run_service"
+  project_id          = var.project_id
+  region              = var.region
+  name                = "${local.name}-upload"
+  description         = "Validates an uploaded object, creates its track record, plans segments."
+  function_target     = "on_upload"
+  image               = var.bootstrap_image
+  env                 = local.service_env
+  concurrency         = 4
+  max_instances       = var.max_instances["upload"]
+  memory              = "1Gi"
+  invoker_members     = local.push_invoker
+  project_roles       = ["roles/datastore.user"]
+  bucket_roles        = [{ bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" }]
+  publish_topic_names = [module.messaging.segments_topic_name]
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "features" {
+  source          = "../../modules/cloud_run_service"
+  project_id      = var.project_id
+  region          = var.region
+  name            = "${local.name}-features"
+  description     = "Decodes one segment and computes log-mel patches and DSP partials."
+  function_target = "on_segment"
+  image           = var.bootstrap_image
+  env             = local.service_env
+  # CPU-bound: one segment owns the instance's CPU.
+  concurrency     = 1
+  max_instances   = var.max_instances["features"]
+  cpu             = "1"
+  memory          = "2Gi"
+  invoker_members = local.push_invoker
+  project_roles   = ["roles/datastore.user"]
+  bucket_roles = [
+    { bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" },
+    { bucket = module.buckets.work_bucket_name, role = "roles/storage.objectUser" },
+  ]
+  publish_topic_names = [module.messaging.features_topic_name]
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "infer" {
+  source          = "../../modules/cloud_run_service"
+  project_id      = var.project_id
+  region          = var.region
+  name            = "${local.name}-infer"
+  description     = "Runs the model on a segment's patches through Triton and records the segment."
+  function_target = "on_features_ready"
+  image           = var.bootstrap_image
+  env             = local.service_env
+  concurrency     = 1
+  # Bounded so a backlog cannot flood Triton faster than its HPA adds GPUs.
+  max_instances = var.max_instances["infer"]
+  cpu           = "1"
+  memory        = "2Gi"
+  # Direct VPC egress: Triton's internal load balancer is only reachable from the VPC.
+  vpc_egress_subnetwork = module.network.run_egress_subnetwork_name
+  invoker_members       = local.push_invoker
+  project_roles         = ["roles/datastore.user"]
+  bucket_roles          = [{ bucket = module.buckets.work_bucket_name, role = "roles/storage.objectUser" }]
+  publish_topic_names   = [module.messaging.inferred_topic_name]
+  deletion_protection   = var.deletion_protection
+  labels                = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "finalize" {
+  source          = "../../modules/cloud_run_service"
+  project_id      = var.project_id
+  region          = var.region
+  name            = "${local.name}-finalize"
+  description     = "Aggregates segment predictions into the track result, commits it, deletes work blobs."
+  function_target = "on_track_inferred"
+  image           = var.bootstrap_image
+  env             = local.service_env
+  concurrency     = 4
+  max_instances   = var.max_instances["finalize"]
+  memory          = "1Gi"
+  invoker_members = local.push_invoker
+  project_roles   = ["roles/datastore.user"]
+  # objectUser: read predictions, then delete the track's work blobs.
+  bucket_roles        = [{ bucket = module.buckets.work_bucket_name, role = "roles/storage.objectUser" }]
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "dead_letter" {
+  source              = "../../modules/cloud_run_service"
+  project_id          = var.project_id
+  region              = var.region
+  name                = "${local.name}-dead-letter"
+  description         = "Marks a track FAILED (RETRIES_EXHAUSTED) when a step's message ran out of retries."
+  function_target     = "on_dead_letter"
+  image               = var.bootstrap_image
+  env                 = local.service_env
+  concurrency         = 8
+  max_instances       = var.max_instances["dead_letter"]
+  memory              = "512Mi"
+  invoker_members     = local.push_invoker
+  project_roles       = ["roles/datastore.user"]
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "api" {
+  # checkov:skip=CKV_TSC_2:Partners call the API from the internet; Cloud Run IAM admits only the listed partner identities (roles/run.invoker), and the app maps each to its partner.
+  source          = "../../modules/cloud_run_service"
+  project_id      = var.project_id
+  region          = var.region
+  name            = "${local.name}-api"
+  description     = "HTTP API for partners: submit audio, look up and retry tracks."
+  function_target = "api"
+  image           = var.bootstrap_image
+  env             = local.service_env
+  # Partners call from the internet; every request still needs a Google-signed identity
+  # token of a listed partner (roles/run.invoker), checked by Cloud Run before the app runs.
+  ingress         = "INGRESS_TRAFFIC_ALL"
+  concurrency     = 20
+  min_instances   = 1
+  max_instances   = var.max_instances["api"]
+  memory          = "1Gi"
+  invoker_members = local.partner_members
+  project_roles   = ["roles/datastore.user"]
+  # Stores uploaded bodies (create only, never overwrite) and stats submitted objects.
+  bucket_roles = [
+    { bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectCreator" },
+    { bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" },
+  ]
+  # A submission is announced on the same topic as the bucket's notifications (ingest is
+  # idempotent, so the duplicate for an object the API wrote itself is harmless).
+  publish_topic_names = [module.messaging.uploads_topic_name]
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
+
+  depends_on = [module.project_services]
+}
+
+# ---------------------------------------------------------------------------------------
+# Push subscriptions: each step's topic to its service, with its own dead-letter topic whose
+# subscription feeds the dead-letter service.
+# ---------------------------------------------------------------------------------------
+
+module "upload_subscription" {
+  source                     = "../../modules/push_subscription"
+  project_id                 = var.project_id
+  name                       = "${local.name}-upload"
+  topic_id                   = module.messaging.ingest_topic_id
+  push_endpoint              = module.upload.uri
+  dead_letter_endpoint       = module.dead_letter.uri
+  push_service_account_email = google_service_account.push.email
+  pubsub_service_agent_email = local.pubsub_service_agent_email
+  parked_topic_id            = module.messaging.parked_topic_id
+  max_delivery_attempts      = var.max_delivery_attempts
+  labels                     = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "features_subscription" {
+  source                     = "../../modules/push_subscription"
+  project_id                 = var.project_id
+  name                       = "${local.name}-features"
+  topic_id                   = module.messaging.segments_topic_id
+  push_endpoint              = module.features.uri
+  dead_letter_endpoint       = module.dead_letter.uri
+  push_service_account_email = google_service_account.push.email
+  pubsub_service_agent_email = local.pubsub_service_agent_email
+  parked_topic_id            = module.messaging.parked_topic_id
+  max_delivery_attempts      = var.max_delivery_attempts
+  labels                     = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "infer_subscription" {
+  source                     = "../../modules/push_subscription"
+  project_id                 = var.project_id
+  name                       = "${local.name}-infer"
+  topic_id                   = module.messaging.features_topic_id
+  push_endpoint              = module.infer.uri
+  dead_letter_endpoint       = module.dead_letter.uri
+  push_service_account_email = google_service_account.push.email
+  pubsub_service_agent_email = local.pubsub_service_agent_email
+  parked_topic_id            = module.messaging.parked_topic_id
+  max_delivery_attempts      = var.max_delivery_attempts
+  labels                     = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "finalize_subscription" {
+  source                     = "../../modules/push_subscription"
+  project_id                 = var.project_id
+  name                       = "${local.name}-finalize"
+  topic_id                   = module.messaging.inferred_topic_id
+  push_endpoint              = module.finalize.uri
+  dead_letter_endpoint       = module.dead_letter.uri
+  push_service_account_email = google_service_account.push.email
+  pubsub_service_agent_email = local.pubsub_service_agent_email
+  parked_topic_id            = module.messaging.parked_topic_id
+  max_delivery_attempts      = var.max_delivery_attempts
+  labels                     = local.labels
+
+  depends_on = [module.project_services]
+}
+
+module "deployer" {
+  source     = "../../modules/deployer"
+  project_id = var.project_id
+  runtime_service_account_names = {
+    upload      = module.upload.service_account_name
+    features    = module.features.service_account_name
+    infer       = module.infer.service_account_name
+    finalize    = module.finalize.service_account_name
+    dead_letter = module.dead_letter.service_account_name
+    api         = module.api.service_account_name
+  }
+  artifact_registry_location   = module.artifact_registry.location
+  artifact_registry_repository = module.artifact_registry.repository_id
+  models_bucket_name           = module.buckets.models_bucket_name
+
+  depends_on = [module.project_services]
+}

@@ -1,0 +1,167 @@
+variable "project_id" {
+  type        = string
+  description = "Google Cloud project that hosts the environment."
+}
+
+variable "region" {
+  type        = string
+  description = "Region of Cloud Run, the buckets, the VPC and Artifact Registry (pick one with L4 or T4 GPUs for GKE)."
+  default     = "europe-west4"
+}
+
+variable "environment" {
+  type        = string
+  description = "Environment name, used in labels."
+  default     = "dev"
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of service, topic, subscription and cluster names."
+  default     = "trackscan"
+}
+
+variable "bucket_prefix" {
+  type        = string
+  description = "Globally unique prefix of the bucket names; null uses <project id>-<name_prefix>."
+  default     = null
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Extra labels for every labelled resource (for cost reports)."
+  default     = {}
+}
+
+variable "bootstrap_image" {
+  type        = string
+  description = "Image of the first deployment, before Cloud Build has pushed one; afterwards Cloud Build rolls out images by digest and Terraform ignores this."
+  default     = "us-docker.pkg.dev/cloudrun/container/hello"
+}
+
+variable "model_sha256" {
+  type        = string
+  description = "SHA-256 of the served model.onnx (TRACKSCAN_MODEL_SHA256); Cloud Build prints it when it uploads a model build."
+  default     = ""
+}
+
+variable "triton_model_name" {
+  type        = string
+  description = "Name of the model in Triton's repository (TRACKSCAN_TRITON_MODEL)."
+  default     = "musicnn"
+}
+
+variable "partners" {
+  type        = map(list(string))
+  description = "Partner id => IAM members (serviceAccount:... or user:...) that may upload under gs://<ingest>/<partner id>/ and call the API."
+  default     = {}
+}
+
+variable "segment_s" {
+  type        = number
+  description = "Seconds of audio per segment message (TRACKSCAN_SEGMENT_S)."
+  default     = 60
+}
+
+variable "max_duration_s" {
+  type        = number
+  description = "Longest accepted track in seconds (TRACKSCAN_MAX_DURATION_S)."
+  default     = 7200
+}
+
+variable "max_file_bytes" {
+  type        = number
+  description = "Largest accepted upload in bytes (TRACKSCAN_MAX_FILE_BYTES)."
+  default     = 1073741824
+}
+
+variable "infer_batch_patches" {
+  type        = number
+  description = "Patches per Triton request (TRACKSCAN_INFER_BATCH_PATCHES)."
+  default     = 32
+}
+
+variable "infer_timeout_s" {
+  type        = number
+  description = "Deadline of one Triton call in seconds (TRACKSCAN_INFER_TIMEOUT_S)."
+  default     = 8
+}
+
+variable "log_level" {
+  type        = string
+  description = "Log level of the services (TRACKSCAN_LOG_LEVEL)."
+  default     = "INFO"
+}
+
+variable "max_instances" {
+  type        = map(number)
+  description = "Maximum Cloud Run instances per service (keys: upload, features, infer, finalize, dead_letter, api)."
+  default = {
+    upload      = 20
+    features    = 200
+    infer       = 50
+    finalize    = 20
+    dead_letter = 5
+    api         = 10
+  }
+}
+
+variable "max_delivery_attempts" {
+  type        = number
+  description = "Pub/Sub deliveries before a message is dead-lettered (10..100); preemption NACKs count as attempts."
+  default     = 15
+}
+
+variable "work_retention_days" {
+  type        = number
+  description = "Days after which the lifecycle rule deletes leftover work blobs."
+  default     = 1
+}
+
+variable "run_egress_cidr" {
+  type        = string
+  description = "Range of the Cloud Run Direct VPC egress subnet; Triton's NetworkPolicy (inference/k8s/base/networkpolicy.yaml) admits exactly this range."
+  default     = "10.40.0.0/24"
+}
+
+variable "firestore_location" {
+  type        = string
+  description = "Firestore location; null uses the region. Cannot change after creation."
+  default     = null
+}
+
+variable "gke_location" {
+  type        = string
+  description = "GKE cluster location; null uses the region (regional control plane)."
+  default     = null
+}
+
+variable "gpu_machine_type" {
+  type        = string
+  description = "Machine type of the spot GPU pool."
+  default     = "g2-standard-4"
+}
+
+variable "gpu_type" {
+  type        = string
+  description = "GPU attached to each GPU node (nvidia-l4 with g2-*, nvidia-tesla-t4 with n1-*)."
+  default     = "nvidia-l4"
+}
+
+variable "gpu_max_nodes" {
+  type        = number
+  description = "Maximum spot GPU nodes."
+  default     = 4
+}
+
+variable "gpu_node_locations" {
+  type        = list(string)
+  description = "Zones of the GPU pool (zones that offer gpu_type); empty uses the cluster's zones."
+  default     = []
+}
+
+variable "deletion_protection" {
+  type        = bool
+  description = "Protect the cluster, the Cloud Run services and the Firestore database from deletion; false only for throwaway environments."
+  default     = true
+}

@@ -1,0 +1,67 @@
+# The Firestore (native mode) database holding one document per track, and the indexes the
+# partner API's queries need. Single-field indexes are automatic; composite ones are not,
+# and a query without its index fails in production (the emulator does not check).
+
+resource "google_firestore_database" "this" {
+  project                           = var.project_id
+  name                              = var.database_id
+  location_id                       = var.location_id
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "PESSIMISTIC"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = var.delete_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  # Support staff look tracks up here: destroying the stack must not take the records along.
+  deletion_policy = "ABANDON"
+}
+
+# One composite index per query shape of the TrackStore (adapters/firestore_store.py). The
+# trailing __name__ ordering Firestore adds itself also serves the start_after() cursor.
+locals {
+  composite_indexes = {
+    # API: a partner's tracks in one state, most recently changed first.
+    partner_state_updated = [["partner", "ASCENDING"], ["state", "ASCENDING"], ["updated_at", "DESCENDING"]]
+    # API: a partner's tracks, most recently changed first.
+    partner_updated = [["partner", "ASCENDING"], ["updated_at", "DESCENDING"]]
+    # API: a partner's tracks, newest first.
+    partner_created = [["partner", "ASCENDING"], ["created_at", "DESCENDING"]]
+    # Support: all tracks in one state (e.g. FAILED), most recently changed first.
+    state_updated = [["state", "ASCENDING"], ["updated_at", "DESCENDING"]]
+    # find_by_source: the latest track of an object (trackscan status <gs:// uri>).
+    source_updated = [["source_uri", "ASCENDING"], ["updated_at", "DESCENDING"]]
+  }
+}
+
+resource "google_firestore_index" "tracks" {
+  for_each = local.composite_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = var.tracks_collection
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}
+
+# No single-field indexes on:
+# - result (tags, a 200-float embedding) and timeline: never queried; indexing them multiplies
+#   index entries per write and can hit the per-document index limit;
+# - created_at, updated_at: a single-field index on a steadily increasing timestamp caps the
+#   whole collection at about 500 writes/s. The composite indexes above lead with an equality
+#   field and still serve every ordered query.
+resource "google_firestore_field" "unindexed" {
+  for_each = toset(var.unindexed_fields)
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = var.tracks_collection
+  field      = each.value
+
+  index_config {}
+}

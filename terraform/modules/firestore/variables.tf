@@ -1,0 +1,33 @@
+variable "project_id" {
+  type        = string
+  description = "Project that owns the database."
+}
+
+variable "database_id" {
+  type        = string
+  description = "Database id; \"(default)\" is the one the client libraries use without configuration."
+  default     = "(default)"
+}
+
+variable "location_id" {
+  type        = string
+  description = "Firestore location (a region such as europe-west1, or a multi-region such as eur3); cannot be changed after creation."
+}
+
+variable "tracks_collection" {
+  type        = string
+  description = "Collection holding one document per track (TRACKSCAN_TRACKS_COLLECTION)."
+  default     = "tracks"
+}
+
+variable "unindexed_fields" {
+  type        = list(string)
+  description = "Fields of track documents exempt from single-field indexing: never queried alone, or sequential timestamps that would cap writes at about 500/s."
+  default     = ["result", "timeline", "created_at", "updated_at"]
+}
+
+variable "delete_protection" {
+  type        = bool
+  description = "Whether Firestore refuses to delete the database (protects the track records)."
+  default     = true
+}

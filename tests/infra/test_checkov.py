@@ -1,0 +1,113 @@
+"""checkov (with --skip-download: it never calls out) on terraform/ and inference/k8s/, plus
+the custom checks of tools/checkov. checkov lives in its own venv (.venv-checkov) because its
+pins conflict with the application's; tools/checkov/install.sh creates it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import REPO_ROOT
+
+CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
+CUSTOM_CHECKS_DIR = REPO_ROOT / "tools" / "checkov"
+FIXTURE_DIR = Path(__file__).parent / "fixtures" / "checkov_custom"
+CUSTOM_CHECK_IDS = ("CKV_TSC_1", "CKV_TSC_2")
+
+pytestmark = pytest.mark.skipif(
+    not CHECKOV.exists(),
+    reason=f"checkov is not installed in {CHECKOV.parent.parent}: run tools/checkov/install.sh",
+)
+
+
+def _checkov(directory: Path, framework: str, *extra: str) -> dict[str, Any]:
+    command = [
+        str(CHECKOV),
+        "--directory",
+        str(directory),
+        "--framework",
+        framework,
+        "--external-checks-dir",
+        str(CUSTOM_CHECKS_DIR),
+        "--skip-download",  # never fetch guidelines or policies from the platform API
+        "--output",
+        "json",
+        *extra,
+    ]
+    started = time.monotonic()
+    # No update check against PyPI either: the run must be fully offline and reproducible.
+    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=env)
+    print(f"checkov {framework} on {directory.relative_to(REPO_ROOT)}: {time.monotonic() - started:.1f} s")
+    assert completed.returncode in (0, 1), completed.stderr[-2000:]
+    report = json.loads(completed.stdout)
+    # One framework gives one report; checkov prints a list when several ran.
+    reports = report if isinstance(report, list) else [report]
+    assert len(reports) == 1, [r.get("check_type") for r in reports]
+    return reports[0]
+
+
+def _describe(checks: list[dict[str, Any]]) -> str:
+    return "\n".join(f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in checks)
+
+
+def _assert_clean(report: dict[str, Any]) -> None:
+    results = report.get("results", {})
+    failed = results.get("failed_checks", [])
+    assert not failed, "checkov failures (fix, or skip inline with a reason):\n" + _describe(failed)
+    assert report["summary"]["parsing_errors"] == 0
+    for skipped in results.get("skipped_checks", []):
+        reason = (skipped["check_result"].get("suppress_comment") or "").strip()
+        assert reason and reason != "No comment provided", f"skip without a reason: {_describe([skipped])}"
+
+
+@pytest.fixture(scope="module")
+def terraform_report() -> dict[str, Any]:
+    return _checkov(REPO_ROOT / "terraform", "terraform")
+
+
+def test_checkov_passes_terraform_when_skips_carry_reasons(terraform_report: dict[str, Any]) -> None:
+    _assert_clean(terraform_report)
+
+
+def test_checkov_passes_kubernetes_manifests_when_skips_carry_reasons() -> None:
+    _assert_clean(_checkov(REPO_ROOT / "inference" / "k8s", "kubernetes"))
+
+
+def test_custom_checks_run_on_every_subscription_and_service(terraform_report: dict[str, Any]) -> None:
+    results = terraform_report["results"]
+    evaluated = [
+        c
+        for key in ("passed_checks", "skipped_checks")
+        for c in results.get(key, [])
+        if c["check_id"] in CUSTOM_CHECK_IDS
+    ]
+    by_check = {check: [c for c in evaluated if c["check_id"] == check] for check in CUSTOM_CHECK_IDS}
+    # 4 steps x (step subscription + dead-letter subscription); 6 Cloud Run services.
+    assert len(by_check["CKV_TSC_1"]) == 8
+    assert len(by_check["CKV_TSC_2"]) == 6
+    skipped = [c["resource"] for c in results.get("skipped_checks", []) if c["check_id"] == "CKV_TSC_2"]
+    assert skipped == ["module.api.google_cloud_run_v2_service.this"], "only the partner API may be public"
+
+
+def test_custom_checks_flag_missing_dead_letter_retry_and_public_ingress() -> None:
+    report = _checkov(FIXTURE_DIR, "terraform", "--check", ",".join(CUSTOM_CHECK_IDS))
+    results = report["results"]
+    failed = {(c["check_id"], c["resource"]) for c in results.get("failed_checks", [])}
+    passed = {(c["check_id"], c["resource"]) for c in results.get("passed_checks", [])}
+    assert failed == {
+        ("CKV_TSC_1", "google_pubsub_subscription.without_dead_letter"),
+        ("CKV_TSC_1", "google_pubsub_subscription.without_retry"),
+        ("CKV_TSC_2", "google_cloud_run_v2_service.public"),
+        ("CKV_TSC_2", "google_cloud_run_v2_service.ingress_omitted"),
+    }
+    assert passed == {
+        ("CKV_TSC_1", "google_pubsub_subscription.complete"),
+        ("CKV_TSC_2", "google_cloud_run_v2_service.internal"),
+    }

@@ -1,0 +1,249 @@
+"""Structural checks of terraform/ with python-hcl2: what `terraform validate` cannot tell us
+offline (no provider download here), and the pipeline's own rules."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from tests.infra.conftest import REPO_ROOT, TerraformDir, first, reference
+
+# Steps and the function each Cloud Run service serves (env FUNCTION_TARGET).
+FUNCTION_TARGETS = {
+    "upload": "on_upload",
+    "features": "on_segment",
+    "infer": "on_features_ready",
+    "finalize": "on_track_inferred",
+    "dead_letter": "on_dead_letter",
+    "api": "api",
+}
+# Which topic (messaging output) feeds which service, by push subscription.
+STEP_ROUTES = {
+    "ingest_topic_id": "upload",
+    "segments_topic_id": "features",
+    "features_topic_id": "infer",
+    "inferred_topic_id": "finalize",
+}
+INTERNAL = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+CFT_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
+META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_each", "__comments__"}
+
+
+def _cloud_run_calls(dev: TerraformDir) -> dict[str, dict]:
+    return {
+        name: body
+        for name, body in dev.module_calls().items()
+        if body["source"] == "../../modules/cloud_run_service"
+    }
+
+
+def _subscription_calls(dev: TerraformDir) -> dict[str, dict]:
+    return {
+        name: body
+        for name, body in dev.module_calls().items()
+        if body["source"] == "../../modules/push_subscription"
+    }
+
+
+def test_modules_have_cft_layout_when_listed(modules: dict[str, TerraformDir]) -> None:
+    assert modules, "no modules found under terraform/modules"
+    for module in modules.values():
+        missing = [f for f in CFT_FILES if not (module.path / f).is_file()]
+        assert not missing, f"module {module.name} lacks {missing}"
+
+
+def test_variables_are_typed_and_described_when_declared(
+    modules: dict[str, TerraformDir], environments: dict[str, TerraformDir]
+) -> None:
+    for directory in [*modules.values(), *environments.values()]:
+        for name, body in directory.variables().items():
+            assert "type" in body, f"{directory.name}: variable {name} has no type"
+            assert body.get("description"), f"{directory.name}: variable {name} has no description"
+
+
+def test_outputs_are_described_when_declared(
+    modules: dict[str, TerraformDir], environments: dict[str, TerraformDir]
+) -> None:
+    for directory in [*modules.values(), *environments.values()]:
+        for name, body in directory.outputs().items():
+            assert body.get("description"), f"{directory.name}: output {name} has no description"
+
+
+def test_module_readme_lists_every_input_and_output(modules: dict[str, TerraformDir]) -> None:
+    for module in modules.values():
+        readme = (module.path / "README.md").read_text()
+        for name in [*module.variables(), *module.outputs()]:
+            assert f"`{name}`" in readme, f"terraform/modules/{module.name}/README.md does not list `{name}`"
+
+
+def test_module_calls_match_module_interfaces_when_called(
+    modules: dict[str, TerraformDir], environments: dict[str, TerraformDir]
+) -> None:
+    for environment in environments.values():
+        for call_name, body in environment.module_calls().items():
+            module = modules[body["source"].rsplit("/", 1)[-1]]
+            declared = module.variables()
+            arguments = set(body) - META_ARGUMENTS
+            unknown = arguments - set(declared)
+            assert not unknown, f"module.{call_name} passes undeclared variables {sorted(unknown)}"
+            required = {name for name, var in declared.items() if "default" not in var}
+            assert required <= arguments, f"module.{call_name} misses {sorted(required - arguments)}"
+        for call_name, output in set(re.findall(r"module\.(\w+)\.(\w+)", environment.text)):
+            source = environment.module_calls()[call_name]["source"].rsplit("/", 1)[-1]
+            assert output in modules[source].outputs(), f"module.{call_name}.{output} is not an output"
+
+
+def test_references_resolve_to_declarations_when_used(
+    modules: dict[str, TerraformDir], environments: dict[str, TerraformDir]
+) -> None:
+    for directory in [*modules.values(), *environments.values()]:
+        code = re.sub(r"#.*", "", directory.text)
+        for name in set(re.findall(r"\bvar\.(\w+)", code)):
+            assert name in directory.variables(), f"{directory.name}: var.{name} is not declared"
+        for name in set(re.findall(r"\blocal\.(\w+)", code)):
+            assert name in directory.locals(), f"{directory.name}: local.{name} is not defined"
+
+
+def test_every_subscription_has_dead_letter_topic_and_retry_policy(modules: dict[str, TerraformDir]) -> None:
+    subscriptions = [
+        (module, name, body)
+        for module in modules.values()
+        for name, body in module.resources("google_pubsub_subscription").items()
+    ]
+    assert subscriptions, "no google_pubsub_subscription found"
+    for module, name, body in subscriptions:
+        where = f"{module.name}.google_pubsub_subscription.{name}"
+        dead_letter = first(body.get("dead_letter_policy"))
+        assert dead_letter.get("dead_letter_topic"), f"{where} has no dead-letter topic"
+        attempts = module.resolve(dead_letter["max_delivery_attempts"])
+        assert attempts >= 10, f"{where}: {attempts} attempts let preemption NACKs dead-letter a message"
+        retry = first(body.get("retry_policy"))
+        assert retry.get("minimum_backoff") and retry.get("maximum_backoff"), f"{where}: retry incomplete"
+        ack_deadline = module.resolve(body["ack_deadline_seconds"])
+        assert 30 <= ack_deadline <= 600, f"{where}: ack deadline {ack_deadline} s"
+        assert first(body.get("expiration_policy"))["ttl"] == "", f"{where} would expire after 31 idle days"
+        assert first(body.get("push_config")).get("oidc_token"), f"{where} pushes without OIDC auth"
+
+
+def test_every_dead_letter_topic_has_a_subscription_to_the_dead_letter_service(
+    modules: dict[str, TerraformDir], dev: TerraformDir
+) -> None:
+    push = modules["push_subscription"]
+    subscriptions = push.resources("google_pubsub_subscription")
+    feeds = [reference(body["topic"]) for body in subscriptions.values()]
+    assert "google_pubsub_topic.dead_letter.id" in feeds
+    for name, body in _subscription_calls(dev).items():
+        assert reference(body["dead_letter_endpoint"]) == "module.dead_letter.uri", name
+    grants = push.resources("google_pubsub_topic_iam_member")
+    assert any(g["role"] == "roles/pubsub.publisher" for g in grants.values())
+    subscriber_grants = push.resources("google_pubsub_subscription_iam_member")
+    assert any(g["role"] == "roles/pubsub.subscriber" for g in subscriber_grants.values())
+
+
+def test_each_step_topic_is_pushed_to_its_service(dev: TerraformDir) -> None:
+    routes = {}
+    for body in _subscription_calls(dev).values():
+        topic = reference(body["topic_id"]).split(".")[-1]
+        service = reference(body["push_endpoint"]).split(".")[1]
+        routes[topic] = service
+    assert routes == STEP_ROUTES
+
+
+def test_work_bucket_deletes_leftovers_by_lifecycle_rule(modules: dict[str, TerraformDir]) -> None:
+    buckets = modules["buckets"]
+    work = buckets.resources("google_storage_bucket")["work"]
+    delete_rules = [rule for rule in work["lifecycle_rule"] if first(rule["action"])["type"] == "Delete"]
+    assert delete_rules, "the work bucket has no lifecycle Delete rule"
+    age_days = buckets.resolve(first(delete_rules[0]["condition"])["age"])
+    assert 1 <= age_days <= 7
+
+
+def test_ingest_notification_publishes_finalize_events_with_agent_right(
+    modules: dict[str, TerraformDir],
+) -> None:
+    buckets = modules["buckets"]
+    notification = buckets.resources("google_storage_notification")["ingest_finalized"]
+    assert notification["event_types"] == ["OBJECT_FINALIZE"]
+    assert "google_pubsub_topic_iam_member.gcs_publisher" in notification["depends_on"][0]
+
+
+def test_gpu_pool_is_spot_tainted_and_scales_from_zero(modules: dict[str, TerraformDir]) -> None:
+    pool = modules["gke"].resources("google_container_node_pool")["gpu_spot"]
+    node = first(pool["node_config"])
+    assert node["spot"] is True
+    taints = {(t["key"], t["effect"]) for t in node["taint"]}
+    assert {("nvidia.com/gpu", "NO_SCHEDULE"), ("cloud.google.com/gke-spot", "NO_SCHEDULE")} <= taints
+    accelerator = first(node["guest_accelerator"])
+    assert first(accelerator["gpu_driver_installation_config"]).get("gpu_driver_version")
+    assert first(pool["autoscaling"])["total_min_node_count"] == 0
+    assert first(node["workload_metadata_config"])["mode"] == "GKE_METADATA"
+
+
+def test_cluster_is_private_with_workload_identity_and_network_policy(
+    modules: dict[str, TerraformDir],
+) -> None:
+    cluster = modules["gke"].resources("google_container_cluster")["this"]
+    assert first(cluster["private_cluster_config"])["enable_private_nodes"] is True
+    assert first(cluster["workload_identity_config"])["workload_pool"]
+    assert cluster["enable_shielded_nodes"] is True
+    assert first(cluster["release_channel"])["channel"]
+    assert cluster["datapath_provider"] == "ADVANCED_DATAPATH"
+    assert cluster.get("resource_labels")
+
+
+def test_every_cloud_run_service_has_its_own_service_account(
+    modules: dict[str, TerraformDir], dev: TerraformDir
+) -> None:
+    for module in modules.values():
+        accounts = module.resources("google_service_account")
+        for name, service in module.resources("google_cloud_run_v2_service").items():
+            account = reference(first(service["template"])["service_account"])
+            assert account and account.startswith("google_service_account."), f"{module.name}.{name}"
+            assert account.split(".")[1] in accounts, f"{module.name}.{name} uses an account from elsewhere"
+    calls = _cloud_run_calls(dev)
+    names = [body["name"] for body in calls.values()]
+    assert len(set(names)) == len(names) == len(FUNCTION_TARGETS), names
+
+
+def test_each_service_serves_its_function_target(dev: TerraformDir) -> None:
+    targets = {name: body["function_target"] for name, body in _cloud_run_calls(dev).items()}
+    assert targets == FUNCTION_TARGETS
+
+
+def test_workers_are_internal_and_cpu_bound_steps_take_one_request(dev: TerraformDir) -> None:
+    calls = _cloud_run_calls(dev)
+    for name, body in calls.items():
+        if name != "api":
+            assert body.get("ingress", INTERNAL) == INTERNAL, f"worker {name} must not be public"
+    assert calls["features"]["concurrency"] == 1
+    assert calls["infer"]["concurrency"] == 1
+    assert calls["infer"].get("vpc_egress_subnetwork"), "infer needs Direct VPC egress to reach Triton"
+    assert calls["api"]["min_instances"] >= 1
+
+
+def test_every_cloud_scope_setting_is_set_by_terraform(dev: TerraformDir) -> None:
+    sys.path.insert(0, str(REPO_ROOT / "shared"))
+    config = pytest.importorskip("trackscan.config")
+    expected = set(config.env_names("cloud"))
+    service_env = dev.locals()["service_env"]
+    missing = expected - set(service_env)
+    assert not missing, f"add to local.service_env in terraform/environments/dev/main.tf: {sorted(missing)}"
+    for name, body in _cloud_run_calls(dev).items():
+        assert "local.service_env" in body["env"], f"module.{name} does not receive local.service_env"
+
+
+def test_firestore_indexes_cover_the_api_queries(modules: dict[str, TerraformDir]) -> None:
+    indexes = {
+        tuple((field, order) for field, order in fields)
+        for fields in modules["firestore"].locals()["composite_indexes"].values()
+    }
+    required = {
+        (("partner", "ASCENDING"), ("state", "ASCENDING"), ("updated_at", "DESCENDING")),
+        (("partner", "ASCENDING"), ("updated_at", "DESCENDING")),
+        (("partner", "ASCENDING"), ("created_at", "DESCENDING")),
+    }
+    assert required <= indexes
+    index = modules["firestore"].resources("google_firestore_index")["tracks"]
+    assert index["query_scope"] == "COLLECTION"

@@ -1,0 +1,1 @@
+"""Custom checkov checks of trackscan, loaded with --external-checks-dir tools/checkov."""
