@@ -1,0 +1,25 @@
+# One image for every Cloud Run service; each picks its entrypoint with FUNCTION_TARGET.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    # librosa's numba code is compiled at build time into this cache (see the warm-up below),
+    # so a cold instance does not spend seconds of a 10 s step compiling.
+    NUMBA_CACHE_DIR=/app/.numba-cache
+
+WORKDIR /app
+# PyAV's wheel bundles FFmpeg, so the image needs no system codecs.
+COPY requirements.txt ./
+RUN pip install -r requirements.txt
+COPY pyproject.toml README.md ./
+COPY shared/ shared/
+COPY functions/ functions/
+RUN pip install --no-deps . \
+    && python -c "from trackscan.audio.warmup import warm_up; warm_up()" \
+    && useradd --uid 10001 --no-create-home trackscan \
+    && chmod -R a+rX /app/.numba-cache
+
+USER 10001
+# functions-framework reads FUNCTION_TARGET and PORT from the environment Cloud Run sets.
+CMD ["functions-framework", "--source", "functions/main.py"]

@@ -1,0 +1,79 @@
+"""TrackStore on Firestore: collection `tracks`, one document per track, id = track id.
+
+Each document has a handful of writers at most (one per step transition), never a counter:
+Firestore sustains about one write per second per document.
+"""
+
+from __future__ import annotations
+
+from google.api_core import exceptions as google_errors
+from google.cloud import firestore
+
+from trackscan.adapters.cloud_errors import transient_as_retryable
+from trackscan.errors import RetryableError
+from trackscan.tracks import TrackRecord, TrackState, Transition
+
+
+class FirestoreTrackStore:
+    def __init__(self, client: firestore.Client, collection: str) -> None:
+        self._client = client
+        self._tracks = client.collection(collection)
+
+    def create_if_absent(self, record: TrackRecord) -> TrackRecord:
+        with transient_as_retryable(f"creating track {record.track_id}"):
+            try:
+                self._tracks.document(record.track_id).create(record.to_dict())
+                return record
+            except google_errors.AlreadyExists:
+                stored = self.get(record.track_id)
+        assert stored is not None
+        return stored
+
+    def get(self, track_id: str) -> TrackRecord | None:
+        with transient_as_retryable(f"reading track {track_id}"):
+            snapshot = self._tracks.document(track_id).get()
+        return TrackRecord.from_dict(snapshot.to_dict()) if snapshot.exists else None
+
+    def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
+        reference = self._tracks.document(track_id)
+
+        @firestore.transactional
+        def read_and_write(transaction: firestore.Transaction) -> TrackRecord | None:
+            snapshot = reference.get(transaction=transaction)
+            current = TrackRecord.from_dict(snapshot.to_dict()) if snapshot.exists else None
+            updated = transition.apply(current) if current else None
+            if updated:
+                transaction.set(reference, updated.to_dict())
+            return updated
+
+        with transient_as_retryable(f"updating track {track_id}"):
+            try:
+                return read_and_write(self._client.transaction())
+            except ValueError as exc:  # the client's "failed to commit in N attempts" under contention
+                raise RetryableError(f"contention on track {track_id}: {exc}") from exc
+
+    def query(
+        self, partner: str | None, state: TrackState | None, limit: int, after: str | None
+    ) -> list[TrackRecord]:
+        query = self._tracks
+        if partner is not None:
+            query = query.where(filter=firestore.FieldFilter("partner", "==", partner))
+        if state is not None:
+            query = query.where(filter=firestore.FieldFilter("state", "==", state.value))
+        query = query.order_by("updated_at", direction=firestore.Query.DESCENDING).limit(limit)
+        with transient_as_retryable("listing tracks"):
+            if after:
+                cursor = self._tracks.document(after).get()
+                if cursor.exists:
+                    query = query.start_after(cursor)
+            return [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+
+    def find_by_source(self, source_uri: str) -> TrackRecord | None:
+        query = (
+            self._tracks.where(filter=firestore.FieldFilter("source_uri", "==", source_uri))
+            .order_by("updated_at", direction=firestore.Query.DESCENDING)
+            .limit(1)
+        )
+        with transient_as_retryable(f"finding the track of {source_uri}"):
+            found = [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+        return found[0] if found else None

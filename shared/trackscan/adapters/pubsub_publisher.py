@@ -1,0 +1,38 @@
+"""Publisher on Google Cloud Pub/Sub: one topic per message kind."""
+
+from __future__ import annotations
+
+from google.cloud import pubsub_v1
+
+from trackscan.adapters.cloud_errors import transient_as_retryable
+from trackscan.config import Config
+from trackscan.messages import FeaturesReady, Message, SegmentPlanned, TrackInferred, UploadReceived, to_json
+
+PUBLISH_TIMEOUT_S = 10.0
+
+
+def topic_names(config: Config) -> dict[type, str]:
+    return {
+        UploadReceived: config.uploads_topic,
+        SegmentPlanned: config.segments_topic,
+        FeaturesReady: config.features_topic,
+        TrackInferred: config.inferred_topic,
+    }
+
+
+class PubSubPublisher:
+    """Waits for the server's acknowledgement, so a failed publish fails the step and the
+    inbound message is redelivered instead of acknowledged."""
+
+    def __init__(self, client: pubsub_v1.PublisherClient, config: Config) -> None:
+        self._client = client
+        self._topics = {kind: client.topic_path(config.project_id, name) for kind, name in topic_names(config).items()}
+
+    def publish(self, message: Message) -> None:
+        attributes = {"kind": message.kind}
+        track_id = getattr(message, "track_id", None)
+        if track_id:
+            attributes["track_id"] = track_id
+        with transient_as_retryable(f"publishing {message.kind}"):
+            future = self._client.publish(self._topics[type(message)], to_json(message).encode(), **attributes)
+            future.result(timeout=PUBLISH_TIMEOUT_S)

@@ -1,0 +1,55 @@
+"""Tagger calling NVIDIA Triton Inference Server over gRPC, with a deadline on every call.
+
+An unavailable, draining or not-ready server raises RetryableError: the message is redelivered
+and, on GKE, lands on another replica. A few quick retries first ride out a pod restart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tritonclient import grpc as triton_grpc
+from tritonclient.utils import InferenceServerException
+
+from trackscan.errors import RetryableError
+from trackscan.ports import Predictions
+from trackscan.tracks import ModelInfo
+
+OUTPUTS = ("mtt_scores", "msd_scores", "embedding")
+
+
+class TritonTagger:
+    def __init__(self, url: str, model_name: str, timeout_s: float, model_sha256: str) -> None:
+        self._url = url
+        self._model_name = model_name
+        self._timeout_s = timeout_s
+        self._info = ModelInfo(model_name, model_sha256)
+        self._client: triton_grpc.InferenceServerClient | None = None
+
+    def _connection(self) -> triton_grpc.InferenceServerClient:
+        if self._client is None:
+            self._client = triton_grpc.InferenceServerClient(self._url)
+        return self._client
+
+    @retry(
+        retry=retry_if_exception_type(RetryableError),
+        stop=stop_after_attempt(3),
+        wait=wait_exponential_jitter(initial=0.2, max=1.0),
+        reraise=True,
+    )
+    def predict(self, patches: np.ndarray) -> Predictions:
+        batch = np.ascontiguousarray(patches, dtype=np.float32)
+        request = triton_grpc.InferInput("patches", list(batch.shape), "FP32")
+        request.set_data_from_numpy(batch)
+        outputs = [triton_grpc.InferRequestedOutput(name) for name in OUTPUTS]
+        try:
+            response = self._connection().infer(
+                self._model_name, [request], outputs=outputs, client_timeout=self._timeout_s
+            )
+        except InferenceServerException as exc:
+            raise RetryableError(f"Triton at {self._url}: {exc.message()}") from exc
+        mtt, msd, embedding = (response.as_numpy(name) for name in OUTPUTS)
+        return Predictions(mtt=mtt, msd=msd, embedding=embedding)
+
+    def model_info(self) -> ModelInfo:
+        return self._info

@@ -1,0 +1,96 @@
+"""The runtime shared by the Cloud Run functions and the pull worker: build the cloud ports once
+per instance, turn a delivered message into a step, and apply the error policy.
+
+Returning acknowledges the message; raising makes Pub/Sub redeliver it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from trackscan import logs
+from trackscan.config import Config
+from trackscan.errors import BadMessageError
+from trackscan.events import PushedMessage, message_from_push, pushed_message
+from trackscan.pipeline.deps import Deps
+from trackscan.pipeline.steps import handle_dead_letter, run_step
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def cloud_deps() -> Deps:
+    """The instance's ports, built on first use and reused by every request."""
+    from trackscan.bootstrap import cloud_deps as build
+
+    config = Config.from_env()
+    logs.configure(config.log_level)
+    return build(config)
+
+
+# Services whose steps decode and compute features: they warm librosa up before serving.
+FEATURE_TARGETS = {"on_segment", "on_upload"}
+
+
+def on_start(function_target: str | None) -> None:
+    """Instance start-up: warm the feature code where the service runs it."""
+    if function_target in FEATURE_TARGETS:
+        from trackscan.audio.warmup import warm_up
+
+        warm_up()
+
+
+def handle_push(event_data: Any) -> None:
+    """Runs the step of one Pub/Sub push. Malformed messages are logged and acknowledged."""
+    pushed = _parse(event_data)
+    message = _message(pushed) if pushed else None
+    if message is not None:
+        run_step(message, cloud_deps(), attempt=pushed.delivery_attempt)  # type: ignore[union-attr]
+
+
+def handle_dead_letter_push(event_data: Any) -> None:
+    """Marks the track of a dead-lettered message FAILED (RETRIES_EXHAUSTED)."""
+    pushed = _parse(event_data)
+    message = _message(pushed) if pushed else None
+    if message is None or pushed is None:
+        return
+    attempts = int(pushed.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount", 0) or 0)
+    source = pushed.attributes.get("CloudPubSubDeadLetterSourceSubscription", "its subscription")
+    reason = f"every delivery from {source} failed; the step's logs hold each error"
+    handle_dead_letter(message, reason, cloud_deps(), attempts)
+
+
+@functools.cache
+def api_app() -> Any:
+    """The partner API: API keys always, Google ID tokens when an audience is configured."""
+    from trackscan.api import create_app
+    from trackscan.api.google_identity import google_id_token_verifier
+
+    deps = cloud_deps()
+    audience = deps.config.api_audience
+    return create_app(deps, verifier=google_id_token_verifier(audience) if audience else None)
+
+
+def serve_api(request: Any) -> Any:
+    """Hands a functions-framework HTTP request to the Flask app of the API."""
+    app = api_app()
+    with app.request_context(request.environ):
+        return app.full_dispatch_request()
+
+
+def _parse(event_data: Any) -> PushedMessage | None:
+    try:
+        return pushed_message(event_data)
+    except BadMessageError as exc:
+        log.error("dropped a malformed push", extra={"error": exc.message})
+        return None
+
+
+def _message(pushed: PushedMessage):
+    try:
+        return message_from_push(pushed)
+    except BadMessageError as exc:
+        log.error("dropped a malformed message", extra={"error": exc.message, "message_id": pushed.message_id})
+        return None
