@@ -30,6 +30,7 @@ run: setup
 	$(BIN)/trackscan run $$paths
 
 test: setup
+	PYTHON=$(PYTHON) tools/checkov/install.sh
 	$(BIN)/ruff check shared functions inference tests benchmarks
 	$(BIN)/python -m pytest
 

@@ -38,9 +38,21 @@ def click_track(bpm: float, seconds: float, sample_rate: int = 44_100) -> np.nda
     return audio
 
 
+C, D, E, F, G, G_SHARP, A, B = 261.63, 293.66, 329.63, 349.23, 392.0, 415.3, 440.0, 493.88
+C_MAJOR_CADENCE = [[C, E, G], [F, A, C * 2], [G, B, D * 2], [C, E, G]]  # I-IV-V-I
+A_MINOR_CADENCE = [[A, C * 2, E * 2], [D, F, A], [E, G_SHARP, B], [A, C * 2, E * 2]]  # i-iv-V-i
+
+
+def cadence(progression: list[list[float]], seconds: float, sample_rate: int = 44_100) -> np.ndarray:
+    """The chords of the progression, 2 s each, repeated to fill the duration."""
+    chords = [chord(triad, 2.0, sample_rate) for triad in progression]
+    repeats = int(np.ceil(seconds / (2.0 * len(chords))))
+    return np.concatenate(chords * repeats)[: int(seconds * sample_rate)]
+
+
 def music_like(seconds: float, sample_rate: int = 44_100) -> np.ndarray:
-    """A C major chord over a 120 BPM click: something every descriptor can measure."""
-    return 0.6 * chord([261.63, 329.63, 392.0], seconds, sample_rate) + 0.4 * click_track(120, seconds, sample_rate)
+    """A C major cadence over a 120 BPM click: something every descriptor can measure."""
+    return 0.6 * cadence(C_MAJOR_CADENCE, seconds, sample_rate) + 0.4 * click_track(120, seconds, sample_rate)
 
 
 def write_audio(path: Path, samples: np.ndarray, sample_rate: int = 44_100) -> Path:

@@ -57,6 +57,7 @@ class Config:
     model_sha256: str = _env("TRACKSCAN_MODEL_SHA256", "cloud", "")
     api_keys: str = _env("TRACKSCAN_API_KEYS", "local", "")
     partner_identities: str = _env("TRACKSCAN_PARTNER_IDENTITIES", "cloud", "")
+    api_audience: str = _env("TRACKSCAN_API_AUDIENCE", "cloud", "")
     log_level: str = _env("TRACKSCAN_LOG_LEVEL", "cloud", "INFO")
 
     @classmethod

@@ -91,7 +91,8 @@ def _open(reader: BinaryIO) -> av.container.InputContainer:
         raise BadAudioError("EMPTY", "The file is empty (0 bytes).")
     reader.seek(0)
     try:
-        return av.open(reader, mode="r")
+        # Tags are often Latin-1 in old files: never let a title stop the decoding.
+        return av.open(reader, mode="r", metadata_errors="replace")
     except av.error.InvalidDataError as exc:
         raise BadAudioError("UNSUPPORTED", "The file is not audio in a format we read.") from exc
     except av.error.FFmpegError as exc:
