@@ -16,8 +16,9 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
 	touch $@
 
-$(MODEL): inference/build_model.py
-	$(PYTHON) inference/build_model.py
+# Rebuilt only when the build inputs change (the build is not byte-identical, so never needlessly).
+$(MODEL): inference/build_model.py inference/musicnn_to_onnx.py inference/requirements-build.txt inference/requirements-build-nodeps.txt
+	$(PYTHON) inference/build_model.py --force
 
 model: $(MODEL)
 
