@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup model music run test lint bench clean
+.PHONY: setup model music triton-venv run test test-faults bench clean
 
 setup: $(INSTALLED) $(MODEL)
 
@@ -25,12 +25,16 @@ model: $(MODEL)
 music:
 	scripts/fetch_music.sh
 
+# The local Triton server (PyTriton pins numpy<2, so it gets its own venv).
+triton-venv:
+	scripts/install_triton_venv.sh
+
 # Tags the paths in PATHS, or the demo corpus of real music from Debian packages.
 run: setup
 	@paths="$(PATHS)"; [ -n "$$paths" ] || paths="$$(scripts/fetch_music.sh)/demo"; \
 	$(BIN)/trackscan run $$paths
 
-test: setup
+test: setup triton-venv
 	PYTHON=$(PYTHON) tools/checkov/install.sh
 	$(BIN)/ruff check shared functions inference tests benchmarks
 	$(BIN)/python -m pytest
@@ -38,5 +42,9 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_local.py --music "$$(scripts/fetch_music.sh)"
 
+# The fault suite alone, writing its table into FAULTS.md.
+test-faults: setup triton-venv
+	FAULTS_REPORT=FAULTS.md $(BIN)/python -m pytest tests/faults
+
 clean:
-	rm -rf $(VENV) .trackscan
+	rm -rf $(VENV) .venv-triton .trackscan

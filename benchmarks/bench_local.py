@@ -93,13 +93,16 @@ def main() -> None:
     patches_per_s = model_patches_per_s(config.model_path, patches)
     naive_s = naive_loop(files, config.model_path)
     e2e_s = end_to_end(files, args.workers)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"corpus: {len(files)} tracks, {audio_s / 60:.1f} min of audio, {len(patches)} patches\n")
     print("| measure | value |\n|---|---|")
     print(f"| decode + features, one process | {rtf:.1f}x realtime |")
     print(f"| model (onnxruntime, batch 32) | {patches_per_s:.0f} patches/s |")
-    print(f"| end to end, `trackscan run --workers {args.workers}` | {audio_s / e2e_s:.1f} audio s per wall s ({e2e_s:.1f} s) |")
-    print(f"| naive loop (librosa.load + same features + same model) | {audio_s / naive_s:.1f} audio s per wall s ({naive_s:.1f} s) |")
+    e2e = f"{audio_s / e2e_s:.1f} audio s per wall s ({e2e_s:.1f} s)"
+    naive = f"{audio_s / naive_s:.1f} audio s per wall s ({naive_s:.1f} s)"
+    print(f"| end to end, `trackscan run --workers {args.workers}` | {e2e} |")
+    print(f"| naive loop (librosa.load + same features + same model) | {naive} |")
     print(f"| ratio trackscan / naive | {naive_s / e2e_s:.2f} |")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trackscan.adapters.audio_decoders import InProcessDecoder
 from trackscan.bootstrap import local_deps
 from trackscan.config import Config
 from trackscan.messages import Message, UploadReceived
@@ -39,9 +40,14 @@ class PatchStatsTagger:
         return ModelInfo("patch-stats", "0" * 64)
 
 
-def make_deps(home: Path, **config_changes: object) -> Deps:
+def make_deps(home: Path, sandboxed: bool = False, **config_changes: object) -> Deps:
+    """Local deps with a fast tagger; sandboxed=False decodes in process, which is faster still.
+
+    A sandboxed decoder's child is started on first use; call ``deps.decoder.close()`` after.
+    """
     config = replace(Config.from_env({"TRACKSCAN_HOME": str(home)}), **config_changes)
-    return replace(local_deps(config), tagger=PatchStatsTagger())
+    deps = replace(local_deps(config), tagger=PatchStatsTagger())
+    return deps if sandboxed else replace(deps, decoder=InProcessDecoder(deps.blobs))
 
 
 def upload(path: Path, partner: str = "local", force: bool = False) -> UploadReceived:

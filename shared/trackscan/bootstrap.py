@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import BinaryIO
 
+from trackscan.adapters.audio_decoders import SandboxedDecoder
 from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
 from trackscan.adapters.local_queue import CollectingPublisher
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.config import Config
 from trackscan.pipeline.deps import Deps
+from trackscan.ports import BlobStore
+
+# The decoder child's own blob stores, one per (scheme, project), created on its first open.
+_source_stores: dict[tuple[str, str], BlobStore] = {}
 
 
 def local_deps(config: Config, onnx_threads: int = 0) -> Deps:
@@ -21,6 +28,7 @@ def local_deps(config: Config, onnx_threads: int = 0) -> Deps:
         publisher=CollectingPublisher(),
         tracks=SqliteTrackStore(config.state_db_path),
         tagger=OnnxTagger(config.model_path, threads=onnx_threads),
+        decoder=sandboxed_decoder(config),
         config=config,
         work_root_uri=uri_of(work_dir),
     )
@@ -46,6 +54,38 @@ def cloud_deps(config: Config) -> Deps:
         tagger=TritonTagger(
             config.triton_grpc_url, config.triton_model_name, config.infer_timeout_s, config.model_sha256
         ),
+        decoder=sandboxed_decoder(config),
         config=config,
         work_root_uri=f"gs://{config.work_bucket_name}",
     )
+
+
+def sandboxed_decoder(config: Config) -> SandboxedDecoder:
+    """The decoder both ways of running use: a child process with a timeout and a memory cap."""
+    opener = functools.partial(open_source, project_id=config.project_id)
+    return SandboxedDecoder(opener, config.decode_timeout_s, config.decode_memory_bytes)
+
+
+def open_source(uri: str, project_id: str) -> BinaryIO:
+    """Opens an audio source in the decoder child, with the child's own clients.
+
+    The child cannot share the parent's clients (gRPC channels and threads do not cross process
+    boundaries), so it picks the adapter by the URI's scheme and builds it on first use.
+    """
+    scheme = uri.partition("://")[0]
+    store = _source_stores.get((scheme, project_id))
+    if store is None:
+        store = _source_stores[(scheme, project_id)] = _source_store(scheme, project_id)
+    return store.open_read(uri)
+
+
+def _source_store(scheme: str, project_id: str) -> BlobStore:
+    if scheme == "file":
+        return FolderBlobStore()
+    if scheme == "gs":
+        from google.cloud import storage
+
+        from trackscan.adapters.gcs_blobs import GcsBlobStore
+
+        return GcsBlobStore(storage.Client(project=project_id))
+    raise ValueError(f"no blob store reads {scheme}:// URIs")

@@ -8,12 +8,18 @@ Defaults give a fully local run.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 # Where the model build script writes the ONNX model, relative to the repository root.
 MODEL_RELATIVE_PATH = Path("inference/model_repository/musicnn/1/model.onnx")
+# RLIMIT_AS counts address space, mapped libraries included. Measured in the decoder child:
+# 250 MiB before any decode (Python, numpy, PyAV's FFmpeg), 300 MiB with a GCS client, 580 MiB
+# peak for the heaviest file accepted (a 60 s segment of 8-channel 192 kHz WAV). The cap leaves
+# more than twice that and stops a file that asks for gigabytes before a 2 GiB instance runs out.
+DEFAULT_DECODE_MEMORY_BYTES = 1536 << 20
 
 
 def _env(name: str, scope: str, default: Any) -> Any:
@@ -44,6 +50,10 @@ class Config:
     max_file_bytes: int = _env("TRACKSCAN_MAX_FILE_BYTES", "cloud", 1 << 30)
     infer_batch_patches: int = _env("TRACKSCAN_INFER_BATCH_PATCHES", "cloud", 32)
     infer_timeout_s: float = _env("TRACKSCAN_INFER_TIMEOUT_S", "cloud", 8.0)
+    # One probe or segment decode in the sandbox; the whole step must stay under 10 s.
+    decode_timeout_s: float = _env("TRACKSCAN_DECODE_TIMEOUT_S", "cloud", 6.0)
+    # Address-space cap of the decoder child (see DEFAULT_DECODE_MEMORY_BYTES).
+    decode_memory_bytes: int = _env("TRACKSCAN_DECODE_MEMORY_BYTES", "cloud", DEFAULT_DECODE_MEMORY_BYTES)
     project_id: str = _env("GOOGLE_CLOUD_PROJECT", "cloud", "trackscan-local")
     ingest_bucket_name: str = _env("TRACKSCAN_INGEST_BUCKET", "cloud", "trackscan-ingest")
     work_bucket_name: str = _env("TRACKSCAN_WORK_BUCKET", "cloud", "trackscan-work")
@@ -61,7 +71,7 @@ class Config:
     log_level: str = _env("TRACKSCAN_LOG_LEVEL", "cloud", "INFO")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         """Builds the configuration from environment variables (os.environ by default)."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -72,7 +82,7 @@ class Config:
         config = cls(**values)
         return config._with_derived_paths()
 
-    def _with_derived_paths(self) -> "Config":
+    def _with_derived_paths(self) -> Config:
         state_db = self.state_db_path or str(Path(self.home_dir) / "state.sqlite")
         model = self.model_path or _default_model_path()
         return replace(self, state_db_path=state_db, model_path=model)

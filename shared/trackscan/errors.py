@@ -29,6 +29,17 @@ class PermanentError(TrackscanError):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple:
+        # Pickling rebuilds an exception as cls(*args), and args holds the joined text: rebuild
+        # from code and message instead, so the error survives crossing a process boundary.
+        return _rebuild_permanent, (type(self), self.code, self.message), self.__dict__
+
+
+def _rebuild_permanent(cls: type[PermanentError], code: str, message: str) -> PermanentError:
+    error = cls.__new__(cls)
+    PermanentError.__init__(error, code, message)
+    return error
+
 
 class BadAudioError(PermanentError):
     """The audio file cannot be decoded or is outside the accepted limits."""

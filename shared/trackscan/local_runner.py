@@ -13,10 +13,10 @@ import heapq
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Callable
 
 from trackscan.bootstrap import local_deps
 from trackscan.config import Config
@@ -65,6 +65,15 @@ class LocalRunner:
         self._queue: list[_Job] = []
         self._seq = itertools.count()
         self._reported: set[str] = set()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Drain: take no new work, let the steps in hand finish. Safe to call from a signal handler."""
+        self._stopping = True
+
+    @property
+    def stopped_early(self) -> bool:
+        return self._stopping
 
     def run(self, messages: list[Message]) -> None:
         for message in messages:
@@ -72,8 +81,9 @@ class LocalRunner:
         pool = self._new_pool()
         running: dict[Future, _Job] = {}
         try:
-            while self._queue or running:
-                self._submit_ready(pool, running)
+            while (self._queue and not self._stopping) or running:
+                if not self._stopping:
+                    self._submit_ready(pool, running)
                 done, _ = wait(running, timeout=self._next_wait_s(running), return_when=FIRST_COMPLETED)
                 for future in done:
                     job = running.pop(future, None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class TrackInferred:
     segments_total: int
 
 
-Message = Union[UploadReceived, SegmentPlanned, FeaturesReady, TrackInferred]
+Message = UploadReceived | SegmentPlanned | FeaturesReady | TrackInferred
 MESSAGE_TYPES: dict[str, type] = {
     cls.kind: cls for cls in (UploadReceived, SegmentPlanned, FeaturesReady, TrackInferred)
 }

@@ -6,12 +6,15 @@ Each has a local adapter (the embedded default) and a cloud adapter; only bootst
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 import numpy as np
 
 from trackscan.messages import Message
 from trackscan.tracks import ModelInfo, TrackRecord, TrackState, Transition
+
+if TYPE_CHECKING:  # only for annotations: importing PyAV here would slow every entrypoint
+    from trackscan.audio.decode import AudioInfo, DecodedAudio
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,27 @@ class BlobStore(Protocol):
 
     def delete_prefix(self, prefix_uri: str) -> int:
         """Deletes every object under the prefix; returns how many were deleted."""
+
+
+class AudioDecoder(Protocol):
+    """Reads audio sources. The cloud and local workers decode in a child process, so a codec
+    that crashes or hangs on a file fails that track, not the worker."""
+
+    def probe(self, uri: str, max_duration_s: float) -> AudioInfo:
+        """Reads the header of the source and checks the limits.
+
+        Raises:
+            BadAudioError: the file is not audio we accept (its code says why).
+        """
+
+    def decode(self, uri: str, start_s: float, duration_s: float) -> DecodedAudio:
+        """Decodes [start_s, start_s + duration_s) of the source: float32, <= 2 channels, <= 48 kHz.
+
+        Raises:
+            BadAudioError: the range cannot be decoded (CORRUPT, TRUNCATED, DECODER_CRASHED,
+                DECODER_OUT_OF_MEMORY...).
+            RetryableError: decoding ran out of time; it may succeed on another delivery.
+        """
 
 
 class Publisher(Protocol):

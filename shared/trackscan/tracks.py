@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 
-class TrackState(str, Enum):
+class TrackState(StrEnum):
     """Where a track is. States only move forward; FAILED and DONE are final."""
 
     RECEIVED = "RECEIVED"
@@ -43,7 +43,7 @@ def track_id_for(source_uri: str, generation: str) -> str:
 
 def utc_now() -> str:
     """The current time as an ISO 8601 string in UTC."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class TrackRecord:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrackRecord":
+    def from_dict(cls, data: dict[str, Any]) -> TrackRecord:
         """Reads a dict written by ``to_dict``."""
         return cls(
             track_id=data["track_id"],

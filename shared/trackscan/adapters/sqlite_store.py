@@ -7,6 +7,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
+
 from trackscan.tracks import TrackRecord, TrackState, Transition
 
 SCHEMA = """
@@ -23,6 +25,21 @@ CREATE INDEX IF NOT EXISTS tracks_by_source ON tracks (source_uri, updated_at);
 """
 
 
+# Switching to WAL can answer "database is locked" at once, without waiting for the busy
+# timeout, while other processes open the same new database: try again shortly.
+@retry(retry=retry_if_exception_type(sqlite3.OperationalError), stop=stop_after_attempt(20),
+       wait=wait_random(0.01, 0.1), reraise=True)
+def _open(db_path: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(SCHEMA)
+    except sqlite3.OperationalError:
+        connection.close()
+        raise
+    return connection
+
+
 class SqliteTrackStore:
     """Each record is one row: indexed columns for queries, the whole record as JSON."""
 
@@ -36,9 +53,7 @@ class SqliteTrackStore:
         # One connection per process: a forked worker must not reuse its parent's.
         if self._connection is None or self._pid != os.getpid():
             Path(self._db_path).parent.mkdir(parents=True, exist_ok=True)
-            self._connection = sqlite3.connect(self._db_path, timeout=30, isolation_level=None)
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.executescript(SCHEMA)
+            self._connection = _open(self._db_path)
             self._pid = os.getpid()
         return self._connection
 

@@ -8,8 +8,9 @@ are checked against what the header promised.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import av
 import numpy as np

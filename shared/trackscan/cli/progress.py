@@ -29,7 +29,7 @@ class RunProgress:
         )
         self._task = self._progress.add_task("tracks", total=total, failed=0, speed="")
 
-    def __enter__(self) -> "RunProgress":
+    def __enter__(self) -> RunProgress:
         self._progress.start()
         return self
 

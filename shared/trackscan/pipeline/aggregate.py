@@ -31,7 +31,7 @@ def track_result(features: list[SegmentFeatures], predictions: list[SegmentPredi
 
 
 def _named(names: tuple[str, ...], scores: np.ndarray) -> dict[str, float]:
-    return {name: float(score) for name, score in zip(names, scores)}
+    return {name: float(score) for name, score in zip(names, scores, strict=True)}
 
 
 def top_tags(tags: dict[str, dict[str, float]], count: int = TOP_TAGS) -> list[str]:

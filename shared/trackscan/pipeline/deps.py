@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trackscan.config import Config
-from trackscan.ports import BlobStore, Publisher, Tagger, TrackStore
+from trackscan.ports import AudioDecoder, BlobStore, Publisher, Tagger, TrackStore
 
 
 @dataclass(frozen=True)
 class Deps:
-    """Ports chosen by bootstrap. The tagger loads its model on first use."""
+    """Ports chosen by bootstrap. The tagger and the decoder start on first use."""
 
     blobs: BlobStore
     publisher: Publisher
     tracks: TrackStore
     tagger: Tagger
+    decoder: AudioDecoder
     config: Config
     work_root_uri: str  # file:///.../work locally, gs://<work bucket> in the cloud
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trackscan import failpoints
 from trackscan.errors import RetryableError
 from trackscan.messages import TrackInferred
 from trackscan.pipeline.aggregate import track_result
@@ -24,6 +25,7 @@ def handle_track_inferred(message: TrackInferred, deps: Deps) -> None:
         result = track_result(features, predictions)
         transition = Transition(TrackState.DONE, STEP, result=result, model=models.pop())
         deps.tracks.apply(message.track_id, transition)
+        failpoints.hit("after_result_commit")
     # Deleted only after the result is committed; the work bucket's lifecycle rule is the net.
     deps.blobs.delete_prefix(track_prefix(deps, message.track_id))
 

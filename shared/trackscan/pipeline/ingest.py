@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 
-from trackscan.audio.decode import probe
 from trackscan.errors import BadAudioError
 from trackscan.messages import SegmentPlanned, UploadReceived
 from trackscan.pipeline.deps import Deps, track_prefix
@@ -23,7 +22,8 @@ def plan_segments(duration_s: float, segment_s: float) -> list[tuple[float, floa
     if count > 1 and duration_s - (count - 1) * segment_s < MIN_LAST_SEGMENT_S:
         count -= 1
     starts = [i * segment_s for i in range(count)]
-    return [(start, (starts[i + 1] if i + 1 < count else duration_s) - start) for i, start in enumerate(starts)]
+    ends = [*starts[1:], duration_s]
+    return [(start, end - start) for start, end in zip(starts, ends, strict=True)]
 
 
 def handle_upload(message: UploadReceived, deps: Deps) -> None:
@@ -32,7 +32,8 @@ def handle_upload(message: UploadReceived, deps: Deps) -> None:
     Idempotent: a duplicate event for a finished track changes nothing; for an unfinished one it
     republishes the segment messages, whose handlers skip work already done.
     """
-    record = deps.tracks.create_if_absent(new_record(message.source_uri, message.generation, message.partner, STEP))
+    candidate = new_record(message.source_uri, message.generation, message.partner, STEP)
+    record = deps.tracks.create_if_absent(candidate)
     if message.force:
         record = _restart(record, deps)
     if record.state.is_final:
@@ -43,11 +44,11 @@ def handle_upload(message: UploadReceived, deps: Deps) -> None:
                             f"{deps.config.max_file_bytes >> 20} MiB.")
     # Pinned to this generation (uri#generation), so an overwrite cannot change a track mid-way.
     source_uri = f"{message.source_uri}#{message.generation}"
-    with deps.blobs.open_read(source_uri) as reader:
-        info = probe(reader, deps.config.max_duration_s)
+    info = deps.decoder.probe(source_uri, deps.config.max_duration_s)
     plans = plan_segments(info.duration_s, deps.config.segment_s)
     for index, (start_s, duration_s) in enumerate(plans):
-        deps.publisher.publish(SegmentPlanned(record.track_id, source_uri, index, len(plans), start_s, duration_s))
+        planned = SegmentPlanned(record.track_id, source_uri, index, len(plans), start_s, duration_s)
+        deps.publisher.publish(planned)
     # Only after publishing: a crash in between redelivers the event and republishes.
     deps.tracks.apply(record.track_id, Transition(TrackState.DECODING, STEP, segments_total=len(plans)))
 

