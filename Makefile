@@ -40,7 +40,8 @@ test: setup triton-venv
 	$(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/python benchmarks/bench_local.py --music "$$(scripts/fetch_music.sh)"
+	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)"
+	$(BIN)/python -m benchmarks.bench_steps --music "$$(scripts/fetch_music.sh)"
 
 # The fault suite alone, writing its table into FAULTS.md.
 test-faults: setup triton-venv

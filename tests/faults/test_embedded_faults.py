@@ -14,6 +14,13 @@ import pytest
 from tests.audio_fixtures import bytes_file, music_like, pdf_named, tone, truncated_copy, write_audio
 from tests.faults.conftest import SIGKILL, SIGTERM, CliRun, wait_exit
 from tests.faults.report import ROWS, FaultRow
+from tests.pipeline_fixtures import run_to_completion
+from trackscan.bootstrap import local_deps
+from trackscan.cli.files import upload_event
+from trackscan.cli.output import track_json
+from trackscan.config import Config
+from trackscan.messages import UploadReceived
+from trackscan.pipeline.steps import track_id_of
 
 pytestmark = pytest.mark.faults
 SEGMENTS_PER_TRACK = 3  # 130 s at 60 s segments: 60 + 60 + 10
@@ -75,16 +82,21 @@ def test_run_loses_nothing_when_stopped_mid_run_and_rerun(library, reference, tm
     assert scored == SEGMENTS_PER_TRACK * len(library)  # no segment scored twice
 
 
-def test_run_records_one_result_when_the_same_files_are_given_five_times(library, reference, tmp_path):
-    run = CliRun(library * 5, tmp_path / ".trackscan")
-    assert run.finish() == 0
-    row = FaultRow("the same 4 files passed 5 times in one run", "embedded", len(library),
-                   note=f"{len(run.lines)} result lines")
-    _check_outcome(run.lines, reference, row)
+def test_pipeline_records_one_result_when_every_message_is_delivered_five_times(library, reference, tmp_path):
+    """Each upload event 5 times, then every message the steps emitted delivered again, all
+    through the real handlers, model and decoder of the embedded default."""
+    deps = local_deps(Config.from_env({"TRACKSCAN_HOME": str(tmp_path / ".trackscan")}))
+    events = [upload_event(path) for path in library]
+    handled = run_to_completion(deps, *(events * 5))
+    run_to_completion(deps, *[m for m in handled if not isinstance(m, UploadReceived)])
+    records = [track_json(deps.tracks.get(track_id_of(e))) for e in events]
+    row = FaultRow("every upload delivered 5 times, then every step message again", "embedded", len(library),
+                   note=f"{len(handled)} deliveries handled in process")
+    _check_outcome(records, reference, row)
+    row.duplicated += sum([e.state for e in deps.tracks.get(track_id_of(ev)).timeline].count("DONE") != 1
+                          for ev in events)
     ROWS.append(row)
-    assert len(run.lines) == len(library)
-    assert run.log_count("predictions written") == SEGMENTS_PER_TRACK * len(library)
-    assert (row.lost, row.duplicated) == (0, 0)
+    assert (row.done, row.lost, row.duplicated) == (len(library), 0, 0)
 
 
 @pytest.fixture(scope="module")

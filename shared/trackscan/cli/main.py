@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from trackscan import logs
 from trackscan.adapters.sqlite_store import SqliteTrackStore
-from trackscan.cli.files import audio_files, upload_event
-from trackscan.cli.output import json_line, print_status, results_table
-from trackscan.cli.progress import RunProgress
+from trackscan.cli.files import upload_event
+from trackscan.cli.output import print_status
 from trackscan.config import Config
 from trackscan.dev.cli import dev
 from trackscan.ports import TrackStore
-from trackscan.tracks import TrackRecord, TrackState, track_id_for
-
-EXIT_ANY_FAILED = 2
-EXIT_INTERRUPTED = 3
+from trackscan.tracks import TrackRecord, track_id_for
 
 # step -> (Config field of the topic it consumes, the Cloud Run function that runs it)
 STEP_TOPICS = {
@@ -46,36 +40,9 @@ def cli() -> None:
 @click.option("--force", is_flag=True, help="Redo tracks that already finished.")
 def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool) -> None:
     """Tag every audio file under PATHS. Exit 0 when all are DONE, 2 when any FAILED."""
-    from trackscan.local_runner import LocalRunner  # imports librosa: only when tagging
+    from trackscan.cli.run_command import tag_paths  # imports librosa: only when tagging
 
-    config = Config.from_env()
-    # Quiet on a terminal unless asked: TRACKSCAN_LOG_LEVEL=INFO logs every step with its time.
-    logs.configure(os.environ.get("TRACKSCAN_LOG_LEVEL", "WARNING"), stream=sys.stderr)
-    if not Path(config.model_path).is_file():
-        raise click.ClickException(f"No model at {config.model_path}. Build it with `make model`.")
-    uploads = [upload_event(path, force) for path in audio_files(list(paths))]
-    finished: dict[str, TrackRecord] = {}
-    stderr = Console(stderr=True)
-
-    def on_finished(record: TrackRecord) -> None:
-        finished[record.track_id] = record
-        progress.track_finished(record)
-        if as_json:
-            click.echo(json_line(record))
-
-    runner = LocalRunner(config, workers, on_finished)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: runner.stop())
-    with RunProgress(len(uploads), stderr) as progress:
-        runner.run(list(uploads))
-    if runner.stopped_early:
-        stderr.print("Stopped after the steps in hand finished; run the same command again to resume.")
-        sys.exit(EXIT_INTERRUPTED)
-    records = [finished.get(track_id_for(u.source_uri, u.generation)) for u in uploads]
-    if not as_json:
-        Console().print(results_table([r for r in records if r]))
-    if any(r is None or r.state is not TrackState.DONE for r in records):
-        sys.exit(EXIT_ANY_FAILED)
+    sys.exit(tag_paths(list(paths), as_json, workers, force))
 
 
 @cli.command()
