@@ -75,8 +75,13 @@ def api_app() -> Any:
 
 def serve_api(request: Any) -> Any:
     """Hands a functions-framework HTTP request to the Flask app of the API."""
+    from flask.ctx import RequestContext
+
     app = api_app()
-    with app.request_context(request.environ):
+    # The same request object, so the same body stream: functions-framework reads the body again
+    # after the response, and a second stream over a drained wsgi.input fails under servers that
+    # bound it by Content-Length (werkzeug's, and its test client) with a 500 "client disconnected".
+    with RequestContext(app, request.environ, request=request):
         return app.full_dispatch_request()
 
 

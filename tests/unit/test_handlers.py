@@ -143,3 +143,13 @@ def test_force_redoes_a_finished_track_when_asked(deps, song):
 def test_unknown_track_is_ignored_when_a_stray_message_arrives(deps):
     run_to_completion(deps, FeaturesReady("tunknown", 0, 1, "file:///nowhere.npz"))
     assert deps.tracks.get("tunknown") is None
+
+
+def test_features_step_fails_source_gone_when_the_file_was_deleted_mid_track(deps, song):
+    event = upload(song)
+    segments = _plan_only(deps, event)
+    song.unlink()
+    run_to_completion(deps, *segments)
+    record = _record(deps, event)
+    assert record.state is TrackState.FAILED
+    assert (record.error.code, record.error.step) == ("SOURCE_GONE", "features")

@@ -23,7 +23,7 @@ from typing import BinaryIO, TypeVar
 
 from trackscan import failpoints
 from trackscan.audio.decode import AudioInfo, DecodedAudio, decode_segment, probe
-from trackscan.errors import BadAudioError, RetryableError
+from trackscan.errors import BadAudioError, PermanentError, RetryableError
 from trackscan.ports import BlobStore
 
 # Opens a source URI for reading; the child calls it, so it must be a picklable module-level
@@ -53,13 +53,22 @@ class InProcessDecoder:
 
     def probe(self, uri: str, max_duration_s: float) -> AudioInfo:
         """AudioDecoder.probe, on a reader from the blob store."""
-        with self._blobs.open_read(uri) as reader:
+        with _source_must_exist(uri), self._blobs.open_read(uri) as reader:
             return probe(reader, max_duration_s)
 
     def decode(self, uri: str, start_s: float, duration_s: float) -> DecodedAudio:
         """AudioDecoder.decode, on a reader from the blob store."""
-        with self._blobs.open_read(uri) as reader:
+        with _source_must_exist(uri), self._blobs.open_read(uri) as reader:
             return decode_segment(reader, start_s, duration_s)
+
+
+@contextmanager
+def _source_must_exist(uri: str) -> Iterator[None]:
+    """A source deleted or overwritten (its pinned generation gone) cannot come back: permanent."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise PermanentError("SOURCE_GONE", "The file was deleted or replaced before it could be read.") from exc
 
 
 # --- The child's side: module-level functions, so they pickle by name. ---
@@ -86,14 +95,14 @@ def _child_pid() -> int:
 def _child_probe(uri: str, max_duration_s: float) -> AudioInfo:
     assert _child_opener is not None
     failpoints.hit("decode", uri)  # the fault suite's stand-in for a codec that crashes
-    with _errors_the_parent_can_act_on(), _child_opener(uri) as reader:
+    with _errors_the_parent_can_act_on(), _source_must_exist(uri), _child_opener(uri) as reader:
         return probe(reader, max_duration_s)
 
 
 def _child_decode(uri: str, start_s: float, duration_s: float) -> DecodedAudio:
     assert _child_opener is not None
     failpoints.hit("decode", uri)
-    with _errors_the_parent_can_act_on(), _child_opener(uri) as reader:
+    with _errors_the_parent_can_act_on(), _source_must_exist(uri), _child_opener(uri) as reader:
         return decode_segment(reader, start_s, duration_s)
 
 

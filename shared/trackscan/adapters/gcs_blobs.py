@@ -12,7 +12,6 @@ from google.api_core import exceptions as google_errors
 from google.cloud import storage
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
-from trackscan.errors import PermanentError
 from trackscan.ports import BlobInfo
 
 # Segment decoding seeks: small chunks read only the part of the object a segment needs.
@@ -39,13 +38,13 @@ class GcsBlobStore:
         return self._client.bucket(bucket).blob(name, generation=generation)
 
     def open_read(self, uri: str) -> BinaryIO:
-        blob = self._blob(uri)
+        """A seekable reader; FileNotFoundError when the object (or its pinned generation) is gone."""
+        # Checked up front: the reader itself would fail only at the first read. A separate
+        # metadata call, so the reader's pinned generation is never replaced by the latest one.
+        if self.stat(uri) is None:
+            raise FileNotFoundError(uri)
         with transient_as_retryable(f"opening {uri}"):
-            try:
-                return blob.open("rb", chunk_size=READ_CHUNK_BYTES)
-            except google_errors.NotFound as exc:
-                raise PermanentError("SOURCE_GONE", "The object was deleted or replaced before "
-                                     "it could be read.") from exc
+            return self._blob(uri).open("rb", chunk_size=READ_CHUNK_BYTES)
 
     def write_if_absent(self, uri: str, data: bytes) -> bool:
         with transient_as_retryable(f"writing {uri}"):

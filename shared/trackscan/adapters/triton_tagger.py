@@ -34,7 +34,7 @@ class TritonTagger:
     @retry(
         retry=retry_if_exception_type(RetryableError),
         stop=stop_after_attempt(3),
-        wait=wait_exponential_jitter(initial=0.2, max=1.0),
+        wait=wait_exponential_jitter(multiplier=0.2, max=1.0),
         reraise=True,
     )
     def predict(self, patches: np.ndarray) -> Predictions:

@@ -84,7 +84,7 @@ def _summary(stack: DevStack, env_file: Path) -> str:
         "os.environ['TRACKSCAN_DEV_PARTNER'] + '/' + os.path.basename(sys.argv[1]))"
         ".upload_from_filename(sys.argv[1])\" song.ogg",
         f"or through the API at {stack.env['TRACKSCAN_API_URL']} with the key in $TRACKSCAN_DEV_API_KEY.",
-        "Watch a track:  trackscan status TRACK_ID   (with the variables loaded)",
+        "Watch a track:  trackscan status --cloud TRACK_ID   (with the variables loaded)",
         f"Logs: {stack.state_dir / 'logs'}    Stop everything:  trackscan dev down",
     ])
 
@@ -131,4 +131,4 @@ def upload(path: Path) -> None:
     uri = f"gs://{bucket_name}/{blob.name}"
     track_id = track_id_for(uri, str(blob.generation))
     click.echo(f"Uploaded {uri} (generation {blob.generation}), track {track_id}")
-    click.echo(f"Watch it: trackscan status {track_id}")
+    click.echo(f"Watch it (with the variables loaded): trackscan status --cloud {track_id}")

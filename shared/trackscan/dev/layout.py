@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from trackscan.config import Config
 
@@ -147,6 +148,12 @@ def all_topics(config: Config, plan: Iterable[PushSubscription]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def model_sha256(config: Config) -> str:
+    """The served model's sha256 (from the sidecar the build writes), as Cloud Build sets it."""
+    sidecar = Path(config.model_path + ".sha256")
+    return sidecar.read_text().split()[0] if sidecar.is_file() else ""
+
+
 def stack_env(config: Config, ports: DevPorts, api_key: str) -> dict[str, str]:
     """The variables that point trackscan (and any SDK client) at the dev stack."""
     return {
@@ -161,6 +168,7 @@ def stack_env(config: Config, ports: DevPorts, api_key: str) -> dict[str, str]:
         "TRACKSCAN_FEATURES_TOPIC": config.features_topic,
         "TRACKSCAN_INFERRED_TOPIC": config.inferred_topic,
         "TRACKSCAN_TRITON_MODEL": config.triton_model_name,
+        "TRACKSCAN_MODEL_SHA256": model_sha256(config),
         "TRITON_GRPC_URL": f"{HOST}:{ports.triton_grpc}",
         "TRACKSCAN_API_URL": function_url(ports, "api"),
         "TRACKSCAN_DEV_PARTNER": DEV_PARTNER,

@@ -103,5 +103,9 @@ def create_buckets(project_id: str, names: Sequence[str]) -> None:
 
     client = storage.Client(project=project_id)
     for name in names:
+        bucket = client.bucket(name)
+        # Versioned like the production ingest bucket, so a generation-pinned read of an
+        # overwritten object still finds the old version.
+        bucket.versioning_enabled = True
         with contextlib.suppress(Conflict):
-            client.create_bucket(name)
+            bucket.create()

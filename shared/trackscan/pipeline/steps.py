@@ -47,14 +47,16 @@ def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
     step, handler = STEPS[type(message)]
     context = {"track_id": track_id_of(message), "step": step, "attempt": attempt,
                "segment_index": getattr(message, "segment_index", None)}
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     try:
         handler(message, deps)
     except PermanentError as exc:
         log.warning("track failed", extra={**context, "code": exc.code})
         record_failure(deps, track_id_of(message), ErrorInfo(exc.code, exc.message, step), attempt)
     finally:
-        log.info("step finished", extra={**context, "duration_s": round(time.perf_counter() - started, 4)})
+        timing = {"duration_s": round(time.perf_counter() - started, 4),
+                  "cpu_s": round(time.process_time() - started_cpu, 4)}  # this process's CPU, not the decoder's
+        log.info("step finished", extra={**context, **timing})
 
 
 def handle_dead_letter(message: Message, last_error: str, deps: Deps, attempts: int) -> None:

@@ -1,0 +1,342 @@
+"""The cloud adapters against the dev stack's servers: fake-gcs-server, the Pub/Sub and Firestore
+emulators and the local Triton server. Each test works in a bucket, topics or a collection of
+its own, so the stack's running functions never see what these tests write."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from tests.audio_fixtures import music_like
+from trackscan.adapters.firestore_store import FirestoreTrackStore
+from trackscan.adapters.gcs_blobs import GcsBlobStore
+from trackscan.adapters.onnx_tagger import OnnxTagger
+from trackscan.adapters.pubsub_publisher import PubSubPublisher, topic_names
+from trackscan.adapters.triton_tagger import TritonTagger
+from trackscan.audio.features import patches_from_audio, to_model_rate
+from trackscan.config import Config
+from trackscan.dev import DevStack
+from trackscan.dev.layout import free_ports
+from trackscan.errors import RetryableError
+from trackscan.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
+from trackscan.tracks import ErrorInfo, TrackRecord, TrackResult, TrackState, Transition, new_record
+
+pytestmark = pytest.mark.integration
+RACERS = 8
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# --- GcsBlobStore on fake-gcs-server ---
+
+
+@pytest.fixture
+def bucket_name(stack_env: dict[str, str], stack_config: Config) -> Iterator[str]:
+    """A fresh bucket with object versioning, as terraform/modules/buckets makes the ingest bucket."""
+    from google.cloud import storage
+
+    client = storage.Client(project=stack_config.project_id)
+    bucket = storage.Bucket(client, _unique("adapter-test"))
+    bucket.versioning_enabled = True
+    client.create_bucket(bucket)
+    yield bucket.name
+    bucket.delete(force=True)
+
+
+@pytest.fixture
+def blobs(stack_env: dict[str, str], stack_config: Config) -> GcsBlobStore:
+    from google.cloud import storage
+
+    return GcsBlobStore(storage.Client(project=stack_config.project_id))
+
+
+def _read(blobs: GcsBlobStore, uri: str) -> bytes:
+    with blobs.open_read(uri) as reader:
+        return reader.read()
+
+
+def test_gcs_write_if_absent_keeps_first_value_when_written_twice(blobs: GcsBlobStore, bucket_name: str):
+    uri = f"gs://{bucket_name}/track/features/00000.npz"
+    assert blobs.write_if_absent(uri, b"first") is True
+    assert blobs.write_if_absent(uri, b"second") is False
+    assert _read(blobs, uri) == b"first"
+
+
+def test_gcs_stat_reports_size_and_generation_when_object_exists(blobs: GcsBlobStore, bucket_name: str):
+    from google.cloud import storage
+
+    uri = f"gs://{bucket_name}/partner/song.ogg"
+    assert blobs.stat(uri) is None
+    blobs.write_if_absent(uri, b"x" * 1234)
+    blob = storage.Client().bucket(bucket_name).get_blob("partner/song.ogg")
+    info = blobs.stat(uri)
+    assert info is not None
+    assert (info.size_bytes, info.generation) == (1234, str(blob.generation))
+    assert blobs.stat(f"{uri}#{blob.generation}") == info
+
+
+def test_gcs_open_read_returns_old_content_when_generation_pinned_and_overwritten(
+        blobs: GcsBlobStore, bucket_name: str):
+    from google.cloud import storage
+
+    uri = f"gs://{bucket_name}/partner/song.ogg"
+    blobs.write_if_absent(uri, b"version one")
+    first = blobs.stat(uri)
+    assert first is not None
+    storage.Client().bucket(bucket_name).blob("partner/song.ogg").upload_from_string(b"version two!")
+    second = blobs.stat(uri)
+    assert second is not None and second.generation != first.generation
+    assert _read(blobs, f"{uri}#{first.generation}") == b"version one"
+    assert _read(blobs, uri) == b"version two!"
+    assert blobs.stat(f"{uri}#{first.generation}") == first
+
+
+def test_gcs_list_and_delete_prefix_touch_only_the_prefix_when_called(blobs: GcsBlobStore, bucket_name: str):
+    mine = [f"gs://{bucket_name}/t1/features/{i:05d}.npz" for i in range(3)]
+    mine.append(f"gs://{bucket_name}/t1/predictions/00000.npz")
+    other = f"gs://{bucket_name}/t10/features/00000.npz"  # shares "t1" but not "t1/"
+    for uri in [*mine, other]:
+        blobs.write_if_absent(uri, b"npz")
+    assert sorted(blobs.list_uris(f"gs://{bucket_name}/t1/")) == sorted(mine)
+    assert blobs.list_uris(f"gs://{bucket_name}/t1/predictions/") == [mine[-1]]
+    assert blobs.delete_prefix(f"gs://{bucket_name}/t1/") == len(mine)
+    assert blobs.list_uris(f"gs://{bucket_name}/t1/") == []
+    assert blobs.list_uris(f"gs://{bucket_name}/t10/") == [other]
+    assert blobs.delete_prefix(f"gs://{bucket_name}/t1/") == 0
+
+
+# --- PubSubPublisher on the Pub/Sub emulator ---
+
+
+@pytest.fixture
+def probe_config(stack_env: dict[str, str], stack_config: Config) -> Iterator[Config]:
+    """The stack config with topics of this test's own, each with a pull subscription of the same name."""
+    from google.cloud import pubsub_v1
+
+    suffix = uuid.uuid4().hex[:8]
+    config = dataclasses.replace(
+        stack_config, **{field: f"{getattr(stack_config, field)}-{suffix}" for field in
+                         ("uploads_topic", "segments_topic", "features_topic", "inferred_topic")})
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topics = list(topic_names(config).values())
+    for topic in topics:
+        publisher.create_topic(name=publisher.topic_path(config.project_id, topic))
+        subscriber.create_subscription(name=subscriber.subscription_path(config.project_id, topic),
+                                       topic=publisher.topic_path(config.project_id, topic))
+    yield config
+    for topic in topics:
+        subscriber.delete_subscription(subscription=subscriber.subscription_path(config.project_id, topic))
+        publisher.delete_topic(topic=publisher.topic_path(config.project_id, topic))
+    subscriber.close()
+
+
+def _pull_all(config: Config, subscription: str, expected: int, timeout_s: float = 20.0) -> list:
+    """Pulls (and acks) until `expected` messages arrived, then once more to catch extras."""
+    from google.cloud import pubsub_v1
+
+    with pubsub_v1.SubscriberClient() as subscriber:
+        path = subscriber.subscription_path(config.project_id, subscription)
+        received: list = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            response = subscriber.pull(subscription=path, max_messages=10, timeout=2)
+            batch = [m.message for m in response.received_messages]
+            if batch:
+                subscriber.acknowledge(subscription=path, ack_ids=[m.ack_id for m in response.received_messages])
+            received.extend(batch)
+            if len(received) >= expected and not batch:
+                break
+    return received
+
+
+def test_pubsub_publish_lands_on_topic_of_its_kind_when_published(probe_config: Config):
+    from google.cloud import pubsub_v1
+
+    messages = [
+        UploadReceived("gs://ingest/p/a.ogg", "17", 1000, "p"),
+        SegmentPlanned("t1", "gs://ingest/p/a.ogg#17", 0, 2, 0.0, 60.0),
+        FeaturesReady("t1", 1, 2, "gs://work/t1/features/00001.npz"),
+        TrackInferred("t1", 2),
+    ]
+    publisher = PubSubPublisher(pubsub_v1.PublisherClient(), probe_config)
+    for message in messages:
+        publisher.publish(message)
+    topics = topic_names(probe_config)
+    for message in messages:
+        pulled = _pull_all(probe_config, topics[type(message)], expected=1)
+        assert len(pulled) == 1, f"{message.kind}: {len(pulled)} messages on {topics[type(message)]}"
+        assert from_json(pulled[0].data) == message
+        assert pulled[0].data.decode() == to_json(message)
+        expected_attributes = {"kind": message.kind}
+        if not isinstance(message, UploadReceived):
+            expected_attributes["track_id"] = "t1"
+        assert dict(pulled[0].attributes) == expected_attributes
+
+
+# --- FirestoreTrackStore on the Firestore emulator ---
+
+
+@pytest.fixture
+def collection(stack_env: dict[str, str]) -> str:
+    return _unique("tracks-test")
+
+
+@pytest.fixture
+def tracks(collection: str, stack_config: Config) -> FirestoreTrackStore:
+    from google.cloud import firestore
+
+    return FirestoreTrackStore(firestore.Client(project=stack_config.project_id), collection)
+
+
+def _record(name: str, partner: str = "p", generation: str = "1", updated_s: int = 0,
+            state: TrackState = TrackState.RECEIVED) -> TrackRecord:
+    """A record with a chosen updated_at, so "newest first" has one right answer."""
+    stamp = f"2026-01-01T00:00:{updated_s:02d}.000+00:00"
+    record = new_record(f"gs://ingest/{partner}/{name}", generation, partner, "ingest")
+    return dataclasses.replace(record, state=state, created_at=stamp, updated_at=stamp)
+
+
+def _result() -> TrackResult:
+    return TrackResult(tags={"mtt": {"guitar": 0.5}, "msd": {"rock": 0.25}}, top_tags=["guitar"], tempo_bpm=120.0,
+                       key="C major", loudness_lufs=-14.0, duration_s=60.0, embedding=[0.5] * 200)
+
+
+def test_firestore_create_if_absent_returns_stored_record_when_created_twice(tracks: FirestoreTrackStore):
+    first = tracks.create_if_absent(_record("a.ogg", partner="p"))
+    tracks.apply(first.track_id, Transition(TrackState.DECODING, "ingest", segments_total=3))
+    again = tracks.create_if_absent(dataclasses.replace(first, partner="someone-else"))
+    assert again.track_id == first.track_id
+    assert (again.partner, again.state, again.segments_total) == ("p", TrackState.DECODING, 3)
+    assert tracks.get(first.track_id) == again
+
+
+def test_firestore_apply_moves_forward_only_when_transitions_repeat_or_go_back(tracks: FirestoreTrackStore):
+    record = tracks.create_if_absent(_record("a.ogg"))
+    assert tracks.apply(record.track_id, Transition(TrackState.DECODING, "ingest")) is not None
+    assert tracks.apply(record.track_id, Transition(TrackState.DECODING, "ingest", attempt=2)) is None
+    assert tracks.apply(record.track_id, Transition(TrackState.INFERRING, "infer")) is not None
+    assert tracks.apply(record.track_id, Transition(TrackState.DECODING, "features")) is None
+    stored = tracks.get(record.track_id)
+    assert stored is not None and stored.state is TrackState.INFERRING
+    assert [e.state for e in stored.timeline] == ["RECEIVED", "DECODING", "INFERRING"]
+    assert tracks.apply("t-unknown", Transition(TrackState.DECODING, "ingest")) is None
+
+
+def test_firestore_apply_keeps_done_when_failed_arrives_after(tracks: FirestoreTrackStore):
+    record = tracks.create_if_absent(_record("a.ogg"))
+    done = tracks.apply(record.track_id, Transition(TrackState.DONE, "finalize", result=_result()))
+    assert done is not None
+    late = Transition(TrackState.FAILED, "dead-letter", error=ErrorInfo("RETRIES_EXHAUSTED", "late", "infer"))
+    assert tracks.apply(record.track_id, late) is None
+    stored = tracks.get(record.track_id)
+    assert stored is not None
+    assert (stored.state, stored.error, stored.result) == (TrackState.DONE, None, _result())
+    assert stored == done
+
+
+def test_firestore_query_pages_newest_first_when_filtered_by_partner_and_state(tracks: FirestoreTrackStore):
+    mine = [tracks.create_if_absent(_record(f"{i}.ogg", "p", updated_s=i,
+                                            state=TrackState.DECODING if i % 2 else TrackState.DONE))
+            for i in range(5)]
+    theirs = [tracks.create_if_absent(_record(f"{i}.ogg", "q", updated_s=10 + i, state=TrackState.DECODING))
+              for i in range(2)]
+    pages, after = [], None
+    while True:
+        page = tracks.query("p", None, limit=2, after=after)
+        pages.append([r.track_id for r in page])
+        if len(page) < 2:
+            break
+        after = page[-1].track_id
+    newest_first = [r.track_id for r in reversed(mine)]
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert sum(pages, []) == newest_first
+    decoding = tracks.query("p", TrackState.DECODING, limit=10, after=None)
+    assert [r.track_id for r in decoding] == [mine[3].track_id, mine[1].track_id]
+    every_partner = tracks.query(None, TrackState.DECODING, limit=10, after=None)
+    assert [r.track_id for r in every_partner] == [theirs[1].track_id, theirs[0].track_id,
+                                                   mine[3].track_id, mine[1].track_id]
+    assert tracks.query("nobody", None, limit=10, after=None) == []
+
+
+def test_firestore_find_by_source_returns_newest_generation_when_source_overwritten(
+        tracks: FirestoreTrackStore):
+    old = tracks.create_if_absent(_record("a.ogg", generation="1", updated_s=1))
+    new = tracks.create_if_absent(_record("a.ogg", generation="2", updated_s=2))
+    tracks.create_if_absent(_record("b.ogg", updated_s=3))
+    assert old.track_id != new.track_id
+    assert tracks.find_by_source(old.source_uri) == new
+    assert tracks.find_by_source("gs://ingest/p/missing.ogg") is None
+
+
+def test_firestore_apply_lets_exactly_one_thread_win_when_threads_race(collection: str, stack_config: Config):
+    from google.cloud import firestore
+
+    stores = [FirestoreTrackStore(firestore.Client(project=stack_config.project_id), collection)
+              for _ in range(RACERS)]
+    record = stores[0].create_if_absent(_record("raced.ogg"))
+    barrier = threading.Barrier(RACERS)
+    outcomes: list[object] = [None] * RACERS
+
+    def race(index: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[index] = stores[index].apply(record.track_id, Transition(TrackState.DECODING, "ingest",
+                                                                              attempt=index + 1))
+        except Exception as exc:  # noqa: BLE001 - the test sorts every outcome below
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(RACERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    winners = [o for o in outcomes if isinstance(o, TrackRecord)]
+    unexpected = [o for o in outcomes if isinstance(o, Exception) and not isinstance(o, RetryableError)]
+    assert not unexpected
+    assert len(winners) == 1, outcomes
+    stored = stores[0].get(record.track_id)
+    assert stored is not None
+    assert [e.state for e in stored.timeline] == ["RECEIVED", "DECODING"]
+    assert stored.timeline[-1].attempt == winners[0].timeline[-1].attempt
+
+
+# --- TritonTagger on the local Triton server ---
+
+
+@pytest.fixture
+def triton_url(dev_stack: DevStack, triton_skip_reason: str) -> str:
+    if triton_skip_reason:
+        pytest.skip(triton_skip_reason)
+    return dev_stack.env["TRITON_GRPC_URL"]
+
+
+def test_triton_tagger_scores_like_onnx_tagger_when_given_same_patches(triton_url: str, stack_config: Config):
+    patches = patches_from_audio(to_model_rate(music_like(12.0)[None, :], 44_100))
+    onnx = OnnxTagger(stack_config.model_path)
+    triton = TritonTagger(triton_url, stack_config.triton_model_name, stack_config.infer_timeout_s,
+                          onnx.model_info().sha256)
+    expected, got = onnx.predict(patches), triton.predict(patches)
+    assert got.mtt.shape == (len(patches), 50) and len(patches) == 4
+    for name in ("mtt", "msd", "embedding"):
+        np.testing.assert_allclose(getattr(got, name), getattr(expected, name), rtol=0, atol=1e-5, err_msg=name)
+    assert triton.model_info() == onnx.model_info()
+
+
+@pytest.mark.parametrize("where", ["closed port", "http port"])
+def test_triton_tagger_raises_retryable_quickly_when_server_unreachable(
+        where: str, triton_url: str, dev_stack: DevStack, stack_config: Config):
+    url = f"127.0.0.1:{free_ports(1)[0]}" if where == "closed port" else f"127.0.0.1:{dev_stack.ports.triton_http}"
+    tagger = TritonTagger(url, stack_config.triton_model_name, timeout_s=stack_config.infer_timeout_s,
+                          model_sha256="0" * 64)
+    started = time.monotonic()
+    with pytest.raises(RetryableError, match=url):
+        tagger.predict(np.zeros((1, 187, 96), np.float32))
+    assert time.monotonic() - started < 5.0
