@@ -66,6 +66,8 @@ class LocalRunner:
         self._seq = itertools.count()
         self._reported: set[str] = set()
         self._stopping = False
+        # Steps handed to the pool at once: one running and one waiting per worker.
+        self._capacity = 2 * workers
 
     def stop(self) -> None:
         """Drain: take no new work, let the steps in hand finish. Safe to call from a signal handler."""
@@ -84,7 +86,7 @@ class LocalRunner:
             while (self._queue and not self._stopping) or running:
                 if not self._stopping:
                     self._submit_ready(pool, running)
-                done, _ = wait(running, timeout=self._next_wait_s(running), return_when=FIRST_COMPLETED)
+                done = self._wait(running)
                 for future in done:
                     job = running.pop(future, None)
                     if job is not None:  # None: already retried after a pool restart
@@ -105,16 +107,23 @@ class LocalRunner:
         now = time.monotonic()
         ready = [job for job in self._queue if job.ready_at <= now]
         ready.sort(key=lambda job: (job.priority, job.seq))
-        for job in ready[: max(0, 2 * self._workers - len(running))]:
+        for job in ready[: max(0, self._capacity - len(running))]:
             self._queue.remove(job)
             running[pool.submit(_run_in_worker, job.message, job.attempt)] = job
         heapq.heapify(self._queue)
 
-    def _next_wait_s(self, running: dict[Future, _Job]) -> float | None:
-        if not self._queue:
-            return None
-        wait_s = max(0.0, min(job.ready_at for job in self._queue) - time.monotonic())
-        return wait_s if running else max(wait_s, 0.01)
+    def _wait(self, running: dict[Future, _Job]) -> set[Future]:
+        """Blocks until a step finishes or a queued retry comes due; never spins."""
+        at_capacity = len(running) >= self._capacity
+        if self._queue and not self._stopping and not at_capacity:
+            timeout_s: float | None = max(0.0, min(job.ready_at for job in self._queue) - time.monotonic())
+        else:
+            timeout_s = None  # only a finishing step can change anything
+        if not running:
+            time.sleep(timeout_s or 0.0)
+            return set()
+        done, _ = wait(running, timeout=timeout_s, return_when=FIRST_COMPLETED)
+        return done
 
     def _settle(
         self, future: Future, job: _Job, pool: ProcessPoolExecutor, running: dict[Future, _Job]
