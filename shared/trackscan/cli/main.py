@@ -98,6 +98,19 @@ def worker(step: str, subscription: str | None, concurrency: int) -> None:
     pull_worker.run(pull_worker.WorkerSettings(path, concurrency), deps)
 
 
+@cli.command()
+@click.option("--older-than-s", type=click.FloatRange(min=0), default=900.0, show_default=True,
+              help="Only tracks not updated for this long.")
+def reconcile(older_than_s: float) -> None:
+    """Send tracks stuck in RECEIVED, DECODING or INFERRING through ingest again (cloud stack:
+    Firestore and Pub/Sub, or their emulators). Locally, run `trackscan run` again instead."""
+    from trackscan import reconcile as reconciler
+    from trackscan import service
+
+    count = reconciler.reconcile(service.cloud_deps(), older_than_s)
+    click.echo(f"{count} stalled track(s) sent through ingest again or recorded FAILED.")
+
+
 cli.add_command(dev)
 
 
