@@ -8,7 +8,7 @@ Measures, on the demo corpus of Debian music:
      key, loudness on the 16 kHz mono signal), the same model, one file at a time.
 Prints a Markdown table for BENCHMARKS.md.
 
-    python benchmarks/bench_local.py --music ~/.cache/trackscan/music
+    python -m benchmarks.bench_local --music ~/.cache/trackscan/music [--corpus drascula-music ...]
 """
 
 from __future__ import annotations
@@ -87,10 +87,12 @@ def naive_loop(files: list[Path], model_path: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--music", type=Path, required=True, help="folder made by scripts/fetch_music.sh")
+    parser.add_argument("--corpus", nargs="+", default=["demo"],
+                        help="folders under --music to take every track from (default: the demo set)")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
     config = Config.from_env()
-    files = sorted(p.resolve() for p in (args.music / "demo").iterdir())
+    files = sorted(p.resolve() for folder in args.corpus for p in (args.music / folder).iterdir())
     audio_s = sum(librosa.get_duration(path=p) for p in files)
     rtf, patches = features_rtf(files, config.segment_s)
     patches_per_s = model_patches_per_s(config.model_path, patches)

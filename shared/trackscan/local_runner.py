@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from trackscan.audio.warmup import warm_up
 from trackscan.bootstrap import local_deps
 from trackscan.config import Config
 from trackscan.messages import Message
@@ -36,6 +37,7 @@ _worker_deps: Deps | None = None
 def _init_worker(config: Config, onnx_threads: int) -> None:
     global _worker_deps
     _worker_deps = local_deps(config, onnx_threads=onnx_threads)
+    warm_up()  # librosa's numba compilation now, not inside the first step
 
 
 def _run_in_worker(message: Message, attempt: int) -> list[Message]:
