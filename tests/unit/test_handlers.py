@@ -1,23 +1,12 @@
-from pathlib import Path
 
 import pytest
 
-from tests.audio_fixtures import bytes_file, music_like, pdf_named, write_audio
+from tests.audio_fixtures import bytes_file, pdf_named
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
 from trackscan.messages import FeaturesReady, SegmentPlanned, UploadReceived
 from trackscan.pipeline.deps import track_prefix
 from trackscan.pipeline.steps import handle_dead_letter
 from trackscan.tracks import TrackState, track_id_for
-
-
-@pytest.fixture
-def deps(tmp_path):
-    return make_deps(tmp_path / "home", segment_s=10.0)
-
-
-@pytest.fixture
-def song(tmp_path) -> Path:
-    return write_audio(tmp_path / "song.flac", music_like(25.0))
 
 
 def _record(deps, message: UploadReceived):

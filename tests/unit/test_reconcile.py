@@ -1,11 +1,7 @@
 """reconcile: stalled tracks are replayed through ingest, and finish without redoing work."""
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-
-from tests.audio_fixtures import music_like, write_audio
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
 from trackscan import reconcile as reconcile_module
 from trackscan.messages import SegmentPlanned, UploadReceived
@@ -14,16 +10,6 @@ from trackscan.reconcile import reconcile, stalled_tracks
 from trackscan.tracks import TrackState, new_record, track_id_for
 
 LATER = timedelta(seconds=120)  # "now" for reconcile: every record is then 2 minutes old
-
-
-@pytest.fixture
-def deps(tmp_path):
-    return make_deps(tmp_path / "home", segment_s=10.0)
-
-
-@pytest.fixture
-def song(tmp_path) -> Path:
-    return write_audio(tmp_path / "song.flac", music_like(25.0))
 
 
 def _record(deps, event: UploadReceived):
