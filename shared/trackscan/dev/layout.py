@@ -38,12 +38,15 @@ class FunctionSpec:
     signature_type: str
     topic_field: str = ""
     step: str = ""
+    # Requests served at once, as Cloud Run's concurrency in terraform/: the CPU-bound steps
+    # take one at a time, so a step's time is its own work, not a share of a crowded core.
+    concurrency: int = 4
 
 
 FUNCTIONS = (
     FunctionSpec("on_upload", "cloudevent", "uploads_topic", "upload"),
-    FunctionSpec("on_segment", "cloudevent", "segments_topic", "features"),
-    FunctionSpec("on_features_ready", "cloudevent", "features_topic", "infer"),
+    FunctionSpec("on_segment", "cloudevent", "segments_topic", "features", concurrency=1),
+    FunctionSpec("on_features_ready", "cloudevent", "features_topic", "infer", concurrency=1),
     FunctionSpec("on_track_inferred", "cloudevent", "inferred_topic", "finalize"),
     FunctionSpec("on_dead_letter", "cloudevent"),
     FunctionSpec("api", "http"),

@@ -113,8 +113,9 @@ def function(spec: FunctionSpec, ports: DevPorts, source: Path) -> Service:
     argv = (sys.executable, "-m", "functions_framework", "--source", str(source), "--target", spec.target,
             "--signature-type", spec.signature_type, "--host", HOST, "--port", str(port))
     # FUNCTION_TARGET as Cloud Run sets it (the entrypoints read it at import); one worker with
-    # few threads, as six servers share two cores in dev.
-    env = {"FUNCTION_TARGET": spec.target, "FUNCTION_SIGNATURE_TYPE": spec.signature_type, "THREADS": "4"}
+    # as many threads as the service's concurrency.
+    env = {"FUNCTION_TARGET": spec.target, "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
+           "THREADS": str(spec.concurrency)}
     return Service(spec.target, argv, f"http://{HOST}:{port}/robots.txt", env, any_status=True)
 
 
