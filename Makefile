@@ -37,7 +37,8 @@ run: setup
 test: setup triton-venv
 	PYTHON=$(PYTHON) tools/checkov/install.sh
 	$(BIN)/ruff check shared functions inference tests benchmarks
-	$(BIN)/python -m pytest
+	# The emulator fault suite (about 8 min, timing-sensitive) runs in `make test-faults`.
+	$(BIN)/python -m pytest --ignore=tests/faults/test_emulator_faults.py
 
 bench: setup
 	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)"
