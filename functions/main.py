@@ -45,6 +45,12 @@ def on_dead_letter(event: CloudEvent) -> None:
 
 
 @functions_framework.http
+def reconcile(request):
+    """Cloud Scheduler, every minute: replay tracks that stopped moving (a lost message)."""
+    return service.reconcile_pass()
+
+
+@functions_framework.http
 def api(request):
     """The partner HTTP API (see shared/trackscan/api/openapi.yaml)."""
     return service.serve_api(request)

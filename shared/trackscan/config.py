@@ -69,6 +69,11 @@ class Config:
     partner_identities: str = _env("TRACKSCAN_PARTNER_IDENTITIES", "cloud", "")
     api_audience: str = _env("TRACKSCAN_API_AUDIENCE", "cloud", "")
     log_level: str = _env("TRACKSCAN_LOG_LEVEL", "cloud", "INFO")
+    # Reconcile: a track not updated for this long counts as stalled. Err long: replaying a
+    # healthy track costs a little work, and updated_at comes from the workers' clocks.
+    reconcile_after_s: float = _env("TRACKSCAN_RECONCILE_AFTER_S", "cloud", 900.0)
+    # Most stalled tracks one reconcile pass replays, so a pass stays a short step.
+    reconcile_batch: int = _env("TRACKSCAN_RECONCILE_BATCH", "cloud", 500)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:

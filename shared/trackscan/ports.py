@@ -84,6 +84,9 @@ class TrackStore(Protocol):
     ) -> list[TrackRecord]:
         """Records newest first, filtered by partner and state, after a paging cursor."""
 
+    def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
+        """Records in state last updated at or before updated_before (ISO 8601 UTC), oldest first."""
+
     def find_by_source(self, source_uri: str) -> TrackRecord | None:
         """The most recently updated track of a source URI, whatever its generation."""
 

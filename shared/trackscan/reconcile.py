@@ -4,7 +4,12 @@ Every step's progress lives in the track store and the work bucket, and every ha
 work already done, so replaying a track's UploadReceived is always safe: ingest plans the same
 segments again, finished features and predictions are reused, and a track whose last message
 was lost (a restarted Pub/Sub emulator keeps nothing, a notification that never came, a
-message dropped by hand) completes. Run it on a schedule, or after an incident.
+message dropped by hand) completes.
+
+In the cloud, Cloud Scheduler calls the `reconcile` function every minute; each call is one
+pass of at most `reconcile_batch` tracks, oldest first, so it stays a short step and a backlog
+drains over several passes. A pass can miss a track whose last step was still running when it
+looked (updated_at too recent): the next pass finds it.
 
 A healthy track may also look stalled when one state lasts longer than the threshold (a long
 track in INFERRING): replaying it costs a little work and changes nothing, so err long.
@@ -14,8 +19,10 @@ updated_at is written by the workers' clocks: keep the threshold far above their
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from trackscan.errors import RetryableError
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.steps import record_failure
@@ -25,57 +32,60 @@ from trackscan.tracks import ErrorInfo, TrackRecord, TrackState
 log = logging.getLogger(__name__)
 STEP = "reconcile"
 UNFINISHED = (TrackState.RECEIVED, TrackState.DECODING, TrackState.INFERRING)
-PAGE_SIZE = 200
 
 
-def reconcile(deps: Deps, older_than_s: float, now: datetime | None = None) -> int:
-    """Republishes the UploadReceived of every unfinished track not updated for older_than_s.
+@dataclass
+class Pass:
+    """What one reconcile pass did with the stalled tracks it found."""
+
+    replayed: int = 0
+    source_gone: int = 0  # recorded FAILED (SOURCE_GONE)
+    errors: int = 0  # a store or publish call failed; the next pass tries again
+
+    @property
+    def stalled(self) -> int:
+        return self.replayed + self.source_gone + self.errors
+
+
+def reconcile(deps: Deps, older_than_s: float, limit: int = 100, now: datetime | None = None) -> Pass:
+    """Republishes the UploadReceived of up to limit unfinished tracks not updated for older_than_s.
 
     A track whose object version no longer exists cannot finish: it is recorded FAILED
     (SOURCE_GONE) instead of being replayed forever.
-
-    Returns:
-        How many stalled tracks were found (each replayed or recorded FAILED).
     """
-    stalled = stalled_tracks(deps.tracks, older_than_s, now or datetime.now(UTC))
-    for record in stalled:
-        upload = upload_of(record, deps)
-        if upload is None:
-            error = ErrorInfo("SOURCE_GONE", "The object was deleted or replaced before the track "
-                              "finished, so it cannot be tagged.", STEP)
-            record_failure(deps, record.track_id, error, attempt=1)
-            log.warning("stalled track's source is gone", extra={"track_id": record.track_id})
-            continue
-        deps.publisher.publish(upload)
-        log.info("stalled track replayed", extra={"track_id": record.track_id, "state": record.state.value,
-                                                  "updated_at": record.updated_at})
-    return len(stalled)
+    done = Pass()
+    for record in stalled_tracks(deps.tracks, older_than_s, now or datetime.now(UTC), limit):
+        try:
+            if _replay(record, deps):
+                done.replayed += 1
+            else:
+                done.source_gone += 1
+        except RetryableError as exc:
+            log.warning("stalled track not replayed", extra={"track_id": record.track_id, "error": str(exc)})
+            done.errors += 1
+    return done
 
 
-def stalled_tracks(tracks: TrackStore, older_than_s: float, now: datetime) -> list[TrackRecord]:
-    """Unfinished tracks last updated more than older_than_s before now, oldest first.
+def _replay(record: TrackRecord, deps: Deps) -> bool:
+    """Publishes the track's upload event again; False when its source is gone (then FAILED)."""
+    upload = upload_of(record, deps)
+    if upload is None:
+        error = ErrorInfo("SOURCE_GONE", "The object was deleted or replaced before the track "
+                          "finished, so it cannot be tagged.", STEP)
+        record_failure(deps, record.track_id, error, attempt=1)
+        log.warning("stalled track's source is gone", extra={"track_id": record.track_id})
+        return False
+    deps.publisher.publish(upload)
+    log.info("stalled track replayed", extra={"track_id": record.track_id, "state": record.state.value,
+                                              "updated_at": record.updated_at})
+    return True
 
-    Collected before anything is replayed: a replay moves records between states, which would
-    shift a paging cursor under our feet.
-    """
-    cutoff = now - timedelta(seconds=older_than_s)
-    found: dict[str, TrackRecord] = {}
-    for state in UNFINISHED:
-        for record in _all_in_state(tracks, state):
-            if datetime.fromisoformat(record.updated_at) <= cutoff:
-                found[record.track_id] = record
-    return sorted(found.values(), key=lambda r: r.updated_at)
 
-
-def _all_in_state(tracks: TrackStore, state: TrackState) -> list[TrackRecord]:
-    records: list[TrackRecord] = []
-    after: str | None = None
-    while True:
-        page = tracks.query(None, state, PAGE_SIZE, after)
-        records += page
-        if len(page) < PAGE_SIZE:
-            return records
-        after = page[-1].track_id
+def stalled_tracks(tracks: TrackStore, older_than_s: float, now: datetime, limit: int) -> list[TrackRecord]:
+    """Up to limit unfinished tracks last updated more than older_than_s before now, oldest first."""
+    cutoff = (now - timedelta(seconds=older_than_s)).astimezone(UTC).isoformat(timespec="milliseconds")
+    found = [record for state in UNFINISHED for record in tracks.stalled(state, cutoff, limit)]
+    return sorted(found, key=lambda r: r.updated_at)[:limit]
 
 
 def upload_of(record: TrackRecord, deps: Deps) -> UploadReceived | None:

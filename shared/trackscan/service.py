@@ -62,6 +62,16 @@ def handle_dead_letter_push(event_data: Any) -> None:
     handle_dead_letter(message, reason, cloud_deps(), attempts)
 
 
+def reconcile_pass() -> dict[str, int]:
+    """One scheduled reconcile pass (see trackscan.reconcile); what it did, for the caller's log."""
+    from trackscan.reconcile import reconcile
+
+    deps = cloud_deps()
+    done = reconcile(deps, deps.config.reconcile_after_s, deps.config.reconcile_batch)
+    log.info("reconcile pass", extra=vars(done))
+    return {"stalled": done.stalled, **vars(done)}
+
+
 @functools.cache
 def api_app() -> Any:
     """The partner API: API keys always, Google ID tokens when an audience is configured."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from trackscan.adapters.gcs_blobs import GcsBlobStore
 from trackscan.audio.descriptors import SegmentDescriptors
 from trackscan.config import Config
 from trackscan.dev.layout import free_ports
-from trackscan.messages import FeaturesReady, SegmentPlanned, TrackInferred, from_json, to_json
+from trackscan.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
 from trackscan.pipeline.blobs import SegmentFeatures, encode_features
 from trackscan.tracks import TrackRecord, TrackState, Transition, new_record, track_id_for
 
@@ -202,3 +203,31 @@ def test_on_dead_letter_marks_track_failed_when_retries_exhausted(
     assert "10 times" in failed.error.message and source in failed.error.message
     assert failed.timeline[-1].attempt == 10
     assert blobs.list_uris(work_prefix) == []
+
+
+def _stalled_record(tracks: FirestoreTrackStore, source_uri: str, generation: str) -> TrackRecord:
+    """A DECODING track last updated a year ago: its next message was lost."""
+    old = "2025-11-26T00:00:00.000+00:00"
+    record = replace(new_record(source_uri, generation, PARTNER, "ingest"), state=TrackState.DECODING,
+                     created_at=old, updated_at=old)
+    return tracks.create_if_absent(record)
+
+
+def test_reconcile_replays_a_stalled_track_and_fails_one_whose_source_is_gone(
+        function_client, cloud_env: Config, tracks: FirestoreTrackStore, taps: Taps, song: Path,
+        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TRACKSCAN_RECONCILE_AFTER_S", "3600")  # leaves other tests' fresh records alone
+    uri, generation = _upload(cloud_env, song)
+    stalled = _stalled_record(tracks, uri, generation)
+    gone = _stalled_record(tracks, f"gs://{cloud_env.ingest_bucket_name}/{PARTNER}/{uuid.uuid4().hex}.ogg", "7")
+
+    response = function_client("reconcile").post("/")
+    assert response.status_code == 200
+    assert response.get_json()["replayed"] >= 1 and response.get_json()["source_gone"] >= 1
+    (replayed,) = taps.pull(cloud_env.uploads_topic, 1, lambda m: m.attributes.get("kind") == UploadReceived.kind
+                            and from_json(m.data).source_uri == uri)
+    assert from_json(replayed.data) == UploadReceived(uri, generation, song.stat().st_size, PARTNER)
+    assert _state(tracks, stalled.track_id).state is TrackState.DECODING  # ingest moves it on, not reconcile
+    failed = _state(tracks, gone.track_id)
+    assert failed.state is TrackState.FAILED and failed.error is not None
+    assert (failed.error.code, failed.error.step) == ("SOURCE_GONE", "reconcile")

@@ -266,6 +266,19 @@ def test_firestore_query_pages_newest_first_when_filtered_by_partner_and_state(t
     assert tracks.query("nobody", None, limit=10, after=None) == []
 
 
+def test_firestore_stalled_lists_one_state_oldest_first_up_to_the_cutoff(tracks: FirestoreTrackStore):
+    stamps = [40, 10, 30, 20, 50]
+    records = [tracks.create_if_absent(_record(f"{s}.ogg", updated_s=s, state=TrackState.DECODING)) for s in stamps]
+    tracks.create_if_absent(_record("other-state.ogg", updated_s=5, state=TrackState.INFERRING))
+    by_stamp = dict(zip(stamps, records, strict=True))
+    cutoff = "2026-01-01T00:00:40.000+00:00"  # inclusive
+    stalled = tracks.stalled(TrackState.DECODING, cutoff, limit=10)
+    assert [r.track_id for r in stalled] == [by_stamp[s].track_id for s in (10, 20, 30, 40)]
+    assert [r.track_id for r in tracks.stalled(TrackState.DECODING, cutoff, limit=2)] == [
+        by_stamp[10].track_id, by_stamp[20].track_id]
+    assert tracks.stalled(TrackState.RECEIVED, cutoff, limit=10) == []
+
+
 def test_firestore_find_by_source_returns_newest_generation_when_source_overwritten(
         tracks: FirestoreTrackStore):
     old = tracks.create_if_absent(_record("a.ogg", generation="1", updated_s=1))

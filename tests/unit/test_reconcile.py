@@ -1,12 +1,12 @@
 """reconcile: stalled tracks are replayed through ingest, and finish without redoing work."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
-from trackscan import reconcile as reconcile_module
 from trackscan.messages import SegmentPlanned, UploadReceived
 from trackscan.pipeline.steps import run_step
-from trackscan.reconcile import reconcile, stalled_tracks
+from trackscan.reconcile import Pass, reconcile, stalled_tracks
 from trackscan.tracks import TrackState, new_record, track_id_for
 
 LATER = timedelta(seconds=120)  # "now" for reconcile: every record is then 2 minutes old
@@ -30,7 +30,7 @@ def test_reconcile_replays_the_upload_when_a_track_stalled_after_ingest(deps, so
     _lose_messages(deps)  # the segment messages vanish with a restarted emulator
     assert _record(deps, event).state is TrackState.DECODING
 
-    assert reconcile(deps, older_than_s=60, now=_later()) == 1
+    assert reconcile(deps, older_than_s=60, now=_later()) == Pass(replayed=1)
     (replayed,) = deps.publisher.drain()
     assert replayed == UploadReceived(event.source_uri, event.generation, event.size_bytes, "acme")
     run_to_completion(deps, replayed)
@@ -58,7 +58,7 @@ def test_reconcile_reuses_finished_segments_when_a_track_stalled_mid_inference(d
 def test_reconcile_leaves_a_track_alone_when_it_moved_recently(deps, song):
     run_step(upload(song), deps)
     _lose_messages(deps)
-    assert reconcile(deps, older_than_s=60) == 0
+    assert reconcile(deps, older_than_s=60).stalled == 0
     assert deps.publisher.drain() == []
 
 
@@ -67,7 +67,7 @@ def test_reconcile_ignores_finished_tracks_when_they_are_done_or_failed(deps, so
     empty = tmp_path / "empty.mp3"
     empty.write_bytes(b"")
     run_to_completion(deps, upload(empty))
-    assert reconcile(deps, older_than_s=0, now=_later()) == 0
+    assert reconcile(deps, older_than_s=0, now=_later()).stalled == 0
     assert deps.publisher.drain() == []
 
 
@@ -76,17 +76,37 @@ def test_reconcile_records_source_gone_when_the_object_version_no_longer_exists(
     run_step(event, deps)
     _lose_messages(deps)
     song.unlink()
-    assert reconcile(deps, older_than_s=60, now=_later()) == 1
+    assert reconcile(deps, older_than_s=60, now=_later()) == Pass(source_gone=1)
     assert deps.publisher.drain() == []
     record = _record(deps, event)
     assert record.state is TrackState.FAILED
     assert record.error.code == "SOURCE_GONE" and record.error.step == "reconcile"
 
 
-def test_stalled_tracks_pages_through_every_state_when_there_are_many(deps, monkeypatch):
-    monkeypatch.setattr(reconcile_module, "PAGE_SIZE", 2)
+def _stalled_at(deps, minutes_ago: int, state: TrackState = TrackState.RECEIVED) -> str:
+    """A record in state, last updated minutes_ago; returns its source URI."""
+    when = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(timespec="milliseconds")
+    uri = f"file:///music/{minutes_ago}.flac"
+    deps.tracks.create_if_absent(replace(new_record(uri, "1", "local", "ingest"), state=state, updated_at=when))
+    return uri
+
+
+def test_stalled_tracks_lists_the_oldest_first_across_states_when_over_the_limit(deps):
+    uris = {minutes: _stalled_at(deps, minutes, state)
+            for minutes, state in ((30, TrackState.RECEIVED), (50, TrackState.INFERRING), (10, TrackState.RECEIVED),
+                                   (40, TrackState.DECODING), (20, TrackState.DECODING))}
+    now = datetime.now(UTC)
+    assert [r.source_uri for r in stalled_tracks(deps.tracks, 15 * 60, now, limit=3)] == [
+        uris[50], uris[40], uris[30]]
+    assert [r.source_uri for r in stalled_tracks(deps.tracks, 15 * 60, now, limit=10)] == [
+        uris[50], uris[40], uris[30], uris[20]]  # 10 minutes is not stalled yet
+
+
+def test_reconcile_replays_at_most_the_limit_when_a_backlog_is_stalled(deps, tmp_path):
     for i in range(5):
-        deps.tracks.create_if_absent(new_record(f"file:///music/{i}.flac", str(i), "local", "ingest"))
-    stalled = stalled_tracks(deps.tracks, older_than_s=60, now=_later())
-    assert sorted(r.source_uri for r in stalled) == [f"file:///music/{i}.flac" for i in range(5)]
-    assert stalled_tracks(deps.tracks, older_than_s=3600, now=_later()) == []
+        path = tmp_path / f"{i}.wav"
+        path.write_bytes(b"RIFF")
+        event = upload(path)
+        deps.tracks.create_if_absent(new_record(event.source_uri, event.generation, "local", "ingest"))
+    assert reconcile(deps, older_than_s=60, limit=2, now=_later()) == Pass(replayed=2)
+    assert len(deps.publisher.drain()) == 2

@@ -68,6 +68,17 @@ class FirestoreTrackStore:
                     query = query.start_after(cursor)
             return [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
 
+    def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
+        # Served by the (state, updated_at ascending) composite index in terraform/modules/firestore.
+        query = (
+            self._tracks.where(filter=firestore.FieldFilter("state", "==", state.value))
+            .where(filter=firestore.FieldFilter("updated_at", "<=", updated_before))
+            .order_by("updated_at")
+            .limit(limit)
+        )
+        with transient_as_retryable(f"listing stalled {state.value} tracks"):
+            return [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+
     def find_by_source(self, source_uri: str) -> TrackRecord | None:
         query = (
             self._tracks.where(filter=firestore.FieldFilter("source_uri", "==", source_uri))

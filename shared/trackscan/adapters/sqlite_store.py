@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS tracks (
 );
 CREATE INDEX IF NOT EXISTS tracks_by_partner ON tracks (partner, state, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_source ON tracks (source_uri, updated_at);
+CREATE INDEX IF NOT EXISTS tracks_by_state ON tracks (state, updated_at);
 """
 
 
@@ -100,6 +101,13 @@ class SqliteTrackStore:
             args.append(after)
         sql += " ORDER BY updated_at DESC, track_id DESC LIMIT ?"
         rows = self._db.execute(sql, [*args, limit]).fetchall()
+        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
+        rows = self._db.execute(
+            "SELECT record FROM tracks WHERE state = ? AND updated_at <= ? ORDER BY updated_at LIMIT ?",
+            (state.value, updated_before, limit),
+        ).fetchall()
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def find_by_source(self, source_uri: str) -> TrackRecord | None:

@@ -101,14 +101,18 @@ def worker(step: str, subscription: str | None, concurrency: int) -> None:
 @cli.command()
 @click.option("--older-than-s", type=click.FloatRange(min=0), default=900.0, show_default=True,
               help="Only tracks not updated for this long.")
-def reconcile(older_than_s: float) -> None:
+@click.option("--limit", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Most tracks to replay in this pass.")
+def reconcile(older_than_s: float, limit: int) -> None:
     """Send tracks stuck in RECEIVED, DECODING or INFERRING through ingest again (cloud stack:
-    Firestore and Pub/Sub, or their emulators). Locally, run `trackscan run` again instead."""
+    Firestore and Pub/Sub, or their emulators), oldest first. In the cloud, Cloud Scheduler runs
+    one pass a minute. Locally, run `trackscan run` again instead."""
     from trackscan import reconcile as reconciler
     from trackscan import service
 
-    count = reconciler.reconcile(service.cloud_deps(), older_than_s)
-    click.echo(f"{count} stalled track(s) sent through ingest again or recorded FAILED.")
+    done = reconciler.reconcile(service.cloud_deps(), older_than_s, limit)
+    click.echo(f"{done.stalled} stalled track(s): {done.replayed} sent through ingest again, "
+               f"{done.source_gone} recorded FAILED (source gone), {done.errors} left for the next pass (errors).")
 
 
 cli.add_command(dev)
