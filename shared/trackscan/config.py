@@ -72,8 +72,9 @@ class Config:
     # Reconcile: a track not updated for this long counts as stalled. Err long: replaying a
     # healthy track costs a little work, and updated_at comes from the workers' clocks.
     reconcile_after_s: float = _env("TRACKSCAN_RECONCILE_AFTER_S", "cloud", 900.0)
-    # Most stalled tracks one reconcile pass replays, so a pass stays a short step.
-    reconcile_batch: int = _env("TRACKSCAN_RECONCILE_BATCH", "cloud", 500)
+    # Most stalled tracks one reconcile pass replays. Each replay waits for a GCS stat and a
+    # Pub/Sub publish (tens of ms each), so 100 keeps a pass under the 10 s step budget.
+    reconcile_batch: int = _env("TRACKSCAN_RECONCILE_BATCH", "cloud", 100)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:

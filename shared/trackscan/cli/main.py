@@ -99,18 +99,21 @@ def worker(step: str, subscription: str | None, concurrency: int) -> None:
 
 
 @cli.command()
-@click.option("--older-than-s", type=click.FloatRange(min=0), default=900.0, show_default=True,
-              help="Only tracks not updated for this long.")
-@click.option("--limit", type=click.IntRange(min=1), default=500, show_default=True,
-              help="Most tracks to replay in this pass.")
-def reconcile(older_than_s: float, limit: int) -> None:
+@click.option("--older-than-s", type=click.FloatRange(min=0), default=None,
+              help="Only tracks not updated for this long  [default: TRACKSCAN_RECONCILE_AFTER_S, 900]")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Most tracks to replay in this pass  [default: TRACKSCAN_RECONCILE_BATCH, 100]")
+def reconcile(older_than_s: float | None, limit: int | None) -> None:
     """Send tracks stuck in RECEIVED, DECODING or INFERRING through ingest again (cloud stack:
     Firestore and Pub/Sub, or their emulators), oldest first. In the cloud, Cloud Scheduler runs
     one pass a minute. Locally, run `trackscan run` again instead."""
     from trackscan import reconcile as reconciler
     from trackscan import service
 
-    done = reconciler.reconcile(service.cloud_deps(), older_than_s, limit)
+    deps = service.cloud_deps()
+    config = deps.config
+    done = reconciler.reconcile(deps, config.reconcile_after_s if older_than_s is None else older_than_s,
+                                limit or config.reconcile_batch)
     click.echo(f"{done.stalled} stalled track(s): {done.replayed} sent through ingest again, "
                f"{done.source_gone} recorded FAILED (source gone), {done.errors} left for the next pass (errors).")
 
