@@ -3,8 +3,10 @@ offline (no provider download here), and the pipeline's own rules."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ FUNCTION_TARGETS = {
     "finalize": "on_track_inferred",
     "dead_letter": "on_dead_letter",
     "api": "api",
+    "reconcile": "reconcile",
 }
 # Which topic (messaging output) feeds which service, by push subscription.
 STEP_ROUTES = {
@@ -27,6 +30,7 @@ STEP_ROUTES = {
     "inferred_topic_id": "finalize",
 }
 INTERNAL = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+SCHEDULER_ACCOUNT = "google_service_account.scheduler"
 CFT_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
 META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_each", "__comments__"}
 
@@ -45,6 +49,19 @@ def _subscription_calls(dev: TerraformDir) -> dict[str, dict]:
         for name, body in dev.module_calls().items()
         if body["source"] == "../../modules/push_subscription"
     }
+
+
+def _mentions(body: Any, name: str) -> bool:
+    """Whether a parsed block refers to name anywhere in its arguments (comments excluded)."""
+
+    def without_comments(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: without_comments(v) for k, v in value.items() if k != "__comments__"}
+        if isinstance(value, list):
+            return [without_comments(v) for v in value]
+        return value
+
+    return re.search(rf"\b{re.escape(name)}\b", json.dumps(without_comments(body))) is not None
 
 
 def test_modules_have_cft_layout_when_listed(modules: dict[str, TerraformDir]) -> None:
@@ -221,6 +238,9 @@ def test_workers_are_internal_and_cpu_bound_steps_take_one_request(dev: Terrafor
     assert calls["infer"]["concurrency"] == 1
     assert calls["infer"].get("vpc_egress_subnetwork"), "infer needs Direct VPC egress to reach Triton"
     assert calls["api"]["min_instances"] >= 1
+    # Two overlapping reconcile passes would replay the same tracks twice.
+    assert calls["reconcile"]["max_instances"] == 1
+    assert calls["reconcile"]["concurrency"] == 1
 
 
 def test_every_cloud_scope_setting_is_set_by_terraform(dev: TerraformDir) -> None:
@@ -247,3 +267,69 @@ def test_firestore_indexes_cover_the_api_queries(modules: dict[str, TerraformDir
     assert required <= indexes
     index = modules["firestore"].resources("google_firestore_index")["tracks"]
     assert index["query_scope"] == "COLLECTION"
+
+
+def test_firestore_index_serves_the_reconcile_query(modules: dict[str, TerraformDir]) -> None:
+    # where state == X and updated_at <= cutoff, order by updated_at ascending (oldest first).
+    indexes = {
+        tuple((field, order) for field, order in fields)
+        for fields in modules["firestore"].locals()["composite_indexes"].values()
+    }
+    assert (("state", "ASCENDING"), ("updated_at", "ASCENDING")) in indexes
+
+
+def test_reconcile_schedule_posts_to_the_reconcile_service_with_an_oidc_token(
+    modules: dict[str, TerraformDir], dev: TerraformDir
+) -> None:
+    jobs = dev.resources("google_cloud_scheduler_job")
+    assert "reconcile" in jobs, "no google_cloud_scheduler_job.reconcile in the dev environment"
+    job = jobs["reconcile"]
+    target = first(job.get("http_target"))
+    assert target["http_method"] == "POST"
+    assert reference(target["uri"]) == "module.reconcile.uri"
+    oidc = first(target.get("oidc_token"))
+    assert reference(oidc["service_account_email"]) == f"{SCHEDULER_ACCOUNT}.email"
+    # Cloud Run checks the token's audience against the service URL.
+    assert reference(oidc["audience"]) == "module.reconcile.uri"
+    assert dev.resolve(job["schedule"]) == "* * * * *"
+    assert job.get("attempt_deadline"), "without a deadline the scheduler waits 3 minutes"
+    retry = first(job.get("retry_config"))
+    assert retry["retry_count"] == 0, "passes run every minute: a retry would only overlap the next pass"
+    services = modules["project_services"].variables()["services"]["default"]
+    assert "cloudscheduler.googleapis.com" in services
+
+
+def test_reconcile_service_has_its_own_account_with_only_its_grants(dev: TerraformDir) -> None:
+    call = _cloud_run_calls(dev).get("reconcile")
+    assert call, "no module.reconcile (cloud_run_service) in the dev environment"
+    # The module creates the runtime account; the scheduler's identity only calls the service.
+    assert not _mentions({k: v for k, v in call.items() if k != "invoker_members"}, SCHEDULER_ACCOUNT)
+    assert call["project_roles"] == ["roles/datastore.user"]
+    assert [(reference(g["bucket"]), g["role"]) for g in call["bucket_roles"]] == [
+        ("module.buckets.ingest_bucket_name", "roles/storage.objectViewer")
+    ]
+    assert [reference(t) for t in call["publish_topic_names"]] == ["module.messaging.uploads_topic_name"]
+    assert not call.get("sign_urls"), "reconcile signs no URLs"
+    # Cloud Build rolls the service to new images, so it must be allowed to act as its account.
+    runtime_accounts = dev.module_calls()["deployer"]["runtime_service_account_names"]
+    assert reference(runtime_accounts.get("reconcile")) == "module.reconcile.service_account_name"
+
+
+def test_scheduler_account_is_invoker_on_the_reconcile_service_only(dev: TerraformDir) -> None:
+    assert "scheduler" in dev.resources("google_service_account")
+    for name, call in _cloud_run_calls(dev).items():
+        invokers = call.get("invoker_members", {})
+        if name == "reconcile":
+            assert invokers == {"scheduler": f"serviceAccount:${{{SCHEDULER_ACCOUNT}.email}}"}, invokers
+        else:
+            assert not _mentions(invokers, SCHEDULER_ACCOUNT), f"the scheduler may invoke module.{name}"
+    # No other grant anywhere: only the reconcile call and the job itself name the account.
+    users = {
+        f"{resource_type}.{name}"
+        for entry in dev.blocks.get("resource", [])
+        for resource_type, resources in entry.items()
+        for name, body in resources.items()
+        if _mentions(body, SCHEDULER_ACCOUNT)
+    }
+    users |= {f"module.{name}" for name, body in dev.module_calls().items() if _mentions(body, SCHEDULER_ACCOUNT)}
+    assert users == {"google_cloud_scheduler_job.reconcile", "module.reconcile"}, users

@@ -5,6 +5,8 @@
 #     --> features-ready topic --push--> infer (on_features_ready) --gRPC--> Triton on GKE spot GPUs
 #     --> track-inferred topic --push--> finalize (on_track_inferred) --> Firestore
 #   every step's dead letters --push--> dead-letter (on_dead_letter); partners call api (api).
+#   Cloud Scheduler (every minute by default) --POST--> reconcile (reconcile): replays tracks
+#   whose last message was lost.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -55,9 +57,16 @@ locals {
     TRACKSCAN_DECODE_TIMEOUT_S    = "6"
     TRACKSCAN_DECODE_MEMORY_BYTES = tostring(1536 * 1024 * 1024)
     TRACKSCAN_LOG_LEVEL           = var.log_level
+    TRACKSCAN_RECONCILE_AFTER_S   = tostring(var.reconcile_after_s)
+    TRACKSCAN_RECONCILE_BATCH     = tostring(var.reconcile_batch)
   }
 
   push_invoker = { pubsub_push = "serviceAccount:${google_service_account.push.email}" }
+
+  # The scheduler waits longer than Cloud Run lets a pass run, so it never retries while the
+  # attempt it gave up on is still running on the single instance.
+  reconcile_timeout_s          = 30
+  reconcile_attempt_deadline_s = local.reconcile_timeout_s + 15
 }
 
 module "project_services" {
@@ -314,6 +323,79 @@ module "api" {
   depends_on = [module.project_services]
 }
 
+module "reconcile" {
+  source          = "../../modules/cloud_run_service"
+  project_id      = var.project_id
+  region          = var.region
+  name            = "${local.name}-reconcile"
+  description     = "Replays the upload event of tracks stalled in RECEIVED, DECODING or INFERRING; marks those whose object is gone FAILED."
+  function_target = "reconcile"
+  image           = var.bootstrap_image
+  env             = local.service_env
+  # Internal ingress (the module default) is enough: Cloud Scheduler jobs in the same project
+  # count as internal sources for Cloud Run ingress (cloud.google.com/run/docs/securing/ingress).
+  # One pass at a time: two overlapping passes would replay the same tracks twice.
+  concurrency     = 1
+  max_instances   = 1
+  timeout_s       = local.reconcile_timeout_s
+  memory          = "512Mi"
+  invoker_members = { scheduler = "serviceAccount:${google_service_account.scheduler.email}" }
+  project_roles   = ["roles/datastore.user"]
+  # Stats a stalled track's object version (is it still there?) before replaying it.
+  bucket_roles        = [{ bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" }]
+  publish_topic_names = [module.messaging.uploads_topic_name]
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
+
+  depends_on = [module.project_services]
+}
+
+# ---------------------------------------------------------------------------------------
+# Reconcile schedule: a lost Pub/Sub message leaves a track stuck; each call is one bounded
+# pass (at most TRACKSCAN_RECONCILE_BATCH tracks) that replays what has not moved for
+# TRACKSCAN_RECONCILE_AFTER_S.
+# ---------------------------------------------------------------------------------------
+
+# The identity Cloud Scheduler signs its requests with (OIDC). It can invoke the reconcile
+# service and nothing else.
+resource "google_service_account" "scheduler" {
+  project      = var.project_id
+  account_id   = "${local.name}-scheduler"
+  display_name = "Cloud Scheduler to trackscan reconcile"
+  description  = "OIDC identity of the reconcile schedule; holds roles/run.invoker on the reconcile service only."
+
+  depends_on = [module.project_services]
+}
+
+resource "google_cloud_scheduler_job" "reconcile" {
+  project          = var.project_id
+  region           = coalesce(var.scheduler_region, var.region)
+  name             = "${local.name}-reconcile"
+  description      = "One reconcile pass: replays tracks stalled by a lost message."
+  schedule         = var.reconcile_schedule
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "${local.reconcile_attempt_deadline_s}s"
+
+  # A failed pass (cold start, a transient Firestore or Pub/Sub error) is not retried: the next
+  # scheduled pass, a minute later, does the same work. Said explicitly, as 0 is the default.
+  retry_config {
+    retry_count = 0
+  }
+
+  # POST with an empty body: the function takes no input.
+  http_target {
+    http_method = "POST"
+    uri         = module.reconcile.uri
+
+    oidc_token {
+      service_account_email = google_service_account.scheduler.email
+      audience              = module.reconcile.uri
+    }
+  }
+
+  depends_on = [module.project_services]
+}
+
 # ---------------------------------------------------------------------------------------
 # Push subscriptions: each step's topic to its service, with its own dead-letter topic whose
 # subscription feeds the dead-letter service.
@@ -393,6 +475,7 @@ module "deployer" {
     finalize    = module.finalize.service_account_name
     dead_letter = module.dead_letter.service_account_name
     api         = module.api.service_account_name
+    reconcile   = module.reconcile.service_account_name
   }
   artifact_registry_location   = module.artifact_registry.location
   artifact_registry_repository = module.artifact_registry.repository_id

@@ -12,6 +12,7 @@ output "service_urls" {
     finalize    = module.finalize.uri
     dead_letter = module.dead_letter.uri
     api         = module.api.uri
+    reconcile   = module.reconcile.uri
   }
 }
 

@@ -93,6 +93,30 @@ variable "log_level" {
   default     = "INFO"
 }
 
+variable "reconcile_after_s" {
+  type        = number
+  description = "Seconds without an update after which an unfinished track counts as stalled and is replayed (TRACKSCAN_RECONCILE_AFTER_S); keep it far above the longest healthy step and the workers' clock skew."
+  default     = 900
+}
+
+variable "reconcile_batch" {
+  type        = number
+  description = "Most stalled tracks one reconcile pass replays (TRACKSCAN_RECONCILE_BATCH); a larger backlog drains over several passes. Each replay waits for an object stat and a publish, so 100 keeps a pass within seconds."
+  default     = 100
+}
+
+variable "reconcile_schedule" {
+  type        = string
+  description = "unix-cron schedule (UTC) of the reconcile pass."
+  default     = "* * * * *"
+}
+
+variable "scheduler_region" {
+  type        = string
+  description = "Cloud Scheduler region; null uses the region. Set it where the region does not offer Cloud Scheduler."
+  default     = null
+}
+
 variable "max_instances" {
   type        = map(number)
   description = "Maximum Cloud Run instances per service (keys: upload, features, infer, finalize, dead_letter, api)."

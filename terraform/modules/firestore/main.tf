@@ -27,6 +27,9 @@ locals {
     partner_created = [["partner", "ASCENDING"], ["created_at", "DESCENDING"]]
     # Support: all tracks in one state (e.g. FAILED), most recently changed first.
     state_updated = [["state", "ASCENDING"], ["updated_at", "DESCENDING"]]
+    # Reconcile: tracks in one state not updated since a cutoff, oldest first. Not left to the
+    # index above: Firestore's index docs give each sort direction of a field its own index.
+    state_stalled = [["state", "ASCENDING"], ["updated_at", "ASCENDING"]]
     # find_by_source: the latest track of an object (trackscan status <gs:// uri>).
     source_updated = [["source_uri", "ASCENDING"], ["updated_at", "DESCENDING"]]
   }

@@ -10,6 +10,7 @@ variable "services" {
     "artifactregistry.googleapis.com",
     "binaryauthorization.googleapis.com",
     "cloudbuild.googleapis.com",
+    "cloudscheduler.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
     "firestore.googleapis.com",
