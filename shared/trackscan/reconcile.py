@@ -47,14 +47,16 @@ class Pass:
         return self.replayed + self.source_gone + self.errors
 
 
-def reconcile(deps: Deps, older_than_s: float, limit: int = 100, now: datetime | None = None) -> Pass:
-    """Republishes the UploadReceived of up to limit unfinished tracks not updated for older_than_s.
+def reconcile(deps: Deps, older_than_s: float, limit: int | None = None, now: datetime | None = None) -> Pass:
+    """Republishes the UploadReceived of up to limit (default: the config's reconcile_batch)
+    unfinished tracks not updated for older_than_s.
 
     A track whose object version no longer exists cannot finish: it is recorded FAILED
     (SOURCE_GONE) instead of being replayed forever.
     """
     done = Pass()
-    for record in stalled_tracks(deps.tracks, older_than_s, now or datetime.now(UTC), limit):
+    batch = limit or deps.config.reconcile_batch
+    for record in stalled_tracks(deps.tracks, older_than_s, now or datetime.now(UTC), batch):
         try:
             if _replay(record, deps):
                 done.replayed += 1

@@ -67,7 +67,7 @@ def reconcile_pass() -> dict[str, int]:
     from trackscan.reconcile import reconcile
 
     deps = cloud_deps()
-    done = reconcile(deps, deps.config.reconcile_after_s, deps.config.reconcile_batch)
+    done = reconcile(deps, deps.config.reconcile_after_s)
     log.info("reconcile pass", extra=vars(done))
     return {"stalled": done.stalled, **vars(done)}
 

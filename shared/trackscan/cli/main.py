@@ -111,9 +111,8 @@ def reconcile(older_than_s: float | None, limit: int | None) -> None:
     from trackscan import service
 
     deps = service.cloud_deps()
-    config = deps.config
-    done = reconciler.reconcile(deps, config.reconcile_after_s if older_than_s is None else older_than_s,
-                                limit or config.reconcile_batch)
+    done = reconciler.reconcile(deps, deps.config.reconcile_after_s if older_than_s is None else older_than_s,
+                                limit)
     click.echo(f"{done.stalled} stalled track(s): {done.replayed} sent through ingest again, "
                f"{done.source_gone} recorded FAILED (source gone), {done.errors} left for the next pass (errors).")
 
