@@ -27,6 +27,7 @@ from trackscan.pipeline.steps import run_step
 log = logging.getLogger(__name__)
 MAX_LEASE_EXTENSION_S = 30
 MAX_LEASE_S = 600  # a step never takes this long: past it the message is somebody else's
+STOP_POLL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,11 @@ def run(settings: WorkerSettings, deps: Deps, stop: threading.Event | None = Non
         await_callbacks_on_shutdown=True,  # drain: steps in hand finish before we exit
     )
     log.info("worker started", extra={"subscription": settings.subscription_path})
-    stop.wait()
+    # Wait in short slices. The kernel may deliver SIGTERM to any of the client's threads; Python
+    # then runs the handler only once the main thread wakes, and an untimed wait may sleep on
+    # while new messages are taken (seen in CI: 5 more steps, then over 30 s to exit).
+    while not stop.wait(timeout=STOP_POLL_S):
+        pass
     log.info("worker draining", extra={"subscription": settings.subscription_path})
     future.cancel()
     future.result()
