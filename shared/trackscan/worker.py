@@ -73,7 +73,7 @@ def run(settings: WorkerSettings, deps: Deps, stop: threading.Event | None = Non
     log.info("worker started", extra={"subscription": settings.subscription_path})
     # Wait in short slices. The kernel may deliver SIGTERM to any of the client's threads; Python
     # then runs the handler only once the main thread wakes, and an untimed wait may sleep on
-    # while new messages are taken (seen in CI: 5 more steps, then over 30 s to exit).
+    # while new messages are taken (the likely cause of a slow drain seen once in CI).
     while not stop.wait(timeout=STOP_POLL_S):
         pass
     log.info("worker draining", extra={"subscription": settings.subscription_path})
