@@ -1,6 +1,6 @@
 """Benchmark of one scheduled reconcile pass on the dev stack's emulators.
 
-Uploads --stalled small objects to the ingest bucket, records a DECODING track for each whose
+Uploads --stalled small objects to the ingest bucket, records a EXTRACTING track for each whose
 last update was an hour ago (its next message lost), and times --passes reconcile passes of
 --batch tracks each (the production default: 100 a pass). Nothing consumes the replays, so every
 pass finds the same backlog: each measures a full batch.
@@ -31,10 +31,10 @@ from trackscan.tracks import TrackState, new_record
 
 
 def make_backlog(count: int) -> None:
-    """count objects and, for each, a DECODING track last updated an hour ago."""
+    """count objects and, for each, a EXTRACTING track last updated an hour ago."""
     from google.cloud import storage
 
-    from trackscan.service import cloud_deps
+    from trackscan.cloud_runtime import cloud_deps
 
     config = Config.from_env()
     bucket = storage.Client().bucket(config.ingest_bucket_name)
@@ -43,12 +43,12 @@ def make_backlog(count: int) -> None:
         blob = bucket.blob(f"bench/{uuid.uuid4().hex}.ogg")
         blob.upload_from_string(b"not audio: reconcile only stats it")
         record = new_record(f"gs://{bucket.name}/{blob.name}", str(blob.generation), "bench", "ingest")
-        cloud_deps().tracks.create_if_absent(replace(record, state=TrackState.DECODING, updated_at=an_hour_ago))
+        cloud_deps().tracks.create_if_absent(replace(record, state=TrackState.EXTRACTING, updated_at=an_hour_ago))
 
 
 def time_passes(passes: int, batch: int) -> tuple[list[float], list[float]]:
     """Seconds of each pass, and of its stalled-track query alone."""
-    from trackscan.service import cloud_deps
+    from trackscan.cloud_runtime import cloud_deps
 
     deps = cloud_deps()
     pass_s, query_s = [], []

@@ -1,56 +1,49 @@
 """Cloud Run entrypoints, one image for every service: each service picks one with FUNCTION_TARGET.
 
-Transport only: each function hands the delivered event to trackscan.service. Returning
-acknowledges the Pub/Sub message; an exception makes Pub/Sub redeliver it.
+Transport only. One CloudEvent function per pipeline step, named after the step and derived from
+the step registry (trackscan.pipeline.steps), plus the dead-letter, reconcile and API functions.
+Returning acknowledges the Pub/Sub message; an exception makes Pub/Sub redeliver it.
 """
 
 import os
+from collections.abc import Callable
 
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from trackscan import service
+from trackscan import cloud_runtime
+from trackscan.pipeline.steps import STEPS
 
-service.on_start(os.environ.get("FUNCTION_TARGET"))
-
-
-@functions_framework.cloud_event
-def on_upload(event: CloudEvent) -> None:
-    """GCS OBJECT_FINALIZE notifications and API submissions: ingest."""
-    service.handle_push(event.data)
+cloud_runtime.on_start(os.environ.get("FUNCTION_TARGET"))
 
 
-@functions_framework.cloud_event
-def on_segment(event: CloudEvent) -> None:
-    """segment-planned messages: decode and compute features."""
-    service.handle_push(event.data)
+def _step_function(step_name: str, description: str) -> Callable[[CloudEvent], None]:
+    def run(event: CloudEvent) -> None:
+        cloud_runtime.handle_push(event.data, step_name)
+
+    # functions-framework finds a target by the function's name in this module.
+    run.__name__ = run.__qualname__ = step_name
+    run.__doc__ = description
+    return functions_framework.cloud_event(run)
 
 
-@functions_framework.cloud_event
-def on_features_ready(event: CloudEvent) -> None:
-    """features-ready messages: run the model."""
-    service.handle_push(event.data)
+for _step in STEPS:
+    globals()[_step.name] = _step_function(_step.name, _step.description)
 
 
 @functions_framework.cloud_event
-def on_track_inferred(event: CloudEvent) -> None:
-    """track-inferred messages: aggregate, commit, clean up."""
-    service.handle_push(event.data)
-
-
-@functions_framework.cloud_event
-def on_dead_letter(event: CloudEvent) -> None:
+def dead_letter(event: CloudEvent) -> None:
     """Messages that exhausted their retries: record the track FAILED."""
-    service.handle_dead_letter_push(event.data)
+    cloud_runtime.handle_dead_letter_push(event.data)
 
 
 @functions_framework.http
 def reconcile(request):
     """Cloud Scheduler, every minute: replay tracks that stopped moving (a lost message)."""
-    return service.reconcile_pass()
+    return cloud_runtime.reconcile_pass()
 
 
 @functions_framework.http
 def api(request):
     """The partner HTTP API (see shared/trackscan/api/openapi.yaml)."""
-    return service.serve_api(request)
+    return cloud_runtime.serve_api(request)

@@ -13,7 +13,7 @@ from trackscan.bootstrap import local_deps
 from trackscan.config import Config
 from trackscan.messages import Message, UploadReceived
 from trackscan.pipeline.deps import Deps
-from trackscan.pipeline.steps import run_step
+from trackscan.pipeline.step_policy import run_step
 from trackscan.ports import Predictions
 from trackscan.tracks import ModelInfo
 

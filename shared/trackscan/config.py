@@ -57,10 +57,8 @@ class Config:
     project_id: str = _env("GOOGLE_CLOUD_PROJECT", "cloud", "trackscan-local")
     ingest_bucket_name: str = _env("TRACKSCAN_INGEST_BUCKET", "cloud", "trackscan-ingest")
     work_bucket_name: str = _env("TRACKSCAN_WORK_BUCKET", "cloud", "trackscan-work")
-    uploads_topic: str = _env("TRACKSCAN_UPLOADS_TOPIC", "cloud", "trackscan-uploads")
-    segments_topic: str = _env("TRACKSCAN_SEGMENTS_TOPIC", "cloud", "trackscan-segments")
-    features_topic: str = _env("TRACKSCAN_FEATURES_TOPIC", "cloud", "trackscan-features-ready")
-    inferred_topic: str = _env("TRACKSCAN_INFERRED_TOPIC", "cloud", "trackscan-track-inferred")
+    # Each step consumes the topic <prefix>-<step> (trackscan.pipeline.steps).
+    topic_prefix: str = _env("TRACKSCAN_TOPIC_PREFIX", "cloud", "trackscan")
     tracks_collection: str = _env("TRACKSCAN_TRACKS_COLLECTION", "cloud", "tracks")
     triton_grpc_url: str = _env("TRITON_GRPC_URL", "cloud", "localhost:8001")
     triton_model_name: str = _env("TRACKSCAN_TRITON_MODEL", "cloud", "musicnn")

@@ -23,13 +23,15 @@ from trackscan.bootstrap import local_deps
 from trackscan.config import Config
 from trackscan.messages import Message
 from trackscan.pipeline.deps import Deps
-from trackscan.pipeline.steps import STEPS, handle_dead_letter, run_step, track_id_of
+from trackscan.pipeline.step_policy import handle_dead_letter, run_step
+from trackscan.pipeline.steps import STEPS, track_id_of
 from trackscan.tracks import TrackRecord
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 RETRY_BASE_S = 0.5
-STAGE_PRIORITY = {cls: rank for rank, cls in enumerate(reversed(list(STEPS)))}
+# Later steps first, so tracks finish one after another.
+STEP_PRIORITY = {step.consumes: rank for rank, step in enumerate(reversed(STEPS))}
 
 _worker_deps: Deps | None = None
 
@@ -101,7 +103,7 @@ class LocalRunner:
         return ProcessPoolExecutor(self._workers, initializer=_init_worker, initargs=(self._config, 1))
 
     def _push(self, message: Message, attempt: int = 1, delay_s: float = 0.0, error: str = "") -> None:
-        priority = -STAGE_PRIORITY[type(message)]
+        priority = -STEP_PRIORITY[type(message)]
         job = _Job(time.monotonic() + delay_s, priority, next(self._seq), message, attempt, error)
         heapq.heappush(self._queue, job)
 

@@ -25,13 +25,13 @@ from datetime import UTC, datetime, timedelta
 from trackscan.errors import RetryableError
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps
-from trackscan.pipeline.steps import record_failure
+from trackscan.pipeline.step_policy import record_failure
 from trackscan.ports import TrackStore
 from trackscan.tracks import ErrorInfo, TrackRecord, TrackState
 
 log = logging.getLogger(__name__)
 STEP = "reconcile"
-UNFINISHED = (TrackState.RECEIVED, TrackState.DECODING, TrackState.INFERRING)
+UNFINISHED = (TrackState.RECEIVED, TrackState.EXTRACTING, TrackState.INFERRING)
 
 
 @dataclass

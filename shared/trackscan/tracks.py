@@ -12,15 +12,29 @@ from typing import Any
 class TrackState(StrEnum):
     """Where a track is. States only move forward; FAILED and DONE are final."""
 
-    RECEIVED = "RECEIVED"
-    DECODING = "DECODING"
-    INFERRING = "INFERRING"
+    RECEIVED = "RECEIVED"  # ingest: the record exists, segments not planned yet
+    EXTRACTING = "EXTRACTING"  # features: decoding segments, computing patches and descriptors
+    INFERRING = "INFERRING"  # infer: the model scores the segments
     DONE = "DONE"
     FAILED = "FAILED"
 
+    @classmethod
+    def _missing_(cls, value: object) -> TrackState | None:
+        # Records and clients from before the rename say DECODING (accepted for one version).
+        return cls.EXTRACTING if value in LEGACY_STATE_NAMES.get("EXTRACTING", ()) else None
+
     @property
     def is_final(self) -> bool:
+        """True for DONE and FAILED: nothing moves a track out of them but a forced redo."""
         return self in (TrackState.DONE, TrackState.FAILED)
+
+    @property
+    def stored_names(self) -> tuple[str, ...]:
+        """The values a stored record in this state may carry: its name and any older name."""
+        return (self.value, *LEGACY_STATE_NAMES.get(self.value, ()))
+
+
+LEGACY_STATE_NAMES = {"EXTRACTING": ("DECODING",)}
 
 
 _STATE_RANK = {s: i for i, s in enumerate(TrackState)}

@@ -78,7 +78,7 @@ def test_rerun_skips_finished_tracks_when_nothing_changed(first_run, library):
     assert json_lines(again.stdout) == json_lines(first.stdout)
     status = run_cli(["status", str(library / "song.flac"), "--json"], home)
     timeline = json.loads(status.stdout)["timeline"]
-    assert [e["state"] for e in timeline] == ["RECEIVED", "DECODING", "INFERRING", "DONE"]
+    assert [e["state"] for e in timeline] == ["RECEIVED", "EXTRACTING", "INFERRING", "DONE"]
 
 
 def test_status_shows_the_error_when_a_track_failed(first_run, library):

@@ -27,6 +27,7 @@ from trackscan.config import Config
 from trackscan.dev import DevPorts
 from trackscan.dev.layout import free_ports
 from trackscan.dev.provision import environ
+from trackscan.pipeline.steps import topic_name
 
 FAIL_S = 20.0  # how long the probe's push endpoint answers 500 before it answers 204
 # A subscriber that takes one message and never acks it (run in a child, then SIGKILLed).
@@ -223,7 +224,7 @@ class Probes:
                 f"plain media upload HTTP {media}"]
 
     def gcs_notification(self) -> list[str]:
-        topic = f"projects/{self.project}/topics/{self.stack.config.uploads_topic}"
+        topic = f"projects/{self.project}/topics/{topic_name(self.stack.config.topic_prefix, 'ingest')}"
         path = self.subscription("probe-notifications", topic, backoff=False)
         blob = self.storage.bucket(self.stack.config.ingest_bucket_name).blob("probe/overwritten.ogg")
         blob.upload_from_string(b"first")

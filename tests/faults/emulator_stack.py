@@ -17,6 +17,7 @@ from trackscan.config import Config
 from trackscan.dev import DevStack, processes, services
 from trackscan.dev.layout import NAME_PREFIX, subscriptions
 from trackscan.dev.stack import REPO_ROOT
+from trackscan.pipeline.steps import topic_name
 from trackscan.tracks import track_id_for
 
 SEGMENT_S = 10.0  # short segments: a 25 s track has 3, so reuse and partial progress show
@@ -110,7 +111,7 @@ class Cloud:
         }
         data = {"kind": "storage#object", "name": upload.name, "bucket": self.config.ingest_bucket_name,
                 "generation": upload.generation, "size": str(upload.size_bytes)}
-        topic = self.publisher.topic_path(self.config.project_id, self.config.uploads_topic)
+        topic = self.publisher.topic_path(self.config.project_id, topic_name(self.config.topic_prefix, "ingest"))
         return self.publisher.publish(topic, json.dumps(data).encode(), **attributes).result(timeout=30)
 
     def records(self, track_ids: Iterable[str]) -> dict[str, dict | None]:

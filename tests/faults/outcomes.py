@@ -73,7 +73,7 @@ def make_songs(folder: Path, count: int, seconds: float = TRACK_S, first_seed: i
 
 def segments_scored(stack: FaultStack, track_ids, *extra_logs: Path) -> Counter:
     """Prediction blobs written per track (a segment scored twice would count twice)."""
-    logs = [stack.log_path("on_features_ready"), *extra_logs]
+    logs = [stack.log_path("infer"), *extra_logs]
     return Counter(line["track_id"] for log in logs for line in log_lines(log, "predictions written", track_ids))
 
 

@@ -123,7 +123,7 @@ def test_ingest_keeps_one_track_and_one_result_when_a_notification_is_delivered_
         stack, cloud, tmp_path):
     first, spread, second = make_songs(tmp_path, 3)
     references = reference_results([first, spread, second], tmp_path / "reference")
-    ingest_log = Tail(stack.log_path("on_upload"))
+    ingest_log = Tail(stack.log_path("ingest"))
     started = time.monotonic()
     at_once = cloud.upload(first, "same.flac")  # fake GCS announces it once ...
     with ThreadPoolExecutor(4) as pool:  # ... and GCS "announces" it 4 times more at once
@@ -193,8 +193,8 @@ def test_functions_fail_each_poison_file_with_its_code_when_mixed_with_good_ones
 
 def test_dead_letter_function_fails_the_track_when_a_step_keeps_failing(stack, cloud, tmp_path):
     (song,) = make_songs(tmp_path, 1, seconds=5.0, first_seed=20)
-    stack.restart_service("on_features_ready", {"TRACKSCAN_FAILPOINTS": "infer=error"})
-    infer_log = Tail(stack.log_path("on_features_ready"))
+    stack.restart_service("infer", {"TRACKSCAN_FAILPOINTS": "infer=error"})
+    infer_log = Tail(stack.log_path("infer"))
     try:
         started = time.monotonic()
         upload = cloud.upload(song)
@@ -203,7 +203,7 @@ def test_dead_letter_function_fails_the_track_when_a_step_keeps_failing(stack, c
         attempts = infer_log.matching("step finished", [upload.track_id])
     finally:
         infer_log.close()
-        stack.restart_service("on_features_ready")
+        stack.restart_service("infer")
     record = records[upload.track_id]
     times = [t for t, _ in attempts]
     gaps = ", ".join(f"{b - a:.0f}" for a, b in zip(times, times[1:], strict=False))
@@ -308,7 +308,7 @@ def test_infer_completes_every_track_when_triton_is_down_for_a_minute(stack, clo
                                                                       attempts, backoff):
     songs = make_songs(tmp_path, 3, first_seed=50 + attempts)
     references = reference_results(songs, tmp_path / "reference")
-    infer_log = Tail(stack.log_path("on_features_ready"))
+    infer_log = Tail(stack.log_path("infer"))
     replayed = 0
     with cloud.retry_settings("infer", attempts, backoff):
         uploads = [cloud.upload(path) for path in songs]

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from trackscan import service
+from trackscan import cloud_runtime
 from trackscan.config import Config
 from trackscan.dev import DevPorts, DevStack, DevStackUnavailable, services
 from trackscan.dev.stack import REPO_ROOT
+from trackscan.pipeline.steps import STEP_NAMES, topic_name
 
 FUNCTIONS_SOURCE = REPO_ROOT / "functions" / "main.py"
 INSTALL_TRITON = REPO_ROOT / "scripts" / "install_triton_venv.sh"
@@ -70,10 +71,10 @@ def needs_triton(function_triton_skip_reason: str) -> None:
 def reset_cloud_deps() -> None:
     """Forgets the instance's ports (and stops their decoder child), so the next request builds
     fresh clients from the environment as it is then."""
-    if service.cloud_deps.cache_info().currsize:
-        service.cloud_deps().decoder.close()  # type: ignore[attr-defined]
-    service.cloud_deps.cache_clear()
-    service.api_app.cache_clear()
+    if cloud_runtime.cloud_deps.cache_info().currsize:
+        cloud_runtime.cloud_deps().decoder.close()  # type: ignore[attr-defined]
+    cloud_runtime.cloud_deps.cache_clear()
+    cloud_runtime.api_app.cache_clear()
 
 
 @pytest.fixture
@@ -112,7 +113,7 @@ class Taps:
         self._subscriber = pubsub_v1.SubscriberClient()
         self._paths: dict[str, str] = {}
         suffix = uuid.uuid4().hex[:8]
-        for topic in (config.uploads_topic, config.segments_topic, config.features_topic, config.inferred_topic):
+        for topic in (topic_name(config.topic_prefix, step) for step in STEP_NAMES):
             path = self._subscriber.subscription_path(config.project_id, f"tap-{topic}-{suffix}")
             self._subscriber.create_subscription(name=path, topic=f"projects/{config.project_id}/topics/{topic}")
             self._paths[topic] = path

@@ -12,6 +12,7 @@ from tests.functions.conftest import API_KEY, PARTNER, Taps
 from trackscan.adapters.firestore_store import FirestoreTrackStore
 from trackscan.config import Config
 from trackscan.messages import UploadReceived, from_json
+from trackscan.pipeline.steps import topic_name
 from trackscan.tracks import TrackState, track_id_for
 
 pytestmark = pytest.mark.integration  # the emulators, fake GCS and Triton of a dev stack
@@ -56,7 +57,8 @@ def test_api_records_track_and_publishes_upload_when_submit_authenticated(
     record = tracks.get(track_id)
     assert record is not None
     assert (record.state, record.partner, record.source_uri) == (TrackState.RECEIVED, PARTNER, uri)
-    submitted, = taps.pull(cloud_env.uploads_topic, 1, lambda m: m.attributes.get("kind") == UploadReceived.kind)
+    submitted, = taps.pull(topic_name(cloud_env.topic_prefix, "ingest"), 1,
+                           lambda m: m.attributes.get("kind") == UploadReceived.kind)
     assert from_json(submitted.data) == UploadReceived(uri, generation, size, PARTNER)
     shown = client.get(f"/v1/tracks/{track_id}", headers={"X-API-Key": API_KEY})
     assert shown.status_code == 200 and shown.get_json()["partner"] == PARTNER

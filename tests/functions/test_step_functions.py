@@ -28,7 +28,8 @@ from trackscan.audio.descriptors import SegmentDescriptors
 from trackscan.config import Config
 from trackscan.dev.layout import free_ports
 from trackscan.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
-from trackscan.pipeline.blobs import SegmentFeatures, encode_features
+from trackscan.pipeline.blob_codec import SegmentFeatures, encode_features
+from trackscan.pipeline.steps import STEP_NAMES, topic_name
 from trackscan.tracks import TrackRecord, TrackState, Transition, new_record, track_id_for
 
 pytestmark = pytest.mark.integration  # the emulators, fake GCS and Triton of a dev stack
@@ -90,54 +91,55 @@ def test_step_functions_take_track_to_done_when_each_output_is_pushed_to_the_nex
     config = Config.from_env()
     uri, generation = _upload(config, song)
     track_id = track_id_for(uri, generation)
-    notification, = taps.pull(config.uploads_topic, 1, lambda m: uri.endswith(m.attributes.get("objectId", "")))
+    topics = {step: topic_name(config.topic_prefix, step) for step in STEP_NAMES}
+    notification, = taps.pull(topics["ingest"], 1, lambda m: uri.endswith(m.attributes.get("objectId", "")))
     assert notification.attributes["eventType"] == "OBJECT_FINALIZE"
 
-    # ingest: the raw push fake GCS's notification reaches on_upload through the dev stack.
-    upload_push = envelope_of(notification, taps.subscription(config.uploads_topic))
-    assert post_raw_push(function_client("on_upload"), config, config.uploads_topic, upload_push).status_code == 200
+    # ingest: the raw push fake GCS's notification reaches the ingest function through the dev stack.
+    upload_push = envelope_of(notification, taps.subscription(topics["ingest"]))
+    assert post_raw_push(function_client("ingest"), config, topics["ingest"], upload_push).status_code == 200
     record = _state(tracks, track_id)
-    assert (record.state, record.partner, record.segments_total) == (TrackState.DECODING, PARTNER, 2)
-    segments = taps.pull(config.segments_topic, 2, _of_track(track_id))
+    assert (record.state, record.partner, record.segments_total) == (TrackState.EXTRACTING, PARTNER, 2)
+    segments = taps.pull(topics["features"], 2, _of_track(track_id))
     planned = sorted((from_json(m.data) for m in segments), key=lambda s: s.segment_index)
     assert [(s.start_s, s.duration_s) for s in planned] == [(0.0, 5.0), (5.0, pytest.approx(7.0, abs=0.05))]
     assert all(s.source_uri == f"{uri}#{generation}" for s in planned)
 
     # features: one features blob and one features-ready message per segment.
-    on_segment = function_client("on_segment")
-    assert [_deliver(on_segment, config, taps, config.segments_topic, m) for m in segments] == [200, 200]
-    ready = taps.pull(config.features_topic, 2, _of_track(track_id))
+    features = function_client("features")
+    assert [_deliver(features, config, taps, topics["features"], m) for m in segments] == [200, 200]
+    ready = taps.pull(topics["infer"], 2, _of_track(track_id))
     assert sorted(blobs.list_uris(f"gs://{config.work_bucket_name}/{track_id}/features/")) == sorted(
         from_json(m.data).features_uri for m in ready)
-    assert _state(tracks, track_id).state is TrackState.DECODING
+    assert _state(tracks, track_id).state is TrackState.EXTRACTING
 
     # infer: the first segment moves the track on; only the last announces it.
-    on_features_ready = function_client("on_features_ready")
-    assert _deliver(on_features_ready, config, taps, config.features_topic, ready[0]) == 200
+    infer = function_client("infer")
+    assert _deliver(infer, config, taps, topics["infer"], ready[0]) == 200
     assert _state(tracks, track_id).state is TrackState.INFERRING
-    assert taps.pull(config.inferred_topic, 0, _of_track(track_id), timeout_s=5) == []
-    assert _deliver(on_features_ready, config, taps, config.features_topic, ready[1]) == 200
-    inferred, = taps.pull(config.inferred_topic, 1, _of_track(track_id))
+    assert taps.pull(topics["finalize"], 0, _of_track(track_id), timeout_s=5) == []
+    assert _deliver(infer, config, taps, topics["infer"], ready[1]) == 200
+    inferred, = taps.pull(topics["finalize"], 1, _of_track(track_id))
     assert from_json(inferred.data) == TrackInferred(track_id, 2)
 
     # finalize: the result is committed and the work blobs are gone.
-    assert _deliver(function_client("on_track_inferred"), config, taps, config.inferred_topic, inferred) == 200
+    assert _deliver(function_client("finalize"), config, taps, topics["finalize"], inferred) == 200
     done = _state(tracks, track_id)
     assert done.state is TrackState.DONE and done.result is not None and done.error is None
-    assert [e.state for e in done.timeline] == ["RECEIVED", "DECODING", "INFERRING", "DONE"]
+    assert [e.state for e in done.timeline] == ["RECEIVED", "EXTRACTING", "INFERRING", "DONE"]
     assert (len(done.result.tags["mtt"]), len(done.result.tags["msd"]), len(done.result.embedding)) == (50, 50, 200)
     assert done.result.duration_s == pytest.approx(SONG_S, abs=0.05)
     assert blobs.list_uris(f"gs://{config.work_bucket_name}/{track_id}/") == []
 
 
 MALFORMED = {
-    "not a push": ("on_segment", {"hello": "world"}),
-    "data not JSON": ("on_segment", envelope(b"\x00not json", {})),
-    "unknown kind": ("on_features_ready", envelope(b'{"kind": "no-such-kind"}', {})),
-    "unknown track": ("on_track_inferred", envelope(to_json(TrackInferred("t-unknown", 1)).encode(), {})),
-    "notification without generation": ("on_upload", envelope(b"{}", {
+    "not a push": ("features", {"hello": "world"}),
+    "data not JSON": ("features", envelope(b"\x00not json", {})),
+    "unknown kind": ("infer", envelope(b'{"kind": "no-such-kind"}', {})),
+    "unknown track": ("finalize", envelope(to_json(TrackInferred("t-unknown", 1)).encode(), {})),
+    "notification without generation": ("ingest", envelope(b"{}", {
         "eventType": "OBJECT_FINALIZE", "bucketId": "trackscan-ingest", "objectId": f"{PARTNER}/a.ogg"})),
-    "dead letter of garbage": ("on_dead_letter", envelope(b"[1, 2]", {})),
+    "dead letter of garbage": ("dead_letter", envelope(b"[1, 2]", {})),
 }
 
 
@@ -156,7 +158,7 @@ def test_step_function_acknowledges_when_envelope_malformed(case: str, function_
 def _decoding_track(tracks: FirestoreTrackStore, config: Config) -> TrackRecord:
     record = tracks.create_if_absent(new_record(f"gs://{config.ingest_bucket_name}/{PARTNER}/{uuid.uuid4().hex}.ogg",
                                                 "1", PARTNER, "ingest"))
-    moved = tracks.apply(record.track_id, Transition(TrackState.DECODING, "ingest", segments_total=1))
+    moved = tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, "ingest", segments_total=1))
     assert moved is not None
     return moved
 
@@ -167,7 +169,7 @@ def _features_blob() -> bytes:
     return encode_features(SegmentFeatures(patches=patches, descriptors=descriptors))
 
 
-def test_on_features_ready_answers_non_2xx_when_triton_unreachable(
+def test_infer_answers_non_2xx_when_triton_unreachable(
         function_client, cloud_env: Config, tracks: FirestoreTrackStore, blobs: GcsBlobStore,
         monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TRITON_GRPC_URL", f"127.0.0.1:{free_ports(1)[0]}")
@@ -176,13 +178,13 @@ def test_on_features_ready_answers_non_2xx_when_triton_unreachable(
     blobs.write_if_absent(features_uri, _features_blob())
     message = FeaturesReady(record.track_id, 0, 1, features_uri)
     body = envelope(to_json(message).encode(), {"kind": message.kind, "track_id": record.track_id})
-    response = post_cloud_event(function_client("on_features_ready"), cloud_env, cloud_env.features_topic, body)
+    response = post_cloud_event(function_client("infer"), cloud_env, topic_name(cloud_env.topic_prefix, "infer"), body)
     assert not 200 <= response.status_code < 300
-    assert _state(tracks, record.track_id).state is TrackState.DECODING  # untouched, for the redelivery
+    assert _state(tracks, record.track_id).state is TrackState.EXTRACTING  # untouched, for the redelivery
     assert blobs.list_uris(f"gs://{cloud_env.work_bucket_name}/{record.track_id}/predictions/") == []
 
 
-def test_on_dead_letter_marks_track_failed_when_retries_exhausted(
+def test_dead_letter_marks_track_failed_when_retries_exhausted(
         function_client, cloud_env: Config, tracks: FirestoreTrackStore, blobs: GcsBlobStore):
     record = _decoding_track(tracks, cloud_env)
     work_prefix = f"gs://{cloud_env.work_bucket_name}/{record.track_id}/"
@@ -195,7 +197,7 @@ def test_on_dead_letter_marks_track_failed_when_retries_exhausted(
                   "CloudPubSubDeadLetterSourceSubscription": source,
                   "CloudPubSubDeadLetterSourceSubscriptionProject": cloud_env.project_id}
     body = envelope(to_json(message).encode(), attributes)
-    response = post_raw_push(function_client("on_dead_letter"), cloud_env, "trackscan-features-dead-letter", body)
+    response = post_raw_push(function_client("dead_letter"), cloud_env, "trackscan-features-dead-letter", body)
     assert response.status_code == 200
     failed = _state(tracks, record.track_id)
     assert failed.state is TrackState.FAILED and failed.error is not None
@@ -206,9 +208,9 @@ def test_on_dead_letter_marks_track_failed_when_retries_exhausted(
 
 
 def _stalled_record(tracks: FirestoreTrackStore, source_uri: str, generation: str) -> TrackRecord:
-    """A DECODING track last updated a year ago: its next message was lost."""
+    """A EXTRACTING track last updated a year ago: its next message was lost."""
     old = "2025-11-26T00:00:00.000+00:00"
-    record = replace(new_record(source_uri, generation, PARTNER, "ingest"), state=TrackState.DECODING,
+    record = replace(new_record(source_uri, generation, PARTNER, "ingest"), state=TrackState.EXTRACTING,
                      created_at=old, updated_at=old)
     return tracks.create_if_absent(record)
 
@@ -224,10 +226,10 @@ def test_reconcile_replays_a_stalled_track_and_fails_one_whose_source_is_gone(
     response = function_client("reconcile").post("/")
     assert response.status_code == 200
     assert response.get_json()["replayed"] >= 1 and response.get_json()["source_gone"] >= 1
-    (replayed,) = taps.pull(cloud_env.uploads_topic, 1, lambda m: m.attributes.get("kind") == UploadReceived.kind
-                            and from_json(m.data).source_uri == uri)
+    (replayed,) = taps.pull(topic_name(cloud_env.topic_prefix, "ingest"), 1, lambda m: (
+        m.attributes.get("kind") == UploadReceived.kind and from_json(m.data).source_uri == uri))
     assert from_json(replayed.data) == UploadReceived(uri, generation, song.stat().st_size, PARTNER)
-    assert _state(tracks, stalled.track_id).state is TrackState.DECODING  # ingest moves it on, not reconcile
+    assert _state(tracks, stalled.track_id).state is TrackState.EXTRACTING  # ingest moves it on, not reconcile
     failed = _state(tracks, gone.track_id)
     assert failed.state is TrackState.FAILED and failed.error is not None
     assert (failed.error.code, failed.error.step) == ("SOURCE_GONE", "reconcile")

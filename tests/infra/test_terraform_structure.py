@@ -14,11 +14,11 @@ from tests.infra.conftest import REPO_ROOT, TerraformDir, first, reference
 
 # Steps and the function each Cloud Run service serves (env FUNCTION_TARGET).
 FUNCTION_TARGETS = {
-    "upload": "on_upload",
-    "features": "on_segment",
-    "infer": "on_features_ready",
-    "finalize": "on_track_inferred",
-    "dead_letter": "on_dead_letter",
+    "upload": "ingest",
+    "features": "features",
+    "infer": "infer",
+    "finalize": "finalize",
+    "dead_letter": "dead_letter",
     "api": "api",
     "reconcile": "reconcile",
 }

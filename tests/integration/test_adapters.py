@@ -122,9 +122,7 @@ def probe_config(stack_env: dict[str, str], stack_config: Config) -> Iterator[Co
     from google.cloud import pubsub_v1
 
     suffix = uuid.uuid4().hex[:8]
-    config = dataclasses.replace(
-        stack_config, **{field: f"{getattr(stack_config, field)}-{suffix}" for field in
-                         ("uploads_topic", "segments_topic", "features_topic", "inferred_topic")})
+    config = dataclasses.replace(stack_config, topic_prefix=f"{stack_config.topic_prefix}-{suffix}")
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
     topics = list(topic_names(config).values())
     for topic in topics:
@@ -211,23 +209,23 @@ def _result() -> TrackResult:
 
 def test_firestore_create_if_absent_returns_stored_record_when_created_twice(tracks: FirestoreTrackStore):
     first = tracks.create_if_absent(_record("a.ogg", partner="p"))
-    tracks.apply(first.track_id, Transition(TrackState.DECODING, "ingest", segments_total=3))
+    tracks.apply(first.track_id, Transition(TrackState.EXTRACTING, "ingest", segments_total=3))
     again = tracks.create_if_absent(dataclasses.replace(first, partner="someone-else"))
     assert again.track_id == first.track_id
-    assert (again.partner, again.state, again.segments_total) == ("p", TrackState.DECODING, 3)
+    assert (again.partner, again.state, again.segments_total) == ("p", TrackState.EXTRACTING, 3)
     assert tracks.get(first.track_id) == again
 
 
 def test_firestore_apply_moves_forward_only_when_transitions_repeat_or_go_back(tracks: FirestoreTrackStore):
     record = tracks.create_if_absent(_record("a.ogg"))
-    assert tracks.apply(record.track_id, Transition(TrackState.DECODING, "ingest")) is not None
-    assert tracks.apply(record.track_id, Transition(TrackState.DECODING, "ingest", attempt=2)) is None
+    assert tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, "ingest")) is not None
+    assert tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, "ingest", attempt=2)) is None
     assert tracks.apply(record.track_id, Transition(TrackState.INFERRING, "infer")) is not None
-    assert tracks.apply(record.track_id, Transition(TrackState.DECODING, "features")) is None
+    assert tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, "features")) is None
     stored = tracks.get(record.track_id)
     assert stored is not None and stored.state is TrackState.INFERRING
-    assert [e.state for e in stored.timeline] == ["RECEIVED", "DECODING", "INFERRING"]
-    assert tracks.apply("t-unknown", Transition(TrackState.DECODING, "ingest")) is None
+    assert [e.state for e in stored.timeline] == ["RECEIVED", "EXTRACTING", "INFERRING"]
+    assert tracks.apply("t-unknown", Transition(TrackState.EXTRACTING, "ingest")) is None
 
 
 def test_firestore_apply_keeps_done_when_failed_arrives_after(tracks: FirestoreTrackStore):
@@ -244,9 +242,9 @@ def test_firestore_apply_keeps_done_when_failed_arrives_after(tracks: FirestoreT
 
 def test_firestore_query_pages_newest_first_when_filtered_by_partner_and_state(tracks: FirestoreTrackStore):
     mine = [tracks.create_if_absent(_record(f"{i}.ogg", "p", updated_s=i,
-                                            state=TrackState.DECODING if i % 2 else TrackState.DONE))
+                                            state=TrackState.EXTRACTING if i % 2 else TrackState.DONE))
             for i in range(5)]
-    theirs = [tracks.create_if_absent(_record(f"{i}.ogg", "q", updated_s=10 + i, state=TrackState.DECODING))
+    theirs = [tracks.create_if_absent(_record(f"{i}.ogg", "q", updated_s=10 + i, state=TrackState.EXTRACTING))
               for i in range(2)]
     pages, after = [], None
     while True:
@@ -258,9 +256,9 @@ def test_firestore_query_pages_newest_first_when_filtered_by_partner_and_state(t
     newest_first = [r.track_id for r in reversed(mine)]
     assert [len(p) for p in pages] == [2, 2, 1]
     assert sum(pages, []) == newest_first
-    decoding = tracks.query("p", TrackState.DECODING, limit=10, after=None)
+    decoding = tracks.query("p", TrackState.EXTRACTING, limit=10, after=None)
     assert [r.track_id for r in decoding] == [mine[3].track_id, mine[1].track_id]
-    every_partner = tracks.query(None, TrackState.DECODING, limit=10, after=None)
+    every_partner = tracks.query(None, TrackState.EXTRACTING, limit=10, after=None)
     assert [r.track_id for r in every_partner] == [theirs[1].track_id, theirs[0].track_id,
                                                    mine[3].track_id, mine[1].track_id]
     assert tracks.query("nobody", None, limit=10, after=None) == []
@@ -268,13 +266,13 @@ def test_firestore_query_pages_newest_first_when_filtered_by_partner_and_state(t
 
 def test_firestore_stalled_lists_one_state_oldest_first_up_to_the_cutoff(tracks: FirestoreTrackStore):
     stamps = [40, 10, 30, 20, 50]
-    records = [tracks.create_if_absent(_record(f"{s}.ogg", updated_s=s, state=TrackState.DECODING)) for s in stamps]
+    records = [tracks.create_if_absent(_record(f"{s}.ogg", updated_s=s, state=TrackState.EXTRACTING)) for s in stamps]
     tracks.create_if_absent(_record("other-state.ogg", updated_s=5, state=TrackState.INFERRING))
     by_stamp = dict(zip(stamps, records, strict=True))
     cutoff = "2026-01-01T00:00:40.000+00:00"  # inclusive
-    stalled = tracks.stalled(TrackState.DECODING, cutoff, limit=10)
+    stalled = tracks.stalled(TrackState.EXTRACTING, cutoff, limit=10)
     assert [r.track_id for r in stalled] == [by_stamp[s].track_id for s in (10, 20, 30, 40)]
-    assert [r.track_id for r in tracks.stalled(TrackState.DECODING, cutoff, limit=2)] == [
+    assert [r.track_id for r in tracks.stalled(TrackState.EXTRACTING, cutoff, limit=2)] == [
         by_stamp[10].track_id, by_stamp[20].track_id]
     assert tracks.stalled(TrackState.RECEIVED, cutoff, limit=10) == []
 
@@ -301,7 +299,7 @@ def test_firestore_apply_lets_exactly_one_thread_win_when_threads_race(collectio
     def race(index: int) -> None:
         barrier.wait()
         try:
-            outcomes[index] = stores[index].apply(record.track_id, Transition(TrackState.DECODING, "ingest",
+            outcomes[index] = stores[index].apply(record.track_id, Transition(TrackState.EXTRACTING, "ingest",
                                                                               attempt=index + 1))
         except Exception as exc:  # noqa: BLE001 - the test sorts every outcome below
             outcomes[index] = exc
@@ -317,7 +315,7 @@ def test_firestore_apply_lets_exactly_one_thread_win_when_threads_race(collectio
     assert len(winners) == 1, outcomes
     stored = stores[0].get(record.track_id)
     assert stored is not None
-    assert [e.state for e in stored.timeline] == ["RECEIVED", "DECODING"]
+    assert [e.state for e in stored.timeline] == ["RECEIVED", "EXTRACTING"]
     assert stored.timeline[-1].attempt == winners[0].timeline[-1].attempt
 
 

@@ -4,7 +4,6 @@ onnxruntime, pushes reach the functions, and `dev down` leaves nothing behind.""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import os
 import subprocess
@@ -29,6 +28,7 @@ from trackscan.dev.layout import (
     subscriptions,
 )
 from trackscan.dev.provision import create_subscriptions, create_topics
+from trackscan.pipeline.steps import topic_name
 
 OUTPUTS = ("mtt_scores", "msd_scores", "embedding")
 # Stand-ins for functions/main.py: record each CloudEvent they get, as functions-framework made it.
@@ -42,8 +42,8 @@ def _record(target, event):
         out.write(json.dumps(record) + "\\n")
 
 @functions_framework.cloud_event
-def on_upload(event):
-    _record("on_upload", event)
+def ingest(event):
+    _record("ingest", event)
 '''
 
 
@@ -74,7 +74,7 @@ def test_fake_gcs_publishes_object_finalize_when_ingest_object_uploaded(dev_stac
     config = dev_stack.config
     subscriber = pubsub_v1.SubscriberClient()
     subscription = subscriber.subscription_path(config.project_id, f"probe-{uuid.uuid4().hex[:8]}")
-    topic = f"projects/{config.project_id}/topics/{config.uploads_topic}"
+    topic = f"projects/{config.project_id}/topics/{topic_name(config.topic_prefix, 'ingest')}"
     subscriber.create_subscription(name=subscription, topic=topic)
     try:
         client = storage.Client()
@@ -140,8 +140,8 @@ def test_push_subscription_delivers_cloud_event_to_function_when_published(
     source.write_text(STUB_FUNCTIONS)
     # The stack's own wiring, on a topic and a port of this test's own, so the real functions
     # (when functions/main.py exists) neither see the probe nor stand in the way.
-    ports = dataclasses.replace(dev_stack.ports, on_upload=free_ports(1)[0])
-    endpoint = push_endpoint(ports, "on_upload", config.project_id, topic)
+    ports = dev_stack.ports.with_function("ingest", free_ports(1)[0])
+    endpoint = push_endpoint(ports, "ingest", config.project_id, topic)
     probe = PushSubscription(topic, topic, endpoint, PARKED_TOPIC)
     probe_subscription = f"projects/{config.project_id}/subscriptions/{topic}"
     create_topics(config.project_id, [topic])
@@ -214,11 +214,5 @@ def test_dev_subscriptions_give_each_step_a_dead_letter_path_when_planned(stack_
     for step in steps:
         dead_letter = plan[step.dead_letter_topic]
         assert dead_letter.topic == step.dead_letter_topic
-        assert dead_letter.push_endpoint.startswith(f"http://127.0.0.1:{DevPorts().on_dead_letter}/")
+        assert dead_letter.push_endpoint.startswith(f"http://127.0.0.1:{DevPorts().of('dead_letter')}/")
         assert dead_letter.dead_letter_topic == PARKED_TOPIC
-
-
-def test_defined_targets_lists_top_level_names_when_source_parsed(tmp_path: Path):
-    source = tmp_path / "main.py"
-    source.write_text("import os\nfrom x import app as api\n\ndef on_upload(event):\n    def inner(): pass\n")
-    assert services.defined_targets(source) == {"os", "api", "on_upload"}

@@ -5,7 +5,7 @@ from tests.audio_fixtures import bytes_file, pdf_named
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
 from trackscan.messages import FeaturesReady, SegmentPlanned, UploadReceived
 from trackscan.pipeline.deps import track_prefix
-from trackscan.pipeline.steps import handle_dead_letter
+from trackscan.pipeline.step_policy import handle_dead_letter
 from trackscan.tracks import TrackState, track_id_for
 
 
@@ -26,7 +26,7 @@ def test_pipeline_finishes_a_track_when_it_spans_three_segments(deps, song):
     assert record.result.tempo_bpm == pytest.approx(120, abs=3)
     assert record.result.key == "C major"
     assert record.model.name == "patch-stats"
-    assert [e.state for e in record.timeline] == ["RECEIVED", "DECODING", "INFERRING", "DONE"]
+    assert [e.state for e in record.timeline] == ["RECEIVED", "EXTRACTING", "INFERRING", "DONE"]
 
 
 def test_pipeline_deletes_work_blobs_when_the_result_is_committed(deps, song):
@@ -59,7 +59,7 @@ def test_features_and_infer_skip_done_work_when_a_segment_is_redelivered_mid_tra
 
 
 def _plan_only(deps, event):
-    from trackscan.pipeline.steps import run_step
+    from trackscan.pipeline.step_policy import run_step
 
     run_step(event, deps)
     return deps.publisher.drain()

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
 from trackscan.messages import SegmentPlanned, UploadReceived
-from trackscan.pipeline.steps import run_step
+from trackscan.pipeline.step_policy import run_step
 from trackscan.reconcile import Pass, reconcile, stalled_tracks
 from trackscan.tracks import TrackState, new_record, track_id_for
 
@@ -28,7 +28,7 @@ def test_reconcile_replays_the_upload_when_a_track_stalled_after_ingest(deps, so
     event = upload(song, partner="acme")
     run_step(event, deps)
     _lose_messages(deps)  # the segment messages vanish with a restarted emulator
-    assert _record(deps, event).state is TrackState.DECODING
+    assert _record(deps, event).state is TrackState.EXTRACTING
 
     assert reconcile(deps, older_than_s=60, now=_later()) == Pass(replayed=1)
     (replayed,) = deps.publisher.drain()
@@ -94,7 +94,7 @@ def _stalled_at(deps, minutes_ago: int, state: TrackState = TrackState.RECEIVED)
 def test_stalled_tracks_lists_the_oldest_first_across_states_when_over_the_limit(deps):
     uris = {minutes: _stalled_at(deps, minutes, state)
             for minutes, state in ((30, TrackState.RECEIVED), (50, TrackState.INFERRING), (10, TrackState.RECEIVED),
-                                   (40, TrackState.DECODING), (20, TrackState.DECODING))}
+                                   (40, TrackState.EXTRACTING), (20, TrackState.EXTRACTING))}
     now = datetime.now(UTC)
     assert [r.source_uri for r in stalled_tracks(deps.tracks, 15 * 60, now, limit=3)] == [
         uris[50], uris[40], uris[30]]

@@ -214,7 +214,7 @@ def test_pipeline_retries_then_records_retries_exhausted_when_decoding_hangs(tmp
     from dataclasses import replace
 
     from tests.pipeline_fixtures import make_deps, upload
-    from trackscan.pipeline.steps import handle_dead_letter, run_step
+    from trackscan.pipeline.step_policy import handle_dead_letter, run_step
     from trackscan.tracks import TrackState, track_id_for
 
     deps = replace(make_deps(tmp_path / "home"), decoder=sandbox)

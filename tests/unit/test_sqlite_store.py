@@ -13,16 +13,16 @@ def store(tmp_path):
 
 def test_create_if_absent_keeps_the_first_record_when_called_twice(store):
     first = store.create_if_absent(new_record("file:///a.mp3", "1", "p1", "ingest"))
-    store.apply(first.track_id, Transition(TrackState.DECODING, "ingest", segments_total=3))
+    store.apply(first.track_id, Transition(TrackState.EXTRACTING, "ingest", segments_total=3))
     again = store.create_if_absent(new_record("file:///a.mp3", "1", "p1", "ingest"))
-    assert again.state is TrackState.DECODING
+    assert again.state is TrackState.EXTRACTING
     assert again.segments_total == 3
 
 
 def test_apply_refuses_to_move_backwards_when_a_late_message_arrives(store):
     record = store.create_if_absent(new_record("file:///a.mp3", "1", "p1", "ingest"))
     store.apply(record.track_id, Transition(TrackState.INFERRING, "infer"))
-    assert store.apply(record.track_id, Transition(TrackState.DECODING, "ingest")) is None
+    assert store.apply(record.track_id, Transition(TrackState.EXTRACTING, "ingest")) is None
     assert store.get(record.track_id).state is TrackState.INFERRING
 
 
@@ -36,9 +36,9 @@ def test_apply_keeps_done_when_a_failure_arrives_after_it(store):
 
 def test_apply_records_a_timeline_event_per_transition(store):
     record = store.create_if_absent(new_record("file:///a.mp3", "1", "p1", "ingest"))
-    for state in (TrackState.DECODING, TrackState.INFERRING, TrackState.DONE):
+    for state in (TrackState.EXTRACTING, TrackState.INFERRING, TrackState.DONE):
         store.apply(record.track_id, Transition(state, state.value.lower()))
-    assert [e.state for e in store.get(record.track_id).timeline] == ["RECEIVED", "DECODING", "INFERRING", "DONE"]
+    assert [e.state for e in store.get(record.track_id).timeline] == ["RECEIVED", "EXTRACTING", "INFERRING", "DONE"]
 
 
 def test_query_pages_newest_first_when_filtered_by_partner_and_state(store):

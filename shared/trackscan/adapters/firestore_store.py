@@ -59,7 +59,7 @@ class FirestoreTrackStore:
         if partner is not None:
             query = query.where(filter=firestore.FieldFilter("partner", "==", partner))
         if state is not None:
-            query = query.where(filter=firestore.FieldFilter("state", "==", state.value))
+            query = query.where(filter=firestore.FieldFilter("state", "in", list(state.stored_names)))
         query = query.order_by("updated_at", direction=firestore.Query.DESCENDING).limit(limit)
         with transient_as_retryable("listing tracks"):
             if after:
@@ -71,7 +71,7 @@ class FirestoreTrackStore:
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
         # Served by the (state, updated_at ascending) composite index in terraform/modules/firestore.
         query = (
-            self._tracks.where(filter=firestore.FieldFilter("state", "==", state.value))
+            self._tracks.where(filter=firestore.FieldFilter("state", "in", list(state.stored_names)))
             .where(filter=firestore.FieldFilter("updated_at", "<=", updated_before))
             .order_by("updated_at")
             .limit(limit)

@@ -1,4 +1,4 @@
-"""Publisher on Google Cloud Pub/Sub: one topic per message kind."""
+"""Publisher on Google Cloud Pub/Sub: a message goes to the topic of the step that consumes it."""
 
 from __future__ import annotations
 
@@ -6,18 +6,15 @@ from google.cloud import pubsub_v1
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.config import Config
-from trackscan.messages import FeaturesReady, Message, SegmentPlanned, TrackInferred, UploadReceived, to_json
+from trackscan.messages import Message, to_json
+from trackscan.pipeline.steps import STEPS
 
 PUBLISH_TIMEOUT_S = 10.0
 
 
 def topic_names(config: Config) -> dict[type, str]:
-    return {
-        UploadReceived: config.uploads_topic,
-        SegmentPlanned: config.segments_topic,
-        FeaturesReady: config.features_topic,
-        TrackInferred: config.inferred_topic,
-    }
+    """The topic of each message kind: that of the step that consumes it."""
+    return {step.consumes: step.topic(config.topic_prefix) for step in STEPS}
 
 
 class PubSubPublisher:

@@ -93,9 +93,10 @@ class SqliteTrackStore:
         self, partner: str | None, state: TrackState | None, limit: int, after: str | None
     ) -> list[TrackRecord]:
         sql, args = "SELECT record FROM tracks WHERE 1 = 1", []
-        for column, value in (("partner", partner), ("state", state.value if state else None)):
-            if value is not None:
-                sql, args = f"{sql} AND {column} = ?", [*args, value]
+        if partner is not None:
+            sql, args = f"{sql} AND partner = ?", [*args, partner]
+        if state is not None:
+            sql, args = f"{sql} AND state IN ({_marks(state.stored_names)})", [*args, *state.stored_names]
         if after:
             sql += " AND (updated_at, track_id) < (SELECT updated_at, track_id FROM tracks WHERE track_id = ?)"
             args.append(after)
@@ -105,8 +106,9 @@ class SqliteTrackStore:
 
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
         rows = self._db.execute(
-            "SELECT record FROM tracks WHERE state = ? AND updated_at <= ? ORDER BY updated_at LIMIT ?",
-            (state.value, updated_before, limit),
+            f"SELECT record FROM tracks WHERE state IN ({_marks(state.stored_names)}) AND updated_at <= ? "
+            "ORDER BY updated_at LIMIT ?",
+            (*state.stored_names, updated_before, limit),
         ).fetchall()
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
 
@@ -116,3 +118,7 @@ class SqliteTrackStore:
             "SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT 1", (source_uri,)
         ).fetchone()
         return TrackRecord.from_dict(json.loads(row[0])) if row else None
+
+
+def _marks(values: tuple[str, ...]) -> str:
+    return ", ".join("?" * len(values))

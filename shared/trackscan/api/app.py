@@ -6,8 +6,7 @@ from importlib import resources
 
 from flask import Flask, Response, g, jsonify, request
 
-from trackscan.api import tracks_service as service
-from trackscan.api import validation
+from trackscan.api import track_operations, validation
 from trackscan.api.auth import Authenticator, IdentityVerifier
 from trackscan.api.errors import ApiError, register_error_handlers
 from trackscan.pipeline.deps import Deps
@@ -59,7 +58,7 @@ def create_app(
 
 
 class _Views:
-    """The HTTP side of each endpoint: parse the request, call the service, shape the reply."""
+    """The HTTP side of each endpoint: parse the request, call the track operations, shape the reply."""
 
     def __init__(self, deps: Deps, ingest_root_uri: str) -> None:
         self._deps = deps
@@ -72,10 +71,10 @@ class _Views:
         if request.mimetype == "application/json":
             # silent: malformed JSON becomes None, which the check answers with a 400 that says why.
             uri = validation.submit_source_uri(request.get_json(silent=True), prefix)
-            record = service.submit_uri(self._deps, partner, uri)
+            record = track_operations.submit_uri(self._deps, partner, uri)
         elif request.mimetype.startswith(UPLOAD_TYPES):
             name = validation.upload_filename(request.args.get("filename"))
-            record = service.submit_upload(self._deps, partner, prefix + name, request.get_data(cache=False))
+            record = track_operations.submit_upload(self._deps, partner, prefix + name, request.get_data(cache=False))
         else:
             raise ApiError(
                 415, "UNSUPPORTED_MEDIA_TYPE",
@@ -85,18 +84,18 @@ class _Views:
 
     def get_track(self, raw_id: str) -> Response:
         """GET /v1/tracks/{track_id}."""
-        return jsonify(service.track_resource(service.own_track(self._deps, g.partner, raw_id)))
+        return jsonify(track_operations.track_resource(track_operations.own_track(self._deps, g.partner, raw_id)))
 
     def list_tracks(self) -> Response:
         """GET /v1/tracks?state=&page_size=&page_token=."""
         page = validation.page_request(request.args)
-        records, next_token = service.list_tracks(self._deps, g.partner, page)
-        tracks = [service.track_resource(r) for r in records]
+        records, next_token = track_operations.list_tracks(self._deps, g.partner, page)
+        tracks = [track_operations.track_resource(r) for r in records]
         return jsonify({"tracks": tracks, "next_page_token": next_token})
 
     def retry_track(self, raw_id: str) -> tuple[Response, int, dict[str, str]]:
         """POST /v1/tracks/{track_id}:retry."""
-        return _accepted(service.retry_track(self._deps, g.partner, raw_id))
+        return _accepted(track_operations.retry_track(self._deps, g.partner, raw_id))
 
 
 def _accepted(record: TrackRecord) -> tuple[Response, int, dict[str, str]]:

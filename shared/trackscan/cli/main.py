@@ -14,16 +14,9 @@ from trackscan.cli.files import upload_event
 from trackscan.cli.output import print_status
 from trackscan.config import Config
 from trackscan.dev.cli import dev
+from trackscan.pipeline.steps import STEP_NAMES, step_named
 from trackscan.ports import TrackStore
 from trackscan.tracks import TrackRecord, track_id_for
-
-# step -> (Config field of the topic it consumes, the Cloud Run function that runs it)
-STEP_TOPICS = {
-    "ingest": ("uploads_topic", "on_upload"),
-    "features": ("segments_topic", "on_segment"),
-    "infer": ("features_topic", "on_features_ready"),
-    "finalize": ("inferred_topic", "on_track_inferred"),
-}
 
 
 @click.group()
@@ -82,18 +75,17 @@ def _find_track(store: TrackStore, track: str) -> TrackRecord | None:
 
 
 @cli.command()
-@click.option("--step", type=click.Choice(sorted(STEP_TOPICS)), required=True, help="The step to run.")
+@click.option("--step", type=click.Choice(STEP_NAMES), required=True, help="The step to run.")
 @click.option("--subscription", help="Pull subscription (default: <step topic>-pull).")
 @click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
               help="Messages handled at once (and held: a preempted worker strands no more).")
 def worker(step: str, subscription: str | None, concurrency: int) -> None:
     """Run one step from a Pub/Sub pull subscription until SIGTERM (then drain and exit)."""
-    from trackscan import service
-    from trackscan import worker as pull_worker
+    from trackscan import cloud_runtime, pull_worker
 
-    deps = service.cloud_deps()
-    service.on_start(STEP_TOPICS[step][1])
-    name = subscription or f"{getattr(deps.config, STEP_TOPICS[step][0])}-pull"
+    deps = cloud_runtime.cloud_deps()
+    cloud_runtime.on_start(step)
+    name = subscription or f"{step_named(step).topic(deps.config.topic_prefix)}-pull"
     path = f"projects/{deps.config.project_id}/subscriptions/{name}"
     pull_worker.run(pull_worker.WorkerSettings(path, concurrency), deps)
 
@@ -104,13 +96,13 @@ def worker(step: str, subscription: str | None, concurrency: int) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Most tracks to replay in this pass  [default: TRACKSCAN_RECONCILE_BATCH, 100]")
 def reconcile(older_than_s: float | None, limit: int | None) -> None:
-    """Send tracks stuck in RECEIVED, DECODING or INFERRING through ingest again (cloud stack:
+    """Send tracks stuck in RECEIVED, EXTRACTING or INFERRING through ingest again (cloud stack:
     Firestore and Pub/Sub, or their emulators), oldest first. In the cloud, Cloud Scheduler runs
     one pass a minute. Locally, run `trackscan run` again instead."""
+    from trackscan import cloud_runtime
     from trackscan import reconcile as reconciler
-    from trackscan import service
 
-    deps = service.cloud_deps()
+    deps = cloud_runtime.cloud_deps()
     done = reconciler.reconcile(deps, deps.config.reconcile_after_s if older_than_s is None else older_than_s,
                                 limit)
     click.echo(f"{done.stalled} stalled track(s): {done.replayed} sent through ingest again, "

@@ -21,6 +21,7 @@ from trackscan.dev.stack import (
     recorded_env,
     stop_recorded,
 )
+from trackscan.pipeline.steps import INGEST, step_named
 
 FUNCTIONS_SOURCE = REPO_ROOT / "functions" / "main.py"
 INSTALL_TRITON = REPO_ROOT / "scripts" / "install_triton_venv.sh"
@@ -55,9 +56,6 @@ def up(env_file: Path, free_ports: bool, no_triton: bool, no_functions: bool) ->
     except (DevStackUnavailable, DevStackError) as exc:
         raise click.ClickException(str(exc)) from exc
     stack.write_env_file(env_file)
-    if stack.missing_functions:
-        click.echo(f"Not started, as {FUNCTIONS_SOURCE} does not define them: "
-                   f"{', '.join(stack.missing_functions)}.", err=True)
     click.echo(_summary(stack, env_file))
 
 
@@ -76,7 +74,7 @@ def _summary(stack: DevStack, env_file: Path) -> str:
         f"Variables written to {env_file}; load them with:  set -a; . {env}; set +a",
         "",
         f"Upload a file as partner {DEV_PARTNER} (it lands in gs://{stack.config.ingest_bucket_name}/"
-        f"{DEV_PARTNER}/ and fake GCS announces it on {stack.config.uploads_topic}):",
+        f"{DEV_PARTNER}/ and fake GCS announces it on {step_named(INGEST).topic(stack.config.topic_prefix)}):",
         "  trackscan dev upload song.ogg",
         "or, with any GCS client once the variables are loaded:",
         "  python -c \"import os, sys; from google.cloud import storage; "

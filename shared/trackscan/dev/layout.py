@@ -9,11 +9,12 @@ the dead-letter subscriptions park what they cannot deliver on `<prefix>-dead-le
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from trackscan.config import Config
+from trackscan.pipeline.steps import STEPS, step_named
 
 HOST = "127.0.0.1"
 NAME_PREFIX = "trackscan"
@@ -29,59 +30,70 @@ MAX_BACKOFF_S = 10
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """One functions-framework target of functions/main.py.
-
-    topic_field names the Config field of the topic it consumes; step names its subscription.
-    """
+    """One functions-framework target of functions/main.py; ``step`` is set for a pipeline step."""
 
     target: str
     signature_type: str
-    topic_field: str = ""
     step: str = ""
     # Requests served at once, as Cloud Run's concurrency in terraform/: the CPU-bound steps
     # take one at a time, so a step's time is its own work, not a share of a crowded core.
     concurrency: int = 4
 
 
+DEAD_LETTER_TARGET = "dead_letter"
+API_TARGET = "api"
+# Every target of functions/main.py: one per step of the registry, then the others.
 FUNCTIONS = (
-    FunctionSpec("on_upload", "cloudevent", "uploads_topic", "upload"),
-    FunctionSpec("on_segment", "cloudevent", "segments_topic", "features", concurrency=1),
-    FunctionSpec("on_features_ready", "cloudevent", "features_topic", "infer", concurrency=1),
-    FunctionSpec("on_track_inferred", "cloudevent", "inferred_topic", "finalize"),
-    FunctionSpec("on_dead_letter", "cloudevent"),
-    FunctionSpec("api", "http"),
+    *(FunctionSpec(step.name, "cloudevent", step.name, step.deployment.concurrency) for step in STEPS),
+    FunctionSpec(DEAD_LETTER_TARGET, "cloudevent"),
+    FunctionSpec("reconcile", "http", concurrency=1),
+    FunctionSpec(API_TARGET, "http"),
 )
-DEAD_LETTER_TARGET = "on_dead_letter"
+# The API keeps the port functions-framework uses by default; the other functions follow 8091.
+FIRST_FUNCTION_PORT = 8091
+
+
+def _default_function_ports() -> dict[str, int]:
+    others = [spec.target for spec in FUNCTIONS if spec.target != API_TARGET]
+    return {API_TARGET: 8080, **{target: FIRST_FUNCTION_PORT + i for i, target in enumerate(others)}}
 
 
 @dataclass(frozen=True)
 class DevPorts:
-    """TCP ports on 127.0.0.1, one per server. Defaults are the usual ports of each tool."""
+    """TCP ports on 127.0.0.1, one per server and one per function. Defaults are the usual
+    ports of each tool."""
 
     pubsub: int = 8085
     firestore: int = 8086
     storage: int = 4443
     triton_http: int = 8000
     triton_grpc: int = 8001
-    api: int = 8080
-    on_upload: int = 8091
-    on_segment: int = 8092
-    on_features_ready: int = 8093
-    on_track_inferred: int = 8094
-    on_dead_letter: int = 8095
+    functions: Mapping[str, int] = field(default_factory=_default_function_ports)
 
     @classmethod
     def free(cls) -> DevPorts:
         """Ports the kernel reports free right now (for tests and parallel stacks)."""
-        return cls(*free_ports(len(fields(cls))))
+        servers = [f.name for f in fields(cls) if f.name != "functions"]
+        ports = free_ports(len(servers) + len(FUNCTIONS))
+        return cls(**dict(zip(servers, ports, strict=False)),
+                   functions={spec.target: port for spec, port in zip(FUNCTIONS, ports[len(servers):], strict=True)})
 
-    def of(self, target: str) -> int:
-        """The port of a function target or service name."""
-        return int(getattr(self, target))
+    def of(self, name: str) -> int:
+        """The port of a function target or of a server."""
+        return int(self.functions[name]) if name in self.functions else int(getattr(self, name))
+
+    def with_function(self, target: str, port: int) -> DevPorts:
+        """These ports, with one function moved to another port."""
+        return DevPorts(**{**self.as_dict(), "functions": {**self.functions, target: port}})
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data, for the state file."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "functions": dict(self.functions)}
 
     def busy(self) -> list[str]:
         """Names of the ports something already listens on."""
-        return [f"{f.name}={self.of(f.name)}" for f in fields(self) if not port_free(self.of(f.name))]
+        names = [*(f.name for f in fields(self) if f.name != "functions"), *self.functions]
+        return [f"{name}={self.of(name)}" for name in names if not port_free(self.of(name))]
 
 
 def free_ports(count: int) -> list[int]:
@@ -114,7 +126,7 @@ class PushSubscription:
 
 def step_topics(config: Config) -> list[str]:
     """The topics between pipeline steps."""
-    return [getattr(config, spec.topic_field) for spec in FUNCTIONS if spec.topic_field]
+    return [step.topic(config.topic_prefix) for step in STEPS]
 
 
 def function_url(ports: DevPorts, target: str) -> str:
@@ -134,8 +146,8 @@ def push_endpoint(ports: DevPorts, target: str, project_id: str, topic: str) -> 
 def subscriptions(config: Config, ports: DevPorts) -> list[PushSubscription]:
     """Every push subscription of the stack: one per step, one per step's dead-letter topic."""
     plan: list[PushSubscription] = []
-    for spec in (s for s in FUNCTIONS if s.topic_field):
-        topic = getattr(config, spec.topic_field)
+    for spec in (s for s in FUNCTIONS if s.step):
+        topic = step_named(spec.step).topic(config.topic_prefix)
         name = f"{NAME_PREFIX}-{spec.step}"
         dead_letter = f"{name}-dead-letter"
         plan.append(PushSubscription(name, topic, push_endpoint(ports, spec.target, config.project_id, topic),
@@ -166,14 +178,11 @@ def stack_env(config: Config, ports: DevPorts, api_key: str) -> dict[str, str]:
         "STORAGE_EMULATOR_HOST": f"http://{HOST}:{ports.storage}",
         "TRACKSCAN_INGEST_BUCKET": config.ingest_bucket_name,
         "TRACKSCAN_WORK_BUCKET": config.work_bucket_name,
-        "TRACKSCAN_UPLOADS_TOPIC": config.uploads_topic,
-        "TRACKSCAN_SEGMENTS_TOPIC": config.segments_topic,
-        "TRACKSCAN_FEATURES_TOPIC": config.features_topic,
-        "TRACKSCAN_INFERRED_TOPIC": config.inferred_topic,
+        "TRACKSCAN_TOPIC_PREFIX": config.topic_prefix,
         "TRACKSCAN_TRITON_MODEL": config.triton_model_name,
         "TRACKSCAN_MODEL_SHA256": model_sha256(config),
         "TRITON_GRPC_URL": f"{HOST}:{ports.triton_grpc}",
-        "TRACKSCAN_API_URL": function_url(ports, "api"),
+        "TRACKSCAN_API_URL": function_url(ports, API_TARGET),
         "TRACKSCAN_DEV_PARTNER": DEV_PARTNER,
         "TRACKSCAN_DEV_API_KEY": api_key,
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import shutil
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from trackscan.config import Config
 from trackscan.dev.layout import HOST, DevPorts, FunctionSpec
+from trackscan.pipeline.steps import INGEST, step_named
 
 # gcloud otherwise tries to phone home for update checks and usage metrics (no network here).
 GCLOUD_ENV = {
@@ -79,9 +79,10 @@ def fake_gcs(ports: DevPorts, config: Config) -> Service:
     Its Pub/Sub client reads PUBSUB_EMULATOR_HOST (in the stack env), like Google's.
     """
     url = f"http://{HOST}:{ports.storage}"
+    ingest_topic = step_named(INGEST).topic(config.topic_prefix)
     argv = (str(fake_gcs_binary()), "-scheme", "http", "-host", HOST, "-port", str(ports.storage),
             "-backend", "memory", "-external-url", url, "-public-host", f"{HOST}:{ports.storage}",
-            "-event.pubsub-project-id", config.project_id, "-event.pubsub-topic", config.uploads_topic,
+            "-event.pubsub-project-id", config.project_id, "-event.pubsub-topic", ingest_topic,
             "-event.bucket", config.ingest_bucket_name, "-event.list", "finalize", "-log-level", "warn")
     return Service("storage", argv, f"{url}/storage/v1/b")
 
@@ -117,20 +118,6 @@ def function(spec: FunctionSpec, ports: DevPorts, source: Path) -> Service:
     env = {"FUNCTION_TARGET": spec.target, "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
            "THREADS": str(spec.concurrency)}
     return Service(spec.target, argv, f"http://{HOST}:{port}/robots.txt", env, any_status=True)
-
-
-def defined_targets(source: Path) -> set[str]:
-    """Names bound at the top level of a functions source file, read without importing it."""
-    names: set[str] = set()
-    for node in ast.parse(source.read_text()).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names.update(t.id for t in targets if isinstance(t, ast.Name))
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
-    return names
 
 
 def answers(service: Service, timeout_s: float = 1.0) -> bool:

@@ -56,7 +56,6 @@ class DevStack:
         self.state = processes.StateFile(self.state_dir / "processes.json")
         self.env = stack_env(self.config, self.ports, self.api_key)
         self.ready_s: dict[str, float] = {}
-        self.missing_functions: list[str] = []
         self._services: list[Service] = []
         self._children: list[processes.ChildProcess] = []
         self._popens: dict[str, subprocess.Popen] = {}
@@ -149,12 +148,7 @@ class DevStack:
     def _functions(self) -> list[Service]:
         if self.functions_source is None:
             return []
-        # While functions/main.py is being written some targets may not exist yet: serve the
-        # others rather than fail (functions-framework exits on a missing target).
-        defined = services.defined_targets(self.functions_source)
-        self.missing_functions = [spec.target for spec in FUNCTIONS if spec.target not in defined]
-        return [services.function(spec, self.ports, self.functions_source)
-                for spec in FUNCTIONS if spec.target in defined]
+        return [services.function(spec, self.ports, self.functions_source) for spec in FUNCTIONS]
 
     def _start_all(self, batch: list[Service]) -> list[Service]:
         # A whole batch starts at once so their start-ups overlap; each is recorded at once, so
@@ -166,7 +160,7 @@ class DevStack:
             self._children.append(child)
             self._services.append(service)
             self._popens[child.name] = popen
-            self.state.write(self._children, env=self.env, ports=vars(self.ports))
+            self.state.write(self._children, env=self.env, ports=self.ports.as_dict())
         return batch
 
     def _wait_all(self, batch: list[Service], timeout_s: float, since: float) -> None:

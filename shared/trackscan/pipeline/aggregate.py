@@ -6,7 +6,7 @@ import numpy as np
 
 from trackscan.audio.descriptors import combine
 from trackscan.labels import MSD_TAGS, MTT_TAGS
-from trackscan.pipeline.blobs import SegmentFeatures, SegmentPredictions
+from trackscan.pipeline.blob_codec import SegmentFeatures, SegmentPredictions
 from trackscan.tracks import TrackResult
 
 TOP_TAGS = 5

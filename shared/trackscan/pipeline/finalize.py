@@ -6,15 +6,14 @@ from trackscan import failpoints
 from trackscan.errors import RetryableError
 from trackscan.messages import TrackInferred
 from trackscan.pipeline.aggregate import track_result
-from trackscan.pipeline.blobs import decode_features, decode_predictions
+from trackscan.pipeline.blob_codec import decode_features, decode_predictions
 from trackscan.pipeline.deps import Deps, features_uri, predictions_uri, track_prefix
 from trackscan.pipeline.state import get_record, read_blob
+from trackscan.pipeline.steps import FINALIZE as STEP
 from trackscan.tracks import TrackState, Transition
 
-STEP = "finalize"
 
-
-def handle_track_inferred(message: TrackInferred, deps: Deps) -> None:
+def handle(message: TrackInferred, deps: Deps) -> None:
     """Commits the result once; a redelivered message only repeats the cleanup."""
     record = get_record(deps, message.track_id)
     if not record.state.is_final:

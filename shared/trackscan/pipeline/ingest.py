@@ -8,10 +8,10 @@ import math
 from trackscan.errors import BadAudioError
 from trackscan.messages import SegmentPlanned, UploadReceived
 from trackscan.pipeline.deps import Deps, track_prefix
+from trackscan.pipeline.steps import INGEST as STEP
 from trackscan.tracks import TrackRecord, TrackState, Transition, new_record
 
 log = logging.getLogger(__name__)
-STEP = "ingest"
 # A last segment shorter than this is folded into the one before it.
 MIN_LAST_SEGMENT_S = 5.0
 
@@ -26,7 +26,7 @@ def plan_segments(duration_s: float, segment_s: float) -> list[tuple[float, floa
     return [(start, end - start) for start, end in zip(starts, ends, strict=True)]
 
 
-def handle_upload(message: UploadReceived, deps: Deps) -> None:
+def handle(message: UploadReceived, deps: Deps) -> None:
     """Plans the segments of a new or unfinished track and publishes one message per segment.
 
     Idempotent: a duplicate event for a finished track changes nothing; for an unfinished one it
@@ -50,7 +50,7 @@ def handle_upload(message: UploadReceived, deps: Deps) -> None:
         planned = SegmentPlanned(record.track_id, source_uri, index, len(plans), start_s, duration_s)
         deps.publisher.publish(planned)
     # Only after publishing: a crash in between redelivers the event and republishes.
-    deps.tracks.apply(record.track_id, Transition(TrackState.DECODING, STEP, segments_total=len(plans)))
+    deps.tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, STEP, segments_total=len(plans)))
 
 
 def _restart(record: TrackRecord, deps: Deps) -> TrackRecord:

@@ -1,77 +1,149 @@
-"""Runs a step handler and applies the error policy shared by every transport.
+"""The step registry: every pipeline step, named once, with what it consumes, what it publishes
+and what it needs to run.
 
-PermanentError: the track is recorded FAILED with its code, its work blobs are deleted, and the
-message counts as handled. Any other exception propagates, so the transport redelivers the
-message; after the retry limit, ``handle_dead_letter`` records RETRIES_EXHAUSTED.
+Everything else is derived from this table: the Cloud Run entrypoints (functions/main.py), the
+Pub/Sub topic and subscription names, the embedded runner's routing, ``trackscan worker --step``,
+the dev stack and, through ``terraform/steps.json`` (``python -m trackscan.pipeline.steps``),
+Terraform's services, subscriptions and grants. Adding a step means a row here, its handler
+module and its tests.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable
+import importlib
+import json
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from trackscan.errors import PermanentError
 from trackscan.messages import FeaturesReady, Message, SegmentPlanned, TrackInferred, UploadReceived
-from trackscan.pipeline import finalize, ingest, segment_features, segment_inference
-from trackscan.pipeline.deps import Deps, track_prefix
-from trackscan.tracks import ErrorInfo, TrackState, Transition, track_id_for
+from trackscan.tracks import track_id_for
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from trackscan.pipeline.deps import Deps
 
-Handler = Callable[[Message, Deps], None]
-STEPS: dict[type, tuple[str, Handler]] = {
-    UploadReceived: (ingest.STEP, ingest.handle_upload),  # type: ignore[dict-item]
-    SegmentPlanned: (segment_features.STEP, segment_features.handle_segment),  # type: ignore[dict-item]
-    FeaturesReady: (segment_inference.STEP, segment_inference.handle_features_ready),  # type: ignore[dict-item]
-    TrackInferred: (finalize.STEP, finalize.handle_track_inferred),  # type: ignore[dict-item]
-}
+Handler = Callable[[Any, "Deps"], None]
+INGEST, FEATURES, INFER, FINALIZE = "ingest", "features", "infer", "finalize"
+VIEWER = "roles/storage.objectViewer"
+USER = "roles/storage.objectUser"  # read, write and delete objects, never bucket settings
 
 
-def step_name(message: Message) -> str:
-    return STEPS[type(message)][0]
+@dataclass(frozen=True)
+class Deployment:
+    """How the step's Cloud Run service and push subscription are sized (see terraform/)."""
+
+    cpu: str
+    memory: str
+    concurrency: int  # requests an instance serves at once: 1 for the CPU-bound steps
+    bucket_roles: Mapping[str, str]  # bucket key ("ingest" or "work") -> role
+    timeout_s: int = 30
+    ack_deadline_s: int = 60
+    max_delivery_attempts: int = 15  # preemption NACKs count too: keep headroom
+    triton: bool = False  # needs a route to Triton (VPC egress)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pipeline step: consumes one message kind on its own topic, publishes others."""
+
+    name: str
+    description: str
+    consumes: type
+    publishes: tuple[type, ...]
+    handler_module: str  # its ``handle(message, deps)``, imported on first use (librosa is slow to import)
+    deployment: Deployment
+    warm_up: bool = False  # decodes audio: compile librosa's numba code at instance start
+
+    @property
+    def handler(self) -> Handler:
+        """The step's handler function."""
+        handle: Handler = importlib.import_module(self.handler_module).handle
+        return handle
+
+    def topic(self, prefix: str) -> str:
+        """The Pub/Sub topic this step consumes (``<prefix>-<step>``)."""
+        return f"{prefix}-{self.name}"
+
+
+# In the order a track flows through them.
+STEPS: tuple[Step, ...] = (
+    Step(INGEST, "Validates an uploaded object, creates its track record, plans segments.",
+         UploadReceived, (SegmentPlanned,), "trackscan.pipeline.ingest",
+         Deployment("1", "1Gi", concurrency=4, bucket_roles={"ingest": VIEWER}), warm_up=True),
+    Step(FEATURES, "Decodes one segment and computes log-mel patches and DSP partials.",
+         SegmentPlanned, (FeaturesReady,), "trackscan.pipeline.features",
+         Deployment("1", "2Gi", concurrency=1, bucket_roles={"ingest": VIEWER, "work": USER}), warm_up=True),
+    Step(INFER, "Runs the model on a segment's patches through Triton and records the segment.",
+         FeaturesReady, (TrackInferred,), "trackscan.pipeline.infer",
+         Deployment("1", "2Gi", concurrency=1, bucket_roles={"work": USER}, triton=True)),
+    Step(FINALIZE, "Aggregates segment predictions into the track result, commits it, deletes work blobs.",
+         TrackInferred, (), "trackscan.pipeline.finalize",
+         Deployment("1", "1Gi", concurrency=4, bucket_roles={"work": USER})),
+)
+STEP_NAMES: tuple[str, ...] = tuple(step.name for step in STEPS)
+_BY_NAME = {step.name: step for step in STEPS}
+_BY_MESSAGE = {step.consumes: step for step in STEPS}
+
+
+def step_named(name: str) -> Step:
+    """The step called ``name``.
+
+    Raises:
+        KeyError: no step has that name.
+    """
+    return _BY_NAME[name]
+
+
+def step_for(message: Message) -> Step:
+    """The step that consumes this message."""
+    return _BY_MESSAGE[type(message)]
+
+
+def topic_name(prefix: str, step_name: str) -> str:
+    """The topic that the step ``step_name`` consumes."""
+    return step_named(step_name).topic(prefix)
 
 
 def track_id_of(message: Message) -> str:
+    """The track a message is about (an upload's track id is derived from its object)."""
     if isinstance(message, UploadReceived):
         return track_id_for(message.source_uri, message.generation)
     return message.track_id
 
 
-def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
-    """Runs the handler of the message; records permanent failures, re-raises the rest.
-
-    Logs one "step finished" line per invocation with its duration: the step budget benchmark
-    and the fault suite read these.
-    """
-    step, handler = STEPS[type(message)]
-    context = {"track_id": track_id_of(message), "step": step, "attempt": attempt,
-               "segment_index": getattr(message, "segment_index", None)}
-    started, started_cpu = time.perf_counter(), time.process_time()
-    try:
-        handler(message, deps)
-    except PermanentError as exc:
-        log.warning("track failed", extra={**context, "code": exc.code})
-        record_failure(deps, track_id_of(message), ErrorInfo(exc.code, exc.message, step), attempt)
-    finally:
-        timing = {"duration_s": round(time.perf_counter() - started, 4),
-                  "cpu_s": round(time.process_time() - started_cpu, 4)}  # this process's CPU, not the decoder's
-        log.info("step finished", extra={**context, **timing})
+def export() -> dict[str, Any]:
+    """The registry as Terraform reads it (terraform/steps.json)."""
+    return {"steps": {step.name: _exported(step) for step in STEPS}}
 
 
-def handle_dead_letter(message: Message, last_error: str, deps: Deps, attempts: int) -> None:
-    """Marks the track of a message that exhausted its retries FAILED (RETRIES_EXHAUSTED)."""
-    error = ErrorInfo(
-        "RETRIES_EXHAUSTED",
-        f"The {step_name(message)} step failed {attempts} times; last error: {last_error}",
-        step_name(message),
-    )
-    record_failure(deps, track_id_of(message), error, attempts)
+def _exported(step: Step) -> dict[str, Any]:
+    deployment = step.deployment
+    return {
+        "ack_deadline_s": deployment.ack_deadline_s,
+        "bucket_roles": dict(deployment.bucket_roles),
+        "concurrency": deployment.concurrency,
+        "cpu": deployment.cpu,
+        "description": step.description,
+        "entrypoint": step.name,
+        "max_delivery_attempts": deployment.max_delivery_attempts,
+        "memory": deployment.memory,
+        "publishes_to": [_BY_MESSAGE[kind].name for kind in step.publishes],
+        "timeout_s": deployment.timeout_s,
+        "topic": step.name,
+        "triton": deployment.triton,
+    }
 
 
-def record_failure(deps: Deps, track_id: str, error: ErrorInfo, attempt: int) -> None:
-    if deps.tracks.get(track_id) is None:
-        log.error("failure of an unknown track", extra={"track_id": track_id, "code": error.code})
-        return
-    deps.tracks.apply(track_id, Transition(TrackState.FAILED, error.step, attempt=attempt, error=error))
-    deps.blobs.delete_prefix(track_prefix(deps, track_id))
+def export_json() -> str:
+    """The text of terraform/steps.json."""
+    return json.dumps(export(), indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":  # python -m trackscan.pipeline.steps [PATH]: write the export
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    if target is None:
+        sys.stdout.write(export_json())
+    else:
+        target.write_text(export_json())

@@ -328,7 +328,7 @@ module "reconcile" {
   project_id      = var.project_id
   region          = var.region
   name            = "${local.name}-reconcile"
-  description     = "Replays the upload event of tracks stalled in RECEIVED, DECODING or INFERRING; marks those whose object is gone FAILED."
+  description     = "Replays the upload event of tracks stalled in RECEIVED, EXTRACTING or INFERRING; marks those whose object is gone FAILED."
   function_target = "reconcile"
   image           = var.bootstrap_image
   env             = local.service_env

@@ -9,17 +9,17 @@ import numpy as np
 
 from trackscan import failpoints
 from trackscan.messages import FeaturesReady, TrackInferred
-from trackscan.pipeline.blobs import SegmentPredictions, decode_features, encode_predictions
+from trackscan.pipeline.blob_codec import SegmentPredictions, decode_features, encode_predictions
 from trackscan.pipeline.deps import Deps, predictions_prefix, predictions_uri
 from trackscan.pipeline.state import get_record, read_blob
+from trackscan.pipeline.steps import INFER as STEP
 from trackscan.ports import Predictions, Tagger
 from trackscan.tracks import TrackState, Transition
 
 log = logging.getLogger(__name__)
-STEP = "infer"
 
 
-def handle_features_ready(message: FeaturesReady, deps: Deps) -> None:
+def handle(message: FeaturesReady, deps: Deps) -> None:
     """Writes the prediction blob unless it exists; publishes TrackInferred when all are there.
 
     Completion is the existence of one prediction blob per segment (no counter to update), so

@@ -5,14 +5,12 @@ from __future__ import annotations
 from trackscan.audio.descriptors import segment_descriptors
 from trackscan.audio.features import patches_from_audio, to_model_rate
 from trackscan.messages import FeaturesReady, SegmentPlanned
-from trackscan.pipeline.blobs import SegmentFeatures, encode_features
+from trackscan.pipeline.blob_codec import SegmentFeatures, encode_features
 from trackscan.pipeline.deps import Deps, features_uri
 from trackscan.pipeline.state import is_finished
 
-STEP = "features"
 
-
-def handle_segment(message: SegmentPlanned, deps: Deps) -> None:
+def handle(message: SegmentPlanned, deps: Deps) -> None:
     """Writes the features blob of a segment unless it exists, then announces it."""
     if is_finished(deps, message.track_id):
         return

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
+from trackscan.deliveries import message_from_push, pushed_message
 from trackscan.errors import BadMessageError
-from trackscan.events import message_from_push, pushed_message
 from trackscan.messages import SegmentPlanned, UploadReceived, to_json
 
 

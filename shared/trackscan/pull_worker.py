@@ -14,15 +14,15 @@ import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from google.cloud import pubsub_v1
-from google.cloud.pubsub_v1.subscriber.message import Message as PulledMessage
-from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
-
+from trackscan.deliveries import PushedMessage, message_from_push
 from trackscan.errors import BadMessageError
-from trackscan.events import PushedMessage, message_from_push
 from trackscan.pipeline.deps import Deps
-from trackscan.pipeline.steps import run_step
+from trackscan.pipeline.step_policy import run_step
+
+if TYPE_CHECKING:
+    from google.cloud.pubsub_v1.subscriber.message import Message as PulledMessage
 
 log = logging.getLogger(__name__)
 MAX_LEASE_EXTENSION_S = 30
@@ -55,6 +55,9 @@ def handle_pulled(message: PulledMessage, deps: Deps) -> None:
 
 def run(settings: WorkerSettings, deps: Deps, stop: threading.Event | None = None) -> None:
     """Pulls and handles messages until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    from google.cloud import pubsub_v1
+    from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
+
     stop = stop or _stop_on_signals()
     subscriber = pubsub_v1.SubscriberClient()
     flow_control = pubsub_v1.types.FlowControl(

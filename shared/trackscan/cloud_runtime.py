@@ -12,10 +12,12 @@ from typing import Any
 
 from trackscan import logs
 from trackscan.config import Config
+from trackscan.deliveries import PushedMessage, message_from_push, pushed_message
 from trackscan.errors import BadMessageError
-from trackscan.events import PushedMessage, message_from_push, pushed_message
+from trackscan.messages import Message
 from trackscan.pipeline.deps import Deps
-from trackscan.pipeline.steps import handle_dead_letter, run_step
+from trackscan.pipeline.step_policy import handle_dead_letter, run_step
+from trackscan.pipeline.steps import STEP_NAMES, step_for, step_named
 
 log = logging.getLogger(__name__)
 
@@ -30,24 +32,26 @@ def cloud_deps() -> Deps:
     return build(config)
 
 
-# Services whose steps decode and compute features: they warm librosa up before serving.
-FEATURE_TARGETS = {"on_segment", "on_upload"}
-
-
 def on_start(function_target: str | None) -> None:
-    """Instance start-up: warm the feature code where the service runs it."""
-    if function_target in FEATURE_TARGETS:
+    """Instance start-up: warm the feature code up where the service's step decodes audio."""
+    if function_target in STEP_NAMES and step_named(function_target).warm_up:
         from trackscan.audio.warmup import warm_up
 
         warm_up()
 
 
-def handle_push(event_data: Any) -> None:
-    """Runs the step of one Pub/Sub push. Malformed messages are logged and acknowledged."""
+def handle_push(event_data: Any, step_name: str) -> None:
+    """Runs one Pub/Sub push on the step ``step_name``. Malformed or misrouted messages are
+    logged and acknowledged: redelivering them would never help."""
     pushed = _parse(event_data)
     message = _message(pushed) if pushed else None
-    if message is not None:
-        run_step(message, cloud_deps(), attempt=pushed.delivery_attempt)  # type: ignore[union-attr]
+    if pushed is None or message is None:
+        return
+    if step_for(message).name != step_name:
+        log.error("dropped a message for another step", extra={
+            "step": step_name, "kind": message.kind, "message_id": pushed.message_id})
+        return
+    run_step(message, cloud_deps(), attempt=pushed.delivery_attempt)
 
 
 def handle_dead_letter_push(event_data: Any) -> None:
@@ -103,7 +107,7 @@ def _parse(event_data: Any) -> PushedMessage | None:
         return None
 
 
-def _message(pushed: PushedMessage):
+def _message(pushed: PushedMessage) -> Message | None:
     try:
         return message_from_push(pushed)
     except BadMessageError as exc:

@@ -1,0 +1,55 @@
+"""Runs a step handler and applies the error policy shared by every transport.
+
+PermanentError: the track is recorded FAILED with its code, its work blobs are deleted, and the
+message counts as handled. Any other exception propagates, so the transport redelivers the
+message; after the retry limit, ``handle_dead_letter`` records RETRIES_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from trackscan.errors import PermanentError
+from trackscan.messages import Message
+from trackscan.pipeline.deps import Deps, track_prefix
+from trackscan.pipeline.steps import step_for, track_id_of
+from trackscan.tracks import ErrorInfo, TrackState, Transition
+
+log = logging.getLogger(__name__)
+
+
+def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
+    """Runs the handler of the message; records permanent failures, re-raises the rest.
+
+    Logs one "step finished" line per invocation with its duration: the step budget benchmark
+    and the fault suite read these.
+    """
+    step = step_for(message)
+    context = {"track_id": track_id_of(message), "step": step.name, "attempt": attempt,
+               "segment_index": getattr(message, "segment_index", None)}
+    started, started_cpu = time.perf_counter(), time.process_time()
+    try:
+        step.handler(message, deps)
+    except PermanentError as exc:
+        log.warning("track failed", extra={**context, "code": exc.code})
+        record_failure(deps, track_id_of(message), ErrorInfo(exc.code, exc.message, step.name), attempt)
+    finally:
+        timing = {"duration_s": round(time.perf_counter() - started, 4),
+                  "cpu_s": round(time.process_time() - started_cpu, 4)}  # this process's CPU, not the decoder's
+        log.info("step finished", extra={**context, **timing})
+
+
+def handle_dead_letter(message: Message, last_error: str, deps: Deps, attempts: int) -> None:
+    """Marks the track of a message that exhausted its retries FAILED (RETRIES_EXHAUSTED)."""
+    step = step_for(message).name
+    error = ErrorInfo("RETRIES_EXHAUSTED", f"The {step} step failed {attempts} times; last error: {last_error}", step)
+    record_failure(deps, track_id_of(message), error, attempts)
+
+
+def record_failure(deps: Deps, track_id: str, error: ErrorInfo, attempt: int) -> None:
+    if deps.tracks.get(track_id) is None:
+        log.error("failure of an unknown track", extra={"track_id": track_id, "code": error.code})
+        return
+    deps.tracks.apply(track_id, Transition(TrackState.FAILED, error.step, attempt=attempt, error=error))
+    deps.blobs.delete_prefix(track_prefix(deps, track_id))
