@@ -12,7 +12,7 @@ from typing import Any
 
 from trackscan import logs
 from trackscan.config import Config
-from trackscan.deliveries import PushedMessage, message_from_push, pushed_message
+from trackscan.deliveries import Delivery, delivery_from_push, message_of
 from trackscan.errors import BadMessageError
 from trackscan.messages import Message
 from trackscan.pipeline.deps import Deps
@@ -99,17 +99,17 @@ def serve_api(request: Any) -> Any:
         return app.full_dispatch_request()
 
 
-def _parse(event_data: Any) -> PushedMessage | None:
+def _parse(event_data: Any) -> Delivery | None:
     try:
-        return pushed_message(event_data)
+        return delivery_from_push(event_data)
     except BadMessageError as exc:
         log.error("dropped a malformed push", extra={"error": exc.message})
         return None
 
 
-def _message(pushed: PushedMessage) -> Message | None:
+def _message(pushed: Delivery) -> Message | None:
     try:
-        return message_from_push(pushed)
+        return message_of(pushed)
     except BadMessageError as exc:
         log.error("dropped a malformed message", extra={"error": exc.message, "message_id": pushed.message_id})
         return None

@@ -1,7 +1,7 @@
 """Parses what the transports deliver into pipeline messages.
 
 A Pub/Sub push reaches a function as a CloudEvent whose data is {"message": {"data": base64,
-"attributes": {...}, "messageId": ...}, "subscription": ...}. The uploads topic carries either a
+"attributes": {...}, "messageId": ...}, "subscription": ...}. The ingest topic carries either a
 GCS OBJECT_FINALIZE notification or an UploadReceived published by the API.
 """
 
@@ -19,25 +19,27 @@ FINALIZE = "OBJECT_FINALIZE"
 
 
 @dataclass(frozen=True)
-class PushedMessage:
+class Delivery:
+    """A Pub/Sub message as a push or a pull hands it over, with its delivery attempt."""
+
     data: bytes
     attributes: dict[str, str]
     message_id: str
     delivery_attempt: int
 
 
-def pushed_message(event_data: Any) -> PushedMessage:
+def delivery_from_push(event_data: Any) -> Delivery:
     """The Pub/Sub message inside a push CloudEvent's data."""
     try:
         message = event_data["message"]
         data = base64.b64decode(message.get("data", ""))
         attempt = int(event_data.get("deliveryAttempt") or message.get("deliveryAttempt") or 1)
-        return PushedMessage(data, dict(message.get("attributes") or {}), str(message.get("messageId", "")), attempt)
+        return Delivery(data, dict(message.get("attributes") or {}), str(message.get("messageId", "")), attempt)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BadMessageError(f"not a Pub/Sub push: {exc}") from exc
 
 
-def upload_from_notification(pushed: PushedMessage) -> UploadReceived | None:
+def upload_from_notification(pushed: Delivery) -> UploadReceived | None:
     """UploadReceived from a GCS notification; None for events other than a finished upload.
 
     The partner is the first folder of the object name: partners upload under <partner>/.
@@ -56,8 +58,8 @@ def upload_from_notification(pushed: PushedMessage) -> UploadReceived | None:
     return UploadReceived(f"gs://{bucket}/{name}", generation, size, partner)
 
 
-def message_from_push(pushed: PushedMessage) -> Message | None:
-    """A pipeline message from a push; on the uploads topic, also a GCS notification."""
+def message_of(pushed: Delivery) -> Message | None:
+    """A pipeline message from a push; on the ingest topic, also a GCS notification."""
     if "eventType" in pushed.attributes:
         return upload_from_notification(pushed)
     try:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from trackscan.deliveries import PushedMessage, message_from_push
+from trackscan.deliveries import Delivery, message_of
 from trackscan.errors import BadMessageError
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import run_step
@@ -38,10 +38,10 @@ class WorkerSettings:
 
 def handle_pulled(message: PulledMessage, deps: Deps) -> None:
     """Runs the step of a pulled message; acks it when handled, nacks it to have it retried."""
-    pushed = PushedMessage(message.data, dict(message.attributes), message.message_id,
+    pushed = Delivery(message.data, dict(message.attributes), message.message_id,
                            message.delivery_attempt or 1)
     try:
-        step_message = message_from_push(pushed)
+        step_message = message_of(pushed)
         if step_message is not None:
             run_step(step_message, deps, attempt=pushed.delivery_attempt)
     except BadMessageError as exc:

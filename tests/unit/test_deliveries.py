@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from trackscan.deliveries import message_from_push, pushed_message
+from trackscan.deliveries import delivery_from_push, message_of
 from trackscan.errors import BadMessageError
 from trackscan.messages import SegmentPlanned, UploadReceived, to_json
 
@@ -24,8 +24,8 @@ def _notification(name: str, event_type: str = "OBJECT_FINALIZE") -> dict:
 
 
 def test_message_from_push_builds_an_upload_when_a_finalize_notification_arrives():
-    pushed = pushed_message(_notification("acme/album/song.mp3"))
-    assert message_from_push(pushed) == UploadReceived("gs://ingest/acme/album/song.mp3", "17", 1234, "acme")
+    pushed = delivery_from_push(_notification("acme/album/song.mp3"))
+    assert message_of(pushed) == UploadReceived("gs://ingest/acme/album/song.mp3", "17", 1234, "acme")
     assert pushed.delivery_attempt == 3
 
 
@@ -35,12 +35,12 @@ def test_message_from_push_builds_an_upload_when_a_finalize_notification_arrives
     ids=["delete-event", "outside-partner-prefix"],
 )
 def test_message_from_push_ignores_the_event_when_it_is_not_a_partner_upload(envelope):
-    assert message_from_push(pushed_message(envelope)) is None
+    assert message_of(delivery_from_push(envelope)) is None
 
 
 def test_message_from_push_parses_a_pipeline_message_when_published_by_a_step():
     message = SegmentPlanned("t1", "gs://ingest/acme/a.mp3#17", 0, 2, 0.0, 60.0)
-    assert message_from_push(pushed_message(_push(to_json(message).encode(), {"kind": message.kind}))) == message
+    assert message_of(delivery_from_push(_push(to_json(message).encode(), {"kind": message.kind}))) == message
 
 
 @pytest.mark.parametrize(
@@ -50,9 +50,9 @@ def test_message_from_push_parses_a_pipeline_message_when_published_by_a_step():
 )
 def test_pushed_message_raises_bad_message_when_the_envelope_is_malformed(envelope):
     with pytest.raises(BadMessageError):
-        pushed_message(envelope)
+        delivery_from_push(envelope)
 
 
 def test_message_from_push_raises_bad_message_when_the_data_is_not_a_message():
     with pytest.raises(BadMessageError):
-        message_from_push(pushed_message(_push(b"{}", {})))
+        message_of(delivery_from_push(_push(b"{}", {})))

@@ -74,7 +74,7 @@ def fake_gcs_binary() -> Path:
 
 
 def fake_gcs(ports: DevPorts, config: Config) -> Service:
-    """fake-gcs-server, publishing OBJECT_FINALIZE of the ingest bucket to the uploads topic.
+    """fake-gcs-server, publishing OBJECT_FINALIZE of the ingest bucket to the ingest topic.
 
     Its Pub/Sub client reads PUBSUB_EMULATOR_HOST (in the stack env), like Google's.
     """
