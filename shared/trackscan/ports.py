@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 import numpy as np
 
 from trackscan.messages import Message
-from trackscan.tracks import ModelInfo, TrackRecord, TrackState, Transition
+from trackscan.tracks import FailedAttempt, ModelInfo, TrackRecord, TrackState, Transition
 
 if TYPE_CHECKING:  # only for annotations: importing PyAV here would slow every entrypoint
     from trackscan.audio.decode import AudioInfo, DecodedAudio
@@ -78,6 +78,9 @@ class TrackStore(Protocol):
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
         """Applies the transition atomically; returns the new record, or None if not allowed."""
+
+    def record_failed_attempt(self, track_id: str, attempt: FailedAttempt) -> None:
+        """Keeps the latest failed attempt on the record; changes neither its state nor updated_at."""
 
     def query(
         self, partner: str | None, state: TrackState | None, limit: int, after: str | None

@@ -76,6 +76,18 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class FailedAttempt:
+    """The latest attempt of a step that raised and will be retried: the track is not FAILED,
+    but support staff can see what keeps it from moving."""
+
+    step: str
+    attempt: int
+    error: str
+    time: str
+    segment_index: int | None = None
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str
     sha256: str
@@ -107,7 +119,8 @@ class TrackRecord:
     result: TrackResult | None = None
     model: ModelInfo | None = None
     created_at: str = field(default_factory=utc_now)
-    updated_at: str = field(default_factory=utc_now)
+    updated_at: str = field(default_factory=utc_now)  # last progress; a failed attempt is no progress
+    last_failed_attempt: FailedAttempt | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict for JSON columns and Firestore documents."""
@@ -125,14 +138,21 @@ class TrackRecord:
             generation=str(data["generation"]),
             partner=data["partner"],
             state=TrackState(data["state"]),
-            timeline=tuple(TimelineEvent(**e) for e in data.get("timeline") or ()),
+            # TrackState() reads legacy state names (DECODING) as today's.
+            timeline=tuple(TimelineEvent(**{**e, "state": TrackState(e["state"]).value})
+                           for e in data.get("timeline") or ()),
             segments_total=data.get("segments_total"),
             error=ErrorInfo(**data["error"]) if data.get("error") else None,
             result=TrackResult(**data["result"]) if data.get("result") else None,
             model=ModelInfo(**data["model"]) if data.get("model") else None,
             created_at=data["created_at"],
             updated_at=data["updated_at"],
+            last_failed_attempt=_optional(FailedAttempt, data.get("last_failed_attempt")),
         )
+
+
+def _optional(cls: type, data: dict[str, Any] | None) -> Any:
+    return cls(**data) if data else None
 
 
 @dataclass(frozen=True)
@@ -160,6 +180,7 @@ class Transition:
                 error=None,
                 result=None,
                 updated_at=now,
+                last_failed_attempt=None,
             )
         if not can_move(record.state, self.state):
             return None

@@ -200,7 +200,7 @@ def test_dead_letter_function_fails_the_track_when_a_step_keeps_failing(stack, c
         upload = cloud.upload(song)
         records = cloud.wait_final([upload.track_id], timeout_s=180)
         failed_after_s = time.monotonic() - started
-        attempts = infer_log.matching("step finished", [upload.track_id])
+        attempts = infer_log.matching("step failed", [upload.track_id])
     finally:
         infer_log.close()
         stack.restart_service("infer")
@@ -326,7 +326,7 @@ def test_infer_completes_every_track_when_triton_is_down_for_a_minute(stack, clo
             records = cloud.wait_final(ids, timeout_s=120)
         recover_s = time.monotonic() - up_at
     infer_log.close()
-    pushes = [t for t, _ in infer_log.matching("step finished", ids) if down_at < t < up_at]
+    pushes = [t for t, _ in infer_log.matching("step failed", ids) if down_at < t < up_at]
     row = fault_row(f"Triton stopped for {up_at - down_at:.0f} s with 3 tracks in flight; infer subscription: "
                f"{attempts} attempts, {'1-10 s backoff' if backoff else 'no retry policy'}", uploads, records,
                expected_results(uploads, songs, references), recover_s=recover_s)

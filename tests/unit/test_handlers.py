@@ -3,6 +3,7 @@ import pytest
 
 from tests.audio_fixtures import bytes_file, pdf_named
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
+from trackscan.errors import RetryableError
 from trackscan.messages import FeaturesReady, SegmentPlanned, UploadReceived
 from trackscan.pipeline.deps import track_prefix
 from trackscan.pipeline.step_policy import handle_dead_letter
@@ -142,3 +143,32 @@ def test_features_step_fails_source_gone_when_the_file_was_deleted_mid_track(dep
     record = _record(deps, event)
     assert record.state is TrackState.FAILED
     assert (record.error.code, record.error.step) == ("SOURCE_GONE", "features")
+
+
+class _UnreachableTagger:
+    def predict(self, patches):
+        raise RetryableError("Triton unreachable at localhost:8001")
+
+    def model_info(self):
+        raise RetryableError("Triton unreachable at localhost:8001")
+
+
+def test_record_names_infer_and_keeps_the_failed_attempt_when_inference_keeps_failing(deps, song):
+    from dataclasses import replace
+
+    from trackscan.explain import explanation
+    from trackscan.pipeline.step_policy import run_step
+
+    event = upload(song)
+    (first, *_) = _plan_only(deps, event)
+    run_step(first, deps)
+    (ready,) = deps.publisher.drain()
+    failing = replace(deps, tagger=_UnreachableTagger())
+    for attempt in (1, 2, 3):
+        with pytest.raises(RetryableError):
+            run_step(ready, failing, attempt=attempt)
+    record = _record(deps, event)
+    assert record.state is TrackState.INFERRING and record.error is None
+    assert (record.last_failed_attempt.step, record.last_failed_attempt.attempt) == ("infer", 3)
+    assert explanation(record).startswith("infer attempt 3 failed ")
+    assert explanation(record).endswith("Triton unreachable at localhost:8001 (segment 1 of 3)")

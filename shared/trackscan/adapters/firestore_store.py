@@ -6,12 +6,14 @@ Firestore sustains about one write per second per document.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.errors import RetryableError
-from trackscan.tracks import TrackRecord, TrackState, Transition
+from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
 
 
 class FirestoreTrackStore:
@@ -51,6 +53,14 @@ class FirestoreTrackStore:
                 return read_and_write(self._client.transaction())
             except ValueError as exc:  # the client's "failed to commit in N attempts" under contention
                 raise RetryableError(f"contention on track {track_id}: {exc}") from exc
+
+    def record_failed_attempt(self, track_id: str, attempt: FailedAttempt) -> None:
+        # One field, no transaction: the latest writer wins, which is what "latest" means.
+        with transient_as_retryable(f"noting a failed attempt on track {track_id}"):
+            try:
+                self._tracks.document(track_id).update({"last_failed_attempt": asdict(attempt)})
+            except google_errors.NotFound:
+                return
 
     def query(
         self, partner: str | None, state: TrackState | None, limit: int, after: str | None

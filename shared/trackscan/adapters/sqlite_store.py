@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
-from trackscan.tracks import TrackRecord, TrackState, Transition
+from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
@@ -88,6 +89,19 @@ class SqliteTrackStore:
             db.execute("ROLLBACK")
             raise
         return updated
+
+    def record_failed_attempt(self, track_id: str, attempt: FailedAttempt) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            current = self.get(track_id)
+            if current is not None:
+                updated = replace(current, last_failed_attempt=attempt)
+                db.execute("UPDATE tracks SET record = ? WHERE track_id = ?", (json.dumps(updated.to_dict()), track_id))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def query(
         self, partner: str | None, state: TrackState | None, limit: int, after: str | None

@@ -10,6 +10,7 @@ from trackscan.api import track_operations, validation
 from trackscan.api.auth import Authenticator, IdentityVerifier
 from trackscan.api.errors import ApiError, register_error_handlers
 from trackscan.pipeline.deps import Deps
+from trackscan.pipeline.state import segments_scored
 from trackscan.tracks import TrackRecord
 
 # Endpoints anyone may call: the API description is public.
@@ -84,7 +85,9 @@ class _Views:
 
     def get_track(self, raw_id: str) -> Response:
         """GET /v1/tracks/{track_id}."""
-        return jsonify(track_operations.track_resource(track_operations.own_track(self._deps, g.partner, raw_id)))
+        record = track_operations.own_track(self._deps, g.partner, raw_id)
+        done = segments_scored(self._deps, record.track_id) if not record.state.is_final else 0
+        return jsonify(track_operations.track_resource(record, done))
 
     def list_tracks(self) -> Response:
         """GET /v1/tracks?state=&page_size=&page_token=."""

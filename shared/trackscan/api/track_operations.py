@@ -11,6 +11,7 @@ from typing import Any
 
 from trackscan.api.errors import ApiError
 from trackscan.api.validation import PageRequest, track_id
+from trackscan.explain import explanation
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.tracks import TrackRecord, TrackState, Transition, new_record
@@ -21,13 +22,13 @@ RETRY_STEP = "retry"
 # The fields of a track resource, in the order documented in openapi.yaml.
 RESOURCE_FIELDS = (
     "track_id", "partner", "source_uri", "generation", "state", "timeline", "segments_total",
-    "error", "result", "model", "created_at", "updated_at",
+    "segments_done", "explanation", "last_failed_attempt", "error", "result", "model", "created_at", "updated_at",
 )
 
 
-def track_resource(record: TrackRecord) -> dict[str, Any]:
+def track_resource(record: TrackRecord, segments_done: int = 0) -> dict[str, Any]:
     """The API's view of a record; ``result`` has the shapes of ``trackscan run --json``."""
-    data = record.to_dict()
+    data = {**record.to_dict(), "segments_done": segments_done, "explanation": explanation(record)}
     return {name: data[name] for name in RESOURCE_FIELDS}
 
 

@@ -14,8 +14,10 @@ from trackscan.cli.files import upload_event
 from trackscan.cli.output import print_status
 from trackscan.config import Config
 from trackscan.dev.cli import dev
+from trackscan.explain import explanation
+from trackscan.pipeline.deps import predictions_prefix_under
 from trackscan.pipeline.steps import STEP_NAMES, step_named
-from trackscan.ports import TrackStore
+from trackscan.ports import BlobStore, TrackStore
 from trackscan.tracks import TrackRecord, track_id_for
 
 
@@ -53,9 +55,25 @@ def status(track: str, as_json: bool, cloud: bool) -> None:
     if as_json:
         import json
 
-        click.echo(json.dumps(record.to_dict(), indent=2))
+        click.echo(json.dumps({**record.to_dict(), "explanation": explanation(record)}, indent=2))
     else:
-        print_status(Console(), record)
+        done = None if record.state.is_final else _segments_scored(config, record.track_id, cloud)
+        print_status(Console(), record, done)
+
+
+def _segments_scored(config: Config, track_id: str, cloud: bool) -> int:
+    if cloud:
+        from google.cloud import storage
+
+        from trackscan.adapters.gcs_blobs import GcsBlobStore
+
+        blobs: BlobStore = GcsBlobStore(storage.Client(project=config.project_id))
+        work_root = f"gs://{config.work_bucket_name}"
+    else:
+        from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
+
+        blobs, work_root = FolderBlobStore(), uri_of(Path(config.work_dir))
+    return len(blobs.list_uris(predictions_prefix_under(work_root, track_id)))
 
 
 def _cloud_store(config: Config) -> TrackStore:

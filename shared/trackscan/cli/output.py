@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trackscan.adapters.local_blobs import path_of
+from trackscan.explain import explanation
 from trackscan.tracks import TrackRecord
 
 
@@ -68,13 +69,16 @@ def _row(record: TrackRecord) -> list[str]:
     ]
 
 
-def print_status(console: Console, record: TrackRecord) -> None:
-    """The support view of one track: state, timeline and error."""
+def print_status(console: Console, record: TrackRecord, segments_done: int | None = None) -> None:
+    """The support view of one track: state, why it is there, segments, timeline and error."""
     console.print(f"track    {record.track_id}")
     console.print(f"source   {source_label(record)} (generation {record.generation})")
     console.print(f"partner  {record.partner}")
     console.print(f"state    {record.state.value}")
-    if record.segments_total:
+    console.print(f"why      {explanation(record)}", markup=False)
+    if record.segments_total and segments_done is not None and not record.state.is_final:
+        console.print(f"segments {segments_done} of {record.segments_total} scored")
+    elif record.segments_total:
         console.print(f"segments {record.segments_total}")
     if record.error:
         console.print(f"error    {record.error.code} in {record.error.step}: {record.error.message}")

@@ -31,7 +31,13 @@ def features_uri(deps: Deps, track_id: str, segment_index: int) -> str:
 
 
 def predictions_prefix(deps: Deps, track_id: str) -> str:
-    return f"{track_prefix(deps, track_id)}predictions/"
+    """Prefix of the track's prediction blobs: one per scored segment."""
+    return predictions_prefix_under(deps.work_root_uri, track_id)
+
+
+def predictions_prefix_under(work_root_uri: str, track_id: str) -> str:
+    """predictions_prefix for a work root, for readers that hold no Deps (``trackscan status``)."""
+    return f"{work_root_uri}/{track_id}/predictions/"
 
 
 def predictions_uri(deps: Deps, track_id: str, segment_index: int) -> str:

@@ -28,9 +28,10 @@ def handle(message: FeaturesReady, deps: Deps) -> None:
     record = get_record(deps, message.track_id)
     if record.state.is_final:
         return
-    _ensure_predictions(message, deps)
     if record.state is not TrackState.INFERRING:
+        # Before the model runs: while inference keeps failing, the record names the step in hand.
         deps.tracks.apply(message.track_id, Transition(TrackState.INFERRING, STEP))
+    _ensure_predictions(message, deps)
     done = len(deps.blobs.list_uris(predictions_prefix(deps, message.track_id)))
     if done >= message.segments_total:
         deps.publisher.publish(TrackInferred(message.track_id, message.segments_total))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trackscan.errors import BadMessageError
-from trackscan.pipeline.deps import Deps
+from trackscan.pipeline.deps import Deps, predictions_prefix
 from trackscan.tracks import TrackRecord
 
 
@@ -22,3 +22,8 @@ def get_record(deps: Deps, track_id: str) -> TrackRecord:
 def read_blob(deps: Deps, uri: str) -> bytes:
     with deps.blobs.open_read(uri) as reader:
         return reader.read()
+
+
+def segments_scored(deps: Deps, track_id: str) -> int:
+    """How many segments of the track have predictions (one listing of the work bucket)."""
+    return len(deps.blobs.list_uris(predictions_prefix(deps, track_id)))

@@ -14,7 +14,7 @@ from trackscan.errors import PermanentError
 from trackscan.messages import Message
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.steps import step_for, track_id_of
-from trackscan.tracks import ErrorInfo, TrackState, Transition
+from trackscan.tracks import ErrorInfo, FailedAttempt, TrackState, Transition, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -22,22 +22,40 @@ log = logging.getLogger(__name__)
 def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
     """Runs the handler of the message; records permanent failures, re-raises the rest.
 
-    Logs one "step finished" line per invocation with its duration: the step budget benchmark
-    and the fault suite read these.
+    Logs one line per invocation with its duration: "step finished" (INFO) when the message is
+    handled, "step failed" (ERROR) when it will be redelivered; the step budget benchmark and
+    the fault suite read these. A failed attempt is also kept on the track's record, so the
+    record says why a track is not moving.
     """
     step = step_for(message)
-    context = {"track_id": track_id_of(message), "step": step.name, "attempt": attempt,
-               "segment_index": getattr(message, "segment_index", None)}
+    track_id = track_id_of(message)
+    segment_index = getattr(message, "segment_index", None)
+    context = {"track_id": track_id, "step": step.name, "attempt": attempt, "segment_index": segment_index}
     started, started_cpu = time.perf_counter(), time.process_time()
+
+    def timing() -> dict[str, float]:
+        return {"duration_s": round(time.perf_counter() - started, 4),
+                "cpu_s": round(time.process_time() - started_cpu, 4)}  # this process's CPU, not the decoder's
+
     try:
         step.handler(message, deps)
     except PermanentError as exc:
-        log.warning("track failed", extra={**context, "code": exc.code})
-        record_failure(deps, track_id_of(message), ErrorInfo(exc.code, exc.message, step.name), attempt)
-    finally:
-        timing = {"duration_s": round(time.perf_counter() - started, 4),
-                  "cpu_s": round(time.process_time() - started_cpu, 4)}  # this process's CPU, not the decoder's
-        log.info("step finished", extra={**context, **timing})
+        log.error("track failed", extra={**context, "code": exc.code, "error": exc.message})
+        record_failure(deps, track_id, ErrorInfo(exc.code, exc.message, step.name), attempt)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("step failed", extra={**context, **timing(), "error": error})
+        _keep_failed_attempt(deps, track_id, FailedAttempt(step.name, attempt, error, utc_now(), segment_index))
+        raise
+    log.info("step finished", extra={**context, **timing()})
+
+
+def _keep_failed_attempt(deps: Deps, track_id: str, attempt: FailedAttempt) -> None:
+    # Best effort: when the store itself is what failed, the redelivery matters more than the note.
+    try:
+        deps.tracks.record_failed_attempt(track_id, attempt)
+    except Exception:  # noqa: BLE001 - already failing; never mask the step's own error
+        log.warning("could not note the failed attempt", extra={"track_id": track_id, "step": attempt.step})
 
 
 def handle_dead_letter(message: Message, last_error: str, deps: Deps, attempts: int) -> None:
