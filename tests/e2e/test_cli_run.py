@@ -34,8 +34,8 @@ def first_run(library, tmp_path_factory):
     return home, done
 
 
-def test_run_exits_2_when_any_track_failed(first_run):
-    assert first_run[1].returncode == 2, first_run[1].stderr
+def test_run_exits_1_when_any_track_failed(first_run):
+    assert first_run[1].returncode == 1, first_run[1].stderr
 
 
 @pytest.mark.parametrize("suffix", ALL_SUFFIXES)
@@ -74,7 +74,7 @@ def test_run_gives_the_same_scores_for_the_same_audio_when_formats_are_lossless(
 def test_rerun_skips_finished_tracks_when_nothing_changed(first_run, library):
     home, first = first_run
     again = run_cli(["run", str(library), "--json"], home, TRACKSCAN_MAX_DURATION_S="60")
-    assert again.returncode == 2
+    assert again.returncode == 1
     assert json_lines(again.stdout) == json_lines(first.stdout)
     status = run_cli(["status", str(library / "song.flac"), "--json"], home)
     timeline = json.loads(status.stdout)["timeline"]
@@ -98,3 +98,38 @@ def test_run_prints_a_table_when_json_is_not_asked(first_run, library):
     shown = run_cli(["run", str(library / "song.wav")], first_run[0])
     assert shown.returncode == 0
     assert "song.wav" in shown.stdout and "C major" in shown.stdout
+
+
+def test_run_reports_a_missing_path_and_tags_the_rest_when_one_path_is_absent(first_run, library, tmp_path):
+    shown = run_cli(["run", str(tmp_path / "absent.ogg"), str(library / "song.wav"), "--json"], first_run[0])
+    assert shown.returncode == 1
+    assert f"not found: {tmp_path / 'absent.ogg'}" in shown.stderr
+    assert json_lines(shown.stdout)["song.wav"]["state"] == "DONE"
+
+
+def test_run_is_a_usage_error_when_no_audio_file_is_found(first_run, tmp_path):
+    (tmp_path / "notes.txt").write_text("not audio")
+    shown = run_cli(["run", str(tmp_path)], first_run[0])
+    assert shown.returncode == 2
+    assert "no audio files found" in shown.stderr
+    assert "skipped 1 file(s) whose names are not audio" in shown.stderr
+
+
+def test_run_names_skipped_files_when_verbose(first_run, tmp_path):
+    write_audio(tmp_path / "a.wav", music_like(4.0))
+    (tmp_path / "cover.jpg").write_bytes(b"\xff\xd8")
+    shown = run_cli(["run", str(tmp_path), "--verbose", "--json"], first_run[0])
+    assert shown.returncode == 0, shown.stderr
+    assert "skipped 1 file(s) whose names are not audio" in shown.stderr
+    assert str(tmp_path / "cover.jpg") in shown.stderr
+
+
+@pytest.mark.parametrize(("log_format", "is_json"), [("auto", True), ("json", True), ("text", False)])
+def test_run_logs_json_unless_text_is_asked_when_stderr_is_not_a_terminal(first_run, library, log_format, is_json):
+    shown = run_cli(["run", str(library / "song.wav"), "--json", "--force", "--log-format", log_format],
+                    first_run[0], TRACKSCAN_LOG_LEVEL="INFO")
+    lines = [line for line in shown.stderr.splitlines() if "step finished" in line]
+    assert lines, shown.stderr
+    assert all(line.startswith("{") for line in lines) is is_json
+    if not is_json:
+        assert all("track_id=t" in line for line in lines)

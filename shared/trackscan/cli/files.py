@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
@@ -10,15 +11,28 @@ from trackscan.messages import UploadReceived
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aif", ".aiff"}
 
 
-def audio_files(paths: list[Path]) -> list[Path]:
+@dataclass(frozen=True)
+class FoundFiles:
+    """What the command-line paths hold."""
+
+    audio: list[Path]  # to tag, each once
+    skipped: list[Path]  # files inside folders whose names are not audio
+    missing: list[Path]  # paths that do not exist
+
+
+def audio_files(paths: list[Path]) -> FoundFiles:
     """Every audio file under the paths, by suffix; a file named explicitly is always taken."""
     found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-        else:
+    skipped: list[Path] = []
+    missing = [path for path in paths if not path.exists()]
+    for path in (p for p in paths if p.exists()):
+        if not path.is_dir():
             found.append(path)
-    return list(dict.fromkeys(p.resolve() for p in found))
+            continue
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        found += [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
+        skipped += [p for p in files if p.suffix.lower() not in AUDIO_SUFFIXES]
+    return FoundFiles(list(dict.fromkeys(p.resolve() for p in found)), skipped, missing)
 
 
 def upload_event(path: Path, force: bool = False) -> UploadReceived:

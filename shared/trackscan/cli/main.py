@@ -28,16 +28,23 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per track per line.")
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
               help="Worker processes.")
 @click.option("--force", is_flag=True, help="Redo tracks that already finished.")
-def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool) -> None:
-    """Tag every audio file under PATHS. Exit 0 when all are DONE, 2 when any FAILED."""
-    from trackscan.cli.run_command import tag_paths  # imports librosa: only when tagging
+@click.option("--verbose", "-v", is_flag=True, help="Name the files skipped because their names are not audio.")
+@click.option("--log-format", type=click.Choice(["auto", "text", "json"]), default="auto", show_default=True,
+              help="Log lines on stderr: text on a terminal and JSON otherwise (auto), or as chosen.")
+def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool, verbose: bool, log_format: str) -> None:
+    """Tag every audio file under PATHS.
 
-    sys.exit(tag_paths(list(paths), as_json, workers, force))
+    Exit 0 when every track is DONE; 1 when a track FAILED or a path was not found (the rest are
+    tagged); 2 on a usage error or when no audio file is found; 3 when stopped by a signal.
+    """
+    from trackscan.cli.run_command import RunOptions, tag_paths  # imports librosa: only when tagging
+
+    sys.exit(tag_paths(list(paths), RunOptions(as_json, workers, force, verbose, log_format)))
 
 
 @cli.command()

@@ -5,34 +5,50 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.logging import RichHandler
 
 from trackscan import logs
-from trackscan.cli.files import audio_files, upload_event
+from trackscan.cli.files import AUDIO_SUFFIXES, FoundFiles, audio_files, upload_event
 from trackscan.cli.output import json_line, results_table
 from trackscan.cli.progress import RunProgress
 from trackscan.config import Config
 from trackscan.local_runner import LocalRunner
 from trackscan.tracks import TrackRecord, TrackState, track_id_for
 
+# Exit codes of `trackscan run` (README "The CLI"). 2 is click's own code for a usage error.
 EXIT_ALL_DONE = 0
-EXIT_ANY_FAILED = 2
-EXIT_INTERRUPTED = 3
+EXIT_NOT_ALL_DONE = 1  # a track FAILED, or a path did not exist (the others were tagged)
+EXIT_USAGE = 2  # bad options, or no audio file under the paths
+EXIT_INTERRUPTED = 3  # stopped by SIGINT/SIGTERM after the steps in hand
 
 
-def tag_paths(paths: list[Path], as_json: bool, workers: int, force: bool) -> int:
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``trackscan run`` was asked to do."""
+
+    as_json: bool = False
+    workers: int = 1
+    force: bool = False
+    verbose: bool = False
+    log_format: str = "auto"  # auto: text on a terminal, JSON otherwise
+
+
+def tag_paths(paths: list[Path], options: RunOptions) -> int:
     """Tags every audio file under the paths; returns the exit code."""
     config = Config.from_env()
-    # Quiet on a terminal unless asked: TRACKSCAN_LOG_LEVEL=INFO logs every step with its time.
-    logs.configure(os.environ.get("TRACKSCAN_LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    stderr = Console(stderr=True)
+    _configure_logs(options.log_format, stderr)
     if not Path(config.model_path).is_file():
         raise click.ClickException(f"No model at {config.model_path}. Build it with `make model`.")
-    uploads = [upload_event(path, force) for path in audio_files(paths)]
+    found = _report_paths(audio_files(paths), options.verbose, stderr)
+    uploads = [upload_event(path, options.force) for path in found.audio]
+    as_json = options.as_json
     finished: dict[str, TrackRecord] = {}
-    stderr = Console(stderr=True)
     with RunProgress(len(uploads), stderr) as progress:
 
         def on_finished(record: TrackRecord) -> None:
@@ -41,7 +57,7 @@ def tag_paths(paths: list[Path], as_json: bool, workers: int, force: bool) -> in
             if as_json:
                 click.echo(json_line(record))
 
-        runner = LocalRunner(config, workers, on_finished)
+        runner = LocalRunner(config, options.workers, on_finished)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: runner.stop())  # drain: finish the steps in hand
         runner.run(list(uploads))
@@ -51,4 +67,31 @@ def tag_paths(paths: list[Path], as_json: bool, workers: int, force: bool) -> in
     records = [finished.get(track_id_for(u.source_uri, u.generation)) for u in uploads]
     if not as_json:
         Console().print(results_table([r for r in records if r]))
-    return EXIT_ALL_DONE if all(r and r.state is TrackState.DONE for r in records) else EXIT_ANY_FAILED
+    all_done = all(r and r.state is TrackState.DONE for r in records) and not found.missing
+    return EXIT_ALL_DONE if all_done else EXIT_NOT_ALL_DONE
+
+
+def _report_paths(found: FoundFiles, verbose: bool, stderr: Console) -> FoundFiles:
+    """Says what will not be tagged; fails when nothing will be."""
+    for path in found.missing:
+        stderr.print(f"not found: {path}", markup=False, highlight=False, soft_wrap=True)
+    if found.skipped:
+        names = "".join(f"\n  {path}" for path in found.skipped) if verbose else " (--verbose names them)"
+        stderr.print(f"skipped {len(found.skipped)} file(s) whose names are not audio{names}",
+                     markup=False, highlight=False, soft_wrap=True)
+    if not found.audio:
+        raise click.UsageError("no audio files found under the paths given "
+                               f"(audio is recognised by name: {', '.join(sorted(AUDIO_SUFFIXES))})")
+    return found
+
+
+def _configure_logs(log_format: str, stderr: Console) -> None:
+    # Quiet unless asked: TRACKSCAN_LOG_LEVEL=INFO logs every step with its time.
+    level = os.environ.get("TRACKSCAN_LOG_LEVEL", "WARNING")
+    if log_format == "json" or (log_format == "auto" and not stderr.is_terminal):
+        logs.configure(level, stream=sys.stderr)
+        return
+    # Through the progress bar's console, so log lines print above the bar instead of through it.
+    handler = RichHandler(console=stderr, show_path=False, show_time=False, markup=False)
+    handler.setFormatter(logs.TextFormatter())
+    logs.configure(level, handler=handler)
