@@ -21,7 +21,7 @@ variable "description" {
 
 variable "function_target" {
   type        = string
-  description = "Python function functions-framework serves (env FUNCTION_TARGET), e.g. on_segment."
+  description = "Python function functions-framework serves (env FUNCTION_TARGET): a step's entrypoint (its name, e.g. features), or dead_letter, api, reconcile."
 }
 
 variable "image" {
