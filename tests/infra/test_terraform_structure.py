@@ -395,13 +395,13 @@ def test_reconcile_service_has_its_own_account_with_only_its_grants(dev: Terrafo
     assert [reference(t) for t in call["publish_topic_names"]] == ['module.messaging.topic_names["ingest"]']
     assert not call.get("sign_urls"), "reconcile signs no URLs"
     # Cloud Build rolls the service to new images, so it must be allowed to act as its account.
-    runtime_accounts = reference(dev.module_calls()["deployer"]["runtime_service_account_names"])
+    runtime_accounts = reference(dev.module_calls()["deployer"]["runtime_service_account_names"]) or ""
     assert "reconcile = module.reconcile.service_account_name" in runtime_accounts
 
 
 def test_deployer_may_act_as_every_service_account(dev: TerraformDir) -> None:
     # Cloud Build rolls every service to a new image, which needs actAs on its runtime account.
-    runtime_accounts = reference(dev.module_calls()["deployer"]["runtime_service_account_names"])
+    runtime_accounts = reference(dev.module_calls()["deployer"]["runtime_service_account_names"]) or ""
     for name, body in _cloud_run_calls(dev).items():
         if body.get("for_each") == OVER_STEPS:
             expected = f"{{for step, service in module.{name} : step => service.service_account_name}}"
