@@ -235,12 +235,18 @@ def test_no_module_call_is_left_per_step(dev: TerraformDir, steps: dict[str, dic
     assert not [name for name in dev.module_calls() if name.endswith("_subscription") and name != "step_subscription"]
 
 
-def test_every_step_and_service_has_a_max_instances_default(
-    dev: TerraformDir, steps: dict[str, dict[str, Any]]
+def test_max_instances_keys_name_steps_or_services_when_set(
+    modules: dict[str, TerraformDir], dev: TerraformDir, steps: dict[str, dict[str, Any]]
 ) -> None:
     default = dev.variables()["max_instances"]["default"]
-    # reconcile runs on one instance whatever the variable says.
-    assert set(default) == set(steps) | {"dead_letter", "api"}
+    # A key left behind by a renamed step would silently stop capping it; reconcile runs on one
+    # instance whatever the variable says.
+    assert set(default) <= set(steps) | {"dead_letter", "api"}, sorted(set(default) - set(steps))
+    assert {"dead_letter", "api"} <= set(default)
+    call = dev.module_calls()["step_service"]
+    assert reference(call["max_instances"]) == "lookup(var.max_instances, each.key, null)"
+    # null (no entry) must mean the module's default, not "no limit".
+    assert modules["cloud_run_service"].variables()["max_instances"]["nullable"] is False
 
 
 def test_work_bucket_deletes_leftovers_by_lifecycle_rule(modules: dict[str, TerraformDir]) -> None:

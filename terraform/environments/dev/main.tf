@@ -199,9 +199,10 @@ module "step_service" {
   image           = var.bootstrap_image
   env             = local.service_env
   # 1 for the CPU-bound steps (features, infer), so one message owns the instance's CPU.
-  concurrency   = each.value.concurrency
-  timeout_s     = each.value.timeout_s
-  max_instances = var.max_instances[each.key]
+  concurrency = each.value.concurrency
+  timeout_s   = each.value.timeout_s
+  # A step without an entry (a new one) gets the module's default until it is given its own cap.
+  max_instances = lookup(var.max_instances, each.key, null)
   cpu           = each.value.cpu
   memory        = each.value.memory
   # Direct VPC egress for the steps that call Triton: its internal load balancer is only

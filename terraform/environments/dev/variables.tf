@@ -119,7 +119,7 @@ variable "scheduler_region" {
 
 variable "max_instances" {
   type        = map(number)
-  description = "Maximum Cloud Run instances per service, keyed by step name (every step of terraform/steps.json) plus dead_letter and api; caps cost and the load on Triton (infer) and Firestore. reconcile always runs on one instance."
+  description = "Maximum Cloud Run instances per service, keyed by step name (a step of terraform/steps.json; one without an entry gets 100) plus dead_letter and api; caps cost and the load on Triton (infer) and Firestore. reconcile always runs on one instance."
   default = {
     ingest      = 20
     features    = 200

@@ -66,8 +66,9 @@ variable "min_instances" {
 
 variable "max_instances" {
   type        = number
-  description = "Upper bound on instances; caps cost and the load this step puts on its dependencies."
+  description = "Upper bound on instances; caps cost and the load this step puts on its dependencies. null means the default."
   default     = 100
+  nullable    = false
 }
 
 variable "cpu" {
