@@ -4,7 +4,7 @@
 #     --> features topic --push--> features
 #     --> infer topic --push--> infer --gRPC--> Triton on GKE spot GPUs
 #     --> finalize topic --push--> finalize --> Firestore
-#   every step's dead letters --push--> dead-letter (dead_letter); partners call api (api).
+#   every step's dead letters --push--> dead-letter (on_dead_letter); partners call api (api).
 #   Cloud Scheduler (every minute by default) --POST--> reconcile (reconcile): replays tracks
 #   whose last message was lost.
 #
