@@ -36,6 +36,7 @@ run: setup
 
 test: setup triton-venv
 	PYTHON=$(PYTHON) tools/checkov/install.sh
+	$(BIN)/python tools/provider_schema/fetch.py
 	$(BIN)/ruff check shared functions inference tests benchmarks
 	# The emulator fault suite (about 8 min, timing-sensitive) runs in `make test-faults`: its
 	# SIGTERM row failed once on a clean clone (see FAULTS.md) and stays out until proven stable.

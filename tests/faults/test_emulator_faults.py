@@ -211,7 +211,7 @@ def test_dead_letter_function_fails_the_track_when_a_step_keeps_failing(stack, c
     row = fault_row("the infer step fails every time (failpoint infer=error in the function)", [upload], records, {},
                recover_s=failed_after_s)
     row.note = (f"{len(attempts)} pushes in {span_s:.0f} s, gaps {gaps} s (subscription: "
-                f"{MAX_DELIVERY_ATTEMPTS} attempts, backoff 1-10 s); then on_dead_letter recorded: "
+                f"{MAX_DELIVERY_ATTEMPTS} attempts, backoff 1-10 s); then the dead_letter function recorded: "
                 f"\"{record['error']['message'][:60]}...\"")
     ROWS.append(row)
     assert record["state"] == "FAILED"

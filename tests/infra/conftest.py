@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 MODULES_DIR = TERRAFORM_DIR / "modules"
 ENVIRONMENTS_DIR = TERRAFORM_DIR / "environments"
+# The step registry as Terraform reads it (jsondecode(file(...)) in every environment).
+STEPS_FILE = TERRAFORM_DIR / "steps.json"
 K8S_BASE_DIR = REPO_ROOT / "inference" / "k8s" / "base"
 
 _REFERENCE = re.compile(r"^\$\{(.*)\}$")
@@ -124,6 +127,12 @@ def environments() -> dict[str, TerraformDir]:
 @pytest.fixture(scope="session")
 def dev(environments: dict[str, TerraformDir]) -> TerraformDir:
     return environments["dev"]
+
+
+@pytest.fixture(scope="session")
+def steps() -> dict[str, dict[str, Any]]:
+    """The step registry's export: step name => settings."""
+    return json.loads(STEPS_FILE.read_text())["steps"]
 
 
 @pytest.fixture(scope="session")

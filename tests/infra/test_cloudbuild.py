@@ -1,11 +1,14 @@
 """Checks of cloudbuild.yaml that need no Cloud Build: substitutions, escaping, and that the
-deploy step rolls every Terraform-managed service to the pushed digest."""
+deploy step rolls every Terraform-managed service (every step of the registry, and the others) to
+the pushed digest."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 
-from tests.infra.conftest import REPO_ROOT, TerraformDir, yaml
+from tests.infra.conftest import REPO_ROOT, STEPS_FILE, TerraformDir, yaml
 
 # Substitutions Cloud Build provides itself (a subset; only these are used).
 BUILT_IN = {"PROJECT_ID", "BUILD_ID", "PROJECT_NUMBER", "LOCATION", "SHORT_SHA", "COMMIT_SHA"}
@@ -46,18 +49,29 @@ def test_steps_run_tests_before_anything_is_pushed_or_deployed() -> None:
     assert ids.index("deploy-triton") < ids.index("deploy-services")
 
 
+def _deployed_services(script: str) -> set[str]:
+    """The services the deploy step loops over: its `services=` line run in bash, as Cloud Build would."""
+    line = next(line for line in script.splitlines() if line.strip().startswith("services="))
+    # Cloud Build turns $$ into $ before the shell sees the script.
+    command = line.replace("$$", "$") + '\necho "$services"'
+    completed = subprocess.run(["bash", "-ceu", command], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert completed.returncode == 0, completed.stderr
+    return set(completed.stdout.split())
+
+
 def test_services_are_deployed_by_digest_with_the_model_they_match(dev: TerraformDir) -> None:
     script = _step(_build(), "deploy-services")["args"][-1]
     assert "image_ref.txt" in script, "deploy by the pushed digest, not by tag"
     assert "TRACKSCAN_MODEL_SHA256" in script
-    deployed = set(re.search(r"for service in ([\w\- ]+);", script).group(1).split())
-    calls = dev.module_calls()
-    managed = {
-        body["name"].replace("${local.name}-", "")
-        for body in calls.values()
-        if body["source"] == "../../modules/cloud_run_service"
-    }
-    assert deployed == managed
+    assert re.search(r"for service in \$\$services;", script)
+    steps = json.loads(STEPS_FILE.read_text())["steps"]
+    managed = set()
+    for body in dev.module_calls().values():
+        if body["source"] == "../../modules/cloud_run_service":
+            name = body["name"].replace("${local.name}-", "")
+            managed |= {name.replace("${each.key}", step) for step in steps} if "${each.key}" in name else {name}
+    assert _deployed_services(script) == managed
+    assert set(steps) <= managed
 
 
 def test_triton_release_pins_the_image_digest_and_model_folder() -> None:

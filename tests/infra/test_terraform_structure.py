@@ -12,23 +12,25 @@ import pytest
 
 from tests.infra.conftest import REPO_ROOT, TerraformDir, first, reference
 
-# Steps and the function each Cloud Run service serves (env FUNCTION_TARGET).
-FUNCTION_TARGETS = {
-    "upload": "ingest",
-    "features": "features",
-    "infer": "infer",
-    "finalize": "finalize",
-    "dead_letter": "dead_letter",
-    "api": "api",
-    "reconcile": "reconcile",
+# The services that are not steps, and the function each serves (env FUNCTION_TARGET); a step's
+# service serves the step's entrypoint, which is the step's name.
+OTHER_FUNCTION_TARGETS = {"dead_letter": "dead_letter", "api": "api", "reconcile": "reconcile"}
+# The settings of a step in terraform/steps.json: the contract with the Python registry's export.
+STEP_SETTINGS = {
+    "ack_deadline_s",
+    "bucket_roles",
+    "concurrency",
+    "cpu",
+    "description",
+    "entrypoint",
+    "max_delivery_attempts",
+    "memory",
+    "publishes_to",
+    "timeout_s",
+    "topic",
+    "triton",
 }
-# Which topic (messaging output) feeds which service, by push subscription.
-STEP_ROUTES = {
-    "ingest_topic_id": "upload",
-    "segments_topic_id": "features",
-    "features_topic_id": "infer",
-    "inferred_topic_id": "finalize",
-}
+OVER_STEPS = "${local.steps}"
 INTERNAL = "INGRESS_TRAFFIC_INTERNAL_ONLY"
 SCHEDULER_ACCOUNT = "google_service_account.scheduler"
 CFT_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
@@ -49,6 +51,25 @@ def _subscription_calls(dev: TerraformDir) -> dict[str, dict]:
         for name, body in dev.module_calls().items()
         if body["source"] == "../../modules/push_subscription"
     }
+
+
+def _step_calls(dev: TerraformDir) -> dict[str, dict]:
+    """The module calls made once per step of the registry."""
+    return {name: body for name, body in dev.module_calls().items() if body.get("for_each") == OVER_STEPS}
+
+
+def _services(dev: TerraformDir, steps: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Every Cloud Run service, by step name or module name: its name and function target."""
+    services = {}
+    for call_name, body in _cloud_run_calls(dev).items():
+        if body.get("for_each") == OVER_STEPS:
+            assert body["function_target"] == "${each.value.entrypoint}", call_name
+            for step, settings in steps.items():
+                name = body["name"].replace("${each.key}", step)
+                services[step] = {"name": name, "function_target": settings["entrypoint"]}
+        else:
+            services[call_name] = {"name": body["name"], "function_target": body["function_target"]}
+    return services
 
 
 def _mentions(body: Any, name: str) -> bool:
@@ -95,6 +116,14 @@ def test_module_readme_lists_every_input_and_output(modules: dict[str, Terraform
             assert f"`{name}`" in readme, f"terraform/modules/{module.name}/README.md does not list `{name}`"
 
 
+def test_environment_readmes_list_every_variable_and_output(environments: dict[str, TerraformDir]) -> None:
+    overview = (REPO_ROOT / "terraform" / "README.md").read_text()
+    for environment in environments.values():
+        readmes = overview + (environment.path / "README.md").read_text()
+        for name in [*environment.variables(), *environment.outputs()]:
+            assert f"`{name}`" in readmes, f"neither terraform/README.md nor {environment.name}'s README lists `{name}`"
+
+
 def test_module_calls_match_module_interfaces_when_called(
     modules: dict[str, TerraformDir], environments: dict[str, TerraformDir]
 ) -> None:
@@ -107,7 +136,7 @@ def test_module_calls_match_module_interfaces_when_called(
             assert not unknown, f"module.{call_name} passes undeclared variables {sorted(unknown)}"
             required = {name for name, var in declared.items() if "default" not in var}
             assert required <= arguments, f"module.{call_name} misses {sorted(required - arguments)}"
-        for call_name, output in set(re.findall(r"module\.(\w+)\.(\w+)", environment.text)):
+        for call_name, output in set(re.findall(r"module\.(\w+)(?:\[[^\]]*\])?\.(\w+)", environment.text)):
             source = environment.module_calls()[call_name]["source"].rsplit("/", 1)[-1]
             assert output in modules[source].outputs(), f"module.{call_name}.{output} is not an output"
 
@@ -160,12 +189,64 @@ def test_every_dead_letter_topic_has_a_subscription_to_the_dead_letter_service(
 
 
 def test_each_step_topic_is_pushed_to_its_service(dev: TerraformDir) -> None:
-    routes = {}
-    for body in _subscription_calls(dev).values():
-        topic = reference(body["topic_id"]).split(".")[-1]
-        service = reference(body["push_endpoint"]).split(".")[1]
-        routes[topic] = service
-    assert routes == STEP_ROUTES
+    subscriptions = _subscription_calls(dev)
+    assert set(subscriptions) == {"step_subscription"}, "one push subscription module call, over the registry"
+    body = subscriptions["step_subscription"]
+    assert body["for_each"] == OVER_STEPS
+    assert reference(body["topic_id"]) == "module.messaging.topic_ids[each.key]"
+    assert reference(body["push_endpoint"]) == "module.step_service[each.key].uri"
+    assert dev.module_calls()["step_service"]["for_each"] == OVER_STEPS
+    messaging = dev.module_calls()["messaging"]
+    assert reference(messaging["topics"]) == "{for step, settings in local.steps : step => settings.topic}"
+
+
+def test_step_registry_export_holds_what_terraform_reads(steps: dict[str, dict[str, Any]]) -> None:
+    assert set(steps) == {"ingest", "features", "infer", "finalize"}
+    for step, settings in steps.items():
+        assert set(settings) == STEP_SETTINGS, f"{step}: {sorted(set(settings) ^ STEP_SETTINGS)}"
+        # One name per step: its entrypoint, topic and service are all the step's name.
+        assert settings["entrypoint"] == settings["topic"] == step
+        assert set(settings["publishes_to"]) <= set(steps), f"{step} publishes to an unknown step"
+        assert set(settings["bucket_roles"]) <= {"ingest", "work"}, f"{step}: unknown bucket key"
+        assert settings["description"] and "\n" not in settings["description"]
+
+
+def test_step_registry_delivery_settings_keep_healthy_messages_alive(steps: dict[str, dict[str, Any]]) -> None:
+    for step, settings in steps.items():
+        # Preemption NACKs count as delivery attempts: fewer than 10 could dead-letter a healthy message.
+        assert 10 <= settings["max_delivery_attempts"] <= 100, step
+        # For push the ack deadline is the request timeout: it must outlast the service's timeout.
+        assert 10 <= settings["ack_deadline_s"] <= 600, step
+        assert settings["timeout_s"] < settings["ack_deadline_s"], step
+
+
+def test_step_modules_read_only_settings_the_registry_has(dev: TerraformDir) -> None:
+    calls = _step_calls(dev)
+    assert set(calls) == {"step_service", "step_subscription"}
+    used = set(re.findall(r"\beach\.value\.(\w+)", json.dumps(calls)))
+    assert used, "the step modules read nothing from the registry"
+    assert used <= STEP_SETTINGS, f"not in terraform/steps.json: {sorted(used - STEP_SETTINGS)}"
+    assert reference(dev.locals()["steps"]) == 'jsondecode(file("${path.module}/../../steps.json")).steps'
+
+
+def test_no_module_call_is_left_per_step(dev: TerraformDir, steps: dict[str, dict[str, Any]]) -> None:
+    # A step is a key of the registry, not a hand-written block: adding one adds no Terraform.
+    assert not set(dev.module_calls()) & set(steps)
+    assert not [name for name in dev.module_calls() if name.endswith("_subscription") and name != "step_subscription"]
+
+
+def test_max_instances_keys_name_steps_or_services_when_set(
+    modules: dict[str, TerraformDir], dev: TerraformDir, steps: dict[str, dict[str, Any]]
+) -> None:
+    default = dev.variables()["max_instances"]["default"]
+    # A key left behind by a renamed step would silently stop capping it; reconcile runs on one
+    # instance whatever the variable says.
+    assert set(default) <= set(steps) | {"dead_letter", "api"}, sorted(set(default) - set(steps))
+    assert {"dead_letter", "api"} <= set(default)
+    call = dev.module_calls()["step_service"]
+    assert reference(call["max_instances"]) == "lookup(var.max_instances, each.key, null)"
+    # null (no entry) must mean the module's default, not "no limit".
+    assert modules["cloud_run_service"].variables()["max_instances"]["nullable"] is False
 
 
 def test_work_bucket_deletes_leftovers_by_lifecycle_rule(modules: dict[str, TerraformDir]) -> None:
@@ -211,7 +292,7 @@ def test_cluster_is_private_with_workload_identity_and_network_policy(
 
 
 def test_every_cloud_run_service_has_its_own_service_account(
-    modules: dict[str, TerraformDir], dev: TerraformDir
+    modules: dict[str, TerraformDir], dev: TerraformDir, steps: dict[str, dict[str, Any]]
 ) -> None:
     for module in modules.values():
         accounts = module.resources("google_service_account")
@@ -219,24 +300,31 @@ def test_every_cloud_run_service_has_its_own_service_account(
             account = reference(first(service["template"])["service_account"])
             assert account and account.startswith("google_service_account."), f"{module.name}.{name}"
             assert account.split(".")[1] in accounts, f"{module.name}.{name} uses an account from elsewhere"
-    calls = _cloud_run_calls(dev)
-    names = [body["name"] for body in calls.values()]
-    assert len(set(names)) == len(names) == len(FUNCTION_TARGETS), names
+    services = _services(dev, steps)
+    names = [service["name"] for service in services.values()]
+    assert len(set(names)) == len(names) == len(steps) + len(OTHER_FUNCTION_TARGETS), names
 
 
-def test_each_service_serves_its_function_target(dev: TerraformDir) -> None:
-    targets = {name: body["function_target"] for name, body in _cloud_run_calls(dev).items()}
-    assert targets == FUNCTION_TARGETS
+def test_each_service_serves_its_function_target(dev: TerraformDir, steps: dict[str, dict[str, Any]]) -> None:
+    targets = {key: service["function_target"] for key, service in _services(dev, steps).items()}
+    assert targets == {**{step: step for step in steps}, **OTHER_FUNCTION_TARGETS}
+    names = {key: service["name"] for key, service in _services(dev, steps).items()}
+    assert names["infer"] == "${local.name}-infer" and names["dead_letter"] == "${local.name}-dead-letter"
 
 
-def test_workers_are_internal_and_cpu_bound_steps_take_one_request(dev: TerraformDir) -> None:
+def test_workers_are_internal_and_cpu_bound_steps_take_one_request(
+    dev: TerraformDir, steps: dict[str, dict[str, Any]]
+) -> None:
     calls = _cloud_run_calls(dev)
     for name, body in calls.items():
         if name != "api":
             assert body.get("ingress", INTERNAL) == INTERNAL, f"worker {name} must not be public"
-    assert calls["features"]["concurrency"] == 1
-    assert calls["infer"]["concurrency"] == 1
-    assert calls["infer"].get("vpc_egress_subnetwork"), "infer needs Direct VPC egress to reach Triton"
+    assert steps["features"]["concurrency"] == 1
+    assert steps["infer"]["concurrency"] == 1
+    assert steps["infer"]["triton"] is True, "infer needs Direct VPC egress to reach Triton"
+    assert [step for step, settings in steps.items() if settings["triton"]] == ["infer"]
+    egress = reference(calls["step_service"]["vpc_egress_subnetwork"])
+    assert egress == "each.value.triton ? module.network.run_egress_subnetwork_name : null"
     assert calls["api"]["min_instances"] >= 1
     # Two overlapping reconcile passes would replay the same tracks twice.
     assert calls["reconcile"]["max_instances"] == 1
@@ -250,6 +338,8 @@ def test_every_cloud_scope_setting_is_set_by_terraform(dev: TerraformDir) -> Non
     service_env = dev.locals()["service_env"]
     missing = expected - set(service_env)
     assert not missing, f"add to local.service_env in terraform/environments/dev/main.tf: {sorted(missing)}"
+    unread = set(service_env) - expected
+    assert not unread, f"local.service_env sets what trackscan.config does not read: {sorted(unread)}"
     for name, body in _cloud_run_calls(dev).items():
         assert "local.service_env" in body["env"], f"module.{name} does not receive local.service_env"
 
@@ -308,11 +398,22 @@ def test_reconcile_service_has_its_own_account_with_only_its_grants(dev: Terrafo
     assert [(reference(g["bucket"]), g["role"]) for g in call["bucket_roles"]] == [
         ("module.buckets.ingest_bucket_name", "roles/storage.objectViewer")
     ]
-    assert [reference(t) for t in call["publish_topic_names"]] == ["module.messaging.uploads_topic_name"]
+    assert [reference(t) for t in call["publish_topic_names"]] == ['module.messaging.topic_names["ingest"]']
     assert not call.get("sign_urls"), "reconcile signs no URLs"
     # Cloud Build rolls the service to new images, so it must be allowed to act as its account.
-    runtime_accounts = dev.module_calls()["deployer"]["runtime_service_account_names"]
-    assert reference(runtime_accounts.get("reconcile")) == "module.reconcile.service_account_name"
+    runtime_accounts = reference(dev.module_calls()["deployer"]["runtime_service_account_names"]) or ""
+    assert "reconcile = module.reconcile.service_account_name" in runtime_accounts
+
+
+def test_deployer_may_act_as_every_service_account(dev: TerraformDir) -> None:
+    # Cloud Build rolls every service to a new image, which needs actAs on its runtime account.
+    runtime_accounts = reference(dev.module_calls()["deployer"]["runtime_service_account_names"]) or ""
+    for name, body in _cloud_run_calls(dev).items():
+        if body.get("for_each") == OVER_STEPS:
+            expected = f"{{for step, service in module.{name} : step => service.service_account_name}}"
+        else:
+            expected = f"{name} = module.{name}.service_account_name"
+        assert expected in runtime_accounts, f"the deployer cannot deploy module.{name}"
 
 
 def test_scheduler_account_is_invoker_on_the_reconcile_service_only(dev: TerraformDir) -> None:

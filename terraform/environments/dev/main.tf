@@ -1,18 +1,27 @@
 # trackscan, dev environment: the whole pipeline in one project.
 #
-#   gs://<ingest>/<partner>/... --OBJECT_FINALIZE--> uploads topic --push--> upload (on_upload)
-#     --> segments topic --push--> features (on_segment)
-#     --> features-ready topic --push--> infer (on_features_ready) --gRPC--> Triton on GKE spot GPUs
-#     --> track-inferred topic --push--> finalize (on_track_inferred) --> Firestore
-#   every step's dead letters --push--> dead-letter (on_dead_letter); partners call api (api).
+#   gs://<ingest>/<partner>/... --OBJECT_FINALIZE--> ingest topic --push--> ingest
+#     --> features topic --push--> features
+#     --> infer topic --push--> infer --gRPC--> Triton on GKE spot GPUs
+#     --> finalize topic --push--> finalize --> Firestore
+#   every step's dead letters --push--> dead-letter (dead_letter); partners call api (api).
 #   Cloud Scheduler (every minute by default) --POST--> reconcile (reconcile): replays tracks
 #   whose last message was lost.
+#
+# The four steps are the step registry (terraform/steps.json, exported from the Python registry
+# in shared/trackscan/pipeline/steps.py): one name per step for its topic, Cloud Run service,
+# entrypoint (FUNCTION_TARGET), push subscription and dead-letter topic. Every step resource
+# below is a for_each over it, so adding a step adds no Terraform.
 
 data "google_project" "this" {
   project_id = var.project_id
 }
 
 locals {
+  # Step name => its settings: what it publishes to, its bucket grants, its Cloud Run sizing,
+  # its Pub/Sub delivery settings, and whether it calls Triton.
+  steps = jsondecode(file("${path.module}/../../steps.json")).steps
+
   name          = var.name_prefix
   bucket_prefix = coalesce(var.bucket_prefix, "${var.project_id}-${var.name_prefix}")
   labels        = merge({ app = "trackscan", env = var.environment }, var.labels)
@@ -38,10 +47,7 @@ locals {
     GOOGLE_CLOUD_PROJECT          = var.project_id
     TRACKSCAN_INGEST_BUCKET       = module.buckets.ingest_bucket_name
     TRACKSCAN_WORK_BUCKET         = module.buckets.work_bucket_name
-    TRACKSCAN_UPLOADS_TOPIC       = module.messaging.uploads_topic_name
-    TRACKSCAN_SEGMENTS_TOPIC      = module.messaging.segments_topic_name
-    TRACKSCAN_FEATURES_TOPIC      = module.messaging.features_topic_name
-    TRACKSCAN_INFERRED_TOPIC      = module.messaging.inferred_topic_name
+    TRACKSCAN_TOPIC_PREFIX        = local.name
     TRACKSCAN_TRACKS_COLLECTION   = module.firestore.tracks_collection
     TRITON_GRPC_URL               = module.gke.triton_grpc_url
     TRACKSCAN_TRITON_MODEL        = var.triton_model_name
@@ -59,6 +65,12 @@ locals {
     TRACKSCAN_LOG_LEVEL           = var.log_level
     TRACKSCAN_RECONCILE_AFTER_S   = tostring(var.reconcile_after_s)
     TRACKSCAN_RECONCILE_BATCH     = tostring(var.reconcile_batch)
+  }
+
+  # The registry's bucket keys (a step's bucket_roles) => bucket names.
+  bucket_names = {
+    ingest = module.buckets.ingest_bucket_name
+    work   = module.buckets.work_bucket_name
   }
 
   push_invoker = { pubsub_push = "serviceAccount:${google_service_account.push.email}" }
@@ -98,6 +110,7 @@ module "messaging" {
   source                     = "../../modules/messaging"
   project_id                 = var.project_id
   name_prefix                = local.name
+  topics                     = { for step, settings in local.steps : step => settings.topic }
   pubsub_service_agent_email = local.pubsub_service_agent_email
   labels                     = local.labels
 
@@ -109,7 +122,7 @@ module "buckets" {
   project_id          = var.project_id
   name_prefix         = local.bucket_prefix
   location            = var.region
-  ingest_topic_id     = module.messaging.ingest_topic_id
+  ingest_topic_id     = module.messaging.topic_ids["ingest"]
   partner_uploaders   = var.partners
   work_retention_days = var.work_retention_days
   labels              = local.labels
@@ -149,8 +162,8 @@ module "gke" {
   depends_on = [module.project_services]
 }
 
-# The identity Pub/Sub signs push requests with (OIDC). It can invoke the five worker
-# services and nothing else.
+# The identity Pub/Sub signs push requests with (OIDC). It can invoke the step services and the
+# dead-letter service, and nothing else.
 resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${local.name}-pubsub-push"
@@ -173,102 +186,42 @@ resource "google_service_account_iam_member" "push_token_creator" {
 # each with only the grants listed.
 # ---------------------------------------------------------------------------------------
 
-module "upload" {
-  source              = "../../modules/cloud_run_service"
-  project_id          = var.project_id
-  region              = var.region
-  name                = "${local.name}-upload"
-  description         = "Validates an uploaded object, creates its track record, plans segments."
-  function_target     = "on_upload"
-  image               = var.bootstrap_image
-  env                 = local.service_env
-  concurrency         = 4
-  max_instances       = var.max_instances["upload"]
-  memory              = "1Gi"
-  invoker_members     = local.push_invoker
-  project_roles       = ["roles/datastore.user"]
-  bucket_roles        = [{ bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" }]
-  publish_topic_names = [module.messaging.segments_topic_name]
-  deletion_protection = var.deletion_protection
-  labels              = local.labels
+# One service per step of the registry.
+module "step_service" {
+  source   = "../../modules/cloud_run_service"
+  for_each = local.steps
 
-  depends_on = [module.project_services]
-}
-
-module "features" {
-  source          = "../../modules/cloud_run_service"
   project_id      = var.project_id
   region          = var.region
-  name            = "${local.name}-features"
-  description     = "Decodes one segment and computes log-mel patches and DSP partials."
-  function_target = "on_segment"
+  name            = "${local.name}-${each.key}"
+  description     = each.value.description
+  function_target = each.value.entrypoint
   image           = var.bootstrap_image
   env             = local.service_env
-  # CPU-bound: one segment owns the instance's CPU.
-  concurrency     = 1
-  max_instances   = var.max_instances["features"]
-  cpu             = "1"
-  memory          = "2Gi"
-  invoker_members = local.push_invoker
-  project_roles   = ["roles/datastore.user"]
-  bucket_roles = [
-    { bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" },
-    { bucket = module.buckets.work_bucket_name, role = "roles/storage.objectUser" },
-  ]
-  publish_topic_names = [module.messaging.features_topic_name]
-  deletion_protection = var.deletion_protection
-  labels              = local.labels
-
-  depends_on = [module.project_services]
-}
-
-module "infer" {
-  source          = "../../modules/cloud_run_service"
-  project_id      = var.project_id
-  region          = var.region
-  name            = "${local.name}-infer"
-  description     = "Runs the model on a segment's patches through Triton and records the segment."
-  function_target = "on_features_ready"
-  image           = var.bootstrap_image
-  env             = local.service_env
-  concurrency     = 1
-  # Bounded so a backlog cannot flood Triton faster than its HPA adds GPUs.
-  max_instances = var.max_instances["infer"]
-  cpu           = "1"
-  memory        = "2Gi"
-  # Direct VPC egress: Triton's internal load balancer is only reachable from the VPC.
-  vpc_egress_subnetwork = module.network.run_egress_subnetwork_name
+  # 1 for the CPU-bound steps (features, infer), so one message owns the instance's CPU.
+  concurrency = each.value.concurrency
+  timeout_s   = each.value.timeout_s
+  # A step without an entry (a new one) gets the module's default until it is given its own cap.
+  max_instances = lookup(var.max_instances, each.key, null)
+  cpu           = each.value.cpu
+  memory        = each.value.memory
+  # Direct VPC egress for the steps that call Triton: its internal load balancer is only
+  # reachable from the VPC.
+  vpc_egress_subnetwork = each.value.triton ? module.network.run_egress_subnetwork_name : null
   invoker_members       = local.push_invoker
   project_roles         = ["roles/datastore.user"]
-  bucket_roles          = [{ bucket = module.buckets.work_bucket_name, role = "roles/storage.objectUser" }]
-  publish_topic_names   = [module.messaging.inferred_topic_name]
-  deletion_protection   = var.deletion_protection
-  labels                = local.labels
-
-  depends_on = [module.project_services]
-}
-
-module "finalize" {
-  source          = "../../modules/cloud_run_service"
-  project_id      = var.project_id
-  region          = var.region
-  name            = "${local.name}-finalize"
-  description     = "Aggregates segment predictions into the track result, commits it, deletes work blobs."
-  function_target = "on_track_inferred"
-  image           = var.bootstrap_image
-  env             = local.service_env
-  concurrency     = 4
-  max_instances   = var.max_instances["finalize"]
-  memory          = "1Gi"
-  invoker_members = local.push_invoker
-  project_roles   = ["roles/datastore.user"]
-  # objectUser: read predictions, then delete the track's work blobs.
-  bucket_roles        = [{ bucket = module.buckets.work_bucket_name, role = "roles/storage.objectUser" }]
+  bucket_roles = [
+    for bucket, role in each.value.bucket_roles : { bucket = local.bucket_names[bucket], role = role }
+  ]
+  publish_topic_names = [for step in each.value.publishes_to : module.messaging.topic_names[step]]
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
   depends_on = [module.project_services]
 }
+
+# The three services that are not steps: each is invoked by someone else (Pub/Sub dead letters,
+# partners, Cloud Scheduler) and holds different grants.
 
 module "dead_letter" {
   source              = "../../modules/cloud_run_service"
@@ -276,7 +229,7 @@ module "dead_letter" {
   region              = var.region
   name                = "${local.name}-dead-letter"
   description         = "Marks a track FAILED (RETRIES_EXHAUSTED) when a step's message ran out of retries."
-  function_target     = "on_dead_letter"
+  function_target     = "dead_letter"
   image               = var.bootstrap_image
   env                 = local.service_env
   concurrency         = 8
@@ -314,9 +267,9 @@ module "api" {
     { bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectCreator" },
     { bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" },
   ]
-  # A submission is announced on the same topic as the bucket's notifications (ingest is
+  # A submission is announced on the ingest topic, like the bucket's notifications (ingest is
   # idempotent, so the duplicate for an object the API wrote itself is harmless).
-  publish_topic_names = [module.messaging.uploads_topic_name]
+  publish_topic_names = [module.messaging.topic_names["ingest"]]
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
@@ -343,7 +296,7 @@ module "reconcile" {
   project_roles   = ["roles/datastore.user"]
   # Stats a stalled track's object version (is it still there?) before replaying it.
   bucket_roles        = [{ bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" }]
-  publish_topic_names = [module.messaging.uploads_topic_name]
+  publish_topic_names = [module.messaging.topic_names["ingest"]]
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
@@ -401,65 +354,20 @@ resource "google_cloud_scheduler_job" "reconcile" {
 # subscription feeds the dead-letter service.
 # ---------------------------------------------------------------------------------------
 
-module "upload_subscription" {
-  source                     = "../../modules/push_subscription"
+module "step_subscription" {
+  source   = "../../modules/push_subscription"
+  for_each = local.steps
+
   project_id                 = var.project_id
-  name                       = "${local.name}-upload"
-  topic_id                   = module.messaging.ingest_topic_id
-  push_endpoint              = module.upload.uri
+  name                       = "${local.name}-${each.key}"
+  topic_id                   = module.messaging.topic_ids[each.key]
+  push_endpoint              = module.step_service[each.key].uri
   dead_letter_endpoint       = module.dead_letter.uri
   push_service_account_email = google_service_account.push.email
   pubsub_service_agent_email = local.pubsub_service_agent_email
   parked_topic_id            = module.messaging.parked_topic_id
-  max_delivery_attempts      = var.max_delivery_attempts
-  labels                     = local.labels
-
-  depends_on = [module.project_services]
-}
-
-module "features_subscription" {
-  source                     = "../../modules/push_subscription"
-  project_id                 = var.project_id
-  name                       = "${local.name}-features"
-  topic_id                   = module.messaging.segments_topic_id
-  push_endpoint              = module.features.uri
-  dead_letter_endpoint       = module.dead_letter.uri
-  push_service_account_email = google_service_account.push.email
-  pubsub_service_agent_email = local.pubsub_service_agent_email
-  parked_topic_id            = module.messaging.parked_topic_id
-  max_delivery_attempts      = var.max_delivery_attempts
-  labels                     = local.labels
-
-  depends_on = [module.project_services]
-}
-
-module "infer_subscription" {
-  source                     = "../../modules/push_subscription"
-  project_id                 = var.project_id
-  name                       = "${local.name}-infer"
-  topic_id                   = module.messaging.features_topic_id
-  push_endpoint              = module.infer.uri
-  dead_letter_endpoint       = module.dead_letter.uri
-  push_service_account_email = google_service_account.push.email
-  pubsub_service_agent_email = local.pubsub_service_agent_email
-  parked_topic_id            = module.messaging.parked_topic_id
-  max_delivery_attempts      = var.max_delivery_attempts
-  labels                     = local.labels
-
-  depends_on = [module.project_services]
-}
-
-module "finalize_subscription" {
-  source                     = "../../modules/push_subscription"
-  project_id                 = var.project_id
-  name                       = "${local.name}-finalize"
-  topic_id                   = module.messaging.inferred_topic_id
-  push_endpoint              = module.finalize.uri
-  dead_letter_endpoint       = module.dead_letter.uri
-  push_service_account_email = google_service_account.push.email
-  pubsub_service_agent_email = local.pubsub_service_agent_email
-  parked_topic_id            = module.messaging.parked_topic_id
-  max_delivery_attempts      = var.max_delivery_attempts
+  ack_deadline_seconds       = each.value.ack_deadline_s
+  max_delivery_attempts      = each.value.max_delivery_attempts
   labels                     = local.labels
 
   depends_on = [module.project_services]
@@ -468,15 +376,14 @@ module "finalize_subscription" {
 module "deployer" {
   source     = "../../modules/deployer"
   project_id = var.project_id
-  runtime_service_account_names = {
-    upload      = module.upload.service_account_name
-    features    = module.features.service_account_name
-    infer       = module.infer.service_account_name
-    finalize    = module.finalize.service_account_name
-    dead_letter = module.dead_letter.service_account_name
-    api         = module.api.service_account_name
-    reconcile   = module.reconcile.service_account_name
-  }
+  runtime_service_account_names = merge(
+    { for step, service in module.step_service : step => service.service_account_name },
+    {
+      dead_letter = module.dead_letter.service_account_name
+      api         = module.api.service_account_name
+      reconcile   = module.reconcile.service_account_name
+    },
+  )
   artifact_registry_location   = module.artifact_registry.location
   artifact_registry_repository = module.artifact_registry.repository_id
   models_bucket_name           = module.buckets.models_bucket_name

@@ -4,16 +4,30 @@ output "api_url" {
 }
 
 output "service_urls" {
-  description = "URL of every Cloud Run service."
-  value = {
-    upload      = module.upload.uri
-    features    = module.features.uri
-    infer       = module.infer.uri
-    finalize    = module.finalize.uri
-    dead_letter = module.dead_letter.uri
-    api         = module.api.uri
-    reconcile   = module.reconcile.uri
-  }
+  description = "Service => URL of every Cloud Run service: the steps by step name, then dead_letter, api, reconcile."
+  value = merge(
+    { for step, service in module.step_service : step => service.uri },
+    {
+      dead_letter = module.dead_letter.uri
+      api         = module.api.uri
+      reconcile   = module.reconcile.uri
+    },
+  )
+}
+
+output "topic_names" {
+  description = "Step name => name of the topic the step consumes."
+  value       = module.messaging.topic_names
+}
+
+output "subscription_names" {
+  description = "Step name => name of the push subscription that delivers the step's topic to its service."
+  value       = { for step, subscription in module.step_subscription : step => subscription.subscription_name }
+}
+
+output "dead_letter_subscription_names" {
+  description = "Step name => name of the subscription that pushes the step's dead letters to the dead-letter service."
+  value       = { for step, subscription in module.step_subscription : step => subscription.dead_letter_subscription_name }
 }
 
 output "ingest_bucket_name" {

@@ -119,21 +119,15 @@ variable "scheduler_region" {
 
 variable "max_instances" {
   type        = map(number)
-  description = "Maximum Cloud Run instances per service (keys: upload, features, infer, finalize, dead_letter, api)."
+  description = "Maximum Cloud Run instances per service, keyed by step name (a step of terraform/steps.json; one without an entry gets 100) plus dead_letter and api; caps cost and the load on Triton (infer) and Firestore. reconcile always runs on one instance."
   default = {
-    upload      = 20
+    ingest      = 20
     features    = 200
     infer       = 50
     finalize    = 20
     dead_letter = 5
     api         = 10
   }
-}
-
-variable "max_delivery_attempts" {
-  type        = number
-  description = "Pub/Sub deliveries before a message is dead-lettered (10..100); preemption NACKs count as attempts."
-  default     = 15
 }
 
 variable "work_retention_days" {

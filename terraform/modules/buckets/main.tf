@@ -1,7 +1,7 @@
 # The three buckets of the pipeline and the ingest notification.
 #
 # ingest: partners upload under gs://<ingest>/<partner id>/...; every finalized object is
-#         announced on the ingest topic, which the upload service consumes.
+#         announced on the ingest topic, which the ingest service consumes.
 # work:   intermediate data (feature and prediction blobs). The pipeline deletes it after the
 #         result is committed; the lifecycle rule removes what a failed track left behind.
 # models: the Triton model repository, one content-addressed folder per model build.

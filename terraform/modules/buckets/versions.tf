@@ -4,7 +4,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 6.20, < 8.0"
+      version = ">= 8.7, < 9.0"
     }
   }
 }

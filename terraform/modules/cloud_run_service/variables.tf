@@ -21,7 +21,7 @@ variable "description" {
 
 variable "function_target" {
   type        = string
-  description = "Python function functions-framework serves (env FUNCTION_TARGET), e.g. on_segment."
+  description = "Python function functions-framework serves (env FUNCTION_TARGET): a step's entrypoint (its name, e.g. features), or dead_letter, api, reconcile."
 }
 
 variable "image" {
@@ -66,8 +66,9 @@ variable "min_instances" {
 
 variable "max_instances" {
   type        = number
-  description = "Upper bound on instances; caps cost and the load this step puts on its dependencies."
+  description = "Upper bound on instances; caps cost and the load this step puts on its dependencies. null means the default."
   default     = 100
+  nullable    = false
 }
 
 variable "cpu" {

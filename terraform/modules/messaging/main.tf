@@ -1,23 +1,15 @@
-# The topics between the pipeline steps (the uploads topic receives the ingest bucket's
-# OBJECT_FINALIZE notifications and upload events the API publishes), plus the topic of last resort for messages that
-# the dead-letter service itself could not handle. Subscriptions live with their consumer
-# (module push_subscription), because a push subscription needs its Cloud Run URL.
-
-locals {
-  step_topics = {
-    ingest   = "${var.name_prefix}-uploads"
-    segments = "${var.name_prefix}-segments"
-    features = "${var.name_prefix}-features-ready"
-    inferred = "${var.name_prefix}-track-inferred"
-  }
-}
+# The topic of each pipeline step (the ingest topic also receives the ingest bucket's
+# OBJECT_FINALIZE notifications and the upload events the API publishes), plus the topic of last
+# resort for messages that the dead-letter service itself could not handle. Subscriptions live
+# with their consumer (module push_subscription), because a push subscription needs its Cloud Run
+# URL.
 
 resource "google_pubsub_topic" "step" {
   # checkov:skip=CKV_GCP_83:Messages carry only ids and URIs, never audio; Google-managed encryption is enough.
-  for_each = local.step_topics
+  for_each = var.topics
 
   project = var.project_id
-  name    = each.value
+  name    = "${var.name_prefix}-${each.value}"
   labels  = var.labels
 }
 

@@ -5,7 +5,12 @@ variable "project_id" {
 
 variable "name_prefix" {
   type        = string
-  description = "Prefix of every topic name."
+  description = "Prefix of every topic name (the services' TRACKSCAN_TOPIC_PREFIX)."
+}
+
+variable "topics" {
+  type        = map(string)
+  description = "Step name => its topic (the step registry's `topic`); the topic is named <name_prefix>-<topic>."
 }
 
 variable "pubsub_service_agent_email" {
