@@ -14,7 +14,7 @@ Starts its own dev stack on free ports (functions and Triton included), or uses 
 one a `trackscan dev up` wrote to .dev.env:
 
     python benchmarks/bench_cloud_path.py --music ~/.cache/trackscan/music
-    python benchmarks/bench_cloud_path.py --env-file .dev.env --logs .trackscan/dev/logs
+    python benchmarks/bench_cloud_path.py --env-file .dev.env --logs ~/.local/state/trackscan/dev/logs
 """
 
 from __future__ import annotations

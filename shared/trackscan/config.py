@@ -38,11 +38,19 @@ def _default_model_path() -> str:
     return str(repo_root / MODEL_RELATIVE_PATH)
 
 
+def _default_home(environ: Mapping[str, str]) -> str:
+    # The XDG base directory for state, so `trackscan status` finds the same records from any
+    # directory: $XDG_STATE_HOME/trackscan, else ~/.local/state/trackscan.
+    state_home = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(state_home) / "trackscan")
+
+
 @dataclass(frozen=True)
 class Config:
     """All settings of trackscan; units are in the names."""
 
-    home_dir: str = _env("TRACKSCAN_HOME", "local", ".trackscan")
+    # Local state (SQLite records, work blobs): one place per user unless set (see _default_home).
+    home_dir: str = _env("TRACKSCAN_HOME", "local", "")
     state_db_path: str = _env("TRACKSCAN_STATE_DB", "local", "")
     model_path: str = _env("TRACKSCAN_MODEL_PATH", "local", "")
     segment_s: float = _env("TRACKSCAN_SEGMENT_S", "cloud", 60.0)
@@ -84,12 +92,13 @@ class Config:
             if raw is not None and raw != "":
                 values[f.name] = type(f.default)(raw)
         config = cls(**values)
-        return config._with_derived_paths()
+        return config._with_derived_paths(environ)
 
-    def _with_derived_paths(self) -> Config:
-        state_db = self.state_db_path or str(Path(self.home_dir) / "state.sqlite")
+    def _with_derived_paths(self, environ: Mapping[str, str]) -> Config:
+        home = self.home_dir or _default_home(environ)
+        state_db = self.state_db_path or str(Path(home) / "state.sqlite")
         model = self.model_path or _default_model_path()
-        return replace(self, state_db_path=state_db, model_path=model)
+        return replace(self, home_dir=home, state_db_path=state_db, model_path=model)
 
     @property
     def work_dir(self) -> Path:

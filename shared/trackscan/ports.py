@@ -90,8 +90,11 @@ class TrackStore(Protocol):
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
         """Records in state last updated at or before updated_before (ISO 8601 UTC), oldest first."""
 
-    def find_by_source(self, source_uri: str) -> TrackRecord | None:
-        """The most recently updated track of a source URI, whatever its generation."""
+    def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
+        """The tracks of a source URI (one per generation), most recently updated first."""
+
+    def by_name(self, name: str, limit: int) -> list[TrackRecord]:
+        """The tracks whose source's file name (last path segment) is ``name``, most recently updated first."""
 
 
 @dataclass(frozen=True)

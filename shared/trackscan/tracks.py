@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote
 
 
 class TrackState(StrEnum):
@@ -122,11 +123,21 @@ class TrackRecord:
     updated_at: str = field(default_factory=utc_now)  # last progress; a failed attempt is no progress
     last_failed_attempt: FailedAttempt | None = None
 
+    @property
+    def source_name(self) -> str:
+        """The file name of the source: the last segment of its URI (decoded for file:// URIs)."""
+        name = self.source_uri.rstrip("/").rsplit("/", 1)[-1]
+        return unquote(name) if self.source_uri.startswith("file://") else name
+
     def to_dict(self) -> dict[str, Any]:
-        """A plain dict for JSON columns and Firestore documents."""
+        """A plain dict for JSON columns and Firestore documents.
+
+        ``source_name`` is stored too, so a store can find a track by its bare file name.
+        """
         data = asdict(self)
         data["state"] = self.state.value
         data["timeline"] = [asdict(e) for e in self.timeline]
+        data["source_name"] = self.source_name
         return data
 
     @classmethod

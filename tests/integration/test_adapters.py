@@ -277,14 +277,15 @@ def test_firestore_stalled_lists_one_state_oldest_first_up_to_the_cutoff(tracks:
     assert tracks.stalled(TrackState.RECEIVED, cutoff, limit=10) == []
 
 
-def test_firestore_find_by_source_returns_newest_generation_when_source_overwritten(
+def test_firestore_by_source_returns_newest_generation_first_when_source_overwritten(
         tracks: FirestoreTrackStore):
     old = tracks.create_if_absent(_record("a.ogg", generation="1", updated_s=1))
     new = tracks.create_if_absent(_record("a.ogg", generation="2", updated_s=2))
     tracks.create_if_absent(_record("b.ogg", updated_s=3))
     assert old.track_id != new.track_id
-    assert tracks.find_by_source(old.source_uri) == new
-    assert tracks.find_by_source("gs://ingest/p/missing.ogg") is None
+    assert tracks.by_source(old.source_uri, 10) == [new, old]
+    assert tracks.by_source("gs://ingest/p/missing.ogg", 10) == []
+    assert tracks.by_name(old.source_name, 1) == [new]
 
 
 def test_firestore_apply_lets_exactly_one_thread_win_when_threads_race(collection: str, stack_config: Config):

@@ -280,6 +280,18 @@ def test_list_pages_through_failed_tracks_newest_first_when_pages_are_smaller_th
     assert seen == failed[::-1] and pages == 3
 
 
+def test_list_filters_by_source_uri_or_file_name_within_the_partner_when_source_given(client, deps):
+    mine = _track(deps, "acme", "album/01.flac")
+    _track(deps, "acme", "album/02.flac")
+    theirs = _track(deps, "beta", "album/01.flac")
+    by_uri = client.get(f"/v1/tracks?source={mine.source_uri}", headers=ACME).json
+    by_name = client.get("/v1/tracks?source=01.flac", headers=ACME).json
+    assert not _schema_errors("TrackList", by_name)
+    assert [t["track_id"] for t in by_uri["tracks"]] == [mine.track_id] == [t["track_id"] for t in by_name["tracks"]]
+    assert by_name["next_page_token"] is None
+    assert client.get(f"/v1/tracks?source={theirs.source_uri}", headers=ACME).json["tracks"] == []
+
+
 def test_list_answers_400_when_the_page_token_is_another_partners_track(client, deps):
     foreign = _track(deps, "beta", "song.flac")
     _assert_error(client.get(f"/v1/tracks?page_token={foreign.track_id}", headers=ACME), 400)

@@ -89,12 +89,19 @@ class FirestoreTrackStore:
         with transient_as_retryable(f"listing stalled {state.value} tracks"):
             return [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
 
-    def find_by_source(self, source_uri: str) -> TrackRecord | None:
+    def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
+        # Served by the (source_uri, updated_at descending) composite index in terraform/modules/firestore.
         query = (
             self._tracks.where(filter=firestore.FieldFilter("source_uri", "==", source_uri))
             .order_by("updated_at", direction=firestore.Query.DESCENDING)
-            .limit(1)
+            .limit(limit)
         )
-        with transient_as_retryable(f"finding the track of {source_uri}"):
+        with transient_as_retryable(f"finding the tracks of {source_uri}"):
+            return [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+
+    def by_name(self, name: str, limit: int) -> list[TrackRecord]:
+        # Equality only (the automatic single-field index), sorted here: a name has few versions.
+        query = self._tracks.where(filter=firestore.FieldFilter("source_name", "==", name)).limit(100)
+        with transient_as_retryable(f"finding the tracks named {name}"):
             found = [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
-        return found[0] if found else None
+        return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]

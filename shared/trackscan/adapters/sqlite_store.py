@@ -126,12 +126,18 @@ class SqliteTrackStore:
         ).fetchall()
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
 
-    def find_by_source(self, source_uri: str) -> TrackRecord | None:
-        """The most recently updated track of a source (any generation)."""
-        row = self._db.execute(
-            "SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT 1", (source_uri,)
-        ).fetchone()
-        return TrackRecord.from_dict(json.loads(row[0])) if row else None
+    def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
+        rows = self._db.execute(
+            "SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT ?", (source_uri, limit)
+        ).fetchall()
+        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def by_name(self, name: str, limit: int) -> list[TrackRecord]:
+        rows = self._db.execute(
+            "SELECT record FROM tracks WHERE json_extract(record, '$.source_name') = ? ORDER BY updated_at DESC "
+            "LIMIT ?", (name, limit)
+        ).fetchall()
+        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
 
 
 def _marks(values: tuple[str, ...]) -> str:

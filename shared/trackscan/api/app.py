@@ -90,7 +90,7 @@ class _Views:
         return jsonify(track_operations.track_resource(record, done))
 
     def list_tracks(self) -> Response:
-        """GET /v1/tracks?state=&page_size=&page_token=."""
+        """GET /v1/tracks?state=&page_size=&page_token=&source=."""
         page = validation.page_request(request.args)
         records, next_token = track_operations.list_tracks(self._deps, g.partner, page)
         tracks = [track_operations.track_resource(r) for r in records]

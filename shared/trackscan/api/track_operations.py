@@ -18,6 +18,7 @@ from trackscan.tracks import TrackRecord, TrackState, Transition, new_record
 
 log = logging.getLogger(__name__)
 SUBMIT_STEP = "api"
+MAX_SOURCE_MATCHES = 200
 RETRY_STEP = "retry"
 # The fields of a track resource, in the order documented in openapi.yaml.
 RESOURCE_FIELDS = (
@@ -94,12 +95,22 @@ def list_tracks(deps: Deps, partner: str, page: PageRequest) -> tuple[list[Track
     Raises:
         ApiError: 400 when the page token is not one of the partner's tracks.
     """
+    if page.source is not None:
+        return _by_source(deps, partner, page), None
     if page.page_token is not None and _is_foreign(deps, partner, page.page_token):
         raise ApiError(400, "INVALID_ARGUMENT", "page_token is not a token this API returned.")
     # One more than asked: a next page token only when a next page exists.
     records = deps.tracks.query(partner, page.state, page.page_size + 1, page.page_token)
     shown = records[: page.page_size]
     return shown, shown[-1].track_id if len(records) > page.page_size else None
+
+
+def _by_source(deps: Deps, partner: str, page: PageRequest) -> list[TrackRecord]:
+    # A source has few versions: one page, no token. Another partner's tracks are never shown.
+    assert page.source is not None
+    lookup = deps.tracks.by_source if "://" in page.source else deps.tracks.by_name
+    records = [r for r in lookup(page.source, MAX_SOURCE_MATCHES) if r.partner == partner]
+    return [r for r in records if page.state in (None, r.state)][: page.page_size]
 
 
 def retry_track(deps: Deps, partner: str, raw_id: str) -> TrackRecord:

@@ -28,6 +28,7 @@ class PageRequest:
     state: TrackState | None
     page_size: int
     page_token: str | None
+    source: str | None = None  # a source URI, or a bare file name
 
 
 def invalid(message: str) -> ApiError:
@@ -89,12 +90,19 @@ def track_id(value: str) -> str | None:
 
 def page_request(args: Mapping[str, str]) -> PageRequest:
     """The state filter, page size and page token of a list request."""
-    unknown = sorted(set(args) - {"state", "page_size", "page_token"})
+    unknown = sorted(set(args) - {"state", "page_size", "page_token", "source"})
     if unknown:
         raise invalid(f"Unknown query parameters: {', '.join(unknown)}.")
     return PageRequest(
-        _state(args.get("state")), _page_size(args.get("page_size")), _token(args.get("page_token"))
+        _state(args.get("state")), _page_size(args.get("page_size")), _token(args.get("page_token")),
+        _source(args.get("source")),
     )
+
+
+def _source(value: str | None) -> str | None:
+    if value is not None and (not value or not value.isprintable() or len(value.encode()) > MAX_URI_BYTES):
+        raise invalid(f"source must be a printable URI or file name of at most {MAX_URI_BYTES} bytes.")
+    return value
 
 
 def _state(value: str | None) -> TrackState | None:

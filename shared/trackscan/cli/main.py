@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from trackscan.adapters.sqlite_store import SqliteTrackStore
-from trackscan.cli.files import upload_event
+from trackscan.cli.lookup import find_track
 from trackscan.cli.output import print_status
 from trackscan.config import Config
 from trackscan.dev.cli import dev
@@ -18,7 +18,6 @@ from trackscan.explain import explanation
 from trackscan.pipeline.deps import predictions_prefix_under
 from trackscan.pipeline.steps import STEP_NAMES, step_named
 from trackscan.ports import BlobStore, TrackStore
-from trackscan.tracks import TrackRecord, track_id_for
 
 
 @click.group()
@@ -53,12 +52,14 @@ def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool, verbo
 @click.option("--cloud", is_flag=True,
               help="Read Firestore (GOOGLE_CLOUD_PROJECT; FIRESTORE_EMULATOR_HOST for the dev stack).")
 def status(track: str, as_json: bool, cloud: bool) -> None:
-    """State, timeline and error of a track, by track id or by file path."""
+    """State, why it is there, timeline and error of a track.
+
+    TRACK is a track id, a file path, a URI (gs://bucket/partner/song.ogg, optionally #generation)
+    or a bare file name.
+    """
     config = Config.from_env()
     store = _cloud_store(config) if cloud else SqliteTrackStore(config.state_db_path)
-    record = _find_track(store, track)
-    if record is None:
-        raise click.ClickException(f"No track {track} is known.")
+    record = find_track(store, track)
     if as_json:
         import json
 
@@ -89,14 +90,6 @@ def _cloud_store(config: Config) -> TrackStore:
     from trackscan.adapters.firestore_store import FirestoreTrackStore
 
     return FirestoreTrackStore(firestore.Client(project=config.project_id), config.tracks_collection)
-
-
-def _find_track(store: TrackStore, track: str) -> TrackRecord | None:
-    path = Path(track)
-    if not path.exists():
-        return store.get(track)
-    event = upload_event(path)
-    return store.get(track_id_for(event.source_uri, event.generation)) or store.find_by_source(event.source_uri)
 
 
 @cli.command()

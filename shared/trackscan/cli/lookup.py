@@ -1,0 +1,49 @@
+"""Finding a track the way a person names it: a track id, a file path, a URI or a bare file name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from trackscan.cli.files import upload_event
+from trackscan.cli.output import source_label
+from trackscan.ports import TrackStore
+from trackscan.tracks import TrackRecord, track_id_for
+
+TRACK_ID = re.compile(r"t[0-9a-f]{24}")
+SHOWN_MATCHES = 10
+
+
+def find_track(store: TrackStore, query: str) -> TrackRecord:
+    """The track that ``query`` names.
+
+    Raises:
+        click.ClickException: no track matches, or a bare name matches several (they are listed).
+    """
+    matches = _matches(store, query)
+    if not matches:
+        raise click.ClickException(f"No track {query} is known (give a track id, a file path, a URI or a file name).")
+    if len(matches) > 1:
+        listed = "\n".join(f"  {r.track_id}  {r.state.value:<10} {source_label(r)}" for r in matches)
+        raise click.ClickException(f"{len(matches)} tracks are named {query}; give one of their ids:\n{listed}")
+    return matches[0]
+
+
+def _matches(store: TrackStore, query: str) -> list[TrackRecord]:
+    path = Path(query)
+    if "://" not in query and path.exists():
+        event = upload_event(path)
+        current = store.get(track_id_for(event.source_uri, event.generation))
+        return [current] if current else store.by_source(event.source_uri, 1)
+    if TRACK_ID.fullmatch(query):
+        record = store.get(query)
+        return [record] if record else []
+    if "://" in query:
+        uri, _, generation = query.partition("#")
+        if generation:
+            record = store.get(track_id_for(uri, generation))
+            return [record] if record else []
+        return store.by_source(uri, 1)
+    return store.by_name(path.name, SHOWN_MATCHES)
