@@ -6,6 +6,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from trackscan.audio.descriptors import SegmentDescriptors
 from trackscan.ports import Predictions
@@ -24,9 +25,10 @@ class SegmentPredictions:
     model: ModelInfo
 
 
-def _to_bytes(**arrays: np.ndarray) -> bytes:
+def _to_bytes(**arrays: npt.ArrayLike) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    # No pickled object arrays: np.load (allow_pickle=False) would refuse to read them back.
+    np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
 
 
