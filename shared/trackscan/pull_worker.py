@@ -55,7 +55,7 @@ def handle_pulled(message: PulledMessage, deps: Deps) -> None:
 
 def run(settings: WorkerSettings, deps: Deps, stop: threading.Event | None = None) -> None:
     """Pulls and handles messages until ``stop`` is set or SIGTERM/SIGINT arrives."""
-    from google.cloud import pubsub_v1
+    import google.cloud.pubsub_v1 as pubsub_v1
     from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 
     stop = stop or _stop_on_signals()

@@ -6,6 +6,8 @@ Firestore sustains about one write per second per document.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 
@@ -32,7 +34,7 @@ class FirestoreTrackStore:
     def get(self, track_id: str) -> TrackRecord | None:
         with transient_as_retryable(f"reading track {track_id}"):
             snapshot = self._tracks.document(track_id).get()
-        return TrackRecord.from_dict(snapshot.to_dict()) if snapshot.exists else None
+        return _record(snapshot)
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
         reference = self._tracks.document(track_id)
@@ -40,7 +42,7 @@ class FirestoreTrackStore:
         @firestore.transactional
         def read_and_write(transaction: firestore.Transaction) -> TrackRecord | None:
             snapshot = reference.get(transaction=transaction)
-            current = TrackRecord.from_dict(snapshot.to_dict()) if snapshot.exists else None
+            current = _record(snapshot)
             updated = transition.apply(current) if current else None
             if updated:
                 transaction.set(reference, updated.to_dict())
@@ -55,7 +57,7 @@ class FirestoreTrackStore:
     def query(
         self, partner: str | None, state: TrackState | None, limit: int, after: str | None
     ) -> list[TrackRecord]:
-        query = self._tracks
+        query: firestore.CollectionReference | firestore.Query = self._tracks
         if partner is not None:
             query = query.where(filter=firestore.FieldFilter("partner", "==", partner))
         if state is not None:
@@ -66,7 +68,7 @@ class FirestoreTrackStore:
                 cursor = self._tracks.document(after).get()
                 if cursor.exists:
                     query = query.start_after(cursor)
-            return [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+            return _records(query.stream())
 
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
         # Served by the (state, updated_at ascending) composite index in terraform/modules/firestore.
@@ -77,7 +79,7 @@ class FirestoreTrackStore:
             .limit(limit)
         )
         with transient_as_retryable(f"listing stalled {state.value} tracks"):
-            return [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+            return _records(query.stream())
 
     def find_by_source(self, source_uri: str) -> TrackRecord | None:
         query = (
@@ -86,5 +88,14 @@ class FirestoreTrackStore:
             .limit(1)
         )
         with transient_as_retryable(f"finding the track of {source_uri}"):
-            found = [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+            found = _records(query.stream())
         return found[0] if found else None
+
+
+def _record(snapshot: firestore.DocumentSnapshot) -> TrackRecord | None:
+    data = snapshot.to_dict()  # None when the document does not exist
+    return TrackRecord.from_dict(data) if data is not None else None
+
+
+def _records(snapshots: Iterable[firestore.DocumentSnapshot]) -> list[TrackRecord]:
+    return [record for snapshot in snapshots if (record := _record(snapshot)) is not None]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+import google.cloud.storage as storage
 from google.api_core import exceptions as google_errors
-from google.cloud import storage
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.ports import BlobInfo

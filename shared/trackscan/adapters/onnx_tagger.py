@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from trackscan.errors import RetryableError
 from trackscan.ports import Predictions
 from trackscan.tracks import ModelInfo
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 MODEL_NAME = "musicnn"
 OUTPUTS = ["mtt_scores", "msd_scores", "embedding"]
@@ -21,10 +25,10 @@ class OnnxTagger:
     def __init__(self, model_path: str, threads: int = 0) -> None:
         self._model_path = Path(model_path)
         self._threads = threads
-        self._session = None
+        self._session: onnxruntime.InferenceSession | None = None
         self._info: ModelInfo | None = None
 
-    def _load(self):
+    def _load(self) -> onnxruntime.InferenceSession:
         import onnxruntime
 
         if not self._model_path.is_file():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from google.cloud import pubsub_v1
+import google.cloud.pubsub_v1 as pubsub_v1
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.config import Config

@@ -92,7 +92,8 @@ class SqliteTrackStore:
     def query(
         self, partner: str | None, state: TrackState | None, limit: int, after: str | None
     ) -> list[TrackRecord]:
-        sql, args = "SELECT record FROM tracks WHERE 1 = 1", []
+        sql = "SELECT record FROM tracks WHERE 1 = 1"
+        args: list[str | int] = []
         if partner is not None:
             sql, args = f"{sql} AND partner = ?", [*args, partner]
         if state is not None:

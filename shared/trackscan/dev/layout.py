@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from trackscan.config import Config
@@ -84,7 +84,7 @@ class DevPorts:
 
     def with_function(self, target: str, port: int) -> DevPorts:
         """These ports, with one function moved to another port."""
-        return DevPorts(**{**self.as_dict(), "functions": {**self.functions, target: port}})
+        return replace(self, functions={**self.functions, target: port})
 
     def as_dict(self) -> dict[str, object]:
         """Plain data, for the state file."""
