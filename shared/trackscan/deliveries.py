@@ -20,6 +20,8 @@ FINALIZE = "OBJECT_FINALIZE"
 
 @dataclass(frozen=True)
 class PushedMessage:
+    """A Pub/Sub message as delivered (by push or pull), before its data is parsed."""
+
     data: bytes
     attributes: dict[str, str]
     message_id: str

@@ -62,6 +62,8 @@ def utc_now() -> str:
 
 @dataclass(frozen=True)
 class TimelineEvent:
+    """One transition in a track's history: the state entered, when, by which step and attempt."""
+
     state: str
     time: str
     step: str
@@ -70,6 +72,8 @@ class TimelineEvent:
 
 @dataclass(frozen=True)
 class ErrorInfo:
+    """Why a track FAILED: a machine-readable code, a sentence for support, the failing step."""
+
     code: str
     message: str
     step: str
@@ -77,6 +81,8 @@ class ErrorInfo:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """The model that scored a track: its name and the sha256 of its model file."""
+
     name: str
     sha256: str
 
@@ -96,6 +102,8 @@ class TrackResult:
 
 @dataclass(frozen=True)
 class TrackRecord:
+    """Everything known about one version of a track: state, history, error or result."""
+
     track_id: str
     source_uri: str
     generation: str

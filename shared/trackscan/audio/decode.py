@@ -32,6 +32,8 @@ TRUNCATION_SLACK_S = 0.5
 
 @dataclass(frozen=True)
 class AudioInfo:
+    """What the header of an audio file says, before anything is decoded."""
+
     duration_s: float
     sample_rate: int
     channels: int
@@ -40,11 +42,14 @@ class AudioInfo:
 
 @dataclass(frozen=True)
 class DecodedAudio:
+    """Planar float32 samples of one decoded time range, at the rate they were decoded at."""
+
     samples: npt.NDArray[np.float32]  # [channels, n], channels <= 2
     sample_rate: int
 
     @property
     def duration_s(self) -> float:
+        """How long the decoded audio lasts."""
         frames: int = self.samples.shape[1]
         return frames / self.sample_rate
 

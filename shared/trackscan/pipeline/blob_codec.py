@@ -15,12 +15,16 @@ from trackscan.tracks import ModelInfo
 
 @dataclass(frozen=True)
 class SegmentFeatures:
+    """What the features step computed for one segment: model input and DSP partial sums."""
+
     patches: np.ndarray  # [P, 187, 96] float32
     descriptors: SegmentDescriptors
 
 
 @dataclass(frozen=True)
 class SegmentPredictions:
+    """What the infer step computed for one segment, with the model that computed it."""
+
     predictions: Predictions
     model: ModelInfo
 
@@ -33,6 +37,7 @@ def _to_bytes(**arrays: npt.ArrayLike) -> bytes:
 
 
 def encode_features(features: SegmentFeatures) -> bytes:
+    """The features blob: one .npz array per field."""
     d = features.descriptors
     return _to_bytes(
         patches=features.patches,
@@ -45,6 +50,7 @@ def encode_features(features: SegmentFeatures) -> bytes:
 
 
 def decode_features(data: bytes) -> SegmentFeatures:
+    """Reads a blob written by encode_features."""
     with np.load(io.BytesIO(data)) as z:
         descriptors = SegmentDescriptors(
             duration_s=float(z["duration_s"]),
@@ -57,6 +63,7 @@ def decode_features(data: bytes) -> SegmentFeatures:
 
 
 def encode_predictions(segment: SegmentPredictions) -> bytes:
+    """The predictions blob: the three model outputs and the model's name and sha256."""
     p = segment.predictions
     return _to_bytes(
         mtt=p.mtt,
@@ -68,6 +75,7 @@ def encode_predictions(segment: SegmentPredictions) -> bytes:
 
 
 def decode_predictions(data: bytes) -> SegmentPredictions:
+    """Reads a blob written by encode_predictions."""
     with np.load(io.BytesIO(data)) as z:
         predictions = Predictions(mtt=z["mtt"], msd=z["msd"], embedding=z["embedding"])
         model = ModelInfo(name=str(z["model_name"]), sha256=str(z["model_sha256"]))

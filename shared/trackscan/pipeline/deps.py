@@ -27,12 +27,15 @@ def track_prefix(deps: Deps, track_id: str) -> str:
 
 
 def features_uri(deps: Deps, track_id: str, segment_index: int) -> str:
+    """Where the features step writes one segment's features blob."""
     return f"{track_prefix(deps, track_id)}features/{segment_index:05d}.npz"
 
 
 def predictions_prefix(deps: Deps, track_id: str) -> str:
+    """Prefix of a track's prediction blobs: listing it tells which segments are scored."""
     return f"{track_prefix(deps, track_id)}predictions/"
 
 
 def predictions_uri(deps: Deps, track_id: str, segment_index: int) -> str:
+    """Where the infer step writes one segment's predictions blob."""
     return f"{predictions_prefix(deps, track_id)}{segment_index:05d}.npz"
