@@ -17,11 +17,19 @@ from trackscan.tracks import TrackRecord, TrackState, Transition
 
 
 class FirestoreTrackStore:
+    """Each track is one document of the collection, its id the track id.
+
+    Args:
+        client: the Firestore client (the emulator when FIRESTORE_EMULATOR_HOST is set).
+        collection: the collection name (Config.tracks_collection).
+    """
+
     def __init__(self, client: firestore.Client, collection: str) -> None:
         self._client = client
         self._tracks = client.collection(collection)
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
+        """Creates the document unless it exists; returns the stored record."""
         with transient_as_retryable(f"creating track {record.track_id}"):
             try:
                 self._tracks.document(record.track_id).create(record.to_dict())
@@ -32,11 +40,17 @@ class FirestoreTrackStore:
         return stored
 
     def get(self, track_id: str) -> TrackRecord | None:
+        """The record of a track, or None when there is none."""
         with transient_as_retryable(f"reading track {track_id}"):
             snapshot = self._tracks.document(track_id).get()
         return _record(snapshot)
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
+        """Reads and writes in one transaction; the new record, or None if not allowed.
+
+        Raises:
+            RetryableError: the transaction lost to concurrent writers on every attempt.
+        """
         reference = self._tracks.document(track_id)
 
         @firestore.transactional
@@ -57,6 +71,7 @@ class FirestoreTrackStore:
     def query(
         self, partner: str | None, state: TrackState | None, limit: int, after: str | None
     ) -> list[TrackRecord]:
+        """Records newest first, filtered by partner and state, after the cursor's document."""
         query: firestore.CollectionReference | firestore.Query = self._tracks
         if partner is not None:
             query = query.where(filter=firestore.FieldFilter("partner", "==", partner))
@@ -71,6 +86,7 @@ class FirestoreTrackStore:
             return _records(query.stream())
 
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
+        """Records in state last updated at or before updated_before, oldest first."""
         # Served by the (state, updated_at ascending) composite index in terraform/modules/firestore.
         query = (
             self._tracks.where(filter=firestore.FieldFilter("state", "in", list(state.stored_names)))
@@ -82,6 +98,7 @@ class FirestoreTrackStore:
             return _records(query.stream())
 
     def find_by_source(self, source_uri: str) -> TrackRecord | None:
+        """The most recently updated track of a source (any generation)."""
         query = (
             self._tracks.where(filter=firestore.FieldFilter("source_uri", "==", source_uri))
             .order_by("updated_at", direction=firestore.Query.DESCENDING)

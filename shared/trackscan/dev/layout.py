@@ -60,8 +60,10 @@ def _default_function_ports() -> dict[str, int]:
 
 @dataclass(frozen=True)
 class DevPorts:
-    """TCP ports on 127.0.0.1, one per server and one per function. Defaults are the usual
-    ports of each tool."""
+    """TCP ports on 127.0.0.1, one per server and one per function.
+
+    Defaults are the usual ports of each tool.
+    """
 
     pubsub: int = 8085
     firestore: int = 8086
@@ -97,7 +99,7 @@ class DevPorts:
 
 
 def free_ports(count: int) -> list[int]:
-    """count distinct free ports, chosen by the kernel (all sockets held open until chosen)."""
+    """Distinct free ports, as many as count, chosen by the kernel (all sockets held open until chosen)."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in sockets:
