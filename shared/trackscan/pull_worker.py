@@ -1,6 +1,6 @@
 """The pull worker: ``trackscan worker --step NAME`` runs one step from a Pub/Sub pull subscription.
 
-So the CPU steps can also run on GKE spot nodes, with the same handlers as the Cloud Run functions.
+It lets the CPU steps also run on GKE spot nodes, with the same handlers as the Cloud Run functions.
 
 Sized for preemption: the worker holds only as many messages as it runs (a killed pod strands
 no backlog) and extends leases by at most 30 s at a time (a SIGKILLed pod's message comes back

@@ -49,7 +49,8 @@ class FirestoreTrackStore:
         """Reads and writes in one transaction; the new record, or None if not allowed.
 
         Raises:
-            RetryableError: the transaction lost to concurrent writers on every attempt.
+            RetryableError: concurrent writers outlasted the client's attempts, or Firestore was
+                busy or unreachable.
         """
         reference = self._tracks.document(track_id)
 

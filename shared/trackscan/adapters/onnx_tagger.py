@@ -50,7 +50,7 @@ class OnnxTagger:
         return Predictions(mtt=mtt, msd=msd, embedding=embedding)
 
     def model_info(self) -> ModelInfo:
-        """The model's name and the sha256 of its file, computed once."""
+        """The model's name and the sha256 of its file (from the build's sidecar when present), read once."""
         if self._info is None:
             self._info = ModelInfo(MODEL_NAME, file_sha256(self._model_path))
         return self._info

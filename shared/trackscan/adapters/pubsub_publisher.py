@@ -29,7 +29,7 @@ class PubSubPublisher:
         self._topics = {kind: client.topic_path(config.project_id, name) for kind, name in topic_names(config).items()}
 
     def publish(self, message: Message) -> None:
-        """Publishes with kind and track_id attributes; waits at most PUBLISH_TIMEOUT_S."""
+        """Publishes with a kind attribute (and track_id, when the message has one); waits at most PUBLISH_TIMEOUT_S."""
         attributes = {"kind": message.kind}
         track_id = getattr(message, "track_id", None)
         if track_id:

@@ -42,7 +42,7 @@ class AudioInfo:
 
 @dataclass(frozen=True)
 class DecodedAudio:
-    """Planar float32 samples of one decoded time range, at the rate they were decoded at."""
+    """Planar float32 samples of one decoded time range, with their sample rate."""
 
     samples: npt.NDArray[np.float32]  # [channels, n], channels <= 2
     sample_rate: int
