@@ -40,7 +40,9 @@ def cloud_deps(config: Config) -> Deps:
     Emulators are chosen by the clients themselves from STORAGE_EMULATOR_HOST,
     PUBSUB_EMULATOR_HOST and FIRESTORE_EMULATOR_HOST; nothing here branches on them.
     """
-    from google.cloud import firestore, pubsub_v1, storage
+    import google.cloud.pubsub_v1 as pubsub_v1
+    import google.cloud.storage as storage
+    from google.cloud import firestore
 
     from trackscan.adapters.firestore_store import FirestoreTrackStore
     from trackscan.adapters.gcs_blobs import GcsBlobStore
@@ -83,7 +85,7 @@ def _source_store(scheme: str, project_id: str) -> BlobStore:
     if scheme == "file":
         return FolderBlobStore()
     if scheme == "gs":
-        from google.cloud import storage
+        import google.cloud.storage as storage
 
         from trackscan.adapters.gcs_blobs import GcsBlobStore
 

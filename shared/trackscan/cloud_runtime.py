@@ -1,5 +1,7 @@
-"""The runtime shared by the Cloud Run functions and the pull worker: build the cloud ports once
-per instance, turn a delivered message into a step, and apply the error policy.
+"""The runtime shared by the Cloud Run functions and the pull worker.
+
+It builds the cloud ports once per instance, turns a delivered message into a step, and applies
+the error policy.
 
 Returning acknowledges the message; raising makes Pub/Sub redeliver it.
 """
@@ -41,8 +43,10 @@ def on_start(function_target: str | None) -> None:
 
 
 def handle_push(event_data: Any, step_name: str) -> None:
-    """Runs one Pub/Sub push on the step ``step_name``. Malformed or misrouted messages are
-    logged and acknowledged: redelivering them would never help."""
+    """Runs one Pub/Sub push on the step ``step_name``.
+
+    Malformed or misrouted messages are logged and acknowledged: redelivering them would never help.
+    """
     pushed = _parse(event_data)
     message = _message(pushed) if pushed else None
     if pushed is None or message is None:

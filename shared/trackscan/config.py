@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,13 @@ def _env(name: str, scope: str, default: Any) -> Any:
     so Terraform must set it unless the default is right for production).
     """
     return field(default=default, metadata={"env": name, "scope": scope})
+
+
+def _parse(config_field: Field[Any], raw: str) -> Any:
+    # Every field has a default (see _env), whose type parses the text: "60" is 60.0 for a float.
+    if config_field.default is MISSING:
+        raise TypeError(f"Config.{config_field.name} has no default to take its type from")
+    return type(config_field.default)(raw)
 
 
 def _default_model_path() -> str:
@@ -90,7 +97,7 @@ class Config:
         for f in fields(cls):
             raw = environ.get(f.metadata["env"])
             if raw is not None and raw != "":
-                values[f.name] = type(f.default)(raw)
+                values[f.name] = _parse(f, raw)
         config = cls(**values)
         return config._with_derived_paths(environ)
 

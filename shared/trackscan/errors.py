@@ -7,6 +7,9 @@ Adapters translate vendor errors into these with ``raise ... from exc``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 
 class TrackscanError(Exception):
     """Base class of every error trackscan raises on purpose."""
@@ -29,7 +32,9 @@ class PermanentError(TrackscanError):
         self.code = code
         self.message = message
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(
+        self,
+    ) -> tuple[Callable[..., PermanentError], tuple[type[PermanentError], str, str], dict[str, Any]]:
         # Pickling rebuilds an exception as cls(*args), and args holds the joined text: rebuild
         # from code and message instead, so the error survives crossing a process boundary.
         return _rebuild_permanent, (type(self), self.code, self.message), self.__dict__

@@ -59,7 +59,13 @@ class _Job:
 
 
 class LocalRunner:
-    """Runs uploads through the pipeline until every track is DONE or FAILED."""
+    """Runs uploads through the pipeline until every track is DONE or FAILED.
+
+    Args:
+        config: the configuration; the local ports are built from it.
+        workers: worker processes, each running one step at a time.
+        on_finished: called once per track, in this process, when it ends DONE or FAILED.
+    """
 
     def __init__(self, config: Config, workers: int, on_finished: Callable[[TrackRecord], None]) -> None:
         self._config = config
@@ -79,9 +85,15 @@ class LocalRunner:
 
     @property
     def stopped_early(self) -> bool:
+        """True once stop() was called: the run may have left work queued."""
         return self._stopping
 
     def run(self, messages: list[Message]) -> None:
+        """Runs the messages and every message their steps publish, until none is left.
+
+        A failed step is retried with backoff, then dead-lettered after MAX_ATTEMPTS. After
+        stop(), only the steps in hand finish.
+        """
         for message in messages:
             self._push(message)
         pool = self._new_pool()

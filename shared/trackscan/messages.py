@@ -57,7 +57,7 @@ class TrackInferred:
 
 
 Message = UploadReceived | SegmentPlanned | FeaturesReady | TrackInferred
-MESSAGE_TYPES: dict[str, type] = {
+MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.kind: cls for cls in (UploadReceived, SegmentPlanned, FeaturesReady, TrackInferred)
 }
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # only for annotations: importing PyAV here would slow every 
 
 @dataclass(frozen=True)
 class BlobInfo:
+    """What a blob store knows of an object without reading it."""
+
     size_bytes: int
     generation: str  # GCS object generation; the modification time in ns for local files
 
@@ -35,15 +37,19 @@ class BlobStore(Protocol):
     def stat(self, uri: str) -> BlobInfo | None:
         """Size and generation of the object, or None when it does not exist."""
 
-    def list_uris(self, prefix_uri: str) -> list[str]: ...
+    def list_uris(self, prefix_uri: str) -> list[str]:
+        """URIs of the objects under the prefix, sorted."""
 
     def delete_prefix(self, prefix_uri: str) -> int:
         """Deletes every object under the prefix; returns how many were deleted."""
 
 
 class AudioDecoder(Protocol):
-    """Reads audio sources. The cloud and local workers decode in a child process, so a codec
-    that crashes or hangs on a file fails that track, not the worker."""
+    """Reads audio sources.
+
+    The cloud and local workers decode in a child process, so a codec that crashes or hangs on a
+    file fails that track, not the worker.
+    """
 
     def probe(self, uri: str, max_duration_s: float) -> AudioInfo:
         """Reads the header of the source and checks the limits.
@@ -65,7 +71,8 @@ class AudioDecoder(Protocol):
 class Publisher(Protocol):
     """Sends a message to the step that consumes it."""
 
-    def publish(self, message: Message) -> None: ...
+    def publish(self, message: Message) -> None:
+        """Sends the message; returns once the transport has accepted it."""
 
 
 class TrackStore(Protocol):
@@ -74,7 +81,8 @@ class TrackStore(Protocol):
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
         """Stores the record unless one with its id exists; returns the stored record."""
 
-    def get(self, track_id: str) -> TrackRecord | None: ...
+    def get(self, track_id: str) -> TrackRecord | None:
+        """The record of a track, or None when there is none."""
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
         """Applies the transition atomically; returns the new record, or None if not allowed."""
@@ -112,4 +120,5 @@ class Tagger(Protocol):
     def predict(self, patches: np.ndarray) -> Predictions:
         """Scores a batch of log-mel patches [N, 187, 96] float32."""
 
-    def model_info(self) -> ModelInfo: ...
+    def model_info(self) -> ModelInfo:
+        """Name and sha256 of the model that scores, recorded with every result."""

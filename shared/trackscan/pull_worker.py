@@ -1,6 +1,6 @@
-"""The pull worker: ``trackscan worker --step NAME`` runs one step from a Pub/Sub pull
-subscription, so the CPU steps can also run on GKE spot nodes. The same handlers as the Cloud
-Run functions.
+"""The pull worker: ``trackscan worker --step NAME`` runs one step from a Pub/Sub pull subscription.
+
+It lets the CPU steps also run on GKE spot nodes, with the same handlers as the Cloud Run functions.
 
 Sized for preemption: the worker holds only as many messages as it runs (a killed pod strands
 no backlog) and extends leases by at most 30 s at a time (a SIGKILLed pod's message comes back
@@ -32,6 +32,8 @@ STOP_POLL_S = 0.2
 
 @dataclass(frozen=True)
 class WorkerSettings:
+    """Which subscription one worker pulls, and how many messages it runs (and holds) at once."""
+
     subscription_path: str
     concurrency: int = 1
 
@@ -55,7 +57,7 @@ def handle_pulled(message: PulledMessage, deps: Deps) -> None:
 
 def run(settings: WorkerSettings, deps: Deps, stop: threading.Event | None = None) -> None:
     """Pulls and handles messages until ``stop`` is set or SIGTERM/SIGINT arrives."""
-    from google.cloud import pubsub_v1
+    import google.cloud.pubsub_v1 as pubsub_v1
     from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 
     stop = stop or _stop_on_signals()

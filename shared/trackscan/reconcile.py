@@ -44,15 +44,16 @@ class Pass:
 
     @property
     def stalled(self) -> int:
+        """How many stalled tracks the pass found."""
         return self.replayed + self.source_gone + self.errors
 
 
 def reconcile(deps: Deps, older_than_s: float, limit: int | None = None, now: datetime | None = None) -> Pass:
-    """Republishes the UploadReceived of up to limit (default: the config's reconcile_batch)
-    unfinished tracks not updated for older_than_s.
+    """Republishes the UploadReceived of unfinished tracks not updated for older_than_s.
 
-    A track whose object version no longer exists cannot finish: it is recorded FAILED
-    (SOURCE_GONE) instead of being replayed forever.
+    At most limit tracks (default: the config's reconcile_batch), oldest first. A track whose
+    object version no longer exists cannot finish: it is recorded FAILED (SOURCE_GONE) instead of
+    being replayed forever.
     """
     done = Pass()
     batch = limit or deps.config.reconcile_batch

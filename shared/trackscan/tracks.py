@@ -63,6 +63,8 @@ def utc_now() -> str:
 
 @dataclass(frozen=True)
 class TimelineEvent:
+    """One transition in a track's history: the state entered, when, by which step and attempt."""
+
     state: str
     time: str
     step: str
@@ -71,6 +73,8 @@ class TimelineEvent:
 
 @dataclass(frozen=True)
 class ErrorInfo:
+    """Why a track FAILED: a machine-readable code, a sentence for support, the failing step."""
+
     code: str
     message: str
     step: str
@@ -78,8 +82,10 @@ class ErrorInfo:
 
 @dataclass(frozen=True)
 class FailedAttempt:
-    """The latest attempt of a step that raised and will be retried: the track is not FAILED,
-    but support staff can see what keeps it from moving."""
+    """The latest attempt of a step that raised and will be retried.
+
+    The track is not FAILED, but support staff can see what keeps it from moving.
+    """
 
     step: str
     attempt: int
@@ -90,6 +96,8 @@ class FailedAttempt:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """The model that scored a track: its name and the sha256 of its model file."""
+
     name: str
     sha256: str
 
@@ -109,6 +117,8 @@ class TrackResult:
 
 @dataclass(frozen=True)
 class TrackRecord:
+    """Everything known about one version of a track: state, history, error or result."""
+
     track_id: str
     source_uri: str
     generation: str

@@ -45,8 +45,10 @@ EXIT_PRIORITY = 100
 
 
 class InProcessDecoder:
-    """Decodes in the calling process. Fast, for tests and tools; a crashing codec takes the
-    process with it."""
+    """Decodes in the calling process.
+
+    Fast, for tests and tools; a crashing codec takes the process with it.
+    """
 
     def __init__(self, blobs: BlobStore) -> None:
         self._blobs = blobs
@@ -108,8 +110,11 @@ def _child_decode(uri: str, start_s: float, duration_s: float) -> DecodedAudio:
 
 @contextmanager
 def _errors_the_parent_can_act_on() -> Iterator[None]:
-    """Running out of memory under the cap means the file asks for too much: permanent. An error
-    the parent could not unpickle would break the pool there and pass for a crash: retryable."""
+    """Turns a child's errors into ones the parent handles right.
+
+    Running out of memory under the cap means the file asks for too much: permanent. An error
+    the parent could not unpickle would break the pool there and pass for a crash: retryable.
+    """
     try:
         yield
     except MemoryError as exc:
@@ -153,6 +158,11 @@ class SandboxedDecoder:
     overruns the timeout kills the child and raises RetryableError, so the transport retries
     and, after its retry limit, records RETRIES_EXHAUSTED. A dead child is replaced on the next
     call.
+
+    Args:
+        opener: opens a source URI in the child (see Opener).
+        timeout_s: the longest one probe or decode may take (Config.decode_timeout_s).
+        memory_bytes: the child's address-space cap (Config.decode_memory_bytes).
     """
 
     def __init__(self, opener: Opener, timeout_s: float, memory_bytes: int) -> None:
@@ -235,8 +245,10 @@ class SandboxedDecoder:
         self._pool, self._pid, self._stop_at_exit = None, 0, None
 
     def _abandon(self, kill: bool) -> None:
-        """Forgets a dead child, or kills a stuck one; the pool's thread reaps it, so the failing
-        call returns at once."""
+        """Forgets a dead child, or kills a stuck one.
+
+        The pool's thread reaps it, so the failing call returns at once.
+        """
         if kill and self._pid:
             _kill(self._pid)
         if self._stop_at_exit is not None:

@@ -6,6 +6,7 @@ Firestore sustains about one write per second per document.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 
 from google.api_core import exceptions as google_errors
@@ -17,11 +18,19 @@ from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
 
 
 class FirestoreTrackStore:
+    """Each track is one document of the collection, its id the track id.
+
+    Args:
+        client: the Firestore client (the emulator when FIRESTORE_EMULATOR_HOST is set).
+        collection: the collection name (Config.tracks_collection).
+    """
+
     def __init__(self, client: firestore.Client, collection: str) -> None:
         self._client = client
         self._tracks = client.collection(collection)
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
+        """Creates the document unless it exists; returns the stored record."""
         with transient_as_retryable(f"creating track {record.track_id}"):
             try:
                 self._tracks.document(record.track_id).create(record.to_dict())
@@ -32,17 +41,24 @@ class FirestoreTrackStore:
         return stored
 
     def get(self, track_id: str) -> TrackRecord | None:
+        """The record of a track, or None when there is none."""
         with transient_as_retryable(f"reading track {track_id}"):
             snapshot = self._tracks.document(track_id).get()
-        return TrackRecord.from_dict(snapshot.to_dict()) if snapshot.exists else None
+        return _record(snapshot)
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
+        """Reads and writes in one transaction; the new record, or None if not allowed.
+
+        Raises:
+            RetryableError: concurrent writers outlasted the client's attempts, or Firestore was
+                busy or unreachable.
+        """
         reference = self._tracks.document(track_id)
 
         @firestore.transactional
         def read_and_write(transaction: firestore.Transaction) -> TrackRecord | None:
             snapshot = reference.get(transaction=transaction)
-            current = TrackRecord.from_dict(snapshot.to_dict()) if snapshot.exists else None
+            current = _record(snapshot)
             updated = transition.apply(current) if current else None
             if updated:
                 transaction.set(reference, updated.to_dict())
@@ -55,6 +71,7 @@ class FirestoreTrackStore:
                 raise RetryableError(f"contention on track {track_id}: {exc}") from exc
 
     def record_failed_attempt(self, track_id: str, attempt: FailedAttempt) -> None:
+        """Sets the record's last_failed_attempt; a missing document is left alone."""
         # One field, no transaction: the latest writer wins, which is what "latest" means.
         with transient_as_retryable(f"noting a failed attempt on track {track_id}"):
             try:
@@ -65,7 +82,8 @@ class FirestoreTrackStore:
     def query(
         self, partner: str | None, state: TrackState | None, limit: int, after: str | None
     ) -> list[TrackRecord]:
-        query = self._tracks
+        """Records newest first, filtered by partner and state, after the cursor's document."""
+        query: firestore.CollectionReference | firestore.Query = self._tracks
         if partner is not None:
             query = query.where(filter=firestore.FieldFilter("partner", "==", partner))
         if state is not None:
@@ -76,9 +94,10 @@ class FirestoreTrackStore:
                 cursor = self._tracks.document(after).get()
                 if cursor.exists:
                     query = query.start_after(cursor)
-            return [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+            return _records(query.stream())
 
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
+        """Records in state last updated at or before updated_before, oldest first."""
         # Served by the (state, updated_at ascending) composite index in terraform/modules/firestore.
         query = (
             self._tracks.where(filter=firestore.FieldFilter("state", "in", list(state.stored_names)))
@@ -87,9 +106,10 @@ class FirestoreTrackStore:
             .limit(limit)
         )
         with transient_as_retryable(f"listing stalled {state.value} tracks"):
-            return [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+            return _records(query.stream())
 
     def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
+        """The tracks of a source URI, newest first."""
         # Served by the (source_uri, updated_at descending) composite index in terraform/modules/firestore.
         query = (
             self._tracks.where(filter=firestore.FieldFilter("source_uri", "==", source_uri))
@@ -97,11 +117,21 @@ class FirestoreTrackStore:
             .limit(limit)
         )
         with transient_as_retryable(f"finding the tracks of {source_uri}"):
-            return [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+            return _records(query.stream())
 
     def by_name(self, name: str, limit: int) -> list[TrackRecord]:
+        """The tracks whose source file is called ``name``, newest first."""
         # Equality only (the automatic single-field index), sorted here: a name has few versions.
         query = self._tracks.where(filter=firestore.FieldFilter("source_name", "==", name)).limit(100)
         with transient_as_retryable(f"finding the tracks named {name}"):
-            found = [TrackRecord.from_dict(s.to_dict()) for s in query.stream()]
+            found = _records(query.stream())
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
+
+
+def _record(snapshot: firestore.DocumentSnapshot) -> TrackRecord | None:
+    data = snapshot.to_dict()  # None when the document does not exist
+    return TrackRecord.from_dict(data) if data is not None else None
+
+
+def _records(snapshots: Iterable[firestore.DocumentSnapshot]) -> list[TrackRecord]:
+    return [record for snapshot in snapshots if (record := _record(snapshot)) is not None]

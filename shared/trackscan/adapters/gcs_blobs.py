@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
+import google.cloud.storage as storage
 from google.api_core import exceptions as google_errors
-from google.cloud import storage
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.ports import BlobInfo
@@ -47,6 +47,7 @@ class GcsBlobStore:
             return self._blob(uri).open("rb", chunk_size=READ_CHUNK_BYTES)
 
     def write_if_absent(self, uri: str, data: bytes) -> bool:
+        """Uploads the object unless it exists; True if this call created it."""
         with transient_as_retryable(f"writing {uri}"):
             try:
                 self._blob(uri).upload_from_string(data, if_generation_match=0)
@@ -55,17 +56,23 @@ class GcsBlobStore:
                 return False
 
     def stat(self, uri: str) -> BlobInfo | None:
+        """Size and generation of the object (the pinned one, if any), or None when it is absent."""
         bucket, name, generation = split_uri(uri)
         with transient_as_retryable(f"reading metadata of {uri}"):
             blob = self._client.bucket(bucket).get_blob(name, generation=generation)
         return BlobInfo(size_bytes=blob.size or 0, generation=str(blob.generation)) if blob else None
 
     def list_uris(self, prefix_uri: str) -> list[str]:
+        """URIs of the objects under the prefix, in the lexicographic order GCS lists them."""
         bucket, prefix, _ = split_uri(prefix_uri)
         with transient_as_retryable(f"listing {prefix_uri}"):
             return [f"gs://{bucket}/{b.name}" for b in self._client.list_blobs(bucket, prefix=prefix)]
 
     def delete_prefix(self, prefix_uri: str) -> int:
+        """Deletes the objects under the prefix; returns how many were listed.
+
+        An object a concurrent duplicate deleted first counts too: the prefix ends empty either way.
+        """
         bucket, prefix, _ = split_uri(prefix_uri)
         with transient_as_retryable(f"deleting {prefix_uri}"):
             blobs = list(self._client.list_blobs(bucket, prefix=prefix))

@@ -29,9 +29,11 @@ class FolderBlobStore:
     """Blobs as files. Writes are create-only and atomic: a temporary file hard-linked into place."""
 
     def open_read(self, uri: str) -> BinaryIO:
+        """Opens the file; FileNotFoundError when it does not exist."""
         return path_of(uri).open("rb")
 
     def write_if_absent(self, uri: str, data: bytes) -> bool:
+        """Creates the file unless it exists; True if this call created it."""
         target = path_of(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as tmp:
@@ -45,6 +47,7 @@ class FolderBlobStore:
             os.unlink(tmp.name)
 
     def stat(self, uri: str) -> BlobInfo | None:
+        """Size and modification time in ns (as the generation), or None when the file is absent."""
         try:
             stat = path_of(uri).stat()
         except FileNotFoundError:
@@ -52,12 +55,14 @@ class FolderBlobStore:
         return BlobInfo(size_bytes=stat.st_size, generation=str(stat.st_mtime_ns))
 
     def list_uris(self, prefix_uri: str) -> list[str]:
+        """URIs of the files under the folder, sorted; half-written temporary files left out."""
         folder = path_of(prefix_uri)
         if not folder.is_dir():
             return []
         return sorted(uri_of(p) for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
 
     def delete_prefix(self, prefix_uri: str) -> int:
+        """Deletes the folder; returns how many files it held."""
         folder = path_of(prefix_uri)
         if not folder.is_dir():
             return 0

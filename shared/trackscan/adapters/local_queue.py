@@ -12,6 +12,7 @@ class CollectingPublisher:
         self.messages: list[Message] = []
 
     def publish(self, message: Message) -> None:
+        """Keeps the message until the next drain()."""
         self.messages.append(message)
 
     def drain(self) -> list[Message]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from google.cloud import pubsub_v1
+import google.cloud.pubsub_v1 as pubsub_v1
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.config import Config
@@ -18,14 +18,18 @@ def topic_names(config: Config) -> dict[type, str]:
 
 
 class PubSubPublisher:
-    """Waits for the server's acknowledgement, so a failed publish fails the step and the
-    inbound message is redelivered instead of acknowledged."""
+    """Publishes to the topic of the consuming step and waits for the server's acknowledgement.
+
+    Waiting means a failed publish fails the step, so the inbound message is redelivered instead
+    of acknowledged.
+    """
 
     def __init__(self, client: pubsub_v1.PublisherClient, config: Config) -> None:
         self._client = client
         self._topics = {kind: client.topic_path(config.project_id, name) for kind, name in topic_names(config).items()}
 
     def publish(self, message: Message) -> None:
+        """Publishes with a kind attribute (and track_id, when the message has one); waits at most PUBLISH_TIMEOUT_S."""
         attributes = {"kind": message.kind}
         track_id = getattr(message, "track_id", None)
         if track_id:

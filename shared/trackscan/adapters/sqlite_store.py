@@ -60,6 +60,7 @@ class SqliteTrackStore:
         return self._connection
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
+        """Inserts the record unless its track id exists (INSERT OR IGNORE); returns the stored one."""
         self._db.execute(
             "INSERT OR IGNORE INTO tracks VALUES (?, ?, ?, ?, ?, ?)",
             (record.track_id, record.source_uri, record.partner, record.state.value,
@@ -70,10 +71,12 @@ class SqliteTrackStore:
         return stored
 
     def get(self, track_id: str) -> TrackRecord | None:
+        """The record of a track, or None when there is none."""
         row = self._db.execute("SELECT record FROM tracks WHERE track_id = ?", (track_id,)).fetchone()
         return TrackRecord.from_dict(json.loads(row[0])) if row else None
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
+        """Reads and writes in one write-locked transaction; the new record, or None if not allowed."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")  # takes the write lock before reading: no lost update
         try:
@@ -91,6 +94,7 @@ class SqliteTrackStore:
         return updated
 
     def record_failed_attempt(self, track_id: str, attempt: FailedAttempt) -> None:
+        """Sets the record's last_failed_attempt, leaving its state and updated_at as they are."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -106,7 +110,9 @@ class SqliteTrackStore:
     def query(
         self, partner: str | None, state: TrackState | None, limit: int, after: str | None
     ) -> list[TrackRecord]:
-        sql, args = "SELECT record FROM tracks WHERE 1 = 1", []
+        """Records newest first (ties by track id), filtered by partner and state, after a cursor."""
+        sql = "SELECT record FROM tracks WHERE 1 = 1"
+        args: list[str | int] = []
         if partner is not None:
             sql, args = f"{sql} AND partner = ?", [*args, partner]
         if state is not None:
@@ -119,6 +125,7 @@ class SqliteTrackStore:
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
+        """Records in state last updated at or before updated_before, oldest first."""
         rows = self._db.execute(
             f"SELECT record FROM tracks WHERE state IN ({_marks(state.stored_names)}) AND updated_at <= ? "
             "ORDER BY updated_at LIMIT ?",
@@ -127,12 +134,14 @@ class SqliteTrackStore:
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
+        """The tracks of a source URI, newest first."""
         rows = self._db.execute(
             "SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT ?", (source_uri, limit)
         ).fetchall()
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
 
     def by_name(self, name: str, limit: int) -> list[TrackRecord]:
+        """The tracks whose source file is called ``name``, newest first (the stored source_name)."""
         rows = self._db.execute(
             "SELECT record FROM tracks WHERE json_extract(record, '$.source_name') = ? ORDER BY updated_at DESC "
             "LIMIT ?", (name, limit)

@@ -19,6 +19,16 @@ OUTPUTS = ("mtt_scores", "msd_scores", "embedding")
 
 
 class TritonTagger:
+    """Scores patches on a Triton server; connects on first use.
+
+    Args:
+        url: the server's gRPC address, host:port.
+        model_name: the model's name in Triton's model repository.
+        timeout_s: the deadline of one inference call.
+        model_sha256: the sha256 of the deployed model (Config.model_sha256), recorded with every
+            result; Triton does not report it.
+    """
+
     def __init__(self, url: str, model_name: str, timeout_s: float, model_sha256: str) -> None:
         self._url = url
         self._model_name = model_name
@@ -38,6 +48,7 @@ class TritonTagger:
         reraise=True,
     )
     def predict(self, patches: np.ndarray) -> Predictions:
+        """Scores a batch of patches [N, 187, 96]; RetryableError once three quick tries failed."""
         batch = np.ascontiguousarray(patches, dtype=np.float32)
         request = triton_grpc.InferInput("patches", list(batch.shape), "FP32")
         request.set_data_from_numpy(batch)
@@ -52,4 +63,5 @@ class TritonTagger:
         return Predictions(mtt=mtt, msd=msd, embedding=embedding)
 
     def model_info(self) -> ModelInfo:
+        """The configured model name and sha256."""
         return self._info

@@ -23,7 +23,8 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="trackscan"'}
 class HeaderSource(Protocol):
     """Request headers, looked up case-insensitively (werkzeug's Headers)."""
 
-    def get(self, key: str) -> str | None: ...
+    def get(self, key: str) -> str | None:
+        """The header's value, or None when the request has no such header."""
 
 
 class InvalidTokenError(Exception):
@@ -60,7 +61,13 @@ def _pairs(spec: str, separator: str) -> list[tuple[str, str]]:
 
 
 class Authenticator:
-    """Turns request headers into the calling partner's name, or raises a 401/403 ApiError."""
+    """Turns request headers into the calling partner's name, or raises a 401/403 ApiError.
+
+    Args:
+        api_keys: partner by API key.
+        identities: partner by Google identity (e-mail address, lower case).
+        verifier: checks a Google ID token and returns its e-mail address; None: API keys only.
+    """
 
     def __init__(
         self, api_keys: dict[str, str], identities: dict[str, str], verifier: IdentityVerifier | None

@@ -32,6 +32,7 @@ class PageRequest:
 
 
 def invalid(message: str) -> ApiError:
+    """A 400 INVALID_ARGUMENT reply with the message, for the caller to raise."""
     return ApiError(400, "INVALID_ARGUMENT", message)
 
 

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import av
 import numpy as np
+import numpy.typing as npt
 
 from trackscan.errors import BadAudioError
 
@@ -31,6 +32,8 @@ TRUNCATION_SLACK_S = 0.5
 
 @dataclass(frozen=True)
 class AudioInfo:
+    """What the header of an audio file says, before anything is decoded."""
+
     duration_s: float
     sample_rate: int
     channels: int
@@ -39,12 +42,16 @@ class AudioInfo:
 
 @dataclass(frozen=True)
 class DecodedAudio:
-    samples: np.ndarray  # [channels, n] float32, channels <= 2
+    """Planar float32 samples of one decoded time range, with their sample rate."""
+
+    samples: npt.NDArray[np.float32]  # [channels, n], channels <= 2
     sample_rate: int
 
     @property
     def duration_s(self) -> float:
-        return self.samples.shape[1] / self.sample_rate
+        """How long the decoded audio lasts."""
+        frames: int = self.samples.shape[1]
+        return frames / self.sample_rate
 
 
 def probe(reader: BinaryIO, max_duration_s: float) -> AudioInfo:
@@ -78,7 +85,7 @@ def decode_segment(reader: BinaryIO, start_s: float, duration_s: float) -> Decod
         layout = "mono" if stream.codec_context.channels == 1 else "stereo"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
         if start_s > 0:
-            container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
+            _seek(container, stream, start_s)
         chunks = list(_frames_in_range(container, stream, resampler, start_s, duration_s, rate))
     samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
     samples = samples[:, : int(round(duration_s * rate))]
@@ -98,6 +105,15 @@ def _open(reader: BinaryIO) -> av.container.InputContainer:
         raise BadAudioError("UNSUPPORTED", "The file is not audio in a format we read.") from exc
     except av.error.FFmpegError as exc:
         raise BadAudioError("CORRUPT", f"The file could not be opened: {exc}.") from exc
+
+
+def _seek(container: av.container.InputContainer, stream: av.audio.stream.AudioStream, start_s: float) -> None:
+    # To the key frame at or before start_s, in the stream's time base; a stream without one is
+    # sought in the container's (microseconds).
+    if stream.time_base is None:
+        container.seek(int(start_s * av.time_base), backward=True)
+    else:
+        container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
 
 
 def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
@@ -138,23 +154,31 @@ def _frames_in_range(
     start_s: float,
     duration_s: float,
     rate: int,
-) -> Iterator[np.ndarray]:
+) -> Iterator[npt.NDArray[np.float32]]:
     """Yields [channels, n] arrays covering the range, trimmed at the start."""
     end_s = start_s + duration_s
     try:
         for frame in container.decode(stream):
-            frame_start_s = float(frame.pts * frame.time_base) if frame.pts is not None else start_s
+            frame_start_s = _start_s(frame, default=start_s)
             if frame_start_s >= end_s:
                 return
             for converted in resampler.resample(frame):
-                array = converted.to_ndarray()
+                # fltp frames are float32 already: asarray only tells the type checker so.
+                array = np.asarray(converted.to_ndarray(), dtype=np.float32)
                 skip = int(round((start_s - frame_start_s) * rate))
                 yield array[:, skip:] if skip > 0 else array
     except av.error.FFmpegError as exc:
         raise BadAudioError("CORRUPT", f"Decoding failed at about {start_s:.0f} s: {exc}.") from exc
 
 
-def _check_decoded(samples: np.ndarray, rate: int, planned_s: float) -> None:
+def _start_s(frame: av.AudioFrame, default: float) -> float:
+    # A frame without a timestamp (some raw streams) is taken to start where the range does.
+    if frame.pts is None or frame.time_base is None:
+        return default
+    return float(frame.pts * frame.time_base)
+
+
+def _check_decoded(samples: npt.NDArray[np.float32], rate: int, planned_s: float) -> None:
     decoded_s = samples.shape[1] / rate
     if decoded_s < planned_s * TRUNCATION_TOLERANCE - TRUNCATION_SLACK_S:
         raise BadAudioError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import librosa
 import numpy as np
+import numpy.typing as npt
 import soxr
 
 SAMPLE_RATE = 16_000
@@ -17,23 +18,24 @@ N_MELS = 96
 PATCH_FRAMES = 187  # 187 hops of 16 ms: 3 s
 
 
-def to_model_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+def to_model_rate(samples: npt.NDArray[np.float32], sample_rate: int) -> npt.NDArray[np.float32]:
     """Downmixes [channels, n] audio to mono and resamples it to 16 kHz (soxr, high quality)."""
-    mono = samples.mean(axis=0, dtype=np.float32)
+    mono: npt.NDArray[np.float32] = samples.mean(axis=0, dtype=np.float32)
     if sample_rate == SAMPLE_RATE:
         return mono
-    return soxr.resample(mono, sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    return np.asarray(soxr.resample(mono, sample_rate, SAMPLE_RATE, quality="HQ"), dtype=np.float32)
 
 
-def log_mel(mono_16k: np.ndarray) -> np.ndarray:
+def log_mel(mono_16k: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """The log-compressed mel spectrogram, [frames, 96] float32."""
     mel = librosa.feature.melspectrogram(
         y=mono_16k, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS
     )
-    return np.log10(10_000.0 * mel.T.astype(np.float32) + 1.0)
+    compressed: npt.NDArray[np.float32] = np.log10(10_000.0 * mel.T.astype(np.float32) + 1.0)
+    return compressed
 
 
-def to_patches(log_mel_frames: np.ndarray) -> np.ndarray:
+def to_patches(log_mel_frames: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Cuts [frames, 96] into non-overlapping [P, 187, 96] patches.
 
     The tail shorter than a patch is dropped, as musicnn does; audio shorter than one patch is
@@ -47,6 +49,6 @@ def to_patches(log_mel_frames: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(log_mel_frames[: count * PATCH_FRAMES].reshape(count, PATCH_FRAMES, N_MELS))
 
 
-def patches_from_audio(mono_16k: np.ndarray) -> np.ndarray:
+def patches_from_audio(mono_16k: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """16 kHz mono audio to model input patches."""
     return to_patches(log_mel(mono_16k))

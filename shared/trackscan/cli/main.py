@@ -23,7 +23,7 @@ from trackscan.ports import BlobStore, TrackStore
 @click.group()
 @click.version_option(package_name="trackscan")
 def cli() -> None:
-    """trackscan tags music: 100 tag scores, an embedding, tempo, key and loudness per track."""
+    """Tag music: 100 tag scores, an embedding, tempo, key and loudness per track."""
 
 
 @cli.command()
@@ -114,9 +114,12 @@ def worker(step: str, subscription: str | None, concurrency: int) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Most tracks to replay in this pass  [default: TRACKSCAN_RECONCILE_BATCH, 100]")
 def reconcile(older_than_s: float | None, limit: int | None) -> None:
-    """Send tracks stuck in RECEIVED, EXTRACTING or INFERRING through ingest again (cloud stack:
-    Firestore and Pub/Sub, or their emulators), oldest first. In the cloud, Cloud Scheduler runs
-    one pass a minute. Locally, run `trackscan run` again instead."""
+    """Send stalled tracks through ingest again, oldest first.
+
+    Tracks stuck in RECEIVED, EXTRACTING or INFERRING, on the cloud stack (Firestore and Pub/Sub,
+    or their emulators). In the cloud, Cloud Scheduler runs one pass a minute. Locally, run
+    `trackscan run` again instead.
+    """
     from trackscan import cloud_runtime
     from trackscan import reconcile as reconciler
 
@@ -131,4 +134,5 @@ cli.add_command(dev)
 
 
 def main() -> None:
+    """Runs the command line (the `trackscan` console script)."""
     cli()

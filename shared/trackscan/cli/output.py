@@ -40,10 +40,12 @@ def track_json(record: TrackRecord) -> dict[str, Any]:
 
 
 def json_line(record: TrackRecord) -> str:
+    """The record as one line of compact JSON (``trackscan run --json``)."""
     return json.dumps(track_json(record), separators=(",", ":"))
 
 
 def results_table(records: list[TrackRecord]) -> Table:
+    """A table with one row per track: its result, or its state and error when it has none."""
     table = Table(show_lines=False)
     for column in ("file", "duration", "top tags", "BPM", "key", "loudness"):
         table.add_column(column, overflow="fold")

@@ -37,6 +37,7 @@ class RunProgress:
         self._progress.stop()
 
     def track_finished(self, record: TrackRecord) -> None:
+        """Advances the bar by one track and updates the failed count and the audio speed."""
         if record.state is TrackState.FAILED:
             self._failed += 1
         if record.result:

@@ -119,7 +119,7 @@ def upload(path: Path) -> None:
     if not env:
         raise click.ClickException("No dev stack is running: start one with `trackscan dev up`.")
     os.environ.update(env)
-    from google.cloud import storage
+    import google.cloud.storage as storage
 
     from trackscan.tracks import track_id_for
 

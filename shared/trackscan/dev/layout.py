@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from trackscan.config import Config
@@ -60,8 +60,10 @@ def _default_function_ports() -> dict[str, int]:
 
 @dataclass(frozen=True)
 class DevPorts:
-    """TCP ports on 127.0.0.1, one per server and one per function. Defaults are the usual
-    ports of each tool."""
+    """TCP ports on 127.0.0.1, one per server and one per function.
+
+    Defaults are the usual ports of each tool.
+    """
 
     pubsub: int = 8085
     firestore: int = 8086
@@ -84,7 +86,7 @@ class DevPorts:
 
     def with_function(self, target: str, port: int) -> DevPorts:
         """These ports, with one function moved to another port."""
-        return DevPorts(**{**self.as_dict(), "functions": {**self.functions, target: port}})
+        return replace(self, functions={**self.functions, target: port})
 
     def as_dict(self) -> dict[str, object]:
         """Plain data, for the state file."""
@@ -97,7 +99,7 @@ class DevPorts:
 
 
 def free_ports(count: int) -> list[int]:
-    """count distinct free ports, chosen by the kernel (all sockets held open until chosen)."""
+    """Distinct free ports, as many as count, chosen by the kernel (all sockets held open until chosen)."""
     sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
     try:
         for sock in sockets:

@@ -58,8 +58,8 @@ def provision(config: Config, plan: Sequence[PushSubscription], env: Mapping[str
 
 def create_topics(project_id: str, topics: Sequence[str]) -> None:
     """Creates the topics that do not exist yet."""
+    import google.cloud.pubsub_v1 as pubsub_v1
     from google.api_core.exceptions import AlreadyExists
-    from google.cloud import pubsub_v1
 
     publisher = pubsub_v1.PublisherClient()
     for topic in topics:
@@ -69,8 +69,8 @@ def create_topics(project_id: str, topics: Sequence[str]) -> None:
 
 def create_subscriptions(project_id: str, plan: Sequence[PushSubscription]) -> None:
     """Creates the push subscriptions, each with its dead-letter topic and retry policy."""
+    import google.cloud.pubsub_v1 as pubsub_v1
     from google.api_core.exceptions import AlreadyExists
-    from google.cloud import pubsub_v1
 
     subscriber = pubsub_v1.SubscriberClient()
     with subscriber:
@@ -98,8 +98,8 @@ def _subscription_request(project_id: str, subscription: PushSubscription) -> di
 
 def create_buckets(project_id: str, names: Sequence[str]) -> None:
     """Creates the buckets that do not exist yet."""
+    import google.cloud.storage as storage
     from google.api_core.exceptions import Conflict
-    from google.cloud import storage
 
     client = storage.Client(project=project_id)
     for name in names:

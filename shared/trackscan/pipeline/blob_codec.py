@@ -6,6 +6,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from trackscan.audio.descriptors import SegmentDescriptors
 from trackscan.ports import Predictions
@@ -14,23 +15,29 @@ from trackscan.tracks import ModelInfo
 
 @dataclass(frozen=True)
 class SegmentFeatures:
+    """What the features step computed for one segment: model input and DSP partial sums."""
+
     patches: np.ndarray  # [P, 187, 96] float32
     descriptors: SegmentDescriptors
 
 
 @dataclass(frozen=True)
 class SegmentPredictions:
+    """What the infer step computed for one segment, with the model that computed it."""
+
     predictions: Predictions
     model: ModelInfo
 
 
-def _to_bytes(**arrays: np.ndarray) -> bytes:
+def _to_bytes(**arrays: npt.ArrayLike) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    # No pickled object arrays: np.load (allow_pickle=False) would refuse to read them back.
+    np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
 
 
 def encode_features(features: SegmentFeatures) -> bytes:
+    """The features blob: one .npz array per field."""
     d = features.descriptors
     return _to_bytes(
         patches=features.patches,
@@ -43,6 +50,7 @@ def encode_features(features: SegmentFeatures) -> bytes:
 
 
 def decode_features(data: bytes) -> SegmentFeatures:
+    """Reads a blob written by encode_features."""
     with np.load(io.BytesIO(data)) as z:
         descriptors = SegmentDescriptors(
             duration_s=float(z["duration_s"]),
@@ -55,6 +63,7 @@ def decode_features(data: bytes) -> SegmentFeatures:
 
 
 def encode_predictions(segment: SegmentPredictions) -> bytes:
+    """The predictions blob: the three model outputs and the model's name and sha256."""
     p = segment.predictions
     return _to_bytes(
         mtt=p.mtt,
@@ -66,6 +75,7 @@ def encode_predictions(segment: SegmentPredictions) -> bytes:
 
 
 def decode_predictions(data: bytes) -> SegmentPredictions:
+    """Reads a blob written by encode_predictions."""
     with np.load(io.BytesIO(data)) as z:
         predictions = Predictions(mtt=z["mtt"], msd=z["msd"], embedding=z["embedding"])
         model = ModelInfo(name=str(z["model_name"]), sha256=str(z["model_sha256"]))

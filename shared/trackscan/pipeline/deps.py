@@ -27,6 +27,7 @@ def track_prefix(deps: Deps, track_id: str) -> str:
 
 
 def features_uri(deps: Deps, track_id: str, segment_index: int) -> str:
+    """Where the features step writes one segment's features blob."""
     return f"{track_prefix(deps, track_id)}features/{segment_index:05d}.npz"
 
 
@@ -41,4 +42,5 @@ def predictions_prefix_under(work_root_uri: str, track_id: str) -> str:
 
 
 def predictions_uri(deps: Deps, track_id: str, segment_index: int) -> str:
+    """Where the infer step writes one segment's predictions blob."""
     return f"{predictions_prefix(deps, track_id)}{segment_index:05d}.npz"

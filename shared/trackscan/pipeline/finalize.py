@@ -6,7 +6,7 @@ from trackscan import failpoints
 from trackscan.errors import RetryableError
 from trackscan.messages import TrackInferred
 from trackscan.pipeline.aggregate import track_result
-from trackscan.pipeline.blob_codec import decode_features, decode_predictions
+from trackscan.pipeline.blob_codec import SegmentFeatures, SegmentPredictions, decode_features, decode_predictions
 from trackscan.pipeline.deps import Deps, features_uri, predictions_uri, track_prefix
 from trackscan.pipeline.state import get_record, read_blob
 from trackscan.pipeline.steps import FINALIZE as STEP
@@ -29,7 +29,7 @@ def handle(message: TrackInferred, deps: Deps) -> None:
     deps.blobs.delete_prefix(track_prefix(deps, message.track_id))
 
 
-def _load_segments(message: TrackInferred, deps: Deps) -> tuple[list, list]:
+def _load_segments(message: TrackInferred, deps: Deps) -> tuple[list[SegmentFeatures], list[SegmentPredictions]]:
     try:
         indexes = range(message.segments_total)
         features = [decode_features(read_blob(deps, features_uri(deps, message.track_id, i))) for i in indexes]

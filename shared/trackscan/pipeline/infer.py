@@ -1,5 +1,7 @@
-"""Infer: run the model on one segment's patches, record the segment done, and announce the
-track once every segment has predictions."""
+"""Infer: run the model on one segment's patches and record the segment done.
+
+Once every segment of the track has predictions, the track is announced to finalize.
+"""
 
 from __future__ import annotations
 

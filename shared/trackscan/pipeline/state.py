@@ -13,6 +13,7 @@ def is_finished(deps: Deps, track_id: str) -> bool:
 
 
 def get_record(deps: Deps, track_id: str) -> TrackRecord:
+    """The track's record; BadMessageError when no track has that id."""
     record = deps.tracks.get(track_id)
     if record is None:
         raise BadMessageError(f"No track {track_id} is known.")
@@ -20,6 +21,7 @@ def get_record(deps: Deps, track_id: str) -> TrackRecord:
 
 
 def read_blob(deps: Deps, uri: str) -> bytes:
+    """The whole content of a blob; FileNotFoundError when it does not exist."""
     with deps.blobs.open_read(uri) as reader:
         return reader.read()
 

@@ -66,6 +66,10 @@ def handle_dead_letter(message: Message, last_error: str, deps: Deps, attempts: 
 
 
 def record_failure(deps: Deps, track_id: str, error: ErrorInfo, attempt: int) -> None:
+    """Records the track FAILED with the error and deletes its work blobs.
+
+    A track the store does not know is only logged: there is no record to fail.
+    """
     if deps.tracks.get(track_id) is None:
         log.error("failure of an unknown track", extra={"track_id": track_id, "code": error.code})
         return

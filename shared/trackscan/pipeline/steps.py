@@ -1,7 +1,7 @@
-"""The step registry: every pipeline step, named once, with what it consumes, what it publishes
-and what it needs to run.
+"""The step registry: every pipeline step, named once.
 
-Everything else is derived from this table: the Cloud Run entrypoints (functions/main.py), the
+Each row says what the step consumes, what it publishes and what it needs to run. Everything
+else is derived from this table: the Cloud Run entrypoints (functions/main.py), the
 Pub/Sub topic and subscription names, the embedded runner's routing, ``trackscan worker --step``,
 the dev stack and, through ``terraform/steps.json`` (``python -m trackscan.pipeline.steps``),
 Terraform's services, subscriptions and grants. Adding a step means a row here, its handler
