@@ -169,7 +169,7 @@ def _features_blob() -> bytes:
     return encode_features(SegmentFeatures(patches=patches, descriptors=descriptors))
 
 
-def test_infer_answers_non_2xx_when_triton_unreachable(
+def test_infer_answers_non_2xx_and_records_the_attempt_when_triton_unreachable(
         function_client, cloud_env: Config, tracks: FirestoreTrackStore, blobs: GcsBlobStore,
         monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TRITON_GRPC_URL", f"127.0.0.1:{free_ports(1)[0]}")
@@ -180,7 +180,11 @@ def test_infer_answers_non_2xx_when_triton_unreachable(
     body = envelope(to_json(message).encode(), {"kind": message.kind, "track_id": record.track_id})
     response = post_cloud_event(function_client("infer"), cloud_env, topic_name(cloud_env.topic_prefix, "infer"), body)
     assert not 200 <= response.status_code < 300
-    assert _state(tracks, record.track_id).state is TrackState.EXTRACTING  # untouched, for the redelivery
+    # Not FAILED: the redelivery will try again. The record names the step in hand and why it failed.
+    stuck = _state(tracks, record.track_id)
+    assert stuck.state is TrackState.INFERRING and stuck.error is None
+    assert stuck.last_failed_attempt is not None and stuck.last_failed_attempt.step == "infer"
+    assert "Triton at 127.0.0.1" in stuck.last_failed_attempt.error
     assert blobs.list_uris(f"gs://{cloud_env.work_bucket_name}/{record.track_id}/predictions/") == []
 
 
