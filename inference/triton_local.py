@@ -29,9 +29,10 @@ import numpy as np
 
 MODEL_PATH = Path(__file__).resolve().parent / "model_repository/musicnn/1/model.onnx"
 PATCH_FRAMES, MEL_BANDS, TAGS_PER_MODEL, EMBEDDING_SIZE = 187, 96, 50, 200
-# Matches config.pbtxt: production batches up to 256 patches and waits 1 ms to fill a batch.
+# Matches config.pbtxt: batches of up to 256 patches, at most 2 ms of waiting to fill one. Its
+# preferred sizes are for a GPU and left out here (--preferred-batch-sizes sets them).
 MAX_BATCH_SIZE = 256
-MAX_QUEUE_DELAY_US = 1000
+MAX_QUEUE_DELAY_US = 2000
 
 ACCESS_TOKEN_ENV = "TRITON_LOCAL_ACCESS_TOKEN"
 
