@@ -20,6 +20,8 @@ device time (starts count extra):
 
     bash scripts/run_gpu_bench.sh      # writes $OUT/triton_gpu.json and $OUT/triton_gpu.md
 
+(Not yet runnable there: PyTriton 0.7.0 gives empty outputs under numpy 2.x; see BENCHMARKS.md.)
+
 Here, on the CPU (a few seconds a point):
 
     python -m benchmarks.bench_triton_gpu --preset cpu --out triton_cpu.json
@@ -131,7 +133,6 @@ def propose(results: list[PointResult], sla_p99_ms: float) -> dict[str, object]:
         "preferred_batch_sizes": preferred,
         "preferred_basis": f"smallest batch at >= 90 % of the best single-client rate ({knee.patches_per_request}),"
                            f" and the best ({curve_best.patches_per_request})",
-        "max_batch_size": max(max(r.patches_per_request for r in results), *preferred),
         "max_queue_delay_us": delay,
         "queue_delay_basis": delay_basis,
         "best_patches_per_s": best,
