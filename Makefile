@@ -43,10 +43,13 @@ test: setup triton-venv
 	# SIGTERM row failed once on a clean clone (see FAULTS.md) and stays out until proven stable.
 	$(BIN)/python -m pytest --ignore=tests/faults/test_emulator_faults.py
 
-bench: setup
+bench: setup triton-venv
 	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)"
 	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)" --corpus drascula-music torus-trooper-data
 	$(BIN)/python -m benchmarks.bench_steps --music "$$(scripts/fetch_music.sh)"
+	# The Triton sweep (the gpu preset where nvidia-smi lists a GPU), then the cost per million tracks.
+	mkdir -p .trackscan && $(BIN)/python -m benchmarks.bench_triton_gpu --check-onnx --out .trackscan/triton_sweep.json
+	$(BIN)/python -m benchmarks.cost_model
 
 # The fault suite alone, writing its table into FAULTS.md.
 test-faults: setup triton-venv

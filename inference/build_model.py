@@ -56,15 +56,15 @@ WHEEL_MEMBERS = (
 )
 
 # dims exclude the batch dimension because max_batch_size > 0. Each patch costs about 5.6 GFLOP
-# and 35 MB of activations (measured with onnxruntime on CPU), so 64 patches already fill a GPU
-# and stay well inside a 16 GB card. KIND_AUTO takes the GPU where there is one and the CPU
-# elsewhere, so the same file serves GKE and a local Triton.
+# and 35 MB of fp32 activations (measured with onnxruntime on CPU): 256 patches stay inside an
+# L4's 24 GB. KIND_AUTO takes the GPU where there is one and the CPU elsewhere, so the same file
+# serves GKE and a local Triton. The batching figures are explained in the file's own comment.
 TRITON_CONFIG = """\
 # Triton configuration of the combined musicnn model. Written by inference/build_model.py:
 # edit the script, not this file. The model itself (1/model.onnx) is built, never committed.
 name: "musicnn"
 platform: "onnxruntime_onnx"
-max_batch_size: 64
+max_batch_size: 256
 input [
   { name: "patches", data_type: TYPE_FP32, dims: [ 187, 96 ] }
 ]
@@ -73,8 +73,14 @@ output [
   { name: "msd_scores", data_type: TYPE_FP32, dims: [ 50 ] },
   { name: "embedding", data_type: TYPE_FP32, dims: [ 200 ] }
 ]
+# Dynamic batching, from benchmarks/bench_triton_gpu.py (BENCHMARKS.md, "Triton sweep"). On a
+# CPU (2026-12-02) the rate stopped growing at 8 patches a call and merging requests did not
+# raise it. No GPU was lent yet, so these GPU values are a starting point pending a GPU run:
+# preferred sizes are multiples of 40 patches, which requests of 20 (60 s segments), 40 (120 s)
+# or 80 (240 s) fill exactly, and 2 ms of queueing is nothing beside an infer step's seconds.
 dynamic_batching {
-  max_queue_delay_microseconds: 1000
+  preferred_batch_size: [ 80, 160 ]
+  max_queue_delay_microseconds: 2000
 }
 instance_group [
   { kind: KIND_AUTO, count: 1 }

@@ -9,6 +9,9 @@ PyTriton pins numpy<2, so this script runs in its own venv (scripts/install_trit
 and imports nothing from trackscan:
 
     .venv-triton/bin/python inference/triton_local.py --grpc-port 8001 --http-port 8000
+
+The batching options and ``--device cuda`` exist for benchmarks/bench_triton_gpu.py: on a GPU
+machine the model runs in PyTorch (the ONNX graph converted by onnx2torch), fp16 by default.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ import numpy as np
 
 MODEL_PATH = Path(__file__).resolve().parent / "model_repository/musicnn/1/model.onnx"
 PATCH_FRAMES, MEL_BANDS, TAGS_PER_MODEL, EMBEDDING_SIZE = 187, 96, 50, 200
-# Matches config.pbtxt: production batches up to 256 patches and waits 1 ms to fill a batch.
+# Matches config.pbtxt: batches of up to 256 patches, at most 2 ms of waiting to fill one. Its
+# preferred sizes are for a GPU and left out here (--preferred-batch-sizes sets them).
 MAX_BATCH_SIZE = 256
-MAX_QUEUE_DELAY_US = 1000
+MAX_QUEUE_DELAY_US = 2000
+
+ACCESS_TOKEN_ENV = "TRITON_LOCAL_ACCESS_TOKEN"
 
 LOGGER = logging.getLogger("triton_local")
 
@@ -44,6 +50,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--http-port", type=int, default=8000)
     parser.add_argument("--exit-timeout-s", type=int, default=8,
                         help="How long Triton drains in-flight requests when told to stop.")
+    parser.add_argument("--max-batch-size", type=int, default=MAX_BATCH_SIZE)
+    parser.add_argument("--max-queue-delay-us", type=int, default=MAX_QUEUE_DELAY_US)
+    parser.add_argument("--preferred-batch-sizes", default="",
+                        help="Comma-separated preferred batch sizes of the dynamic batcher (none by default).")
+    parser.add_argument("--instances", type=int, default=1, help="Model instances (one inference callable each).")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cpu: onnxruntime; cuda: PyTorch on the GPU (needs torch and onnx2torch).")
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp16",
+                        help="Precision of the model on cuda (the CPU path is always fp32).")
     return parser.parse_args(argv)
 
 
@@ -78,10 +93,47 @@ def onnx_infer_fn(model_path: Path) -> Callable[..., dict[str, np.ndarray]]:
     return infer
 
 
+def torch_cuda_infer_fn(model_path: Path, precision: str) -> Callable[..., dict[str, np.ndarray]]:
+    """An inference callable running the ONNX graph in PyTorch on the GPU (fp16 or fp32).
+
+    onnx2torch turns the graph into a torch module; scores come back as float32 like the ONNX
+    path, so a client cannot tell the two apart except by speed and rounding.
+    """
+    import onnx
+    import torch
+    from onnx2torch import convert
+    from pytriton.decorators import batch
+
+    graph = onnx.load(str(model_path))
+    output_names = [output.name for output in graph.graph.output]
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    module = convert(graph).eval().to(device="cuda", dtype=dtype)
+    # Patch counts vary per request, so let cuDNN pick kernels per shape once and keep them.
+    torch.backends.cudnn.benchmark = True
+
+    @batch
+    def infer(patches: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            inputs = torch.from_numpy(np.ascontiguousarray(patches, dtype=np.float32)).to("cuda", dtype)
+            results = module(inputs)
+        results = results if isinstance(results, (tuple, list)) else (results,)
+        pairs = zip(output_names, results, strict=True)
+        return {name: value.float().cpu().numpy() for name, value in pairs}
+
+    return infer
+
+
+def infer_functions(args: argparse.Namespace) -> list[Callable[..., dict[str, np.ndarray]]]:
+    """One inference callable per model instance, for the device the arguments name."""
+    if args.device == "cuda":
+        return [torch_cuda_infer_fn(args.model_path, args.precision) for _ in range(args.instances)]
+    return [onnx_infer_fn(args.model_path) for _ in range(args.instances)]
+
+
 def serve(args: argparse.Namespace) -> None:
     """Starts Triton with the musicnn model bound and blocks until SIGINT or SIGTERM."""
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
-    from pytriton.triton import Triton, TritonConfig
+    from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
 
     started = time.monotonic()
     config = TritonConfig(
@@ -90,10 +142,13 @@ def serve(args: argparse.Namespace) -> None:
         # No metrics endpoint: one less port to collide with, and none is read locally.
         allow_metrics=False, exit_timeout_secs=args.exit_timeout_s,
     )
-    with Triton(config=config) as triton:
+    # PyTriton guards the statistics and repository endpoints with a token it makes up; a caller
+    # that reads statistics (the sweep benchmark) chooses the token instead.
+    token = os.environ.get(ACCESS_TOKEN_ENV) or None
+    with Triton(config=config, security_config=TritonSecurityConfig(access_token=token)) as triton:
         triton.bind(
             model_name=args.model_name,
-            infer_func=onnx_infer_fn(args.model_path),
+            infer_func=infer_functions(args),
             inputs=[Tensor(name="patches", dtype=np.float32, shape=(PATCH_FRAMES, MEL_BANDS))],
             outputs=[
                 Tensor(name="mtt_scores", dtype=np.float32, shape=(TAGS_PER_MODEL,)),
@@ -101,8 +156,11 @@ def serve(args: argparse.Namespace) -> None:
                 Tensor(name="embedding", dtype=np.float32, shape=(EMBEDDING_SIZE,)),
             ],
             config=ModelConfig(
-                max_batch_size=MAX_BATCH_SIZE,
-                batcher=DynamicBatcher(max_queue_delay_microseconds=MAX_QUEUE_DELAY_US),
+                max_batch_size=args.max_batch_size,
+                batcher=DynamicBatcher(
+                    max_queue_delay_microseconds=args.max_queue_delay_us,
+                    preferred_batch_size=[int(size) for size in args.preferred_batch_sizes.split(",") if size] or None,
+                ),
             ),
             strict=True,
         )
