@@ -15,11 +15,12 @@ from typing import Any
 from trackscan import logs
 from trackscan.config import Config
 from trackscan.deliveries import Delivery, delivery_from_push, message_of
-from trackscan.errors import BadMessageError
+from trackscan.errors import BadMessageError, PermanentError
 from trackscan.messages import Message
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import handle_dead_letter, run_step
 from trackscan.pipeline.steps import STEP_NAMES, step_for, step_named
+from trackscan.rejections import keep_rejected
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ def handle_push(event_data: Any, step_name: str) -> None:
     if pushed is None or message is None:
         return
     if step_for(message).name != step_name:
-        log.error("dropped a message for another step", extra={
-            "step": step_name, "kind": message.kind, "message_id": pushed.message_id})
+        keep_rejected(cloud_deps().tracks, f"a {message.kind} message reached the {step_name} step",
+                      pushed.data, pushed.attributes, pushed.message_id)
         return
     run_step(message, cloud_deps(), attempt=pushed.delivery_attempt)
 
@@ -107,13 +108,15 @@ def _parse(event_data: Any) -> Delivery | None:
     try:
         return delivery_from_push(event_data)
     except BadMessageError as exc:
-        log.error("dropped a malformed push", extra={"error": exc.message})
+        raw = repr(event_data)[:2000].encode()
+        keep_rejected(cloud_deps().tracks, exc.message, raw, {}, "")
         return None
 
 
 def _message(pushed: Delivery) -> Message | None:
+    deps = cloud_deps()
     try:
-        return message_of(pushed)
-    except BadMessageError as exc:
-        log.error("dropped a malformed message", extra={"error": exc.message, "message_id": pushed.message_id})
+        return message_of(pushed, deps.config)
+    except PermanentError as exc:  # malformed, or an event we do not accept
+        keep_rejected(deps.tracks, exc.message, pushed.data, pushed.attributes, pushed.message_id)
         return None

@@ -80,6 +80,9 @@ class Config:
     model_sha256: str = _env("TRACKSCAN_MODEL_SHA256", "cloud", "")
     api_keys: str = _env("TRACKSCAN_API_KEYS", "local", "")
     partner_identities: str = _env("TRACKSCAN_PARTNER_IDENTITIES", "cloud", "")
+    # The partner registry: the partner ids whose prefixes (<ingest bucket>/<partner>/) are
+    # ingested, matched exactly. Empty accepts any prefix (the embedded default and tests).
+    partners: str = _env("TRACKSCAN_PARTNERS", "cloud", "")
     api_audience: str = _env("TRACKSCAN_API_AUDIENCE", "cloud", "")
     log_level: str = _env("TRACKSCAN_LOG_LEVEL", "cloud", "INFO")
     # Reconcile: a track not updated for this long counts as stalled. Err long: replaying a
@@ -106,6 +109,11 @@ class Config:
         state_db = self.state_db_path or str(Path(home) / "state.sqlite")
         model = self.model_path or _default_model_path()
         return replace(self, home_dir=home, state_db_path=state_db, model_path=model)
+
+    @property
+    def partner_ids(self) -> frozenset[str]:
+        """The registered partners; empty when any partner prefix is accepted."""
+        return frozenset(p.strip() for p in self.partners.split(",") if p.strip())
 
     @property
     def work_dir(self) -> Path:

@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from trackscan.errors import BadMessageError
+from trackscan.config import Config
+from trackscan.errors import BadMessageError, RejectedEventError
 from trackscan.messages import Message, UploadReceived, from_json
 
 FINALIZE = "OBJECT_FINALIZE"
@@ -39,11 +40,16 @@ def delivery_from_push(event_data: Any) -> Delivery:
         raise BadMessageError(f"not a Pub/Sub push: {exc}") from exc
 
 
-def upload_from_notification(pushed: Delivery) -> UploadReceived | None:
+def upload_from_notification(pushed: Delivery, config: Config) -> UploadReceived | None:
     """UploadReceived from a GCS notification; None for events other than a finished upload.
 
-    The partner is the first folder of the object name: partners upload under <partner>/.
+    The partner is the first folder of the object name: partners upload under <partner>/, and
+    only the configured ingest bucket and registered partners (matched exactly) are accepted.
     Keyed by bucket/object#generation, never by message id: one event may arrive many times.
+
+    Raises:
+        BadMessageError: a field is missing or of the wrong type.
+        RejectedEventError: another bucket, no partner prefix, or an unknown partner.
     """
     attributes = pushed.attributes
     if attributes.get("eventType") != FINALIZE:
@@ -51,17 +57,30 @@ def upload_from_notification(pushed: Delivery) -> UploadReceived | None:
     bucket, name, generation = (attributes.get(k) for k in ("bucketId", "objectId", "objectGeneration"))
     if not (bucket and name and generation):
         raise BadMessageError("the notification lacks bucketId, objectId or objectGeneration")
+    if not generation.isdigit():
+        raise BadMessageError(f"objectGeneration {generation[:40]!r} is not a number")
+    if bucket != config.ingest_bucket_name:
+        raise RejectedEventError(f"gs://{bucket} is not the ingest bucket gs://{config.ingest_bucket_name}")
     partner, slash, _ = name.partition("/")
     if not slash:
-        return None  # not under a partner prefix: not an upload for us
-    size = int(_json(pushed.data).get("size", 0)) if pushed.data else 0
-    return UploadReceived(f"gs://{bucket}/{name}", generation, size, partner)
+        raise RejectedEventError(f"{name[:200]} is not under a partner prefix (<partner>/...)")
+    known = config.partner_ids
+    if known and partner not in known:
+        raise RejectedEventError(f"{partner[:100]!r} is not a registered partner (partner ids match exactly)")
+    return UploadReceived(f"gs://{bucket}/{name}", generation, _size(pushed.data), partner)
 
 
-def message_of(pushed: Delivery) -> Message | None:
+def _size(data: bytes) -> int:
+    size = _json(data).get("size", 0) if data else 0
+    if isinstance(size, int) or (isinstance(size, str) and size.isdigit()):
+        return int(size)
+    raise BadMessageError(f"the notification's size {str(size)[:40]!r} is not a whole number")
+
+
+def message_of(pushed: Delivery, config: Config) -> Message | None:
     """A pipeline message from a push; on the ingest topic, also a GCS notification."""
     if "eventType" in pushed.attributes:
-        return upload_from_notification(pushed)
+        return upload_from_notification(pushed, config)
     try:
         return from_json(pushed.data)
     except ValueError as exc:

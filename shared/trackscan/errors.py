@@ -55,3 +55,10 @@ class BadMessageError(PermanentError):
 
     def __init__(self, message: str) -> None:
         super().__init__("BAD_MESSAGE", message)
+
+
+class RejectedEventError(PermanentError):
+    """A well-formed event the pipeline does not accept (another bucket, an unknown partner)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("REJECTED", message)

@@ -13,8 +13,11 @@ import numpy as np
 from trackscan.messages import Message
 from trackscan.tracks import FailedAttempt, ModelInfo, TrackRecord, TrackState, Transition
 
-if TYPE_CHECKING:  # only for annotations: importing PyAV here would slow every entrypoint
+if TYPE_CHECKING:
     from trackscan.audio.decode import AudioInfo, DecodedAudio
+    from trackscan.rejections import (
+        RejectedEvent,  # only for annotations: importing PyAV here would slow every entrypoint
+    )
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ class TrackStore(Protocol):
 
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
         """Records in state last updated at or before updated_before (ISO 8601 UTC), oldest first."""
+
+    def record_rejected(self, event: RejectedEvent) -> None:
+        """Keeps a refused event (idempotent: the same event_id is one record)."""
 
     def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
         """The tracks of a source URI (one per generation), most recently updated first."""

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from trackscan.deliveries import Delivery, message_of
-from trackscan.errors import BadMessageError
+from trackscan.errors import PermanentError
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import run_step
+from trackscan.rejections import keep_rejected
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1.subscriber.message import Message as PulledMessage
@@ -43,11 +44,11 @@ def handle_pulled(message: PulledMessage, deps: Deps) -> None:
     pushed = Delivery(message.data, dict(message.attributes), message.message_id,
                            message.delivery_attempt or 1)
     try:
-        step_message = message_of(pushed)
+        step_message = message_of(pushed, deps.config)
         if step_message is not None:
             run_step(step_message, deps, attempt=pushed.delivery_attempt)
-    except BadMessageError as exc:
-        log.error("dropped a malformed message", extra={"error": exc.message, "message_id": message.message_id})
+    except PermanentError as exc:  # malformed, or an event we do not accept: acknowledged, recorded
+        keep_rejected(deps.tracks, exc.message, pushed.data, pushed.attributes, pushed.message_id)
     except Exception:  # noqa: BLE001 - anything else is retried by redelivery
         log.exception("step failed; the message will be redelivered", extra={"message_id": message.message_id})
         message.nack()

@@ -83,6 +83,7 @@ def cloud_env(function_stack: DevStack, monkeypatch: pytest.MonkeyPatch) -> Iter
     for name, value in function_stack.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("TRACKSCAN_API_KEYS", f"{PARTNER}:{API_KEY}")
+    monkeypatch.setenv("TRACKSCAN_PARTNERS", f"{function_stack.env['TRACKSCAN_PARTNERS']},{PARTNER}")
     monkeypatch.delenv("FUNCTION_TARGET", raising=False)  # no librosa warm-up at import
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level  # cloud_deps() installs the JSON log handler

@@ -14,6 +14,7 @@ from google.cloud import firestore
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.errors import RetryableError
+from trackscan.rejections import RejectedEvent
 from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
 
 
@@ -28,6 +29,7 @@ class FirestoreTrackStore:
     def __init__(self, client: firestore.Client, collection: str) -> None:
         self._client = client
         self._tracks = client.collection(collection)
+        self._rejected = client.collection(f"{collection}-rejected")
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
         """Creates the document unless it exists; returns the stored record."""
@@ -107,6 +109,11 @@ class FirestoreTrackStore:
         )
         with transient_as_retryable(f"listing stalled {state.value} tracks"):
             return _records(query.stream())
+
+    def record_rejected(self, event: RejectedEvent) -> None:
+        """Stores the event in the ``<tracks collection>-rejected`` collection, once per event_id."""
+        with transient_as_retryable(f"recording rejected event {event.event_id}"):
+            self._rejected.document(event.event_id).set(asdict(event))
 
     def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
         """The tracks of a source URI, newest first."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
+from trackscan.rejections import RejectedEvent
 from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
 
 SCHEMA = """
@@ -24,6 +25,11 @@ CREATE TABLE IF NOT EXISTS tracks (
 CREATE INDEX IF NOT EXISTS tracks_by_partner ON tracks (partner, state, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_source ON tracks (source_uri, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_state ON tracks (state, updated_at);
+CREATE TABLE IF NOT EXISTS rejected_events (
+    event_id TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    event TEXT NOT NULL
+);
 """
 
 
@@ -132,6 +138,16 @@ class SqliteTrackStore:
             (*state.stored_names, updated_before, limit),
         ).fetchall()
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def record_rejected(self, event: RejectedEvent) -> None:
+        """Stores the event unless one with its id is there."""
+        self._db.execute("INSERT OR IGNORE INTO rejected_events VALUES (?, ?, ?)",
+                         (event.event_id, event.received_at, json.dumps(asdict(event))))
+
+    def rejected(self, limit: int) -> list[RejectedEvent]:
+        """The latest refused events, newest first."""
+        rows = self._db.execute("SELECT event FROM rejected_events ORDER BY received_at DESC LIMIT ?", (limit,))
+        return [RejectedEvent(**json.loads(row[0])) for row in rows.fetchall()]
 
     def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
         """The tracks of a source URI, newest first."""

@@ -186,5 +186,6 @@ def stack_env(config: Config, ports: DevPorts, api_key: str) -> dict[str, str]:
         "TRITON_GRPC_URL": f"{HOST}:{ports.triton_grpc}",
         "TRACKSCAN_API_URL": function_url(ports, API_TARGET),
         "TRACKSCAN_DEV_PARTNER": DEV_PARTNER,
+        "TRACKSCAN_PARTNERS": DEV_PARTNER,
         "TRACKSCAN_DEV_API_KEY": api_key,
     }

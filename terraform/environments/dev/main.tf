@@ -53,6 +53,7 @@ locals {
     TRACKSCAN_TRITON_MODEL        = var.triton_model_name
     TRACKSCAN_MODEL_SHA256        = var.model_sha256
     TRACKSCAN_PARTNER_IDENTITIES  = local.partner_identities
+    TRACKSCAN_PARTNERS            = join(",", sort(keys(var.partners)))
     TRACKSCAN_API_AUDIENCE        = local.api_url
     TRACKSCAN_SEGMENT_S           = tostring(var.segment_s)
     TRACKSCAN_MAX_DURATION_S      = tostring(var.max_duration_s)
