@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -14,6 +16,7 @@ from trackscan.config import Config
 from trackscan.dev import processes
 from trackscan.dev.layout import DEV_PARTNER, DevPorts
 from trackscan.dev.stack import (
+    ENV_FILE_HEADER,
     REPO_ROOT,
     DevStack,
     DevStackError,
@@ -49,7 +52,7 @@ def up(env_file: Path, free_ports: bool, no_triton: bool, no_functions: bool) ->
         raise click.ClickException(f"{INSTALL_TRITON} failed; start without Triton with --no-triton")
     source = None if no_functions else _functions_source()
     stack = DevStack(ports=DevPorts.free() if free_ports else None, state_dir=_state_dir(),
-                     functions_source=source, with_triton=not no_triton)
+                     functions_source=source, with_triton=not no_triton, api_key=_stable_api_key(_state_dir()))
     click.echo(f"Starting the dev stack (logs in {stack.state_dir / 'logs'}) ...", err=True)
     try:
         stack.start()
@@ -57,6 +60,25 @@ def up(env_file: Path, free_ports: bool, no_triton: bool, no_functions: bool) ->
         raise click.ClickException(str(exc)) from exc
     stack.write_env_file(env_file)
     click.echo(_summary(stack, env_file))
+
+
+def _stable_api_key(state_dir: Path) -> str:
+    """The dev partner's API key, made once and kept in the state dir so scripts survive a restart."""
+    path = state_dir / "api_key"
+    if not path.is_file():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24))
+    return path.read_text().strip()
+
+
+def _command(executable: str) -> str:
+    """How to run a program of this virtual environment from the current directory."""
+    path = Path(sys.executable).parent / executable
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _functions_source() -> Path | None:
@@ -68,6 +90,7 @@ def _functions_source() -> Path | None:
 
 def _summary(stack: DevStack, env_file: Path) -> str:
     ready = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in stack.ready_s.items())
+    trackscan, python = _command("trackscan"), _command("python")
     env = shlex.quote(str(env_file))
     return "\n".join([
         f"Dev stack ready ({ready}).",
@@ -75,22 +98,29 @@ def _summary(stack: DevStack, env_file: Path) -> str:
         "",
         f"Upload a file as partner {DEV_PARTNER} (it lands in gs://{stack.config.ingest_bucket_name}/"
         f"{DEV_PARTNER}/ and fake GCS announces it on {step_named(INGEST).topic(stack.config.topic_prefix)}):",
-        "  trackscan dev upload song.ogg",
-        "or, with any GCS client once the variables are loaded:",
-        "  python -c \"import os, sys; from google.cloud import storage; "
-        "storage.Client().bucket(os.environ['TRACKSCAN_INGEST_BUCKET']).blob("
-        "os.environ['TRACKSCAN_DEV_PARTNER'] + '/' + os.path.basename(sys.argv[1]))"
-        ".upload_from_filename(sys.argv[1])\" song.ogg",
-        f"or through the API at {stack.env['TRACKSCAN_API_URL']} with the key in $TRACKSCAN_DEV_API_KEY.",
-        "Watch a track:  trackscan status --cloud TRACK_ID   (with the variables loaded)",
-        f"Logs: {stack.state_dir / 'logs'}    Stop everything:  trackscan dev down",
+        f"  {trackscan} dev upload song.ogg",
+        "or, with any GCS client once the variables are loaded (this one prints the track id too):",
+        f"  {python} -c \"import os, sys; import google.cloud.storage as gcs; from trackscan.tracks import "
+        "track_id_for; b = gcs.Client().bucket(os.environ['TRACKSCAN_INGEST_BUCKET']).blob("
+        "os.environ['TRACKSCAN_DEV_PARTNER'] + '/' + os.path.basename(sys.argv[1])); "
+        "b.upload_from_filename(sys.argv[1]); print(track_id_for(f'gs://{b.bucket.name}/{b.name}', "
+        "str(b.generation)))\" song.ogg",
+        f"or through the API at {stack.env['TRACKSCAN_API_URL']} with the key in $TRACKSCAN_DEV_API_KEY "
+        "(kept across restarts).",
+        f"Watch a track:  {trackscan} status --cloud TRACK_ID   (with the variables loaded)",
+        "The emulators keep their data in memory: `dev down` or a restart starts them empty.",
+        f"Logs: {stack.state_dir / 'logs'}    Stop everything:  {trackscan} dev down",
     ])
 
 
 @dev.command()
-def down() -> None:
-    """Stop every process `trackscan dev up` started, and forget them."""
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path(".dev.env"),
+              show_default=True, help="The variables file `dev up` wrote: removed with the stack.")
+def down(env_file: Path) -> None:
+    """Stop every process `trackscan dev up` started, forget them and remove the env file."""
     stopped = stop_recorded(_state_dir())
+    if env_file.is_file() and env_file.read_text().startswith(ENV_FILE_HEADER):
+        env_file.unlink()  # stale variables would point clients at servers that are gone
     click.echo(f"Stopped: {', '.join(stopped)}." if stopped else "No dev stack was running.")
 
 
@@ -129,4 +159,4 @@ def upload(path: Path) -> None:
     uri = f"gs://{bucket_name}/{blob.name}"
     track_id = track_id_for(uri, str(blob.generation))
     click.echo(f"Uploaded {uri} (generation {blob.generation}), track {track_id}")
-    click.echo(f"Watch it (with the variables loaded): trackscan status --cloud {track_id}")
+    click.echo(f"Watch it (with the variables loaded): {_command('trackscan')} status --cloud {track_id}")

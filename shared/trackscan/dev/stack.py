@@ -28,6 +28,10 @@ SERVER_READY_TIMEOUT_S = 120.0  # The emulators' JVMs take ~5 s alone; with Trit
 FUNCTION_READY_TIMEOUT_S = 90.0
 
 
+# The first line of the env file: `dev down` removes only a file that `dev up` wrote.
+ENV_FILE_HEADER = "# Written by `trackscan dev up`"
+
+
 class DevStackError(RuntimeError):
     """The dev stack could not start (a port is taken, a server died or never got ready)."""
 
@@ -119,7 +123,7 @@ class DevStack:
 
     def write_env_file(self, path: Path) -> None:
         """Writes the stack env as KEY=VALUE lines (`set -a; . PATH; set +a` exports them)."""
-        lines = ["# Written by `trackscan dev up`; points SDK clients and trackscan at the dev stack."]
+        lines = [ENV_FILE_HEADER + "; points SDK clients and trackscan at the dev stack."]
         lines += [f"{name}={value}" for name, value in self.env.items()]
         path.write_text("\n".join(lines) + "\n")
 
@@ -193,4 +197,5 @@ def recorded_env(state_dir: Path) -> Mapping[str, str]:
     return json.loads(path.read_text()).get("env", {}) if path.is_file() else {}
 
 
-__all__ = ["DevStack", "DevStackError", "DevStackUnavailable", "stop_recorded", "recorded_env", "REPO_ROOT"]
+__all__ = ["ENV_FILE_HEADER", "DevStack", "DevStackError", "DevStackUnavailable", "stop_recorded", "recorded_env",
+           "REPO_ROOT"]
