@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from trackscan.adapters.sqlite_store import SqliteTrackStore
+from trackscan.cli.cloud_access import require_cloud
 from trackscan.cli.lookup import find_track
 from trackscan.cli.output import print_status
 from trackscan.config import Config
@@ -58,6 +59,8 @@ def status(track: str, as_json: bool, cloud: bool) -> None:
     or a bare file name.
     """
     config = Config.from_env()
+    if cloud:
+        require_cloud(("firestore", "storage"))
     store = _cloud_store(config) if cloud else SqliteTrackStore(config.state_db_path)
     record = find_track(store, track)
     if as_json:
@@ -101,6 +104,7 @@ def worker(step: str, subscription: str | None, concurrency: int) -> None:
     """Run one step from a Pub/Sub pull subscription until SIGTERM (then drain and exit)."""
     from trackscan import cloud_runtime, pull_worker
 
+    require_cloud(("firestore", "pubsub", "storage"))
     deps = cloud_runtime.cloud_deps()
     cloud_runtime.on_start(step)
     name = subscription or f"{step_named(step).topic(deps.config.topic_prefix)}-pull"
@@ -123,6 +127,7 @@ def reconcile(older_than_s: float | None, limit: int | None) -> None:
     from trackscan import cloud_runtime
     from trackscan import reconcile as reconciler
 
+    require_cloud(("firestore", "pubsub", "storage"))
     deps = cloud_runtime.cloud_deps()
     done = reconciler.reconcile(deps, deps.config.reconcile_after_s if older_than_s is None else older_than_s,
                                 limit)

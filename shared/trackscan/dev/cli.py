@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from trackscan.cli.cloud_access import require_cloud
 from trackscan.config import Config
 from trackscan.dev import processes
 from trackscan.dev.layout import DEV_PARTNER, DevPorts
@@ -149,6 +150,7 @@ def upload(path: Path) -> None:
     if not env:
         raise click.ClickException("No dev stack is running: start one with `trackscan dev up`.")
     os.environ.update(env)
+    require_cloud(("storage",))
     import google.cloud.storage as storage
 
     from trackscan.tracks import track_id_for
