@@ -86,3 +86,24 @@ def test_decode_segment_raises_truncated_when_the_file_is_cut_short(tmp_path):
     with pytest.raises(BadAudioError) as caught, _open(cut) as reader:
         decode_segment(reader, 0.0, info.duration_s)
     assert caught.value.code == "TRUNCATED"
+
+
+@pytest.mark.parametrize("suffix", [".ogg", ".opus", ".flac", ".wav"])
+def test_probe_or_decode_raises_truncated_when_the_file_is_cut_short(tmp_path, suffix):
+    # Each of these decodes a cut copy without complaint, just shorter: only the container's own
+    # bookkeeping (Ogg end-of-stream page, WAV data size, FLAC's last frame) tells.
+    whole = write_audio(tmp_path / f"whole{suffix}", music_like(20.0))
+    cut = truncated_copy(whole, tmp_path / f"cut{suffix}", 0.5)
+    with pytest.raises(BadAudioError) as caught:
+        with _open(cut) as reader:
+            info = probe(reader, LIMIT_S)
+        with _open(cut) as reader:
+            decode_segment(reader, 0.0, info.duration_s)
+    assert caught.value.code == "TRUNCATED"
+
+
+@pytest.mark.parametrize("suffix", [".ogg", ".opus", ".flac", ".wav"])
+def test_probe_accepts_the_file_when_it_is_whole(tmp_path, suffix):
+    whole = write_audio(tmp_path / f"whole{suffix}", music_like(5.0))
+    with _open(whole) as reader:
+        assert probe(reader, LIMIT_S).duration_s == pytest.approx(5.0, abs=0.1)

@@ -16,6 +16,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from trackscan.audio.integrity import at_end, check_whole
 from trackscan.errors import BadAudioError
 
 MIN_SAMPLE_RATE = 8_000
@@ -62,6 +63,7 @@ def probe(reader: BinaryIO, max_duration_s: float) -> AudioInfo:
     """
     with _open(reader) as container:
         stream = _audio_stream(container)
+        check_whole(reader, container.format.name)
         info = AudioInfo(
             duration_s=_duration_s(container, stream),
             sample_rate=int(stream.codec_context.sample_rate or 0),
@@ -86,7 +88,12 @@ def decode_segment(reader: BinaryIO, start_s: float, duration_s: float) -> Decod
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
         if start_s > 0:
             _seek(container, stream, start_s)
-        chunks = list(_frames_in_range(container, stream, resampler, start_s, duration_s, rate))
+        try:
+            chunks = list(_frames_in_range(container, stream, resampler, start_s, duration_s, rate))
+        except BadAudioError as exc:
+            if exc.code == "CORRUPT" and at_end(reader):  # the last frame is cut off mid-way
+                raise BadAudioError("TRUNCATED", "The file ends in the middle of a frame: it was cut short.") from exc
+            raise
     samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
     samples = samples[:, : int(round(duration_s * rate))]
     _check_decoded(samples, rate, duration_s)
