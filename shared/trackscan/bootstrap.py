@@ -12,6 +12,7 @@ from trackscan.adapters.local_queue import CollectingPublisher
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.config import Config
+from trackscan.messages import split_pinned_uri
 from trackscan.pipeline.deps import Deps
 from trackscan.ports import BlobStore
 
@@ -69,7 +70,7 @@ def sandboxed_decoder(config: Config) -> SandboxedDecoder:
 
 
 def open_source(uri: str, project_id: str) -> BinaryIO:
-    """Opens an audio source in the decoder child, with the child's own clients.
+    """Opens an audio source (pinned to a generation: messages.pinned_uri) in the decoder child.
 
     The child cannot share the parent's clients (gRPC channels and threads do not cross process
     boundaries), so it picks the adapter by the URI's scheme and builds it on first use.
@@ -78,7 +79,7 @@ def open_source(uri: str, project_id: str) -> BinaryIO:
     store = _source_stores.get((scheme, project_id))
     if store is None:
         store = _source_stores[(scheme, project_id)] = _source_store(scheme, project_id)
-    return store.open_read(uri)
+    return store.open_read(*split_pinned_uri(uri))
 
 
 def _source_store(scheme: str, project_id: str) -> BlobStore:

@@ -14,7 +14,7 @@ from typing import Any
 
 from trackscan.config import Config
 from trackscan.errors import BadMessageError, RejectedEventError
-from trackscan.messages import Message, UploadReceived, from_json
+from trackscan.messages import GENERATION, Message, UploadReceived, from_json
 
 FINALIZE = "OBJECT_FINALIZE"
 
@@ -57,17 +57,52 @@ def upload_from_notification(pushed: Delivery, config: Config) -> UploadReceived
     bucket, name, generation = (attributes.get(k) for k in ("bucketId", "objectId", "objectGeneration"))
     if not (bucket and name and generation):
         raise BadMessageError("the notification lacks bucketId, objectId or objectGeneration")
-    if not generation.isdigit():
+    if not GENERATION.fullmatch(generation):
         raise BadMessageError(f"objectGeneration {generation[:40]!r} is not a number")
+    partner = ingest_partner(bucket, name, config)
+    return UploadReceived(f"gs://{bucket}/{name}", generation, _size(pushed.data), partner)
+
+
+def ingest_partner(bucket: str, name: str, config: Config) -> str:
+    """The partner whose prefix holds the object, once ingest is known to accept it.
+
+    Raises:
+        RejectedEventError: another bucket, no partner prefix, or an unknown partner.
+    """
     if bucket != config.ingest_bucket_name:
-        raise RejectedEventError(f"gs://{bucket} is not the ingest bucket gs://{config.ingest_bucket_name}")
+        raise RejectedEventError(f"gs://{bucket[:100]} is not the ingest bucket gs://{config.ingest_bucket_name}")
     partner, slash, _ = name.partition("/")
     if not slash:
         raise RejectedEventError(f"{name[:200]} is not under a partner prefix (<partner>/...)")
     known = config.partner_ids
     if known and partner not in known:
         raise RejectedEventError(f"{partner[:100]!r} is not a registered partner (partner ids match exactly)")
-    return UploadReceived(f"gs://{bucket}/{name}", generation, _size(pushed.data), partner)
+    return partner
+
+
+def checked_upload(message: UploadReceived, config: Config) -> UploadReceived:
+    """An UploadReceived from Pub/Sub (the API's submit, a reconcile replay), held to a notification's rules.
+
+    Anyone allowed to publish to the ingest topic could send one, so it gets no more than a
+    notification would: an object of the ingest bucket under a registered partner's prefix,
+    recorded for that partner, and never ``force``, which only ``trackscan run --force`` sets
+    in the process that runs the pipeline (it deletes a finished track's work and redoes it).
+
+    Raises:
+        BadMessageError: the generation is not a number.
+        RejectedEventError: forced, not an ingest object, or another partner's object.
+    """
+    if message.force:
+        raise RejectedEventError("force is refused from Pub/Sub: only `trackscan run --force` redoes a track")
+    if not GENERATION.fullmatch(message.generation):
+        raise BadMessageError(f"generation {message.generation[:40]!r} is not a number")
+    bucket, slash, name = message.source_uri.removeprefix("gs://").partition("/")
+    if not message.source_uri.startswith("gs://") or not slash:
+        raise RejectedEventError(f"{message.source_uri[:200]} is not a gs://bucket/object URI")
+    partner = ingest_partner(bucket, name, config)
+    if message.partner != partner:
+        raise RejectedEventError(f"the message names partner {message.partner[:100]!r} for {partner!r}'s object")
+    return message
 
 
 def _size(data: bytes) -> int:
@@ -78,13 +113,19 @@ def _size(data: bytes) -> int:
 
 
 def message_of(pushed: Delivery, config: Config) -> Message | None:
-    """A pipeline message from a push; on the ingest topic, also a GCS notification."""
+    """A pipeline message from a push; on the ingest topic, also a GCS notification.
+
+    Raises:
+        BadMessageError: malformed, or a field of the wrong type.
+        RejectedEventError: an upload ingest does not accept (see ``checked_upload``).
+    """
     if "eventType" in pushed.attributes:
         return upload_from_notification(pushed, config)
     try:
-        return from_json(pushed.data)
+        message = from_json(pushed.data)
     except ValueError as exc:
         raise BadMessageError(f"not a trackscan message: {exc}") from exc
+    return checked_upload(message, config) if isinstance(message, UploadReceived) else message
 
 
 def _json(data: bytes) -> dict[str, Any]:

@@ -7,8 +7,12 @@ by every transport (Pub/Sub data, the in-process queue).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
+
+# An object generation: GCS's int64 as decimal text, or a local file's mtime in ns.
+GENERATION = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class SegmentPlanned:
 
     kind: ClassVar[str] = "segment-planned"
     track_id: str
-    source_uri: str
+    source_uri: str  # pinned to the track's generation (see pinned_uri)
     segment_index: int
     segments_total: int
     start_s: float
@@ -62,6 +66,33 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 }
 
 
+def pinned_uri(source_uri: str, generation: str) -> str:
+    """The source URI pinned to one object generation: ``<uri>#<generation>`` (gsutil's form).
+
+    Every segment of a track then reads the same version even if the object is overwritten
+    meanwhile. An object name may itself hold '#', so only ``split_pinned_uri`` may read it back.
+
+    Raises:
+        ValueError: the generation is not a decimal number (GCS generations and local mtimes are).
+    """
+    if not GENERATION.fullmatch(generation):
+        raise ValueError(f"generation {generation[:40]!r} is not a decimal number")
+    return f"{source_uri}#{generation}"
+
+
+def split_pinned_uri(uri: str) -> tuple[str, str | None]:
+    """(source URI, generation) of a ``pinned_uri``; (uri, None) when it pins nothing.
+
+    The pin is the last '#' and the digits after it, so '#' in the object name stays in the name:
+    gs://b/p/a#1.flac#17 is gs://b/p/a#1.flac at generation 17. An unpinned gs:// URI whose name
+    ends in '#<digits>' would read as pinned: that is why only pinned URIs are passed here.
+    """
+    head, separator, tail = uri.rpartition("#")
+    if separator and GENERATION.fullmatch(tail):
+        return head, tail
+    return uri, None
+
+
 def to_json(message: Message) -> str:
     """Serializes a message, tagged with its kind."""
     return json.dumps({"kind": message.kind, **asdict(message)}, sort_keys=True)
@@ -71,7 +102,8 @@ def from_json(data: str | bytes) -> Message:
     """Parses a message written by ``to_json``.
 
     Raises:
-        ValueError: the data is not a known message (callers map it to BadMessageError).
+        ValueError: the data is not a known message, or a field has the wrong type (callers
+            map it to BadMessageError).
     """
     payload: Any = json.loads(data)
     if not isinstance(payload, dict):
@@ -79,8 +111,21 @@ def from_json(data: str | bytes) -> Message:
     cls = MESSAGE_TYPES.get(payload.pop("kind", None))
     if cls is None:
         raise ValueError("unknown message kind")
-    names = {f.name for f in fields(cls)}
+    values = {f.name: payload[f.name] for f in fields(cls) if f.name in payload}
+    for f in fields(cls):
+        if f.name in values and not _has_type(values[f.name], str(f.type)):
+            raise ValueError(f"{cls.kind}: {f.name} must be {f.type}, not {type(values[f.name]).__name__}")
     try:
-        return cls(**{k: v for k, v in payload.items() if k in names})
+        return cls(**values)
     except TypeError as exc:  # a required field is missing
         raise ValueError(str(exc)) from exc
+
+
+def _has_type(value: object, annotation: str) -> bool:
+    # bool is an int to isinstance, and JSON writes a whole float such as 60.0 as 60 in some encoders.
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    expected = {"str": (str,), "int": (int,), "float": (int, float)}.get(annotation)
+    return expected is None or isinstance(value, expected)

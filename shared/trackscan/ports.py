@@ -29,16 +29,27 @@ class BlobInfo:
 
 
 class BlobStore(Protocol):
-    """Objects addressed by URI: the audio sources and the intermediate work blobs."""
+    """Objects addressed by URI: the audio sources and the intermediate work blobs.
 
-    def open_read(self, uri: str) -> BinaryIO:
-        """A seekable binary reader, so a segment is decoded without reading the whole file."""
+    A URI is taken as it is: '#' and '?' are part of a gs:// object name, never a pin or a query.
+    A generation is always passed on its own, so no object name can be mistaken for one.
+    """
 
-    def write_if_absent(self, uri: str, data: bytes) -> bool:
-        """Creates the object unless it exists (if_generation_match=0); True if this call wrote it."""
+    def open_read(self, uri: str, generation: str | None = None) -> BinaryIO:
+        """A seekable binary reader, so a segment is decoded without reading the whole file.
 
-    def stat(self, uri: str) -> BlobInfo | None:
-        """Size and generation of the object, or None when it does not exist."""
+        With a generation, that version of the object (FileNotFoundError once it is gone).
+        """
+
+    def write_if_absent(self, uri: str, data: bytes | BinaryIO) -> bool:
+        """Creates the object unless it exists (if_generation_match=0); True if this call wrote it.
+
+        A reader is streamed in bounded chunks, never held whole; an exception it raises
+        mid-way leaves no object behind.
+        """
+
+    def stat(self, uri: str, generation: str | None = None) -> BlobInfo | None:
+        """Size and generation of the object (that generation, if given), or None when it does not exist."""
 
     def list_uris(self, prefix_uri: str) -> list[str]:
         """URIs of the objects under the prefix, sorted."""

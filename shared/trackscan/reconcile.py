@@ -93,7 +93,7 @@ def stalled_tracks(tracks: TrackStore, older_than_s: float, now: datetime, limit
 
 def upload_of(record: TrackRecord, deps: Deps) -> UploadReceived | None:
     """The upload event of a track, or None when its object version no longer exists."""
-    info = deps.blobs.stat(f"{record.source_uri}#{record.generation}")
+    info = deps.blobs.stat(record.source_uri, record.generation)
     if info is None or info.generation != record.generation:
         return None
     return UploadReceived(record.source_uri, record.generation, info.size_bytes, record.partner)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -51,8 +52,18 @@ def track_id_for(source_uri: str, generation: str) -> str:
 
     A duplicate event for the same object generation maps to the same track; a new generation
     (an overwrite) is a new version of the track. Pub/Sub message ids are never used.
+
+    Two different (source_uri, generation) pairs never share a digest input, whatever the URI
+    holds ('#', '?', '%', any Unicode): ``<uri>#<generation>`` splits back at its last '#' as
+    long as the generation has none, which holds for every real generation (decimal digits), so
+    their ids are the ids of before. A generation with a '#' (only a hand-made message has one)
+    is hashed as the hex of a JSON pair instead: hex has no '#', so the two forms never meet.
     """
-    digest = hashlib.sha256(f"{source_uri}#{generation}".encode()).hexdigest()
+    if "#" in generation:
+        key = json.dumps([source_uri, generation]).encode().hex()
+    else:
+        key = f"{source_uri}#{generation}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     return f"t{digest[:24]}"
 
 

@@ -58,8 +58,8 @@ def blobs(stack_env: dict[str, str], stack_config: Config) -> GcsBlobStore:
     return GcsBlobStore(storage.Client(project=stack_config.project_id))
 
 
-def _read(blobs: GcsBlobStore, uri: str) -> bytes:
-    with blobs.open_read(uri) as reader:
+def _read(blobs: GcsBlobStore, uri: str, generation: str | None = None) -> bytes:
+    with blobs.open_read(uri, generation) as reader:
         return reader.read()
 
 
@@ -80,7 +80,7 @@ def test_gcs_stat_reports_size_and_generation_when_object_exists(blobs: GcsBlobS
     info = blobs.stat(uri)
     assert info is not None
     assert (info.size_bytes, info.generation) == (1234, str(blob.generation))
-    assert blobs.stat(f"{uri}#{blob.generation}") == info
+    assert blobs.stat(uri, str(blob.generation)) == info
 
 
 def test_gcs_open_read_returns_old_content_when_generation_pinned_and_overwritten(
@@ -94,9 +94,9 @@ def test_gcs_open_read_returns_old_content_when_generation_pinned_and_overwritte
     storage.Client().bucket(bucket_name).blob("partner/song.ogg").upload_from_string(b"version two!")
     second = blobs.stat(uri)
     assert second is not None and second.generation != first.generation
-    assert _read(blobs, f"{uri}#{first.generation}") == b"version one"
+    assert _read(blobs, uri, first.generation) == b"version one"
     assert _read(blobs, uri) == b"version two!"
-    assert blobs.stat(f"{uri}#{first.generation}") == first
+    assert blobs.stat(uri, first.generation) == first
 
 
 def test_gcs_list_and_delete_prefix_touch_only_the_prefix_when_called(blobs: GcsBlobStore, bucket_name: str):

@@ -24,10 +24,12 @@ from typing import BinaryIO, TypeVar
 from trackscan import failpoints
 from trackscan.audio.decode import AudioInfo, DecodedAudio, decode_segment, probe
 from trackscan.errors import BadAudioError, PermanentError, RetryableError
+from trackscan.messages import split_pinned_uri
 from trackscan.ports import BlobStore
 
-# Opens a source URI for reading; the child calls it, so it must be a picklable module-level
-# function (or a functools.partial of one) that builds its own clients in the child.
+# Opens a source URI (pinned to a generation, see messages.pinned_uri) for reading; the child
+# calls it, so it must be a picklable module-level function (or a functools.partial of one)
+# that builds its own clients in the child.
 Opener = Callable[[str], BinaryIO]
 T = TypeVar("T")
 # Not fork: the parent holds gRPC clients and their threads, which do not survive a fork.
@@ -55,12 +57,12 @@ class InProcessDecoder:
 
     def probe(self, uri: str, max_duration_s: float) -> AudioInfo:
         """AudioDecoder.probe, on a reader from the blob store."""
-        with _source_must_exist(uri), self._blobs.open_read(uri) as reader:
+        with _source_must_exist(uri), self._blobs.open_read(*split_pinned_uri(uri)) as reader:
             return probe(reader, max_duration_s)
 
     def decode(self, uri: str, start_s: float, duration_s: float) -> DecodedAudio:
         """AudioDecoder.decode, on a reader from the blob store."""
-        with _source_must_exist(uri), self._blobs.open_read(uri) as reader:
+        with _source_must_exist(uri), self._blobs.open_read(*split_pinned_uri(uri)) as reader:
             return decode_segment(reader, start_s, duration_s)
 
 

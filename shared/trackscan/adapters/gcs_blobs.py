@@ -1,7 +1,9 @@
 """BlobStore on Google Cloud Storage, addressed by gs://bucket/object URIs.
 
-A URI may pin a generation as gs://bucket/object#generation (the gsutil convention), so every
-segment of a track decodes the same object version even if the object is overwritten meanwhile.
+Everything after the bucket is the object name, as GCS stores it: '#', '?', '%', spaces and
+any other character but CR and LF, up to 1,024 bytes. A generation is passed on its own (never
+as a '#' suffix, which an object name may hold), so every segment of a track decodes the same
+object version even if the object is overwritten meanwhile.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from trackscan.ports import BlobInfo
 
 # Segment decoding seeks: small chunks read only the part of the object a segment needs.
 READ_CHUNK_BYTES = 1 << 20
+# A streamed upload (a reader) goes up in resumable chunks of this size, so memory stays bounded
+# whatever the file's size (the library's default chunk is 100 MiB). A multiple of 256 KiB.
+UPLOAD_CHUNK_BYTES = 8 << 20
 
 
-def split_uri(uri: str) -> tuple[str, str, int | None]:
-    """(bucket, object name, generation or None) of a gs:// URI."""
+def split_uri(uri: str) -> tuple[str, str]:
+    """(bucket, object name) of a gs:// URI; the name is everything after the bucket."""
     if not uri.startswith("gs://") or "/" not in uri[5:]:
         raise ValueError(f"not a gs://bucket/object URI: {uri}")
     bucket, _, name = uri[5:].partition("/")
-    name, _, generation = name.partition("#")
-    return bucket, name, int(generation) if generation else None
+    return bucket, name
 
 
 class GcsBlobStore:
@@ -33,38 +37,60 @@ class GcsBlobStore:
     def __init__(self, client: storage.Client) -> None:
         self._client = client
 
-    def _blob(self, uri: str) -> storage.Blob:
-        bucket, name, generation = split_uri(uri)
-        return self._client.bucket(bucket).blob(name, generation=generation)
+    def _blob(self, uri: str, generation: str | None = None) -> storage.Blob:
+        bucket, name = split_uri(uri)
+        return self._client.bucket(bucket).blob(name, generation=_number(generation))
 
-    def open_read(self, uri: str) -> BinaryIO:
-        """A seekable reader; FileNotFoundError when the object (or its pinned generation) is gone."""
+    def open_read(self, uri: str, generation: str | None = None) -> BinaryIO:
+        """A seekable reader; FileNotFoundError when the object (or that generation) is gone."""
         # Checked up front: the reader itself would fail only at the first read. A separate
         # metadata call, so the reader's pinned generation is never replaced by the latest one.
-        if self.stat(uri) is None:
+        if self.stat(uri, generation) is None:
             raise FileNotFoundError(uri)
         with transient_as_retryable(f"opening {uri}"):
-            return self._blob(uri).open("rb", chunk_size=READ_CHUNK_BYTES)
+            return self._blob(uri, generation).open("rb", chunk_size=READ_CHUNK_BYTES)
 
-    def write_if_absent(self, uri: str, data: bytes) -> bool:
-        """Uploads the object unless it exists; True if this call created it."""
+    def write_if_absent(self, uri: str, data: bytes | BinaryIO) -> bool:
+        """Uploads the object unless it exists (a reader in resumable chunks); True if this call created it."""
+        blob = self._blob(uri)
         with transient_as_retryable(f"writing {uri}"):
             try:
-                self._blob(uri).upload_from_string(data, if_generation_match=0)
+                if isinstance(data, bytes | bytearray):
+                    blob.upload_from_string(bytes(data), if_generation_match=0)
+                else:
+                    blob.chunk_size = UPLOAD_CHUNK_BYTES
+                    # No size: the library cannot know it, so it streams a resumable upload
+                    # chunk by chunk and finalizes the object only after the reader's last byte.
+                    blob.upload_from_file(data, if_generation_match=0)
                 return True
             except google_errors.PreconditionFailed:
                 return False
 
-    def stat(self, uri: str) -> BlobInfo | None:
-        """Size and generation of the object (the pinned one, if any), or None when it is absent."""
-        bucket, name, generation = split_uri(uri)
+    def start_resumable_upload(self, uri: str, size_bytes: int, content_type: str, origin: str | None) -> str:
+        """The URL of a resumable upload session for a new object (the partner API's large uploads).
+
+        Whoever holds the URL may upload to it, for a week, without credentials: only this object
+        (if_generation_match=0, so never over an existing one), of this size and content type.
+        The session is started by this service, which GCS's documentation prefers to handing a
+        client a signed URL to start it: nothing to sign (no signing key, no signBlob grant),
+        and the client skips a round trip.
+        """
+        with transient_as_retryable(f"starting an upload session for {uri}"):
+            url: str = self._blob(uri).create_resumable_upload_session(
+                content_type=content_type, size=size_bytes, origin=origin, if_generation_match=0, checksum=None
+            )
+        return url
+
+    def stat(self, uri: str, generation: str | None = None) -> BlobInfo | None:
+        """Size and generation of the object (that generation, if given), or None when it is absent."""
+        bucket, name = split_uri(uri)
         with transient_as_retryable(f"reading metadata of {uri}"):
-            blob = self._client.bucket(bucket).get_blob(name, generation=generation)
+            blob = self._client.bucket(bucket).get_blob(name, generation=_number(generation))
         return BlobInfo(size_bytes=blob.size or 0, generation=str(blob.generation)) if blob else None
 
     def list_uris(self, prefix_uri: str) -> list[str]:
         """URIs of the objects under the prefix, in the lexicographic order GCS lists them."""
-        bucket, prefix, _ = split_uri(prefix_uri)
+        bucket, prefix = split_uri(prefix_uri)
         with transient_as_retryable(f"listing {prefix_uri}"):
             return [f"gs://{bucket}/{b.name}" for b in self._client.list_blobs(bucket, prefix=prefix)]
 
@@ -73,7 +99,7 @@ class GcsBlobStore:
 
         An object a concurrent duplicate deleted first counts too: the prefix ends empty either way.
         """
-        bucket, prefix, _ = split_uri(prefix_uri)
+        bucket, prefix = split_uri(prefix_uri)
         with transient_as_retryable(f"deleting {prefix_uri}"):
             blobs = list(self._client.list_blobs(bucket, prefix=prefix))
             for blob in blobs:
@@ -82,3 +108,7 @@ class GcsBlobStore:
                 except google_errors.NotFound:
                     pass  # a concurrent duplicate deleted it first
         return len(blobs)
+
+
+def _number(generation: str | None) -> int | None:
+    return int(generation) if generation else None

@@ -6,10 +6,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from trackscan.ports import BlobInfo
+
+# A streamed write holds this much in memory at a time.
+COPY_CHUNK_BYTES = 1 << 20
 
 
 def path_of(uri: str) -> Path:
@@ -26,18 +29,26 @@ def uri_of(path: Path) -> str:
 
 
 class FolderBlobStore:
-    """Blobs as files. Writes are create-only and atomic: a temporary file hard-linked into place."""
+    """Blobs as files. Writes are create-only and atomic: a temporary file hard-linked into place.
 
-    def open_read(self, uri: str) -> BinaryIO:
+    A folder keeps one version of a file: a generation (the mtime) is accepted and not checked,
+    as before generations were passed, so a local rerun of a touched file still reads it.
+    """
+
+    def open_read(self, uri: str, generation: str | None = None) -> BinaryIO:
         """Opens the file; FileNotFoundError when it does not exist."""
         return path_of(uri).open("rb")
 
-    def write_if_absent(self, uri: str, data: bytes) -> bool:
-        """Creates the file unless it exists; True if this call created it."""
+    def write_if_absent(self, uri: str, data: bytes | BinaryIO) -> bool:
+        """Creates the file unless it exists, from bytes or a reader copied in chunks; True if this call created it."""
         target = path_of(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as tmp:
-            tmp.write(data)
+            try:
+                _write(tmp, data)
+            except BaseException:
+                os.unlink(tmp.name)  # a reader that failed (too large, disconnected) leaves nothing
+                raise
         try:
             os.link(tmp.name, target)  # fails if the target exists: the first writer wins
             return True
@@ -46,7 +57,7 @@ class FolderBlobStore:
         finally:
             os.unlink(tmp.name)
 
-    def stat(self, uri: str) -> BlobInfo | None:
+    def stat(self, uri: str, generation: str | None = None) -> BlobInfo | None:
         """Size and modification time in ns (as the generation), or None when the file is absent."""
         try:
             stat = path_of(uri).stat()
@@ -69,3 +80,10 @@ class FolderBlobStore:
         count = sum(1 for p in folder.rglob("*") if p.is_file())
         shutil.rmtree(folder, ignore_errors=True)
         return count
+
+
+def _write(target: IO[bytes], data: bytes | BinaryIO) -> None:
+    if isinstance(data, bytes | bytearray):
+        target.write(data)
+    else:
+        shutil.copyfileobj(data, target, COPY_CHUNK_BYTES)

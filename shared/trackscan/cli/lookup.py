@@ -9,6 +9,7 @@ import click
 
 from trackscan.cli.files import upload_event
 from trackscan.cli.output import source_label
+from trackscan.messages import split_pinned_uri
 from trackscan.ports import TrackStore
 from trackscan.tracks import TrackRecord, track_id_for
 
@@ -41,9 +42,9 @@ def _matches(store: TrackStore, query: str) -> list[TrackRecord]:
         record = store.get(query)
         return [record] if record else []
     if "://" in query:
-        uri, _, generation = query.partition("#")
-        if generation:
-            record = store.get(track_id_for(uri, generation))
-            return [record] if record else []
-        return store.by_source(uri, 1)
+        # A gs:// object name may hold '#': a URI pinned to a generation is tried first, then
+        # the whole text as a URI.
+        uri, generation = split_pinned_uri(query)
+        record = store.get(track_id_for(uri, generation)) if generation else None
+        return [record] if record else store.by_source(query, 1)
     return store.by_name(path.name, SHOWN_MATCHES)

@@ -6,7 +6,7 @@ import logging
 import math
 
 from trackscan.errors import BadAudioError
-from trackscan.messages import SegmentPlanned, UploadReceived
+from trackscan.messages import SegmentPlanned, UploadReceived, pinned_uri
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.steps import INGEST as STEP
 from trackscan.tracks import TrackRecord, TrackState, Transition, new_record
@@ -42,8 +42,8 @@ def handle(message: UploadReceived, deps: Deps) -> None:
     if message.size_bytes > deps.config.max_file_bytes:
         raise BadAudioError("TOO_LARGE", f"The file is {message.size_bytes >> 20} MiB; the limit is "
                             f"{deps.config.max_file_bytes >> 20} MiB.")
-    # Pinned to this generation (uri#generation), so an overwrite cannot change a track mid-way.
-    source_uri = f"{message.source_uri}#{message.generation}"
+    # Pinned to this generation, so an overwrite cannot change a track mid-way.
+    source_uri = pinned_uri(message.source_uri, message.generation)
     info = deps.decoder.probe(source_uri, deps.config.max_duration_s)
     plans = plan_segments(info.duration_s, deps.config.segment_s)
     for index, (start_s, duration_s) in enumerate(plans):
