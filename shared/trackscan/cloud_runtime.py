@@ -84,12 +84,15 @@ def reconcile_pass() -> dict[str, int]:
 @functools.cache
 def api_app() -> Any:
     """The partner API: API keys always, Google ID tokens when an audience is configured."""
+    from trackscan.adapters.gcs_blobs import GcsBlobStore
     from trackscan.api import create_app
     from trackscan.api.google_identity import google_id_token_verifier
 
     deps = cloud_deps()
     audience = deps.config.api_audience
-    return create_app(deps, verifier=google_id_token_verifier(audience) if audience else None)
+    sessions = deps.blobs.start_resumable_upload if isinstance(deps.blobs, GcsBlobStore) else None
+    return create_app(deps, verifier=google_id_token_verifier(audience) if audience else None,
+                      upload_sessions=sessions)
 
 
 def serve_api(request: Any) -> Any:

@@ -84,6 +84,10 @@ class Config:
     # ingested, matched exactly. Empty accepts any prefix (the embedded default and tests).
     partners: str = _env("TRACKSCAN_PARTNERS", "cloud", "")
     api_audience: str = _env("TRACKSCAN_API_AUDIENCE", "cloud", "")
+    # Requests per second each partner may make to one API instance, after a burst of
+    # api_burst (trackscan.api.rate_limit: per instance, not across instances); 0: no limit.
+    api_rate_per_s: float = _env("TRACKSCAN_API_RATE_PER_S", "cloud", 10.0)
+    api_burst: int = _env("TRACKSCAN_API_BURST", "cloud", 50)
     log_level: str = _env("TRACKSCAN_LOG_LEVEL", "cloud", "INFO")
     # Reconcile: a track not updated for this long counts as stalled. Err long: replaying a
     # healthy track costs a little work, and updated_at comes from the workers' clocks.

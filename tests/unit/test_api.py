@@ -13,15 +13,14 @@ import json
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from importlib import resources
 from types import SimpleNamespace
 
 import pytest
 import yaml
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
+from tests.api_fixtures import ACME, BUCKET, OPENAPI, api_deps
+from tests.api_fixtures import assert_error as _assert_error
+from tests.api_fixtures import schema_errors as _schema_errors
 from tests.audio_fixtures import music_like, write_audio
 from tests.pipeline_fixtures import make_deps, run_to_completion
 from trackscan.adapters.local_blobs import uri_of
@@ -31,7 +30,6 @@ from trackscan.cli.output import track_json
 from trackscan.errors import RetryableError
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import features_uri
-from trackscan.ports import BlobInfo
 from trackscan.tracks import (
     ErrorInfo,
     ModelInfo,
@@ -42,49 +40,9 @@ from trackscan.tracks import (
     track_id_for,
 )
 
-BUCKET = "ingest-test"
-ACME = {"X-API-Key": "key-acme"}
-BETA = {"X-API-Key": "key-beta"}
 AUDIENCE = "https://api.trackscan.test"
 ACME_EMAIL = "uploader@acme.iam.gserviceaccount.com"
-OPENAPI = yaml.safe_load(resources.files("trackscan.api").joinpath("openapi.yaml").read_text())
 RESULT_FIELDS = ("tags", "top_tags", "tempo_bpm", "key", "loudness_lufs", "duration_s", "embedding")
-
-
-class DictBlobStore:
-    """A BlobStore for gs:// URIs in memory; every write makes a new generation, as in GCS."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, tuple[bytes, str]] = {}
-        self._generation = 1_700_000_000_000_000
-
-    def put(self, uri: str, data: bytes = b"RIFF" + b"\0" * 96) -> str:
-        """Creates or overwrites an object (a partner's `gcloud storage cp`); returns the URI."""
-        self._generation += 1
-        self.objects[uri] = (bytes(data), str(self._generation))
-        return uri
-
-    def open_read(self, uri: str) -> io.BytesIO:
-        return io.BytesIO(self.objects[uri][0])
-
-    def write_if_absent(self, uri: str, data: bytes) -> bool:
-        if uri in self.objects:
-            return False
-        self.put(uri, data)
-        return True
-
-    def stat(self, uri: str) -> BlobInfo | None:
-        found = self.objects.get(uri)
-        return BlobInfo(size_bytes=len(found[0]), generation=found[1]) if found else None
-
-    def list_uris(self, prefix_uri: str) -> list[str]:
-        return sorted(uri for uri in self.objects if uri.startswith(prefix_uri))
-
-    def delete_prefix(self, prefix_uri: str) -> int:
-        doomed = self.list_uris(prefix_uri)
-        for uri in doomed:
-            del self.objects[uri]
-        return len(doomed)
 
 
 class BrokenTrackStore:
@@ -105,11 +63,7 @@ class BrokenTrackStore:
 
 @pytest.fixture
 def deps(tmp_path):
-    deps = make_deps(
-        tmp_path / "home", ingest_bucket_name=BUCKET, api_keys="acme:key-acme, beta:key-beta",
-        partner_identities=f"{ACME_EMAIL}=acme", max_file_bytes=4096,
-    )
-    return replace(deps, blobs=DictBlobStore())
+    return api_deps(tmp_path, partner_identities=f"{ACME_EMAIL}=acme")
 
 
 @pytest.fixture
@@ -139,24 +93,10 @@ def _track(deps, partner: str, name: str, state: TrackState = TrackState.FAILED)
     )
 
 
-def _schema_errors(name: str, body) -> list[str]:
-    """Violations of components/schemas/<name> of openapi.yaml (OpenAPI 3.1 is JSON Schema 2020-12)."""
-    registry = Registry().with_resource("urn:openapi", Resource.from_contents(OPENAPI, DRAFT202012))
-    validator = Draft202012Validator({"$ref": f"urn:openapi#/components/schemas/{name}"}, registry=registry)
-    return [error.message for error in validator.iter_errors(body)]
-
-
 def _result_of(track: dict) -> dict:
     """The result fields of an API track or a `trackscan run --json` object."""
     result = track.get("result", track)
     return {name: result[name] for name in RESULT_FIELDS}
-
-
-def _assert_error(response, status: int, code: str | None = None) -> None:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    assert not _schema_errors("Error", response.json)
-    assert code is None or response.json["error"]["code"] == code
 
 
 def test_submit_accepts_and_publishes_the_upload_when_the_object_is_under_the_partner_prefix(client, deps):
@@ -481,6 +421,17 @@ def test_google_verifier_answers_401_when_a_claim_is_wrong(deps, google_signer, 
     signer, certs = google_signer
     headers = {"Authorization": f"Bearer {_id_token(signer, **changes)}"}
     _assert_error(_google_client(deps, certs).get("/v1/tracks", headers=headers), 401, "UNAUTHENTICATED")
+
+
+def test_google_verifier_answers_401_without_naming_the_expected_audience_when_the_audience_is_wrong(
+        deps, google_signer):
+    signer, certs = google_signer
+    headers = {"Authorization": f"Bearer {_id_token(signer, aud='https://another-service.test')}"}
+    response = _google_client(deps, certs).get("/v1/tracks", headers=headers)
+    _assert_error(response, 401, "UNAUTHENTICATED")
+    # google-auth's own reason names the audience it expected: the API's URL stays in the log.
+    assert AUDIENCE not in response.get_data(as_text=True)
+    assert "another-service" not in response.get_data(as_text=True)
 
 
 def test_google_verifier_answers_401_when_the_token_is_signed_by_another_key(deps, google_signer):

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from importlib import resources
+from typing import Any
+from urllib.parse import quote
 
 from flask import Flask, Response, g, jsonify, request
 
 from trackscan.api import track_operations, validation
 from trackscan.api.auth import Authenticator, IdentityVerifier
 from trackscan.api.errors import ApiError, register_error_handlers
+from trackscan.api.rate_limit import RateLimiter
+from trackscan.api.uploads import AUDIO_TYPE_PREFIXES, SessionStarter, bounded_body, start_upload, upload_request
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.state import segments_scored
 from trackscan.tracks import TrackRecord
 
+log = logging.getLogger(__name__)
+
 # Endpoints anyone may call: the API description is public.
 PUBLIC_ENDPOINTS = {"openapi"}
-UPLOAD_TYPES = ("audio/", "application/octet-stream")
 
 
 def create_app(
-    deps: Deps, verifier: IdentityVerifier | None = None, ingest_root_uri: str | None = None
+    deps: Deps, verifier: IdentityVerifier | None = None, ingest_root_uri: str | None = None,
+    upload_sessions: SessionStarter | None = None, clock: Callable[[], float] = time.monotonic,
 ) -> Flask:
     """The partner API over the given ports.
 
@@ -29,31 +38,40 @@ def create_app(
             only API keys from ``config.api_keys`` are accepted.
         ingest_root_uri: where partner prefixes live; ``gs://<config.ingest_bucket_name>`` by
             default. A file:// root serves the API over the local folder adapter.
+        upload_sessions: opens resumable upload sessions for ``POST /v1/uploads`` (GCS); None
+            answers that endpoint 501, as the local folder has no such sessions.
+        clock: the rate limiter's monotonic clock.
 
     Raises:
-        ValueError: ``config.api_keys`` or ``config.partner_identities`` is malformed.
+        ValueError: ``config.api_keys``, ``config.partner_identities`` or the rate limit is malformed.
     """
     app = Flask(__name__, static_folder=None)
     # werkzeug answers 413 when Content-Length exceeds this, but cuts a chunked body off at the
     # limit without an error. One byte of slack makes such a body measurably too large, so the
-    # size check of the service answers 413 instead of storing a truncated file.
+    # size check of the upload answers 413 instead of storing a truncated file.
     app.config["MAX_CONTENT_LENGTH"] = deps.config.max_file_bytes + 1
     app.config["MAX_FILE_BYTES"] = deps.config.max_file_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     register_error_handlers(app)
-    views = _Views(deps, ingest_root_uri or f"gs://{deps.config.ingest_bucket_name}")
+    views = _Views(deps, ingest_root_uri or f"gs://{deps.config.ingest_bucket_name}", upload_sessions)
     authenticator = Authenticator.from_config(deps.config, verifier)
+    limiter = RateLimiter(deps.config.api_rate_per_s, deps.config.api_burst, clock)
 
     @app.before_request
     def authenticate() -> None:
         # Runs before routing errors surface, so unknown paths also need credentials.
         if request.endpoint not in PUBLIC_ENDPOINTS:
             g.partner = authenticator.partner_of(request.headers)
+            wait_s = limiter.wait_s(g.partner)
+            if wait_s:
+                raise ApiError(429, "RESOURCE_EXHAUSTED", f"Too many requests; try again in {wait_s} s.",
+                               {"Retry-After": str(wait_s)})
 
     app.add_url_rule("/v1/tracks", "submit_track", views.submit_track, methods=["POST"])
     app.add_url_rule("/v1/tracks", "list_tracks", views.list_tracks, methods=["GET"])
     app.add_url_rule("/v1/tracks/<raw_id>", "get_track", views.get_track, methods=["GET"])
     app.add_url_rule("/v1/tracks/<raw_id>:retry", "retry_track", views.retry_track, methods=["POST"])
+    app.add_url_rule("/v1/uploads", "start_upload", views.start_upload, methods=["POST"])
     app.add_url_rule("/openapi.yaml", "openapi", _openapi, methods=["GET"])
     return app
 
@@ -61,27 +79,48 @@ def create_app(
 class _Views:
     """The HTTP side of each endpoint: parse the request, call the track operations, shape the reply."""
 
-    def __init__(self, deps: Deps, ingest_root_uri: str) -> None:
+    def __init__(self, deps: Deps, ingest_root_uri: str, upload_sessions: SessionStarter | None) -> None:
         self._deps = deps
         self._ingest_root_uri = ingest_root_uri
+        self._upload_sessions = upload_sessions
+
+    def _prefix(self, partner: str) -> str:
+        """The partner's prefix, once ingest is known to accept it (the partner registry)."""
+        registered = self._deps.config.partner_ids
+        if registered and partner not in registered:
+            # Ingest would refuse its objects: say so now instead of accepting a track that never moves.
+            raise ApiError(403, "PERMISSION_DENIED", f"The partner {partner} is not registered for ingest.")
+        return validation.partner_prefix(self._ingest_root_uri, partner)
 
     def submit_track(self) -> tuple[Response, int, dict[str, str]]:
         """POST /v1/tracks: a JSON body naming an object, or the audio itself."""
         partner: str = g.partner
-        prefix = validation.partner_prefix(self._ingest_root_uri, partner)
+        prefix = self._prefix(partner)
         if request.mimetype == "application/json":
-            # silent: malformed JSON becomes None, which the check answers with a 400 that says why.
-            uri = validation.submit_source_uri(request.get_json(silent=True), prefix)
+            uri = validation.submit_source_uri(_json_body(), prefix)
             record = track_operations.submit_uri(self._deps, partner, uri)
-        elif request.mimetype.startswith(UPLOAD_TYPES):
-            name = validation.upload_filename(request.args.get("filename"))
-            record = track_operations.submit_upload(self._deps, partner, prefix + name, request.get_data(cache=False))
+        elif request.mimetype.startswith(AUDIO_TYPE_PREFIXES):
+            uri = validation.upload_filename(request.args.get("filename"), prefix)
+            body = bounded_body(request.stream, self._deps.config.max_file_bytes)
+            record = track_operations.submit_upload(self._deps, partner, uri, body)
         else:
             raise ApiError(
                 415, "UNSUPPORTED_MEDIA_TYPE",
                 "Send application/json with a source_uri, or audio as audio/* or application/octet-stream.",
             )
         return _accepted(record)
+
+    def start_upload(self) -> tuple[Response, int]:
+        """POST /v1/uploads: a resumable upload session for a new object under the partner's prefix."""
+        prefix = self._prefix(g.partner)
+        if request.mimetype != "application/json":
+            raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json: filename, size_bytes, content_type.")
+        wanted = upload_request(_json_body(), self._deps.config.max_file_bytes)
+        uri, url = start_upload(self._upload_sessions, lambda u: self._deps.blobs.stat(u) is not None, prefix,
+                                wanted, request.headers.get("Origin"))
+        log.info("upload session started", extra={"partner": g.partner, "source_uri": uri})
+        body = {"source_uri": uri, "upload_url": url, "tracks_url": f"/v1/tracks?source={quote(uri, safe='')}"}
+        return jsonify(body), 201
 
     def get_track(self, raw_id: str) -> Response:
         """GET /v1/tracks/{track_id}."""
@@ -105,6 +144,14 @@ def _accepted(record: TrackRecord) -> tuple[Response, int, dict[str, str]]:
     # 202: the pipeline works on it asynchronously; Location is where to poll.
     body = jsonify({"track_id": record.track_id, "state": record.state.value})
     return body, 202, {"Location": f"/v1/tracks/{record.track_id}"}
+
+
+def _json_body() -> Any:
+    """The request's JSON, read up to MAX_JSON_BYTES: a submit names one object, never more."""
+    data = request.stream.read(validation.MAX_JSON_BYTES + 1)
+    if len(data) > validation.MAX_JSON_BYTES:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"A JSON body holds at most {validation.MAX_JSON_BYTES} bytes.")
+    return validation.parse_json(data)
 
 
 def _openapi() -> Response:

@@ -7,16 +7,20 @@ callable, so the API-key path and the identity mapping are tested without networ
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
 from trackscan.api.errors import ApiError
 from trackscan.config import Config
 
+log = logging.getLogger(__name__)
 # A bearer token in, the verified e-mail address of its subject out (raises InvalidTokenError).
 IdentityVerifier = Callable[[str], str]
 
 API_KEY_HEADER = "X-API-Key"
+INVALID_TOKEN = ("The ID token is not valid: send an unexpired Google-signed ID token minted for this API, "
+                 "with your verified e-mail address in it.")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="trackscan"'}
 
 
@@ -111,7 +115,10 @@ class Authenticator:
         try:
             email = self._verifier(token).lower()
         except InvalidTokenError as exc:
-            raise _unauthenticated(f"The ID token is not valid: {exc}") from exc
+            # The reason stays in the log: google-auth's text names the audience the API expects
+            # (its URL), which a caller without a valid token has no business learning.
+            log.info("invalid ID token", extra={"reason": str(exc)[:300]})
+            raise _unauthenticated(INVALID_TOKEN) from exc
         partner = self._identities.get(email)
         if partner is None:
             raise ApiError(403, "PERMISSION_DENIED", f"The identity {email} is not registered to a partner.")

@@ -7,7 +7,7 @@ serialize. Every operation is safe to repeat: a client that timed out may send i
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, BinaryIO
 
 from trackscan.api.errors import ApiError
 from trackscan.api.validation import PageRequest, track_id
@@ -56,16 +56,14 @@ def submit_uri(deps: Deps, partner: str, source_uri: str) -> TrackRecord:
     return record
 
 
-def submit_upload(deps: Deps, partner: str, source_uri: str, data: bytes) -> TrackRecord:
-    """Stores an uploaded body as a new object, then submits it like ``submit_uri``.
+def submit_upload(deps: Deps, partner: str, source_uri: str, body: BinaryIO) -> TrackRecord:
+    """Stores an uploaded body as a new object, streamed in chunks, then submits it like ``submit_uri``.
 
     Raises:
-        ApiError: 400 for an empty body, 413 over the size limit, 409 if the name is taken.
+        ApiError: 409 if the name is taken; the body's own 4xx (413 past the size limit), which
+            leaves no object behind.
     """
-    if not data:
-        raise ApiError(400, "INVALID_ARGUMENT", "The upload body is empty.")
-    _check_size(deps, len(data))
-    if not deps.blobs.write_if_absent(source_uri, data):
+    if not deps.blobs.write_if_absent(source_uri, body):
         raise ApiError(
             409, "ALREADY_EXISTS",
             f"{source_uri} already exists; choose another filename, or submit it as "

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
+from trackscan.adapters.local_blobs import path_of, uri_of
 from trackscan.api.errors import ApiError
 from trackscan.tracks import TrackState
 
 TRACK_ID = re.compile(r"t[0-9a-f]{24}")
-# One object name under the partner's prefix: no folders, no dot-dot, nothing to escape in a URI.
-FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
-# GCS object names are at most 1024 bytes; a longer URI cannot name an object.
-MAX_URI_BYTES = 1100
+# GCS object names: 1 to 1,024 bytes of UTF-8 (cloud.google.com/storage/docs/objects#naming).
+MAX_OBJECT_NAME_BYTES = 1024
+# A file:// object is a file: each folder or file name within NAME_MAX of Linux file systems.
+MAX_LOCAL_SEGMENT_BYTES = 255
+# A first, cheap bound on a URI: the object name itself is checked exactly (object_uri). A
+# file:// URI percent-encodes, up to three bytes per byte of a name, so this is above 3 x 1,024.
+MAX_URI_BYTES = 4096
+# A JSON body names one object: anything longer is not a submit.
+MAX_JSON_BYTES = 64 << 10
 PAGE_SIZE = re.compile(r"[0-9]{1,4}")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 SUBMIT_FIELDS = {"source_uri"}
+UPLOAD_FIELDS = {"filename", "size_bytes", "content_type"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,20 @@ def invalid(message: str) -> ApiError:
     return ApiError(400, "INVALID_ARGUMENT", message)
 
 
+def parse_json(data: bytes) -> Any:
+    """The JSON value of a request body.
+
+    Raises:
+        ApiError: 400 when the body is not JSON or nests too deeply for the parser.
+    """
+    try:
+        return json.loads(data)
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise invalid(f"The body is not JSON: {exc}"[:200]) from None
+    except RecursionError:
+        raise invalid("The body nests too deeply to be a submit request.") from None
+
+
 def partner_prefix(ingest_root_uri: str, partner: str) -> str:
     """The only prefix a partner may submit from: <ingest root>/<partner>/."""
     return f"{ingest_root_uri.rstrip('/')}/{partner}/"
@@ -51,7 +75,7 @@ def submit_source_uri(body: Any, prefix: str) -> str:
         raise invalid('The body must be a JSON object: {"source_uri": "gs://..."}.')
     unknown = sorted(set(body) - SUBMIT_FIELDS)
     if unknown:
-        raise invalid(f"Unknown fields: {', '.join(unknown)}.")
+        raise invalid(f"Unknown fields: {', '.join(unknown)}."[:200])
     uri = body.get("source_uri")
     if not isinstance(uri, str) or not uri:
         raise invalid("source_uri must be a non-empty string.")
@@ -59,29 +83,73 @@ def submit_source_uri(body: Any, prefix: str) -> str:
 
 
 def source_uri(uri: str, prefix: str) -> str:
-    """Checks that a URI names one object under the prefix and nothing else."""
+    """The URI of the one object under the prefix that ``uri`` names.
+
+    A gs:// object name is taken as GCS stores it: '#', '?', '%', spaces and any Unicode are
+    part of the name. A file:// URI is percent-encoded (as ``trackscan run`` writes it); it is
+    decoded before any check, so an encoded '..' or '/' cannot leave the prefix, and answered in
+    its canonical form, so a track has one URI however it was spelled.
+    """
     scheme = prefix.split("://", 1)[0]
-    # Printable only: control characters and lone surrogates (JSON allows "\ud800") would
-    # fail later, in a file name or a database write, as a 500.
-    if any(c in "#?\\" or not c.isprintable() for c in uri):
-        raise invalid("source_uri must be printable, without '#', '?' or backslashes.")
-    if not uri.startswith(f"{scheme}://") or len(uri.encode()) > MAX_URI_BYTES:
+    if not uri.startswith(f"{scheme}://") or len(uri.encode("utf-8", "surrogatepass")) > MAX_URI_BYTES:
         raise invalid(f"source_uri must be a {scheme}:// URI of at most {MAX_URI_BYTES} bytes.")
+    _check_characters(uri, "source_uri")
     if not uri.startswith(prefix):
         raise ApiError(403, "PERMISSION_DENIED", f"You may submit objects under {prefix} only.")
-    # Dot segments would leave the prefix once a local path or a proxy resolves them.
-    if any(part in ("", ".", "..") for part in uri[len(prefix):].split("/")):
-        raise invalid("source_uri must name an object: no empty, '.' or '..' path segments.")
-    return uri
+    name = uri[len(prefix):]
+    if scheme == "file":
+        name = _decoded(name)
+    return object_uri(prefix, name, "source_uri")
 
 
-def upload_filename(value: str | None) -> str:
-    """The object name of an uploaded body."""
-    if value is None:
+def object_uri(prefix: str, name: str, field: str) -> str:
+    """The URI of the object ``name`` (relative, '/' between folders) under the partner's prefix.
+
+    Raises:
+        ApiError: 400 for a name GCS or a file system cannot hold, or with '', '.' or '..'
+            segments; 403 when a file:// name resolves (through a link) outside the prefix.
+    """
+    _check_characters(name, field)
+    segments = name.split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise invalid(f"{field} must name an object: no empty, '.' or '..' path segments.")
+    if not prefix.startswith("file://"):
+        room = MAX_OBJECT_NAME_BYTES - len(prefix.split("/", 3)[3].encode())
+        if len(name.encode()) > room:
+            raise invalid(f"{field}: the object name under your prefix may hold at most {room} bytes.")
+        return prefix + name
+    if any(len(segment.encode()) > MAX_LOCAL_SEGMENT_BYTES for segment in segments):
+        raise invalid(f"{field}: each folder or file name may hold at most {MAX_LOCAL_SEGMENT_BYTES} bytes.")
+    root = path_of(prefix)
+    path = root.joinpath(*segments)
+    # Resolved, so a link inside the prefix cannot lead out of it.
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise ApiError(403, "PERMISSION_DENIED", f"You may submit objects under {prefix} only.")
+    return uri_of(path)
+
+
+def _decoded(name: str) -> str:
+    # Raw '#' or '?' in a file:// URI start its fragment or query: they would cut the path short.
+    if "#" in name or "?" in name:
+        raise invalid("A file:// source_uri percent-encodes '#' and '?' (as %23 and %3F).")
+    try:
+        return unquote(name, errors="strict")
+    except UnicodeDecodeError:
+        raise invalid("source_uri percent-encodes bytes that are not UTF-8.") from None
+
+
+def _check_characters(text: str, field: str) -> None:
+    # Control characters (CR and LF are refused by GCS) and lone surrogates, which JSON allows
+    # ("\ud800") but no store can write, would fail later as a 500.
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in text):
+        raise invalid(f"{field} must not hold control characters or lone surrogates.")
+
+
+def upload_filename(value: str | None, prefix: str) -> str:
+    """The URI an uploaded body is stored at: the filename (an object name) under the prefix."""
+    if not value:
         raise invalid("An upload needs a filename query parameter, e.g. ?filename=song.flac.")
-    if not FILENAME.fullmatch(value):
-        raise invalid("filename: 1-200 letters, digits, '.', '_' or '-', beginning with a letter or digit.")
-    return value
+    return object_uri(prefix, value, "filename")
 
 
 def track_id(value: str) -> str | None:
@@ -101,8 +169,10 @@ def page_request(args: Mapping[str, str]) -> PageRequest:
 
 
 def _source(value: str | None) -> str | None:
-    if value is not None and (not value or not value.isprintable() or len(value.encode()) > MAX_URI_BYTES):
-        raise invalid(f"source must be a printable URI or file name of at most {MAX_URI_BYTES} bytes.")
+    if value is not None and (not value or len(value.encode("utf-8", "surrogatepass")) > MAX_URI_BYTES):
+        raise invalid(f"source must be a URI or file name of 1 to {MAX_URI_BYTES} bytes.")
+    if value is not None:
+        _check_characters(value, "source")
     return value
 
 

@@ -55,6 +55,8 @@ locals {
     TRACKSCAN_PARTNER_IDENTITIES  = local.partner_identities
     TRACKSCAN_PARTNERS            = join(",", sort(keys(var.partners)))
     TRACKSCAN_API_AUDIENCE        = local.api_url
+    TRACKSCAN_API_RATE_PER_S      = tostring(var.api_rate_per_s)
+    TRACKSCAN_API_BURST           = tostring(var.api_burst)
     TRACKSCAN_SEGMENT_S           = tostring(var.segment_s)
     TRACKSCAN_MAX_DURATION_S      = tostring(var.max_duration_s)
     TRACKSCAN_MAX_FILE_BYTES      = tostring(var.max_file_bytes)

@@ -93,6 +93,18 @@ variable "log_level" {
   default     = "INFO"
 }
 
+variable "api_rate_per_s" {
+  type        = number
+  description = "Requests per second each partner may make to one API instance after a burst of api_burst (TRACKSCAN_API_RATE_PER_S); more answer 429 with Retry-After. Per instance: the service's max instances multiply it. 0 turns the limit off."
+  default     = 10
+}
+
+variable "api_burst" {
+  type        = number
+  description = "Requests a partner may make at once to one API instance after a quiet spell (TRACKSCAN_API_BURST)."
+  default     = 50
+}
+
 variable "reconcile_after_s" {
   type        = number
   description = "Seconds without an update after which an unfinished track counts as stalled and is replayed (TRACKSCAN_RECONCILE_AFTER_S); keep it far above the longest healthy step and the workers' clock skew."
