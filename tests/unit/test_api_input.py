@@ -162,6 +162,23 @@ def test_upload_answers_413_and_leaves_no_file_when_a_chunked_body_exceeds_the_l
     assert deps.publisher.messages == []
 
 
+class _Unreadable(io.BytesIO):
+    """A request body that fails the test when read."""
+
+    def read(self, *args):
+        raise AssertionError("the body was read")
+
+    readinto = read1 = readline = read
+
+
+def test_upload_answers_409_without_reading_the_body_when_the_filename_is_taken(client, deps):
+    deps.blobs.put(f"gs://{BUCKET}/acme/taken.flac", b"first")
+    response = client.post("/v1/tracks?filename=taken.flac", input_stream=_Unreadable(bytes(3000)),
+                           headers={**ACME, "Content-Type": "audio/flac", "Content-Length": "3000"})
+    assert_error(response, 409, "ALREADY_EXISTS")
+    assert deps.blobs.objects[f"gs://{BUCKET}/acme/taken.flac"][0] == b"first"
+
+
 class RecordingSessions:
     """Stands in for GCS's resumable upload sessions: remembers what it was asked for."""
 

@@ -15,7 +15,7 @@ from trackscan.api import track_operations, validation
 from trackscan.api.auth import Authenticator, IdentityVerifier
 from trackscan.api.errors import ApiError, register_error_handlers
 from trackscan.api.rate_limit import RateLimiter
-from trackscan.api.uploads import AUDIO_TYPE_PREFIXES, SessionStarter, bounded_body, start_upload, upload_request
+from trackscan.api.uploads import AUDIO_TYPE_PREFIXES, SessionStarter, start_upload, upload_request
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.state import segments_scored
 from trackscan.tracks import TrackRecord
@@ -101,8 +101,7 @@ class _Views:
             record = track_operations.submit_uri(self._deps, partner, uri)
         elif request.mimetype.startswith(AUDIO_TYPE_PREFIXES):
             uri = validation.upload_filename(request.args.get("filename"), prefix)
-            body = bounded_body(request.stream, self._deps.config.max_file_bytes)
-            record = track_operations.submit_upload(self._deps, partner, uri, body)
+            record = track_operations.submit_upload(self._deps, partner, uri, request.stream)
         else:
             raise ApiError(
                 415, "UNSUPPORTED_MEDIA_TYPE",

@@ -7,9 +7,10 @@ serialize. Every operation is safe to repeat: a client that timed out may send i
 from __future__ import annotations
 
 import logging
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from trackscan.api.errors import ApiError
+from trackscan.api.uploads import bounded_body
 from trackscan.api.validation import PageRequest, track_id
 from trackscan.explain import explanation
 from trackscan.messages import UploadReceived
@@ -56,14 +57,17 @@ def submit_uri(deps: Deps, partner: str, source_uri: str) -> TrackRecord:
     return record
 
 
-def submit_upload(deps: Deps, partner: str, source_uri: str, body: BinaryIO) -> TrackRecord:
-    """Stores an uploaded body as a new object, streamed in chunks, then submits it like ``submit_uri``.
+def submit_upload(deps: Deps, partner: str, source_uri: str, stream: IO[bytes]) -> TrackRecord:
+    """Stores a request body as a new object, streamed in chunks, then submits it like ``submit_uri``.
 
     Raises:
-        ApiError: 409 if the name is taken; the body's own 4xx (413 past the size limit), which
-            leaves no object behind.
+        ApiError: 409 if the name is taken, 400 for an empty body, 413 past the size limit
+            (which leaves no object behind).
     """
-    if not deps.blobs.write_if_absent(source_uri, body):
+    # Checked first too, so a taken name is answered before the body is read: the create-only
+    # write alone would tell only after streaming it all.
+    taken = deps.blobs.stat(source_uri) is not None
+    if taken or not deps.blobs.write_if_absent(source_uri, bounded_body(stream, deps.config.max_file_bytes)):
         raise ApiError(
             409, "ALREADY_EXISTS",
             f"{source_uri} already exists; choose another filename, or submit it as "
