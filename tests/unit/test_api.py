@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -471,7 +472,7 @@ def test_openapi_document_is_valid_openapi_3_1_when_parsed():
 def test_openapi_document_describes_exactly_the_app_routes_when_compared(client):
     implicit = {"HEAD", "OPTIONS"}  # Flask adds these to every route; they are not operations
     served = {
-        (rule.rule.replace("<", "{").replace(">", "}").replace("{raw_id}", "{track_id}"), method.lower())
+        (re.sub(r"<(?:\w+:)?raw_id>", "{track_id}", rule.rule), method.lower())
         for rule in client.application.url_map.iter_rules()
         for method in rule.methods - implicit
     }

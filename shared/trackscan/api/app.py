@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, Response, g, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from trackscan.api import track_operations, validation
 from trackscan.api.auth import Authenticator, IdentityVerifier
@@ -69,11 +70,18 @@ def create_app(
 
     app.add_url_rule("/v1/tracks", "submit_track", views.submit_track, methods=["POST"])
     app.add_url_rule("/v1/tracks", "list_tracks", views.list_tracks, methods=["GET"])
-    app.add_url_rule("/v1/tracks/<raw_id>", "get_track", views.get_track, methods=["GET"])
-    app.add_url_rule("/v1/tracks/<raw_id>:retry", "retry_track", views.retry_track, methods=["POST"])
+    app.url_map.converters["segment"] = _Segment
+    app.add_url_rule("/v1/tracks/<segment:raw_id>", "get_track", views.get_track, methods=["GET"])
+    app.add_url_rule("/v1/tracks/<segment:raw_id>:retry", "retry_track", views.retry_track, methods=["POST"])
     app.add_url_rule("/v1/uploads", "start_upload", views.start_upload, methods=["POST"])
     app.add_url_rule("/openapi.yaml", "openapi", _openapi, methods=["GET"])
     return app
+
+
+class _Segment(BaseConverter):
+    """A path segment without ':', so /v1/tracks/ID:retry is the retry route only (its Allow: POST)."""
+
+    regex = "[^/:]+"
 
 
 class _Views:

@@ -86,14 +86,14 @@ def upload_request(body: Any, max_file_bytes: int) -> UploadRequest:
     unknown = sorted(set(body) - {"filename", "size_bytes", "content_type"})
     if unknown:
         raise invalid(f"Unknown fields: {', '.join(unknown)}."[:200])
-    filename, size, content_type = body.get("filename"), body.get("size_bytes"), body.get("content_type")
+    filename, size = body.get("filename"), body.get("size_bytes")
     if not isinstance(filename, str) or not filename:
         raise invalid("filename must be a non-empty string: the object name under your prefix.")
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise invalid("size_bytes must be the file's size: a whole number of at least 1.")
     if size > max_file_bytes:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"The file is over the limit of {max_file_bytes} bytes.")
-    content_type = "application/octet-stream" if content_type is None else content_type
+    content_type = body.get("content_type", "application/octet-stream")
     if not isinstance(content_type, str) or not content_type.startswith(AUDIO_TYPE_PREFIXES):
         raise invalid("content_type must be audio/* or application/octet-stream.")
     return UploadRequest(filename, size, content_type)
