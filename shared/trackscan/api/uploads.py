@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from trackscan.api.errors import ApiError
-from trackscan.api.validation import invalid, object_uri
+from trackscan.api.validation import UPLOAD_FIELDS, invalid, object_uri
 
 # Reads from the request in chunks of this size; the blob store writes its own chunks.
 BODY_BUFFER_BYTES = 1 << 20
@@ -83,7 +83,7 @@ def upload_request(body: Any, max_file_bytes: int) -> UploadRequest:
     """
     if not isinstance(body, dict):
         raise invalid('The body must be a JSON object: {"filename": ..., "size_bytes": ...}.')
-    unknown = sorted(set(body) - {"filename", "size_bytes", "content_type"})
+    unknown = sorted(set(body) - UPLOAD_FIELDS)
     if unknown:
         raise invalid(f"Unknown fields: {', '.join(unknown)}."[:200])
     filename, size = body.get("filename"), body.get("size_bytes")
