@@ -66,6 +66,10 @@ locals {
     TRACKSCAN_LOG_LEVEL           = var.log_level
     TRACKSCAN_RECONCILE_AFTER_S   = tostring(var.reconcile_after_s)
     TRACKSCAN_RECONCILE_BATCH     = tostring(var.reconcile_batch)
+    # The inventory sweep run by each reconcile pass: the defaults of shared/trackscan/config.py.
+    TRACKSCAN_SWEEP_AFTER_S  = "600"
+    TRACKSCAN_SWEEP_PAGE     = "1000"
+    TRACKSCAN_SWEEP_BUDGET_S = "3"
   }
 
   # The registry's bucket keys (a step's bucket_roles) => bucket names.
