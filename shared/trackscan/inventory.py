@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,7 @@ from trackscan.tracks import track_id_for
 
 log = logging.getLogger(__name__)
 SWEEP_CURSOR = "inventory-sweep"
+PUBLISH_THREADS = 16
 
 
 @dataclass
@@ -76,14 +78,15 @@ def _replay_unknown(deps: Deps, root: str, objects: list[ListedObject], cutoff: 
             uploads.append((upload, listed.created_at))
     done.outside += len(objects) - len(uploads)
     known = deps.tracks.known({track_id_for(u.source_uri, u.generation) for u, _ in uploads})
-    for upload, created_at in uploads:
-        if track_id_for(upload.source_uri, upload.generation) in known:
-            continue
-        if created_at > cutoff:
-            done.recent += 1
-            continue
-        deps.publisher.publish(upload)
-        done.replayed += 1
+    unknown = [(u, created_at) for u, created_at in uploads if track_id_for(u.source_uri, u.generation) not in known]
+    due = [u for u, created_at in unknown if created_at <= cutoff]
+    done.recent += len(unknown) - len(due)
+    # Each publish waits for the server's ack: many at once, or a page of lost uploads would
+    # take minutes instead of a second or two.
+    with ThreadPoolExecutor(PUBLISH_THREADS) as pool:
+        list(pool.map(deps.publisher.publish, due))
+    done.replayed += len(due)
+    for upload in due:
         log.info("unannounced upload sent to ingest", extra={
             "track_id": track_id_for(upload.source_uri, upload.generation), "source_uri": upload.source_uri})
 
