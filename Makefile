@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup model model-reproducible music triton-venv run test test-faults bench clean
+.PHONY: setup model model-reproducible music triton-venv run test test-faults bench clean tf-lock
 
 setup: $(INSTALLED) $(MODEL)
 
@@ -62,6 +62,15 @@ bench: setup triton-venv
 # The fault suite alone, writing its table into FAULTS.md.
 test-faults: setup triton-venv
 	FAULTS_REPORT=FAULTS.md $(BIN)/python -m pytest tests/faults
+
+# Writes terraform/environments/<env>/.terraform.lock.hcl: the pinned google provider's checksums for
+# the platforms people and Cloud Build run Terraform on. Needs registry.terraform.io; commit the result.
+TF_ENVIRONMENTS := $(wildcard terraform/environments/*)
+tf-lock:
+	for env in $(TF_ENVIRONMENTS); do \
+	  terraform -chdir=$$env get >/dev/null && \
+	  terraform -chdir=$$env providers lock -platform=linux_amd64 -platform=linux_arm64 -platform=darwin_arm64 -platform=darwin_amd64 || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .venv-triton .trackscan
