@@ -109,21 +109,6 @@ def test_outputs_are_described_when_declared(
             assert body.get("description"), f"{directory.name}: output {name} has no description"
 
 
-def test_module_readme_lists_every_input_and_output(modules: dict[str, TerraformDir]) -> None:
-    for module in modules.values():
-        readme = (module.path / "README.md").read_text()
-        for name in [*module.variables(), *module.outputs()]:
-            assert f"`{name}`" in readme, f"terraform/modules/{module.name}/README.md does not list `{name}`"
-
-
-def test_environment_readmes_list_every_variable_and_output(environments: dict[str, TerraformDir]) -> None:
-    overview = (REPO_ROOT / "terraform" / "README.md").read_text()
-    for environment in environments.values():
-        readmes = overview + (environment.path / "README.md").read_text()
-        for name in [*environment.variables(), *environment.outputs()]:
-            assert f"`{name}`" in readmes, f"neither terraform/README.md nor {environment.name}'s README lists `{name}`"
-
-
 def test_module_calls_match_module_interfaces_when_called(
     modules: dict[str, TerraformDir], environments: dict[str, TerraformDir]
 ) -> None:
@@ -394,7 +379,7 @@ def test_reconcile_service_has_its_own_account_with_only_its_grants(dev: Terrafo
     assert call, "no module.reconcile (cloud_run_service) in the dev environment"
     # The module creates the runtime account; the scheduler's identity only calls the service.
     assert not _mentions({k: v for k, v in call.items() if k != "invoker_members"}, SCHEDULER_ACCOUNT)
-    assert call["project_roles"] == ["roles/datastore.user"]
+    assert reference(call["firestore_database"]) == "module.firestore.database_resource_name"
     assert [(reference(g["bucket"]), g["role"]) for g in call["bucket_roles"]] == [
         ("module.buckets.ingest_bucket_name", "roles/storage.objectViewer")
     ]
