@@ -49,6 +49,7 @@ locals {
     TRACKSCAN_WORK_BUCKET         = module.buckets.work_bucket_name
     TRACKSCAN_TOPIC_PREFIX        = local.name
     TRACKSCAN_TRACKS_COLLECTION   = module.firestore.tracks_collection
+    TRACKSCAN_FIRESTORE_DATABASE  = module.firestore.database_name
     TRITON_GRPC_URL               = module.gke.triton_grpc_url
     TRACKSCAN_TRITON_MODEL        = var.triton_model_name
     TRACKSCAN_MODEL_SHA256        = var.model_sha256
@@ -75,6 +76,17 @@ locals {
   }
 
   push_invoker = { pubsub_push = "serviceAccount:${google_service_account.push.email}" }
+
+  # What cloudbuild.yaml needs to know about this environment (the trigger passes it; by hand:
+  # terraform output cloudbuild_substitutions).
+  cloudbuild_substitutions = {
+    _REGION         = var.region
+    _AR_REPOSITORY  = module.artifact_registry.repository_id
+    _MODEL_BUCKET   = module.buckets.models_bucket_name
+    _GKE_CLUSTER    = module.gke.cluster_name
+    _GKE_LOCATION   = module.gke.cluster_location
+    _SERVICE_PREFIX = local.name
+  }
 
   # The scheduler waits longer than Cloud Run lets a pass run, so it never retries while the
   # attempt it gave up on is still running on the single instance.
@@ -134,6 +146,7 @@ module "buckets" {
 module "firestore" {
   source            = "../../modules/firestore"
   project_id        = var.project_id
+  database_id       = local.name
   location_id       = coalesce(var.firestore_location, var.region)
   delete_protection = var.deletion_protection
 
@@ -210,7 +223,7 @@ module "step_service" {
   # reachable from the VPC.
   vpc_egress_subnetwork = each.value.triton ? module.network.run_egress_subnetwork_name : null
   invoker_members       = local.push_invoker
-  project_roles         = ["roles/datastore.user"]
+  firestore_database    = module.firestore.database_resource_name
   bucket_roles = [
     for bucket, role in each.value.bucket_roles : { bucket = local.bucket_names[bucket], role = role }
   ]
@@ -237,7 +250,7 @@ module "dead_letter" {
   max_instances       = var.max_instances["dead_letter"]
   memory              = "512Mi"
   invoker_members     = local.push_invoker
-  project_roles       = ["roles/datastore.user"]
+  firestore_database  = module.firestore.database_resource_name
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
@@ -256,13 +269,13 @@ module "api" {
   env             = local.service_env
   # Partners call from the internet; every request still needs a Google-signed identity
   # token of a listed partner (roles/run.invoker), checked by Cloud Run before the app runs.
-  ingress         = "INGRESS_TRAFFIC_ALL"
-  concurrency     = 20
-  min_instances   = 1
-  max_instances   = var.max_instances["api"]
-  memory          = "1Gi"
-  invoker_members = local.partner_members
-  project_roles   = ["roles/datastore.user"]
+  ingress            = "INGRESS_TRAFFIC_ALL"
+  concurrency        = 20
+  min_instances      = 1
+  max_instances      = var.max_instances["api"]
+  memory             = "1Gi"
+  invoker_members    = local.partner_members
+  firestore_database = module.firestore.database_resource_name
   # Stores uploaded bodies (create only, never overwrite) and stats submitted objects.
   bucket_roles = [
     { bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectCreator" },
@@ -289,12 +302,12 @@ module "reconcile" {
   # Internal ingress (the module default) is enough: Cloud Scheduler jobs in the same project
   # count as internal sources for Cloud Run ingress (cloud.google.com/run/docs/securing/ingress).
   # One pass at a time: two overlapping passes would replay the same tracks twice.
-  concurrency     = 1
-  max_instances   = 1
-  timeout_s       = local.reconcile_timeout_s
-  memory          = "512Mi"
-  invoker_members = { scheduler = "serviceAccount:${google_service_account.scheduler.email}" }
-  project_roles   = ["roles/datastore.user"]
+  concurrency        = 1
+  max_instances      = 1
+  timeout_s          = local.reconcile_timeout_s
+  memory             = "512Mi"
+  invoker_members    = { scheduler = "serviceAccount:${google_service_account.scheduler.email}" }
+  firestore_database = module.firestore.database_resource_name
   # Stats a stalled track's object version (is it still there?) before replaying it.
   bucket_roles        = [{ bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" }]
   publish_topic_names = [module.messaging.topic_names["ingest"]]
@@ -375,8 +388,18 @@ module "step_subscription" {
 }
 
 module "deployer" {
-  source     = "../../modules/deployer"
-  project_id = var.project_id
+  source      = "../../modules/deployer"
+  project_id  = var.project_id
+  name_prefix = local.name
+  region      = var.region
+  service_names = merge(
+    { for step, service in module.step_service : step => service.name },
+    {
+      dead_letter = module.dead_letter.name
+      api         = module.api.name
+      reconcile   = module.reconcile.name
+    },
+  )
   runtime_service_account_names = merge(
     { for step, service in module.step_service : step => service.service_account_name },
     {
@@ -388,6 +411,9 @@ module "deployer" {
   artifact_registry_location   = module.artifact_registry.location
   artifact_registry_repository = module.artifact_registry.repository_id
   models_bucket_name           = module.buckets.models_bucket_name
+  release_source               = var.release_source
+  release_branch               = var.release_branch
+  substitutions                = local.cloudbuild_substitutions
 
   depends_on = [module.project_services]
 }

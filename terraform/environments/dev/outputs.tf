@@ -56,8 +56,18 @@ output "gke_cluster_name" {
 }
 
 output "deployer_service_account_email" {
-  description = "Service account to set on the Cloud Build trigger."
+  description = "Service account Cloud Build releases run as (the trigger sets it; gcloud builds submit --service-account for a release by hand)."
   value       = module.deployer.email
+}
+
+output "deployer_service_account_id" {
+  description = "Resource name of the deployer account (gcloud builds submit --service-account=...)."
+  value       = module.deployer.service_account_id
+}
+
+output "release_trigger_name" {
+  description = "Cloud Build trigger that runs cloudbuild.yaml on every push to release_branch; null without release_source."
+  value       = module.deployer.trigger_name
 }
 
 output "service_env" {
@@ -66,13 +76,6 @@ output "service_env" {
 }
 
 output "cloudbuild_substitutions" {
-  description = "Substitutions for cloudbuild.yaml (gcloud builds submit --substitutions=...)."
-  value = {
-    _REGION         = var.region
-    _AR_REPOSITORY  = module.artifact_registry.repository_id
-    _MODEL_BUCKET   = module.buckets.models_bucket_name
-    _GKE_CLUSTER    = module.gke.cluster_name
-    _GKE_LOCATION   = module.gke.cluster_location
-    _SERVICE_PREFIX = local.name
-  }
+  description = "Substitutions for cloudbuild.yaml (gcloud builds submit --substitutions=...); the trigger passes the same."
+  value       = local.cloudbuild_substitutions
 }
