@@ -23,6 +23,7 @@ locals {
   steps = jsondecode(file("${path.module}/../../steps.json")).steps
 
   name          = var.name_prefix
+  api_edge      = length(var.api_domains) > 0
   bucket_prefix = coalesce(var.bucket_prefix, "${var.project_id}-${var.name_prefix}")
   labels        = merge({ app = "trackscan", env = var.environment }, var.labels)
 
@@ -269,7 +270,9 @@ module "api" {
   env             = local.service_env
   # Partners call from the internet; every request still needs a Google-signed identity
   # token of a listed partner (roles/run.invoker), checked by Cloud Run before the app runs.
-  ingress            = "INGRESS_TRAFFIC_ALL"
+  # Behind the load balancer (api_domains set), only it may reach the service, so Cloud Armor's
+  # rate limit cannot be bypassed through the run.app URL.
+  ingress            = local.api_edge ? "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" : "INGRESS_TRAFFIC_ALL"
   concurrency        = 20
   min_instances      = 1
   max_instances      = var.max_instances["api"]
@@ -286,6 +289,23 @@ module "api" {
   publish_topic_names = [module.messaging.topic_names["ingest"]]
   deletion_protection = var.deletion_protection
   labels              = local.labels
+
+  depends_on = [module.project_services]
+}
+
+# The API behind an external HTTPS load balancer with Cloud Armor (a rate limit per client), when
+# api_domains names the domains to serve it on.
+module "api_edge" {
+  source = "../../modules/api_edge"
+  count  = local.api_edge ? 1 : 0
+
+  project_id             = var.project_id
+  name                   = local.name
+  region                 = var.region
+  cloud_run_service_name = module.api.name
+  domains                = var.api_domains
+  rate_limit_per_minute  = var.api_rate_limit_per_minute
+  labels                 = local.labels
 
   depends_on = [module.project_services]
 }

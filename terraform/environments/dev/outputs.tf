@@ -3,6 +3,16 @@ output "api_url" {
   value       = module.api.uri
 }
 
+output "api_edge_ip" {
+  description = "Address of the API's load balancer (the api_domains' DNS A record); null without api_domains."
+  value       = local.api_edge ? module.api_edge[0].ip_address : null
+}
+
+output "api_edge_url" {
+  description = "URL of the API through the load balancer and Cloud Armor; null without api_domains."
+  value       = local.api_edge ? module.api_edge[0].url : null
+}
+
 output "service_urls" {
   description = "Service => URL of every Cloud Run service: the steps by step name, then dead_letter, api, reconcile."
   value = merge(

@@ -204,3 +204,15 @@ variable "release_branch" {
   description = "Branch (RE2 regular expression) whose pushes run a release."
   default     = "^main$"
 }
+
+variable "api_domains" {
+  type        = list(string)
+  description = "Domains to serve the partner API on through an external HTTPS load balancer with Cloud Armor (module api_edge); point their DNS A records at the api_edge_ip output. Empty keeps the API on its run.app URL only."
+  default     = []
+}
+
+variable "api_rate_limit_per_minute" {
+  type        = number
+  description = "Requests a minute one client address may send through the load balancer; beyond, Cloud Armor answers 429."
+  default     = 600
+}
