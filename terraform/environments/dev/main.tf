@@ -22,10 +22,14 @@ locals {
   # its Pub/Sub delivery settings, and whether it calls Triton.
   steps = jsondecode(file("${path.module}/../../steps.json")).steps
 
-  name          = var.name_prefix
-  api_edge      = length(var.api_domains) > 0
-  bucket_prefix = coalesce(var.bucket_prefix, "${var.project_id}-${var.name_prefix}")
-  labels        = merge({ app = "trackscan", env = var.environment }, var.labels)
+  name     = var.name_prefix
+  api_edge = length(var.api_domains) > 0
+
+  # Kubernetes namespaces (inference/k8s): Triton, and the pull workers on spot CPU nodes.
+  triton_namespace = "trackscan-inference"
+  worker_namespace = "trackscan-workers"
+  bucket_prefix    = coalesce(var.bucket_prefix, "${var.project_id}-${var.name_prefix}")
+  labels           = merge({ app = "trackscan", env = var.environment }, var.labels)
 
   pubsub_service_agent_email = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
@@ -434,6 +438,26 @@ module "deployer" {
   release_source               = var.release_source
   release_branch               = var.release_branch
   substitutions                = local.cloudbuild_substitutions
+
+  depends_on = [module.project_services]
+}
+
+# Alerts (dead letters, backlog age, 5xx, Triton, FAILED tracks) and a dashboard.
+module "monitoring" {
+  source      = "../../modules/monitoring"
+  project_id  = var.project_id
+  name_prefix = local.name
+  service_names = concat(
+    [for service in module.step_service : service.name],
+    [module.dead_letter.name, module.api.name, module.reconcile.name],
+  )
+  subscription_names             = [for subscription in module.step_subscription : subscription.subscription_name]
+  dead_letter_subscription_names = [for subscription in module.step_subscription : subscription.dead_letter_subscription_name]
+  cluster_name                   = module.gke.cluster_name
+  triton_namespace               = local.triton_namespace
+  worker_namespace               = local.worker_namespace
+  notification_channels          = var.notification_channels
+  alert_email                    = var.alert_email
 
   depends_on = [module.project_services]
 }

@@ -89,3 +89,13 @@ output "cloudbuild_substitutions" {
   description = "Substitutions for cloudbuild.yaml (gcloud builds submit --substitutions=...); the trigger passes the same."
   value       = local.cloudbuild_substitutions
 }
+
+output "dashboard_id" {
+  description = "The environment's Cloud Monitoring dashboard."
+  value       = module.monitoring.dashboard_id
+}
+
+output "alert_policy_names" {
+  description = "Alert => resource name of its policy (dead_letters, oldest_unacked, server_errors, triton_unavailable, tracks_failed)."
+  value       = module.monitoring.alert_policy_names
+}

@@ -216,3 +216,15 @@ variable "api_rate_limit_per_minute" {
   description = "Requests a minute one client address may send through the load balancer; beyond, Cloud Armor answers 429."
   default     = 600
 }
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channel ids (projects/<p>/notificationChannels/<id>) every alert goes to."
+  default     = []
+}
+
+variable "alert_email" {
+  type        = string
+  description = "E-mail address alerts go to (a channel is created for it); null for none."
+  default     = null
+}
