@@ -91,6 +91,9 @@ locals {
     _GKE_CLUSTER    = module.gke.cluster_name
     _GKE_LOCATION   = module.gke.cluster_location
     _SERVICE_PREFIX = local.name
+    _TRITON_ADDRESS = module.gke.triton_ilb_address_name
+    # Comma-separated steps whose pull workers Cloud Build deploys (empty: none).
+    _WORKER_STEPS = join(",", sort(var.worker_steps))
   }
 
   # The scheduler waits longer than Cloud Run lets a pass run, so it never retries while the
@@ -175,6 +178,9 @@ module "gke" {
   artifact_registry_location   = module.artifact_registry.location
   artifact_registry_repository = module.artifact_registry.repository_id
   models_bucket_name           = module.buckets.models_bucket_name
+  triton_namespace             = local.triton_namespace
+  worker_machine_type          = var.worker_machine_type
+  worker_max_nodes             = var.worker_max_nodes
   deletion_protection          = var.deletion_protection
   labels                       = local.labels
 
@@ -396,10 +402,11 @@ module "step_subscription" {
   source   = "../../modules/push_subscription"
   for_each = local.steps
 
-  project_id                 = var.project_id
-  name                       = "${local.name}-${each.key}"
-  topic_id                   = module.messaging.topic_ids[each.key]
-  push_endpoint              = module.step_service[each.key].uri
+  project_id = var.project_id
+  name       = "${local.name}-${each.key}"
+  topic_id   = module.messaging.topic_ids[each.key]
+  # A step run by pull workers on GKE (worker_steps) keeps the same subscription, pulled instead.
+  push_endpoint              = contains(var.worker_steps, each.key) ? null : module.step_service[each.key].uri
   dead_letter_endpoint       = module.dead_letter.uri
   push_service_account_email = google_service_account.push.email
   pubsub_service_agent_email = local.pubsub_service_agent_email
@@ -407,6 +414,27 @@ module "step_subscription" {
   ack_deadline_seconds       = each.value.ack_deadline_s
   max_delivery_attempts      = each.value.max_delivery_attempts
   labels                     = local.labels
+
+  depends_on = [module.project_services]
+}
+
+# Steps run by pull workers on the spot CPU pool (inference/k8s/workers, deployed by Cloud Build):
+# each worker's Kubernetes account gets its step's grants, and may pull the step's subscription.
+module "pull_workers" {
+  source           = "../../modules/pull_workers"
+  project_id       = var.project_id
+  principal_prefix = module.gke.workload_identity_principal_prefix
+  namespace        = local.worker_namespace
+  steps = {
+    for step in var.worker_steps : step => {
+      subscription_name   = module.step_subscription[step].subscription_name
+      publish_topic_names = [for target in local.steps[step].publishes_to : module.messaging.topic_names[target]]
+      bucket_roles = [
+        for bucket, role in local.steps[step].bucket_roles : { bucket = local.bucket_names[bucket], role = role }
+      ]
+    }
+  }
+  firestore_database = module.firestore.database_resource_name
 
   depends_on = [module.project_services]
 }

@@ -228,3 +228,21 @@ variable "alert_email" {
   description = "E-mail address alerts go to (a channel is created for it); null for none."
   default     = null
 }
+
+variable "worker_steps" {
+  type        = list(string)
+  description = "Steps (of terraform/steps.json) run by pull workers on GKE's spot CPU pool instead of their Cloud Run service: their subscription is pulled, not pushed, and Cloud Build deploys their workers (inference/k8s/workers)."
+  default     = []
+}
+
+variable "worker_machine_type" {
+  type        = string
+  description = "Machine type of the spot CPU pool that runs the pull workers."
+  default     = "e2-standard-4"
+}
+
+variable "worker_max_nodes" {
+  type        = number
+  description = "Maximum spot CPU nodes for the pull workers (caps their spend)."
+  default     = 10
+}
