@@ -31,7 +31,7 @@ output "topic_names" {
 }
 
 output "subscription_names" {
-  description = "Step name => name of the push subscription that delivers the step's topic to its service."
+  description = "Step name => name of the step's subscription (pushed to its service, or pulled by its workers)."
   value       = { for step, subscription in module.step_subscription : step => subscription.subscription_name }
 }
 
