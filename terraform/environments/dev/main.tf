@@ -7,6 +7,9 @@
 #   every step's dead letters --push--> dead-letter (dead_letter); partners call api (api).
 #   Cloud Scheduler (every minute by default) --POST--> reconcile (reconcile): replays tracks
 #   whose last message was lost.
+#   Optional: the API behind a load balancer with Cloud Armor (api_domains); steps pulled by
+#   workers on GKE spot CPU nodes (worker_steps). Alerts and a dashboard (module monitoring).
+#   Releases: a Cloud Build trigger runs cloudbuild.yaml as the deployer (module deployer).
 #
 # The four steps are the step registry (terraform/steps.json, exported from the Python registry
 # in shared/trackscan/pipeline/steps.py): one name per step for its topic, Cloud Run service,
@@ -22,14 +25,14 @@ locals {
   # its Pub/Sub delivery settings, and whether it calls Triton.
   steps = jsondecode(file("${path.module}/../../steps.json")).steps
 
-  name     = var.name_prefix
-  api_edge = length(var.api_domains) > 0
+  name          = var.name_prefix
+  bucket_prefix = coalesce(var.bucket_prefix, "${var.project_id}-${var.name_prefix}")
+  labels        = merge({ app = "trackscan", env = var.environment }, var.labels)
+  api_edge      = length(var.api_domains) > 0
 
   # Kubernetes namespaces (inference/k8s): Triton, and the pull workers on spot CPU nodes.
   triton_namespace = "trackscan-inference"
   worker_namespace = "trackscan-workers"
-  bucket_prefix    = coalesce(var.bucket_prefix, "${var.project_id}-${var.name_prefix}")
-  labels           = merge({ app = "trackscan", env = var.environment }, var.labels)
 
   pubsub_service_agent_email = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
