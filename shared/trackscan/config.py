@@ -75,6 +75,8 @@ class Config:
     # Each step consumes the topic <prefix>-<step> (trackscan.pipeline.steps).
     topic_prefix: str = _env("TRACKSCAN_TOPIC_PREFIX", "cloud", "trackscan")
     tracks_collection: str = _env("TRACKSCAN_TRACKS_COLLECTION", "cloud", "tracks")
+    # Terraform creates a database of trackscan's own, so its IAM grant can be limited to it.
+    firestore_database: str = _env("TRACKSCAN_FIRESTORE_DATABASE", "cloud", "(default)")
     triton_grpc_url: str = _env("TRITON_GRPC_URL", "cloud", "localhost:8001")
     triton_model_name: str = _env("TRACKSCAN_TRITON_MODEL", "cloud", "musicnn")
     model_sha256: str = _env("TRACKSCAN_MODEL_SHA256", "cloud", "")

@@ -92,7 +92,8 @@ def _cloud_store(config: Config) -> TrackStore:
 
     from trackscan.adapters.firestore_store import FirestoreTrackStore
 
-    return FirestoreTrackStore(firestore.Client(project=config.project_id), config.tracks_collection)
+    client = firestore.Client(project=config.project_id, database=config.firestore_database)
+    return FirestoreTrackStore(client, config.tracks_collection)
 
 
 @cli.command()
