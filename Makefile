@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup model music triton-venv run test test-faults bench clean
+.PHONY: setup model model-reproducible music triton-venv run test test-faults bench clean tf-lock
 
 setup: $(INSTALLED) $(MODEL)
 
@@ -16,11 +16,19 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
 	touch $@
 
-# Rebuilt only when the build inputs change (the build is not byte-identical, so never needlessly).
-$(MODEL): inference/build_model.py inference/musicnn_to_onnx.py inference/requirements-build.txt inference/requirements-build-nodeps.txt
+# Rebuilt when the build inputs change. The same inputs give the same bytes (the graph is put in a
+# canonical form), so a rebuild without a change keeps the sha256 and a release does not roll Triton.
+$(MODEL): inference/build_model.py inference/musicnn_to_onnx.py inference/onnx_canonical.py inference/requirements-build.txt inference/requirements-build-nodeps.txt
 	$(PYTHON) inference/build_model.py --force
 
 model: $(MODEL)
+
+# Builds the model twice from scratch (minutes each) and fails unless both have the same sha256.
+model-reproducible:
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	for build in a b; do nice $(PYTHON) inference/build_model.py --force --output-dir "$$tmp/$$build" || exit 1; done; \
+	sha256sum "$$tmp"/a/musicnn/1/model.onnx "$$tmp"/b/musicnn/1/model.onnx; \
+	cmp -s "$$tmp"/a/musicnn/1/model.onnx "$$tmp"/b/musicnn/1/model.onnx && echo "model build is reproducible"
 
 music:
 	scripts/fetch_music.sh
@@ -54,6 +62,15 @@ bench: setup triton-venv
 # The fault suite alone, writing its table into FAULTS.md.
 test-faults: setup triton-venv
 	FAULTS_REPORT=FAULTS.md $(BIN)/python -m pytest tests/faults
+
+# Writes terraform/environments/<env>/.terraform.lock.hcl: the pinned google provider's checksums for
+# the platforms people and Cloud Build run Terraform on. Needs registry.terraform.io; commit the result.
+TF_ENVIRONMENTS := $(wildcard terraform/environments/*)
+tf-lock:
+	for env in $(TF_ENVIRONMENTS); do \
+	  terraform -chdir=$$env get >/dev/null && \
+	  terraform -chdir=$$env providers lock -platform=linux_amd64 -platform=linux_arm64 -platform=darwin_arm64 -platform=darwin_amd64 || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .venv-triton .trackscan

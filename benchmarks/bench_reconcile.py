@@ -1,6 +1,6 @@
 """Benchmark of one scheduled reconcile pass on the dev stack's emulators.
 
-Uploads --stalled small objects to the ingest bucket, records a EXTRACTING track for each whose
+Uploads --stalled small objects to the ingest bucket, records an EXTRACTING track for each whose
 last update was an hour ago (its next message lost), and times --passes reconcile passes of
 --batch tracks each (the production default: 100 a pass). Nothing consumes the replays, so every
 pass finds the same backlog: each measures a full batch.
@@ -31,7 +31,7 @@ from trackscan.tracks import TrackState, new_record
 
 
 def make_backlog(count: int) -> None:
-    """count objects and, for each, a EXTRACTING track last updated an hour ago."""
+    """count objects and, for each, an EXTRACTING track last updated an hour ago."""
     from google.cloud import storage
 
     from trackscan.cloud_runtime import cloud_deps

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds the combined musicnn ONNX model and its Triton configuration.
 
-Usage: python3 inference/build_model.py [--force] [--download-dir DIR]
+Usage: python3 inference/build_model.py [--force] [--download-dir DIR] [--output-dir DIR]
 
 Any Python 3.11 will do: the script creates its own build-only virtual environment
 (inference/.venv-build, with TensorFlow) and re-executes itself there, so the runtime
@@ -14,6 +14,8 @@ model against TensorFlow and writes:
     inference/model_repository/musicnn/config.pbtxt         (committed)
 
 A model whose sha256 matches its recorded one is left alone (--force rebuilds it).
+--output-dir writes the model repository elsewhere (DIR/musicnn/...), for instance to check that
+two builds from the same inputs are byte-identical.
 This file uses the standard library only; the conversion lives in musicnn_to_onnx.py.
 """
 
@@ -38,10 +40,8 @@ REQUIREMENTS_NO_DEPS = INFERENCE_DIR / "requirements-build-nodeps.txt"
 VENV_STAMP = VENV_DIR / "trackscan-requirements.txt"
 REEXEC_MARKER = "TRACKSCAN_BUILD_MODEL_REEXEC"
 
-MODEL_DIR = INFERENCE_DIR / "model_repository" / "musicnn"
-MODEL_PATH = MODEL_DIR / "1" / "model.onnx"
-MODEL_SHA_PATH = MODEL_DIR / "1" / "model.onnx.sha256"
-CONFIG_PATH = MODEL_DIR / "config.pbtxt"
+MODEL_REPOSITORY = INFERENCE_DIR / "model_repository"
+MODEL_NAME = "musicnn"
 
 WHEEL_REQUIREMENT = "musicnn==0.1.0"
 WHEEL_NAME = "musicnn-0.1.0-py3-none-any.whl"
@@ -90,6 +90,16 @@ instance_group [
 log = logging.getLogger("build_model")
 
 
+class RepositoryPaths:
+    """Where one build writes: <repository>/musicnn/{config.pbtxt, 1/model.onnx, 1/model.onnx.sha256}."""
+
+    def __init__(self, repository: Path) -> None:
+        model_dir = repository / MODEL_NAME
+        self.model = model_dir / "1" / "model.onnx"
+        self.model_sha = model_dir / "1" / "model.onnx.sha256"
+        self.config = model_dir / "config.pbtxt"
+
+
 def sha256_of(path: Path) -> str:
     """Returns the hex sha256 of a file."""
     digest = hashlib.sha256()
@@ -99,20 +109,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def model_is_current() -> bool:
+def model_is_current(paths: RepositoryPaths) -> bool:
     """Whether the model exists and matches the sha256 recorded beside it."""
-    if not (MODEL_PATH.is_file() and MODEL_SHA_PATH.is_file()):
+    if not (paths.model.is_file() and paths.model_sha.is_file()):
         return False
-    recorded = MODEL_SHA_PATH.read_text().split()
-    return bool(recorded) and recorded[0] == sha256_of(MODEL_PATH)
+    recorded = paths.model_sha.read_text().split()
+    return bool(recorded) and recorded[0] == sha256_of(paths.model)
 
 
-def write_triton_config() -> None:
+def write_triton_config(paths: RepositoryPaths) -> None:
     """Writes config.pbtxt, touching the committed file only when its text changed."""
-    if not CONFIG_PATH.is_file() or CONFIG_PATH.read_text() != TRITON_CONFIG:
-        CONFIG_PATH.parent.mkdir(parents=True, exist_ok=True)
-        CONFIG_PATH.write_text(TRITON_CONFIG)
-        log.info("wrote %s", CONFIG_PATH)
+    if not paths.config.is_file() or paths.config.read_text() != TRITON_CONFIG:
+        paths.config.parent.mkdir(parents=True, exist_ok=True)
+        paths.config.write_text(TRITON_CONFIG)
+        log.info("wrote %s", paths.config)
 
 
 def _requirements_text() -> str:
@@ -170,19 +180,19 @@ def extract_musicnn(wheel: Path, dest: Path) -> Path:
     return dest
 
 
-def write_model(model_bytes: bytes) -> None:
+def write_model(paths: RepositoryPaths, model_bytes: bytes) -> None:
     """Writes model.onnx (by rename, so no reader ever sees half a model) and its sha256 file."""
-    MODEL_PATH.parent.mkdir(parents=True, exist_ok=True)
-    partial = MODEL_PATH.with_suffix(".onnx.partial")
+    paths.model.parent.mkdir(parents=True, exist_ok=True)
+    partial = paths.model.with_suffix(".onnx.partial")
     partial.write_bytes(model_bytes)
-    os.replace(partial, MODEL_PATH)
+    os.replace(partial, paths.model)
     digest = hashlib.sha256(model_bytes).hexdigest()
     # sha256sum's format, so `sha256sum -c model.onnx.sha256` works in that folder.
-    MODEL_SHA_PATH.write_text(f"{digest}  {MODEL_PATH.name}\n")
-    log.info("wrote %s (%d bytes, sha256 %s)", MODEL_PATH, len(model_bytes), digest)
+    paths.model_sha.write_text(f"{digest}  {paths.model.name}\n")
+    log.info("wrote %s (%d bytes, sha256 %s)", paths.model, len(model_bytes), digest)
 
 
-def build(download_dir: Path) -> None:
+def build(download_dir: Path, paths: RepositoryPaths) -> None:
     """Downloads, converts, checks and writes the model (inside the build venv)."""
     import musicnn_to_onnx  # heavy (TensorFlow): only ever imported inside the build venv
 
@@ -191,7 +201,7 @@ def build(download_dir: Path) -> None:
         musicnn_root = extract_musicnn(wheel, Path(workdir))
         log.info("converting MTT_musicnn + MSD_musicnn and checking parity (about 20 s)")
         conversion = musicnn_to_onnx.convert(musicnn_root, WHEEL_SHA256)
-    write_model(conversion.model_bytes)
+    write_model(paths, conversion.model_bytes)
     for name, diff in conversion.max_abs_diff.items():
         log.info("parity: %s max |onnxruntime - tensorflow| = %.3g", name, diff)
 
@@ -206,6 +216,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=default_dir,
         help=f"where the musicnn wheel is cached (default: {default_dir}; env TRACKSCAN_DOWNLOAD_DIR)",
     )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=MODEL_REPOSITORY,
+        help="model repository to write musicnn/ into (default: inference/model_repository)",
+    )
     return parser.parse_args(argv)
 
 
@@ -213,16 +229,17 @@ def main(argv: list[str]) -> int:
     """Runs the build; returns the process exit status."""
     logging.basicConfig(level=logging.INFO, format="build_model: %(message)s")
     args = parse_args(argv)
-    write_triton_config()
-    if not args.force and model_is_current():
-        log.info("%s is current (sha256 matches); nothing to do", MODEL_PATH)
+    paths = RepositoryPaths(args.output_dir.expanduser().resolve())
+    write_triton_config(paths)
+    if not args.force and model_is_current(paths):
+        log.info("%s is current (sha256 matches); nothing to do", paths.model)
         return 0
     if not running_in_build_venv():
         ensure_build_venv()
         reexec_in_build_venv(argv)
     download_dir = Path(args.download_dir).expanduser()
     download_dir.mkdir(parents=True, exist_ok=True)
-    build(download_dir)
+    build(download_dir, paths)
     return 0
 
 

@@ -53,7 +53,9 @@ def cloud_deps(config: Config) -> Deps:
     return Deps(
         blobs=GcsBlobStore(storage.Client(project=config.project_id)),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), config),
-        tracks=FirestoreTrackStore(firestore.Client(project=config.project_id), config.tracks_collection),
+        tracks=FirestoreTrackStore(
+            firestore.Client(project=config.project_id, database=config.firestore_database), config.tracks_collection
+        ),
         tagger=TritonTagger(
             config.triton_grpc_url, config.triton_model_name, config.infer_timeout_s, config.model_sha256
         ),

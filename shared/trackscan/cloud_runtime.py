@@ -19,7 +19,7 @@ from trackscan.errors import BadMessageError, PermanentError
 from trackscan.messages import Message
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import handle_dead_letter, run_step
-from trackscan.pipeline.steps import STEP_NAMES, step_for, step_named
+from trackscan.pipeline.steps import INGEST, STEP_NAMES, step_for, step_named, topic_name
 from trackscan.rejections import keep_rejected
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,27 @@ def handle_dead_letter_push(event_data: Any) -> None:
 
 def reconcile_pass() -> dict[str, int]:
     """One scheduled reconcile pass (see trackscan.reconcile); what it did, for the caller's log."""
+    from trackscan.inventory import sweep
     from trackscan.reconcile import reconcile
 
     deps = cloud_deps()
     done = reconcile(deps, deps.config.reconcile_after_s)
     log.info("reconcile pass", extra=vars(done))
-    return {"stalled": done.stalled, **vars(done)}
+    swept = sweep(deps, f"gs://{deps.config.ingest_bucket_name}/")
+    return {"stalled": done.stalled, **vars(done), "sweep": vars(swept), "notifications": notification_check(deps)}
+
+
+def notification_check(deps: Deps) -> str:
+    """"ok", "missing" (logged at ERROR: uploads then reach ingest only through the sweep) or "unknown"."""
+    topics = getattr(deps.blobs, "notification_topics", lambda _: None)(deps.config.ingest_bucket_name)
+    if topics is None:
+        return "unknown"
+    wanted = topic_name(deps.config.topic_prefix, INGEST)
+    if wanted in topics:
+        return "ok"
+    log.error("the ingest bucket has no notification config to the ingest topic", extra={
+        "bucket": deps.config.ingest_bucket_name, "topic": wanted, "found": topics})
+    return "missing"
 
 
 @functools.cache

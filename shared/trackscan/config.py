@@ -75,6 +75,8 @@ class Config:
     # Each step consumes the topic <prefix>-<step> (trackscan.pipeline.steps).
     topic_prefix: str = _env("TRACKSCAN_TOPIC_PREFIX", "cloud", "trackscan")
     tracks_collection: str = _env("TRACKSCAN_TRACKS_COLLECTION", "cloud", "tracks")
+    # Terraform creates a database of trackscan's own, so its IAM grant can be limited to it.
+    firestore_database: str = _env("TRACKSCAN_FIRESTORE_DATABASE", "cloud", "(default)")
     triton_grpc_url: str = _env("TRITON_GRPC_URL", "cloud", "localhost:8001")
     triton_model_name: str = _env("TRACKSCAN_TRITON_MODEL", "cloud", "musicnn")
     model_sha256: str = _env("TRACKSCAN_MODEL_SHA256", "cloud", "")
@@ -95,6 +97,13 @@ class Config:
     # Most stalled tracks one reconcile pass replays. Each replay waits for a GCS stat and a
     # Pub/Sub publish (tens of ms each), so 100 keeps a pass under the 10 s step budget.
     reconcile_batch: int = _env("TRACKSCAN_RECONCILE_BATCH", "cloud", 100)
+    # Inventory sweep (trackscan.inventory), run with each reconcile pass. An object younger than
+    # sweep_after_s may still have its notification on the way: notifications normally take seconds.
+    sweep_after_s: float = _env("TRACKSCAN_SWEEP_AFTER_S", "cloud", 600.0)
+    # Objects per listing call (GCS's maximum is 1000) and seconds of listing per pass, so the
+    # sweep and the reconcile batch together stay inside the 10 s step budget.
+    sweep_page: int = _env("TRACKSCAN_SWEEP_PAGE", "cloud", 1000)
+    sweep_budget_s: float = _env("TRACKSCAN_SWEEP_BUDGET_S", "cloud", 3.0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:

@@ -28,6 +28,24 @@ class BlobInfo:
     generation: str  # GCS object generation; the modification time in ns for local files
 
 
+@dataclass(frozen=True)
+class ListedObject:
+    """One object of a listing page."""
+
+    uri: str
+    generation: str
+    size_bytes: int
+    created_at: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class ObjectPage:
+    """One page of a listing and the token of the next (None after the last page)."""
+
+    objects: list[ListedObject]
+    next_token: str | None
+
+
 class BlobStore(Protocol):
     """Objects addressed by URI: the audio sources and the intermediate work blobs.
 
@@ -56,6 +74,9 @@ class BlobStore(Protocol):
 
     def delete_prefix(self, prefix_uri: str) -> int:
         """Deletes every object under the prefix; returns how many were deleted."""
+
+    def list_page(self, prefix_uri: str, page_token: str | None, max_results: int) -> ObjectPage:
+        """One page of the objects under the prefix, in name order, resuming after page_token."""
 
 
 class AudioDecoder(Protocol):
@@ -111,6 +132,15 @@ class TrackStore(Protocol):
 
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
         """Records in state last updated at or before updated_before (ISO 8601 UTC), oldest first."""
+
+    def known(self, track_ids: set[str]) -> set[str]:
+        """Which of these track ids have a record (one batched read)."""
+
+    def cursor(self, name: str) -> str | None:
+        """A saved position of a long pass (the inventory sweep's page token), or None."""
+
+    def save_cursor(self, name: str, value: str | None) -> None:
+        """Saves (or, with None, clears) a pass's position."""
 
     def record_rejected(self, event: RejectedEvent) -> None:
         """Keeps a refused event (idempotent: the same event_id is one record)."""

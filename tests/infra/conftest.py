@@ -93,7 +93,7 @@ class TerraformDir:
 
 
 _PARSED_FIXTURES = {"modules", "environments", "dev", "manifests"}
-_YAML_ONLY_MODULES = {"test_cloudbuild.py", "test_kubernetes_manifests.py"}
+_YAML_ONLY_MODULES = {"test_cloudbuild.py", "test_kubernetes_manifests.py", "test_workers.py"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

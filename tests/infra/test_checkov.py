@@ -18,7 +18,7 @@ from tests.infra.conftest import REPO_ROOT, TerraformDir
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 CUSTOM_CHECKS_DIR = REPO_ROOT / "tools" / "checkov"
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "checkov_custom"
-CUSTOM_CHECK_IDS = ("CKV_TSC_1", "CKV_TSC_2")
+CUSTOM_CHECK_IDS = ("CKV_TSC_1", "CKV_TSC_2", "CKV_TSC_3")
 
 pytestmark = pytest.mark.skipif(
     not CHECKOV.exists(),
@@ -110,7 +110,7 @@ def test_custom_checks_run_on_every_subscription_and_service(
     assert skipped == ["module.api.google_cloud_run_v2_service.this"], "only the partner API may be public"
 
 
-def test_custom_checks_flag_missing_dead_letter_retry_and_public_ingress() -> None:
+def test_custom_checks_flag_missing_dead_letter_retry_public_ingress_and_project_grants() -> None:
     report = _checkov(FIXTURE_DIR, "terraform", "--check", ",".join(CUSTOM_CHECK_IDS))
     results = report["results"]
     failed = {(c["check_id"], c["resource"]) for c in results.get("failed_checks", [])}
@@ -120,8 +120,39 @@ def test_custom_checks_flag_missing_dead_letter_retry_and_public_ingress() -> No
         ("CKV_TSC_1", "google_pubsub_subscription.without_retry"),
         ("CKV_TSC_2", "google_cloud_run_v2_service.public"),
         ("CKV_TSC_2", "google_cloud_run_v2_service.ingress_omitted"),
+        ("CKV_TSC_3", "google_project_iam_member.runtime_unconditioned"),
+        ("CKV_TSC_3", "google_project_iam_member.workload_identity_unconditioned"),
+        ("CKV_TSC_3", "google_project_iam_member.runtime_time_condition"),
+        ("CKV_TSC_3", "google_project_iam_binding.runtime_members"),
     }
     assert passed == {
         ("CKV_TSC_1", "google_pubsub_subscription.complete"),
         ("CKV_TSC_2", "google_cloud_run_v2_service.internal"),
+        ("CKV_TSC_3", "google_project_iam_member.runtime_database_condition"),
+        ("CKV_TSC_3", "google_project_iam_member.human"),
+    }
+
+
+def test_runtime_accounts_hold_no_unconditioned_project_role(terraform_report: dict[str, Any]) -> None:
+    results = terraform_report["results"]
+    by_outcome = {
+        key: {c["resource"] for c in results.get(key, []) if c["check_id"] == "CKV_TSC_3"}
+        for key in ("passed_checks", "skipped_checks")
+    }
+    # Every Cloud Run service's Firestore grant carries its resource.name condition, so it passes.
+    firestore_grants = {r for r in by_outcome["passed_checks"] if r.endswith("google_project_iam_member.firestore[0]")}
+    assert {r.split(".google_project_iam_member")[0] for r in firestore_grants} == {
+        "module.step_service",
+        "module.dead_letter",
+        "module.api",
+        "module.reconcile",
+    }
+    # Skipped (each with its reason): identities that are not trackscan's runtime accounts, or roles
+    # with no resource-level form. Nothing else may be granted on the project.
+    assert by_outcome["skipped_checks"] == {
+        "module.gke.google_project_iam_member.nodes",
+        "module.gke.google_project_iam_member.metrics_adapter",
+        "module.deployer.google_project_iam_member.log_writer",
+        "module.deployer.google_project_iam_member.kubernetes_developer",
+        "module.deployer.google_project_iam_member.cluster_objects",
     }

@@ -4,6 +4,7 @@ the pushed digest."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -27,7 +28,7 @@ def _step(build: dict, step_id: str) -> dict:
 def test_every_substitution_is_declared_or_built_in() -> None:
     build = _build()
     declared = set(build["substitutions"])
-    text = yaml.safe_dump(build["steps"]) + build["serviceAccount"]
+    text = yaml.safe_dump(build["steps"])
     for match in _DOLLAR.finditer(text):
         if match.group(1) == "$":
             continue
@@ -80,3 +81,46 @@ def test_triton_release_pins_the_image_digest_and_model_folder() -> None:
     assert "behavior: replace" in script and "model_repository=$$repository" in script
     assert "--dns-endpoint" in script
     assert "rollout status" in script
+
+
+def test_release_gate_runs_the_tests_in_the_builder_image_and_fails_on_emulator_skips() -> None:
+    build = _build()
+    dockerfile = (REPO_ROOT / "tools" / "builder" / "Dockerfile").read_bytes()
+    assert build["substitutions"]["_BUILDER_TAG"] == hashlib.sha256(dockerfile).hexdigest()[:12], (
+        "tools/builder/Dockerfile changed: set _BUILDER_TAG in cloudbuild.yaml to the first 12 hex digits of its sha256"
+    )
+    builder = "${_REGION}-docker.pkg.dev/$PROJECT_ID/${_AR_REPOSITORY}/builder:${_BUILDER_TAG}"
+    test = _step(build, "test")
+    assert test["name"] == builder and test["waitFor"] == ["builder-image"]
+    assert "make test" in test["args"][-1] and "dev stack unavailable" in test["args"][-1]
+    assert "tools/builder" in _step(build, "builder-image")["args"][-1]
+    text = dockerfile.decode()
+    for tool in ("google-cloud-cli-pubsub-emulator", "google-cloud-cli-firestore-emulator", "openjdk-", "terraform",
+                 "make", "git", "python:3.11"):
+        assert tool in text, f"the builder image lacks {tool}"
+
+
+def test_every_terraform_substitution_is_declared(dev: TerraformDir) -> None:
+    # A trigger passing a substitution the build does not declare fails the build.
+    declared = set(_build()["substitutions"])
+    passed = set(dev.locals()["cloudbuild_substitutions"])
+    assert passed <= declared, sorted(passed - declared)
+
+
+def test_cluster_deploys_the_pinned_adapter_before_triton_and_names_the_address() -> None:
+    script = _step(_build(), "deploy-triton")["args"][-1]
+    assert script.index("kubectl apply -k inference/k8s/custom-metrics") < script.index(
+        "kubectl apply -k inference/k8s/release"
+    )
+    assert "networking.gke.io~1load-balancer-ip-addresses" in script and "value: ${_TRITON_ADDRESS}" in script
+
+
+def test_workers_are_rendered_from_the_registry_with_the_services_environment() -> None:
+    build = _build()
+    step = _step(build, "deploy-workers")
+    assert step["waitFor"] == ["deploy-services"], "workers read the environment of the services just deployed"
+    script = step["args"][-1]
+    assert 'steps="${_WORKER_STEPS}"' in script
+    assert "inference/k8s/render_workers.py" in script and "--env-file /workspace/worker.env" in script
+    assert "image_ref.txt" in script, "workers run the pushed digest"
+    assert "delete deployment,hpa" in script, "a step taken off worker_steps loses its workers"

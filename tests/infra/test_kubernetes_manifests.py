@@ -65,14 +65,18 @@ def test_triton_runs_as_non_root_with_nothing_to_escalate(manifests: dict) -> No
 
 
 def test_service_uses_the_address_terraform_reserves(
-    manifests: dict, modules: dict[str, TerraformDir]
+    manifests: dict, modules: dict[str, TerraformDir], dev: TerraformDir
 ) -> None:
     service = manifests[("Service", "triton")]
     annotations = service["metadata"]["annotations"]
     gke = modules["gke"].variables()
     assert annotations["networking.gke.io/load-balancer-type"] == "Internal"
+    # The base names the default environment's address (<name_prefix>-triton-ilb); Cloud Build writes
+    # the environment's own (terraform output cloudbuild_substitutions, _TRITON_ADDRESS).
     address_name = annotations["networking.gke.io/load-balancer-ip-addresses"]
-    assert address_name == gke["triton_ilb_address_name"]["default"]
+    assert gke["triton_ilb_address_name"]["default"] is None
+    assert '"${var.name}-triton-ilb"' in modules["gke"].locals()["triton_ilb_address_name"]
+    assert address_name == f"{dev.variables()['name_prefix']['default']}-triton-ilb"
     assert [p["port"] for p in service["spec"]["ports"]] == [8001]
     assert service["spec"]["externalTrafficPolicy"] == "Local", "Local keeps client IPs for the NetworkPolicy"
 
@@ -90,8 +94,14 @@ def test_only_the_cloud_run_egress_range_reaches_grpc(manifests: dict, dev: Terr
     run_egress_cidr = dev.variables()["run_egress_cidr"]["default"]
     policy = manifests[("NetworkPolicy", "triton-clients")]
     grpc_rules = [r for r in policy["spec"]["ingress"] if {"protocol": "TCP", "port": 8001} in r["ports"]]
-    sources = [peer["ipBlock"]["cidr"] for rule in grpc_rules for peer in rule["from"]]
-    assert sources == [run_egress_cidr]
+    peers = [peer for rule in grpc_rules for peer in rule["from"]]
+    assert [peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer] == [run_egress_cidr]
+    # Besides Cloud Run, only the infer step's pull workers in their namespace.
+    in_cluster = [peer for peer in peers if "ipBlock" not in peer]
+    assert in_cluster == [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": dev.locals()["worker_namespace"]}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "trackscan-worker", "trackscan.dev/step": "infer"}},
+    }]
     assert manifests[("Service", "triton")]["spec"]["loadBalancerSourceRanges"] == [run_egress_cidr]
     default_deny = manifests[("NetworkPolicy", "default-deny-ingress")]["spec"]
     assert default_deny["podSelector"] == {} and default_deny["policyTypes"] == ["Ingress"]

@@ -85,6 +85,13 @@ def _mentions(body: Any, name: str) -> bool:
     return re.search(rf"\b{re.escape(name)}\b", json.dumps(without_comments(body))) is not None
 
 
+def _push_configs(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A subscription's push_config blocks, written out or as the content of a dynamic block."""
+    written = body.get("push_config", [])
+    dynamic = [first(d["push_config"]["content"]) for d in body.get("dynamic", []) if "push_config" in d]
+    return [*written, *dynamic]
+
+
 def test_modules_have_cft_layout_when_listed(modules: dict[str, TerraformDir]) -> None:
     assert modules, "no modules found under terraform/modules"
     for module in modules.values():
@@ -107,21 +114,6 @@ def test_outputs_are_described_when_declared(
     for directory in [*modules.values(), *environments.values()]:
         for name, body in directory.outputs().items():
             assert body.get("description"), f"{directory.name}: output {name} has no description"
-
-
-def test_module_readme_lists_every_input_and_output(modules: dict[str, TerraformDir]) -> None:
-    for module in modules.values():
-        readme = (module.path / "README.md").read_text()
-        for name in [*module.variables(), *module.outputs()]:
-            assert f"`{name}`" in readme, f"terraform/modules/{module.name}/README.md does not list `{name}`"
-
-
-def test_environment_readmes_list_every_variable_and_output(environments: dict[str, TerraformDir]) -> None:
-    overview = (REPO_ROOT / "terraform" / "README.md").read_text()
-    for environment in environments.values():
-        readmes = overview + (environment.path / "README.md").read_text()
-        for name in [*environment.variables(), *environment.outputs()]:
-            assert f"`{name}`" in readmes, f"neither terraform/README.md nor {environment.name}'s README lists `{name}`"
 
 
 def test_module_calls_match_module_interfaces_when_called(
@@ -170,7 +162,8 @@ def test_every_subscription_has_dead_letter_topic_and_retry_policy(modules: dict
         ack_deadline = module.resolve(body["ack_deadline_seconds"])
         assert 30 <= ack_deadline <= 600, f"{where}: ack deadline {ack_deadline} s"
         assert first(body.get("expiration_policy"))["ttl"] == "", f"{where} would expire after 31 idle days"
-        assert first(body.get("push_config")).get("oidc_token"), f"{where} pushes without OIDC auth"
+        for push in _push_configs(body):
+            assert first(push.get("oidc_token")), f"{where} pushes without OIDC auth"
 
 
 def test_every_dead_letter_topic_has_a_subscription_to_the_dead_letter_service(
@@ -194,7 +187,10 @@ def test_each_step_topic_is_pushed_to_its_service(dev: TerraformDir) -> None:
     body = subscriptions["step_subscription"]
     assert body["for_each"] == OVER_STEPS
     assert reference(body["topic_id"]) == "module.messaging.topic_ids[each.key]"
-    assert reference(body["push_endpoint"]) == "module.step_service[each.key].uri"
+    # Pushed to the step's service, unless the step runs on pull workers (then pulled, same subscription).
+    assert reference(body["push_endpoint"]) == (
+        "contains(var.worker_steps, each.key) ? null : module.step_service[each.key].uri"
+    )
     assert dev.module_calls()["step_service"]["for_each"] == OVER_STEPS
     messaging = dev.module_calls()["messaging"]
     assert reference(messaging["topics"]) == "{for step, settings in local.steps : step => settings.topic}"
@@ -394,7 +390,7 @@ def test_reconcile_service_has_its_own_account_with_only_its_grants(dev: Terrafo
     assert call, "no module.reconcile (cloud_run_service) in the dev environment"
     # The module creates the runtime account; the scheduler's identity only calls the service.
     assert not _mentions({k: v for k, v in call.items() if k != "invoker_members"}, SCHEDULER_ACCOUNT)
-    assert call["project_roles"] == ["roles/datastore.user"]
+    assert reference(call["firestore_database"]) == "module.firestore.database_resource_name"
     assert [(reference(g["bucket"]), g["role"]) for g in call["bucket_roles"]] == [
         ("module.buckets.ingest_bucket_name", "roles/storage.objectViewer")
     ]

@@ -199,10 +199,12 @@ def test_dev_down_leaves_no_process_when_stack_was_up(emulator_tools: None, tmp_
     state_path = tmp_path / "home" / "dev" / "processes.json"
     recorded = json.loads(state_path.read_text())["processes"] if state_path.exists() else []
     pgids = {child["pid"] for child in recorded}
+    env_file = (tmp_path / ".dev.env").read_text() if (tmp_path / ".dev.env").exists() else ""
     down = subprocess.run([*dev, "down"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert up.returncode == 0, up.stderr
     assert all(name in down.stdout for name in ("pubsub", "firestore", "storage")), down.stdout
-    assert "PUBSUB_EMULATOR_HOST=127.0.0.1:" in (tmp_path / ".dev.env").read_text()
+    assert "PUBSUB_EMULATOR_HOST=127.0.0.1:" in env_file
+    assert not (tmp_path / ".dev.env").exists()  # stale variables would point at servers that are gone
     assert not state_path.exists()
     assert _group_members(pgids) == []
 

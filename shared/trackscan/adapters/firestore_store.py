@@ -30,6 +30,7 @@ class FirestoreTrackStore:
         self._client = client
         self._tracks = client.collection(collection)
         self._rejected = client.collection(f"{collection}-rejected")
+        self._cursors = client.collection(f"{collection}-cursors")
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
         """Creates the document unless it exists; returns the stored record."""
@@ -109,6 +110,30 @@ class FirestoreTrackStore:
         )
         with transient_as_retryable(f"listing stalled {state.value} tracks"):
             return _records(query.stream())
+
+    def known(self, track_ids: set[str]) -> set[str]:
+        """The ids among track_ids that have a document (one batched read, ids only)."""
+        references = [self._tracks.document(track_id) for track_id in sorted(track_ids)]
+        if not references:
+            return set()
+        with transient_as_retryable(f"checking {len(references)} track ids"):
+            snapshots = self._client.get_all(references, field_paths=["track_id"])
+            return {snapshot.id for snapshot in snapshots if snapshot.exists}
+
+    def cursor(self, name: str) -> str | None:
+        """The saved value of the named cursor (collection ``<tracks>-cursors``), or None."""
+        with transient_as_retryable(f"reading cursor {name}"):
+            snapshot = self._cursors.document(name).get()
+        data = snapshot.to_dict() if snapshot.exists else None
+        return str(data["value"]) if data else None
+
+    def save_cursor(self, name: str, value: str | None) -> None:
+        """Saves the named cursor; None clears it."""
+        with transient_as_retryable(f"saving cursor {name}"):
+            if value is None:
+                self._cursors.document(name).delete()
+            else:
+                self._cursors.document(name).set({"value": value})
 
     def record_rejected(self, event: RejectedEvent) -> None:
         """Stores the event in the ``<tracks collection>-rejected`` collection, once per event_id."""

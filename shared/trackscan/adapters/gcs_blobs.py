@@ -14,7 +14,7 @@ import google.cloud.storage as storage
 from google.api_core import exceptions as google_errors
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
-from trackscan.ports import BlobInfo
+from trackscan.ports import BlobInfo, ListedObject, ObjectPage
 
 # Segment decoding seeks: small chunks read only the part of the object a segment needs.
 READ_CHUNK_BYTES = 1 << 20
@@ -108,6 +108,26 @@ class GcsBlobStore:
                 except google_errors.NotFound:
                     pass  # a concurrent duplicate deleted it first
         return len(blobs)
+
+    def list_page(self, prefix_uri: str, page_token: str | None, max_results: int) -> ObjectPage:
+        """One listing call: up to max_results objects after page_token, and the next token."""
+        bucket, prefix = split_uri(prefix_uri)
+        with transient_as_retryable(f"listing {prefix_uri}"):
+            listing = self._client.list_blobs(bucket, prefix=prefix, page_token=page_token or None,
+                                              max_results=max_results)
+            page = next(listing.pages, None)
+            blobs = list(page) if page is not None else []
+        objects = [ListedObject(f"gs://{bucket}/{b.name}", str(b.generation), b.size or 0,
+                                b.time_created.isoformat(timespec="milliseconds")) for b in blobs]
+        return ObjectPage(objects, listing.next_page_token)
+
+    def notification_topics(self, bucket_name: str) -> list[str] | None:
+        """Topic names the bucket's notification configs publish to; None when the server cannot say."""
+        try:
+            with transient_as_retryable(f"listing the notification configs of {bucket_name}"):
+                return [n.topic_name for n in self._client.bucket(bucket_name).list_notifications()]
+        except (google_errors.NotFound, google_errors.MethodNotImplemented, google_errors.BadRequest):
+            return None  # fake-gcs-server, for one, has no notification config API
 
 
 def _number(generation: str | None) -> int | None:

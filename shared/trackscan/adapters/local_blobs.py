@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, BinaryIO
 from urllib.parse import unquote, urlparse
 
-from trackscan.ports import BlobInfo
+from trackscan.ports import BlobInfo, ListedObject, ObjectPage
 
 # A streamed write holds this much in memory at a time.
 COPY_CHUNK_BYTES = 1 << 20
@@ -80,6 +82,23 @@ class FolderBlobStore:
         count = sum(1 for p in folder.rglob("*") if p.is_file())
         shutil.rmtree(folder, ignore_errors=True)
         return count
+
+    def list_page(self, prefix_uri: str, page_token: str | None, max_results: int) -> ObjectPage:
+        """Files under the folder in path order; the token is the last path of the page."""
+        folder = path_of(prefix_uri)
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")) \
+            if folder.is_dir() else []
+        names = [str(p.relative_to(folder)) for p in files]
+        start = bisect.bisect_right(names, page_token) if page_token else 0
+        chosen = files[start : start + max_results]
+        more = start + max_results < len(files)
+        return ObjectPage([_listed(p) for p in chosen], names[start + max_results - 1] if more else None)
+
+
+def _listed(path: Path) -> ListedObject:
+    stat = path.stat()
+    created = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="milliseconds")
+    return ListedObject(uri_of(path), str(stat.st_mtime_ns), stat.st_size, created)
 
 
 def _write(target: IO[bytes], data: bytes | BinaryIO) -> None:

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS tracks (
 CREATE INDEX IF NOT EXISTS tracks_by_partner ON tracks (partner, state, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_source ON tracks (source_uri, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_state ON tracks (state, updated_at);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected_events (
     event_id TEXT PRIMARY KEY,
     received_at TEXT NOT NULL,
@@ -138,6 +139,28 @@ class SqliteTrackStore:
             (*state.stored_names, updated_before, limit),
         ).fetchall()
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def known(self, track_ids: set[str]) -> set[str]:
+        """The ids among track_ids that have a record."""
+        ids = sorted(track_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):  # under SQLite's limit of bound parameters
+            chunk = ids[start : start + 500]
+            rows = self._db.execute(f"SELECT track_id FROM tracks WHERE track_id IN ({_marks(tuple(chunk))})", chunk)
+            found.update(row[0] for row in rows.fetchall())
+        return found
+
+    def cursor(self, name: str) -> str | None:
+        """The saved value of the named cursor, or None."""
+        row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def save_cursor(self, name: str, value: str | None) -> None:
+        """Saves the named cursor; None clears it."""
+        if value is None:
+            self._db.execute("DELETE FROM cursors WHERE name = ?", (name,))
+        else:
+            self._db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (name, value))
 
     def record_rejected(self, event: RejectedEvent) -> None:
         """Stores the event unless one with its id is there."""

@@ -69,7 +69,7 @@ def status(track: str, as_json: bool, cloud: bool) -> None:
         click.echo(json.dumps({**record.to_dict(), "explanation": explanation(record)}, indent=2))
     else:
         done = None if record.state.is_final else _segments_scored(config, record.track_id, cloud)
-        print_status(Console(), record, done)
+        print_status(Console(soft_wrap=True), record, done)
 
 
 def _segments_scored(config: Config, track_id: str, cloud: bool) -> int:
@@ -92,7 +92,8 @@ def _cloud_store(config: Config) -> TrackStore:
 
     from trackscan.adapters.firestore_store import FirestoreTrackStore
 
-    return FirestoreTrackStore(firestore.Client(project=config.project_id), config.tracks_collection)
+    client = firestore.Client(project=config.project_id, database=config.firestore_database)
+    return FirestoreTrackStore(client, config.tracks_collection)
 
 
 @cli.command()
@@ -117,15 +118,21 @@ def worker(step: str, subscription: str | None, concurrency: int) -> None:
               help="Only tracks not updated for this long  [default: TRACKSCAN_RECONCILE_AFTER_S, 900]")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Most tracks to replay in this pass  [default: TRACKSCAN_RECONCILE_BATCH, 100]")
-def reconcile(older_than_s: float | None, limit: int | None) -> None:
-    """Send stalled tracks through ingest again, oldest first.
+@click.option("--sweep-after-s", type=click.FloatRange(min=0), default=None,
+              help="Sweep objects older than this  [default: TRACKSCAN_SWEEP_AFTER_S, 600]")
+def reconcile(older_than_s: float | None, limit: int | None, sweep_after_s: float | None) -> None:
+    """Send stalled tracks and unannounced uploads through ingest, as the scheduled pass does.
 
-    Tracks stuck in RECEIVED, EXTRACTING or INFERRING, on the cloud stack (Firestore and Pub/Sub,
-    or their emulators). In the cloud, Cloud Scheduler runs one pass a minute. Locally, run
-    `trackscan run` again instead.
+    Tracks stuck in RECEIVED, EXTRACTING or INFERRING, oldest first; then one inventory sweep
+    pass over the ingest bucket, which ingests uploads whose notification never came. On the
+    cloud stack (Firestore, Pub/Sub and GCS, or the dev stack's emulators). In the cloud, Cloud
+    Scheduler runs one pass a minute. Locally, run `trackscan run` again instead.
     """
+    from dataclasses import replace
+
     from trackscan import cloud_runtime
     from trackscan import reconcile as reconciler
+    from trackscan.inventory import sweep
 
     require_cloud(("firestore", "pubsub", "storage"))
     deps = cloud_runtime.cloud_deps()
@@ -133,6 +140,13 @@ def reconcile(older_than_s: float | None, limit: int | None) -> None:
                                 limit)
     click.echo(f"{done.stalled} stalled track(s): {done.replayed} sent through ingest again, "
                f"{done.source_gone} recorded FAILED (source gone), {done.errors} left for the next pass (errors).")
+    if sweep_after_s is not None:
+        deps = replace(deps, config=replace(deps.config, sweep_after_s=sweep_after_s))
+    swept = sweep(deps, f"gs://{deps.config.ingest_bucket_name}/")
+    click.echo(f"Inventory sweep: {swept.listed} object(s) listed in {swept.pages} page(s), {swept.replayed} "
+               f"unannounced upload(s) sent to ingest, {swept.recent} too recent, {swept.outside} outside partner "
+               f"prefixes{'; reached the end of the bucket' if swept.wrapped else ''}. Notification config: "
+               f"{cloud_runtime.notification_check(deps)}.")
 
 
 cli.add_command(dev)

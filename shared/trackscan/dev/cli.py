@@ -15,6 +15,7 @@ import click
 from trackscan.cli.cloud_access import require_cloud
 from trackscan.config import Config
 from trackscan.dev import processes
+from trackscan.dev.drills import DrillError, start_component, stop_component
 from trackscan.dev.layout import DEV_PARTNER, DevPorts
 from trackscan.dev.stack import (
     ENV_FILE_HEADER,
@@ -28,6 +29,8 @@ from trackscan.dev.stack import (
 from trackscan.pipeline.steps import INGEST, step_named
 
 FUNCTIONS_SOURCE = REPO_ROOT / "functions" / "main.py"
+# The dev stack's stand-in for the every-minute Cloud Scheduler job: faster, for a quick loop.
+SCHEDULER_EVERY_S = 15.0
 INSTALL_TRITON = REPO_ROOT / "scripts" / "install_triton_venv.sh"
 
 
@@ -53,7 +56,8 @@ def up(env_file: Path, free_ports: bool, no_triton: bool, no_functions: bool) ->
         raise click.ClickException(f"{INSTALL_TRITON} failed; start without Triton with --no-triton")
     source = None if no_functions else _functions_source()
     stack = DevStack(ports=DevPorts.free() if free_ports else None, state_dir=_state_dir(),
-                     functions_source=source, with_triton=not no_triton, api_key=_stable_api_key(_state_dir()))
+                     functions_source=source, with_triton=not no_triton, api_key=_stable_api_key(_state_dir()),
+                     scheduler_every_s=SCHEDULER_EVERY_S)
     click.echo(f"Starting the dev stack (logs in {stack.state_dir / 'logs'}) ...", err=True)
     try:
         stack.start()
@@ -61,6 +65,31 @@ def up(env_file: Path, free_ports: bool, no_triton: bool, no_functions: bool) ->
         raise click.ClickException(str(exc)) from exc
     stack.write_env_file(env_file)
     click.echo(_summary(stack, env_file))
+
+
+@dev.command()
+@click.argument("name")
+def stop(name: str) -> None:
+    """Stop one component (pubsub, firestore, storage, triton, a function, scheduler): an outage drill."""
+    try:
+        stop_component(_state_dir(), name)
+    except DrillError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Stopped {name}. Start it again with `trackscan dev start {name}`.")
+
+
+@dev.command()
+@click.argument("name")
+def start(name: str) -> None:
+    """Start a stopped component again.
+
+    Pub/Sub and fake GCS come back empty: their topics, subscriptions and buckets are created again.
+    """
+    try:
+        seconds = start_component(_state_dir(), name)
+    except DrillError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Started {name} ({seconds:.1f} s).")
 
 
 def _stable_api_key(state_dir: Path) -> str:

@@ -80,6 +80,12 @@ class DevPorts:
         return cls(**dict(zip(servers, ports, strict=False)),
                    functions={spec.target: port for spec, port in zip(FUNCTIONS, ports[len(servers):], strict=True)})
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> DevPorts:
+        """Rebuilds the ports a state file recorded (``as_dict``); defaults where absent."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
+
     def of(self, name: str) -> int:
         """The port of a function target or of a server."""
         return int(self.functions[name]) if name in self.functions else int(getattr(self, name))
@@ -187,5 +193,7 @@ def stack_env(config: Config, ports: DevPorts, api_key: str) -> dict[str, str]:
         "TRACKSCAN_API_URL": function_url(ports, API_TARGET),
         "TRACKSCAN_DEV_PARTNER": DEV_PARTNER,
         "TRACKSCAN_PARTNERS": DEV_PARTNER,
+        # A short sweep threshold, so an outage drill recovers within a minute or two.
+        "TRACKSCAN_SWEEP_AFTER_S": "20",
         "TRACKSCAN_DEV_API_KEY": api_key,
     }

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STOP_GRACE_S = 12.0  # Triton drains for up to 8 s (--exit-timeout-s) before it exits.
@@ -28,13 +28,18 @@ class ChildProcess:
     start_ticks: int
     argv: tuple[str, ...]
     log_path: str
+    # What `trackscan dev start NAME` needs to start it again from another process.
+    env: Mapping[str, str] = field(default_factory=dict)  # on top of the caller's environment
+    ready_url: str = ""
+    any_status: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> ChildProcess:
         """Rebuilds a record read from the state file."""
         return cls(name=str(data["name"]), pid=int(str(data["pid"])),
                    start_ticks=int(str(data["start_ticks"])), argv=tuple(data["argv"]),  # type: ignore[arg-type]
-                   log_path=str(data["log_path"]))
+                   log_path=str(data["log_path"]), env=dict(data.get("env") or {}),  # type: ignore[call-overload]
+                   ready_url=str(data.get("ready_url", "")), any_status=bool(data.get("any_status", False)))
 
 
 def start_child(name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path,
@@ -143,6 +148,13 @@ class StateFile:
             return []
         data = json.loads(self.path.read_text())
         return [ChildProcess.from_dict(item) for item in data["processes"]]
+
+    def raw(self) -> dict[str, object]:
+        """The whole recorded document (processes, env, ports); empty if there is none."""
+        if not self.path.is_file():
+            return {}
+        data: dict[str, object] = json.loads(self.path.read_text())
+        return data
 
     def write(self, children: Sequence[ChildProcess], **extra: object) -> None:
         """Records children (written atomically, so a crash never leaves half a file)."""

@@ -41,6 +41,12 @@ class Service:
     any_status: bool = False
 
 
+def scheduler(ports: DevPorts, every_s: float) -> Service:
+    """The dev stack's Cloud Scheduler: a reconcile pass every every_s seconds."""
+    url = f"http://{HOST}:{ports.of('reconcile')}/"
+    return Service("scheduler", (sys.executable, "-m", "trackscan.dev.scheduler", url, str(every_s)), ready_url="")
+
+
 def require_tools() -> None:
     """Raises DevStackUnavailable unless gcloud (with the emulators) and java are on PATH."""
     missing = [tool for tool in ("gcloud", "java") if shutil.which(tool) is None]
@@ -137,6 +143,8 @@ def wait_ready(service: Service, alive: Callable[[], bool], timeout_s: float) ->
     Raises:
         RuntimeError: when the process exits first, or timeout_s passes.
     """
+    if not service.ready_url:
+        return  # nothing to ask: running is ready
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if answers(service):

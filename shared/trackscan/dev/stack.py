@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from trackscan.config import Config
@@ -46,16 +47,19 @@ class DevStack:
         functions_source: functions/main.py to serve, or None to run no functions.
         with_triton: whether to start the local Triton server.
         api_key: the dev partner's API key (random by default).
+        scheduler_every_s: run a reconcile pass this often, as Cloud Scheduler does in the cloud
+            (0: no scheduler, so tests decide when reconcile runs).
     """
 
     def __init__(self, config: Config | None = None, ports: DevPorts | None = None,
                  state_dir: Path | None = None, functions_source: Path | None = None,
-                 with_triton: bool = True, api_key: str | None = None) -> None:
+                 with_triton: bool = True, api_key: str | None = None, scheduler_every_s: float = 0.0) -> None:
         self.config = config or Config.from_env()
         self.ports = ports or DevPorts()
         self.state_dir = state_dir or Path(self.config.home_dir) / "dev"
         self.functions_source = functions_source
         self.with_triton = with_triton
+        self.scheduler_every_s = scheduler_every_s
         self.api_key = api_key or secrets.token_urlsafe(24)
         self.state = processes.StateFile(self.state_dir / "processes.json")
         self.env = stack_env(self.config, self.ports, self.api_key)
@@ -82,6 +86,8 @@ class DevStack:
             provision(self.config, subscriptions(self.config, self.ports), self.env)
             self.ready_s["provisioned"] = time.monotonic() - started
             self._wait_all(functions, FUNCTION_READY_TIMEOUT_S, started)
+            if self.scheduler_every_s and self.functions_source is not None:
+                self._start_all([services.scheduler(self.ports, self.scheduler_every_s)])
         except BaseException:
             self.stop()
             raise
@@ -161,6 +167,8 @@ class DevStack:
         for service in batch:
             child, popen = processes.start_child(service.name, service.argv, {**base_env, **service.env},
                                                  self.state_dir / "logs", cwd=REPO_ROOT)
+            child = replace(child, env={**self.function_env(), **service.env}, ready_url=service.ready_url,
+                            any_status=service.any_status)
             self._children.append(child)
             self._services.append(service)
             self._popens[child.name] = popen

@@ -40,8 +40,7 @@ def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
     try:
         step.handler(message, deps)
     except PermanentError as exc:
-        log.error("track failed", extra={**context, "code": exc.code, "error": exc.message})
-        record_failure(deps, track_id, ErrorInfo(exc.code, exc.message, step.name), attempt)
+        record_failure(deps, track_id, ErrorInfo(exc.code, exc.message, step.name), attempt, segment_index)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         log.error("step failed", extra={**context, **timing(), "error": error})
@@ -65,11 +64,15 @@ def handle_dead_letter(message: Message, last_error: str, deps: Deps, attempts: 
     record_failure(deps, track_id_of(message), error, attempts)
 
 
-def record_failure(deps: Deps, track_id: str, error: ErrorInfo, attempt: int) -> None:
+def record_failure(deps: Deps, track_id: str, error: ErrorInfo, attempt: int, segment_index: int | None = None) -> None:
     """Records the track FAILED with the error and deletes its work blobs.
 
+    Logs "track failed" at ERROR with the code, whatever failed it (a step's permanent error,
+    the dead-letter handler, reconcile): the FAILED-tracks-per-hour metric counts these lines.
     A track the store does not know is only logged: there is no record to fail.
     """
+    log.error("track failed", extra={"track_id": track_id, "step": error.step, "attempt": attempt,
+                                     "segment_index": segment_index, "code": error.code, "error": error.message})
     if deps.tracks.get(track_id) is None:
         log.error("failure of an unknown track", extra={"track_id": track_id, "code": error.code})
         return

@@ -7,6 +7,9 @@
 #   every step's dead letters --push--> dead-letter (dead_letter); partners call api (api).
 #   Cloud Scheduler (every minute by default) --POST--> reconcile (reconcile): replays tracks
 #   whose last message was lost.
+#   Optional: the API behind a load balancer with Cloud Armor (api_domains); steps pulled by
+#   workers on GKE spot CPU nodes (worker_steps). Alerts and a dashboard (module monitoring).
+#   Releases: a Cloud Build trigger runs cloudbuild.yaml as the deployer (module deployer).
 #
 # The four steps are the step registry (terraform/steps.json, exported from the Python registry
 # in shared/trackscan/pipeline/steps.py): one name per step for its topic, Cloud Run service,
@@ -25,6 +28,11 @@ locals {
   name          = var.name_prefix
   bucket_prefix = coalesce(var.bucket_prefix, "${var.project_id}-${var.name_prefix}")
   labels        = merge({ app = "trackscan", env = var.environment }, var.labels)
+  api_edge      = length(var.api_domains) > 0
+
+  # Kubernetes namespaces (inference/k8s): Triton, and the pull workers on spot CPU nodes.
+  triton_namespace = "trackscan-inference"
+  worker_namespace = "trackscan-workers"
 
   pubsub_service_agent_email = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
@@ -49,6 +57,7 @@ locals {
     TRACKSCAN_WORK_BUCKET         = module.buckets.work_bucket_name
     TRACKSCAN_TOPIC_PREFIX        = local.name
     TRACKSCAN_TRACKS_COLLECTION   = module.firestore.tracks_collection
+    TRACKSCAN_FIRESTORE_DATABASE  = module.firestore.database_name
     TRITON_GRPC_URL               = module.gke.triton_grpc_url
     TRACKSCAN_TRITON_MODEL        = var.triton_model_name
     TRACKSCAN_MODEL_SHA256        = var.model_sha256
@@ -68,6 +77,10 @@ locals {
     TRACKSCAN_LOG_LEVEL           = var.log_level
     TRACKSCAN_RECONCILE_AFTER_S   = tostring(var.reconcile_after_s)
     TRACKSCAN_RECONCILE_BATCH     = tostring(var.reconcile_batch)
+    # The inventory sweep run by each reconcile pass: the defaults of shared/trackscan/config.py.
+    TRACKSCAN_SWEEP_AFTER_S  = "600"
+    TRACKSCAN_SWEEP_PAGE     = "1000"
+    TRACKSCAN_SWEEP_BUDGET_S = "3"
   }
 
   # The registry's bucket keys (a step's bucket_roles) => bucket names.
@@ -77,6 +90,20 @@ locals {
   }
 
   push_invoker = { pubsub_push = "serviceAccount:${google_service_account.push.email}" }
+
+  # What cloudbuild.yaml needs to know about this environment (the trigger passes it; by hand:
+  # terraform output cloudbuild_substitutions).
+  cloudbuild_substitutions = {
+    _REGION         = var.region
+    _AR_REPOSITORY  = module.artifact_registry.repository_id
+    _MODEL_BUCKET   = module.buckets.models_bucket_name
+    _GKE_CLUSTER    = module.gke.cluster_name
+    _GKE_LOCATION   = module.gke.cluster_location
+    _SERVICE_PREFIX = local.name
+    _TRITON_ADDRESS = module.gke.triton_ilb_address_name
+    # Comma-separated steps whose pull workers Cloud Build deploys (empty: none).
+    _WORKER_STEPS = join(",", sort(var.worker_steps))
+  }
 
   # The scheduler waits longer than Cloud Run lets a pass run, so it never retries while the
   # attempt it gave up on is still running on the single instance.
@@ -136,6 +163,7 @@ module "buckets" {
 module "firestore" {
   source            = "../../modules/firestore"
   project_id        = var.project_id
+  database_id       = local.name
   location_id       = coalesce(var.firestore_location, var.region)
   delete_protection = var.deletion_protection
 
@@ -159,6 +187,9 @@ module "gke" {
   artifact_registry_location   = module.artifact_registry.location
   artifact_registry_repository = module.artifact_registry.repository_id
   models_bucket_name           = module.buckets.models_bucket_name
+  triton_namespace             = local.triton_namespace
+  worker_machine_type          = var.worker_machine_type
+  worker_max_nodes             = var.worker_max_nodes
   deletion_protection          = var.deletion_protection
   labels                       = local.labels
 
@@ -212,7 +243,7 @@ module "step_service" {
   # reachable from the VPC.
   vpc_egress_subnetwork = each.value.triton ? module.network.run_egress_subnetwork_name : null
   invoker_members       = local.push_invoker
-  project_roles         = ["roles/datastore.user"]
+  firestore_database    = module.firestore.database_resource_name
   bucket_roles = [
     for bucket, role in each.value.bucket_roles : { bucket = local.bucket_names[bucket], role = role }
   ]
@@ -239,7 +270,7 @@ module "dead_letter" {
   max_instances       = var.max_instances["dead_letter"]
   memory              = "512Mi"
   invoker_members     = local.push_invoker
-  project_roles       = ["roles/datastore.user"]
+  firestore_database  = module.firestore.database_resource_name
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
@@ -258,13 +289,15 @@ module "api" {
   env             = local.service_env
   # Partners call from the internet; every request still needs a Google-signed identity
   # token of a listed partner (roles/run.invoker), checked by Cloud Run before the app runs.
-  ingress         = "INGRESS_TRAFFIC_ALL"
-  concurrency     = 20
-  min_instances   = 1
-  max_instances   = var.max_instances["api"]
-  memory          = "1Gi"
-  invoker_members = local.partner_members
-  project_roles   = ["roles/datastore.user"]
+  # Behind the load balancer (api_domains set), only it may reach the service, so Cloud Armor's
+  # rate limit cannot be bypassed through the run.app URL.
+  ingress            = local.api_edge ? "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" : "INGRESS_TRAFFIC_ALL"
+  concurrency        = 20
+  min_instances      = 1
+  max_instances      = var.max_instances["api"]
+  memory             = "1Gi"
+  invoker_members    = local.partner_members
+  firestore_database = module.firestore.database_resource_name
   # Stores uploaded bodies (create only, never overwrite) and stats submitted objects.
   bucket_roles = [
     { bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectCreator" },
@@ -275,6 +308,23 @@ module "api" {
   publish_topic_names = [module.messaging.topic_names["ingest"]]
   deletion_protection = var.deletion_protection
   labels              = local.labels
+
+  depends_on = [module.project_services]
+}
+
+# The API behind an external HTTPS load balancer with Cloud Armor (a rate limit per client), when
+# api_domains names the domains to serve it on.
+module "api_edge" {
+  source = "../../modules/api_edge"
+  count  = local.api_edge ? 1 : 0
+
+  project_id             = var.project_id
+  name                   = local.name
+  region                 = var.region
+  cloud_run_service_name = module.api.name
+  domains                = var.api_domains
+  rate_limit_per_minute  = var.api_rate_limit_per_minute
+  labels                 = local.labels
 
   depends_on = [module.project_services]
 }
@@ -291,12 +341,12 @@ module "reconcile" {
   # Internal ingress (the module default) is enough: Cloud Scheduler jobs in the same project
   # count as internal sources for Cloud Run ingress (cloud.google.com/run/docs/securing/ingress).
   # One pass at a time: two overlapping passes would replay the same tracks twice.
-  concurrency     = 1
-  max_instances   = 1
-  timeout_s       = local.reconcile_timeout_s
-  memory          = "512Mi"
-  invoker_members = { scheduler = "serviceAccount:${google_service_account.scheduler.email}" }
-  project_roles   = ["roles/datastore.user"]
+  concurrency        = 1
+  max_instances      = 1
+  timeout_s          = local.reconcile_timeout_s
+  memory             = "512Mi"
+  invoker_members    = { scheduler = "serviceAccount:${google_service_account.scheduler.email}" }
+  firestore_database = module.firestore.database_resource_name
   # Stats a stalled track's object version (is it still there?) before replaying it.
   bucket_roles        = [{ bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" }]
   publish_topic_names = [module.messaging.topic_names["ingest"]]
@@ -361,10 +411,11 @@ module "step_subscription" {
   source   = "../../modules/push_subscription"
   for_each = local.steps
 
-  project_id                 = var.project_id
-  name                       = "${local.name}-${each.key}"
-  topic_id                   = module.messaging.topic_ids[each.key]
-  push_endpoint              = module.step_service[each.key].uri
+  project_id = var.project_id
+  name       = "${local.name}-${each.key}"
+  topic_id   = module.messaging.topic_ids[each.key]
+  # A step run by pull workers on GKE (worker_steps) keeps the same subscription, pulled instead.
+  push_endpoint              = contains(var.worker_steps, each.key) ? null : module.step_service[each.key].uri
   dead_letter_endpoint       = module.dead_letter.uri
   push_service_account_email = google_service_account.push.email
   pubsub_service_agent_email = local.pubsub_service_agent_email
@@ -376,9 +427,40 @@ module "step_subscription" {
   depends_on = [module.project_services]
 }
 
+# Steps run by pull workers on the spot CPU pool (inference/k8s/workers, deployed by Cloud Build):
+# each worker's Kubernetes account gets its step's grants, and may pull the step's subscription.
+module "pull_workers" {
+  source           = "../../modules/pull_workers"
+  project_id       = var.project_id
+  principal_prefix = module.gke.workload_identity_principal_prefix
+  namespace        = local.worker_namespace
+  steps = {
+    for step in var.worker_steps : step => {
+      subscription_name   = module.step_subscription[step].subscription_name
+      publish_topic_names = [for target in local.steps[step].publishes_to : module.messaging.topic_names[target]]
+      bucket_roles = [
+        for bucket, role in local.steps[step].bucket_roles : { bucket = local.bucket_names[bucket], role = role }
+      ]
+    }
+  }
+  firestore_database = module.firestore.database_resource_name
+
+  depends_on = [module.project_services]
+}
+
 module "deployer" {
-  source     = "../../modules/deployer"
-  project_id = var.project_id
+  source      = "../../modules/deployer"
+  project_id  = var.project_id
+  name_prefix = local.name
+  region      = var.region
+  service_names = merge(
+    { for step, service in module.step_service : step => service.name },
+    {
+      dead_letter = module.dead_letter.name
+      api         = module.api.name
+      reconcile   = module.reconcile.name
+    },
+  )
   runtime_service_account_names = merge(
     { for step, service in module.step_service : step => service.service_account_name },
     {
@@ -390,6 +472,29 @@ module "deployer" {
   artifact_registry_location   = module.artifact_registry.location
   artifact_registry_repository = module.artifact_registry.repository_id
   models_bucket_name           = module.buckets.models_bucket_name
+  release_source               = var.release_source
+  release_branch               = var.release_branch
+  substitutions                = local.cloudbuild_substitutions
+
+  depends_on = [module.project_services]
+}
+
+# Alerts (dead letters, backlog age, 5xx, Triton, FAILED tracks) and a dashboard.
+module "monitoring" {
+  source      = "../../modules/monitoring"
+  project_id  = var.project_id
+  name_prefix = local.name
+  service_names = concat(
+    [for service in module.step_service : service.name],
+    [module.dead_letter.name, module.api.name, module.reconcile.name],
+  )
+  subscription_names             = [for subscription in module.step_subscription : subscription.subscription_name]
+  dead_letter_subscription_names = [for subscription in module.step_subscription : subscription.dead_letter_subscription_name]
+  cluster_name                   = module.gke.cluster_name
+  triton_namespace               = local.triton_namespace
+  worker_namespace               = local.worker_namespace
+  notification_channels          = var.notification_channels
+  alert_email                    = var.alert_email
 
   depends_on = [module.project_services]
 }

@@ -3,6 +3,16 @@ output "api_url" {
   value       = module.api.uri
 }
 
+output "api_edge_ip" {
+  description = "Address of the API's load balancer (the api_domains' DNS A record); null without api_domains."
+  value       = local.api_edge ? module.api_edge[0].ip_address : null
+}
+
+output "api_edge_url" {
+  description = "URL of the API through the load balancer and Cloud Armor; null without api_domains."
+  value       = local.api_edge ? module.api_edge[0].url : null
+}
+
 output "service_urls" {
   description = "Service => URL of every Cloud Run service: the steps by step name, then dead_letter, api, reconcile."
   value = merge(
@@ -21,7 +31,7 @@ output "topic_names" {
 }
 
 output "subscription_names" {
-  description = "Step name => name of the push subscription that delivers the step's topic to its service."
+  description = "Step name => name of the step's subscription (pushed to its service, or pulled by its workers)."
   value       = { for step, subscription in module.step_subscription : step => subscription.subscription_name }
 }
 
@@ -56,8 +66,18 @@ output "gke_cluster_name" {
 }
 
 output "deployer_service_account_email" {
-  description = "Service account to set on the Cloud Build trigger."
+  description = "Service account Cloud Build releases run as (the trigger sets it; gcloud builds submit --service-account for a release by hand)."
   value       = module.deployer.email
+}
+
+output "deployer_service_account_id" {
+  description = "Resource name of the deployer account (gcloud builds submit --service-account=...)."
+  value       = module.deployer.service_account_id
+}
+
+output "release_trigger_name" {
+  description = "Cloud Build trigger that runs cloudbuild.yaml on every push to release_branch; null without release_source."
+  value       = module.deployer.trigger_name
 }
 
 output "service_env" {
@@ -66,13 +86,16 @@ output "service_env" {
 }
 
 output "cloudbuild_substitutions" {
-  description = "Substitutions for cloudbuild.yaml (gcloud builds submit --substitutions=...)."
-  value = {
-    _REGION         = var.region
-    _AR_REPOSITORY  = module.artifact_registry.repository_id
-    _MODEL_BUCKET   = module.buckets.models_bucket_name
-    _GKE_CLUSTER    = module.gke.cluster_name
-    _GKE_LOCATION   = module.gke.cluster_location
-    _SERVICE_PREFIX = local.name
-  }
+  description = "Substitutions for cloudbuild.yaml (gcloud builds submit --substitutions=...); the trigger passes the same."
+  value       = local.cloudbuild_substitutions
+}
+
+output "dashboard_id" {
+  description = "The environment's Cloud Monitoring dashboard."
+  value       = module.monitoring.dashboard_id
+}
+
+output "alert_policy_names" {
+  description = "Alert => resource name of its policy (dead_letters, oldest_unacked, server_errors, triton_unavailable, tracks_failed)."
+  value       = module.monitoring.alert_policy_names
 }

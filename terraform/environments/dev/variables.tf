@@ -17,8 +17,14 @@ variable "environment" {
 
 variable "name_prefix" {
   type        = string
-  description = "Prefix of service, topic, subscription and cluster names."
+  description = "Prefix of every name this environment creates (services, accounts, topics, subscriptions, cluster, database, trigger), so two environments can share a project."
   default     = "trackscan"
+
+  validation {
+    # Service account ids are at most 30 characters; the longest suffix is "-dead-letter" (12).
+    condition     = can(regex("^[a-z][a-z0-9-]{0,16}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 2 to 18 lowercase letters, digits or hyphens, starting with a letter."
+  }
 }
 
 variable "bucket_prefix" {
@@ -119,7 +125,7 @@ variable "reconcile_batch" {
 
 variable "reconcile_schedule" {
   type        = string
-  description = "unix-cron schedule (UTC) of the reconcile pass."
+  description = "unix-cron schedule (UTC) of the reconcile pass; one pass a minute of reconcile_batch (100) tracks drains 6,000 stalled tracks an hour."
   default     = "* * * * *"
 }
 
@@ -180,13 +186,13 @@ variable "gpu_type" {
 
 variable "gpu_max_nodes" {
   type        = number
-  description = "Maximum spot GPU nodes."
+  description = "Maximum spot GPU nodes; caps GPU spend. Keep Triton's HPA maxReplicas (inference/k8s/base/hpa.yaml) at or below it."
   default     = 4
 }
 
 variable "gpu_node_locations" {
   type        = list(string)
-  description = "Zones of the GPU pool (zones that offer gpu_type); empty uses the cluster's zones."
+  description = "Zones of the GPU pool (zones that offer gpu_type: gcloud compute accelerator-types list); empty uses the cluster's zones."
   default     = []
 }
 
@@ -194,4 +200,61 @@ variable "deletion_protection" {
   type        = bool
   description = "Protect the cluster, the Cloud Run services and the Firestore database from deletion; false only for throwaway environments."
   default     = true
+}
+
+variable "release_source" {
+  type = object({
+    connection = string
+    remote_uri = string
+  })
+  description = "Repository whose pushes to release_branch run cloudbuild.yaml: a Cloud Build (2nd gen) connection (projects/<p>/locations/<region>/connections/<name>, linked once to GitHub in the console) and the repository's clone URL (https://github.com/<org>/<repo>.git). null creates no trigger."
+  default     = null
+}
+
+variable "release_branch" {
+  type        = string
+  description = "Branch (RE2 regular expression) whose pushes run a release."
+  default     = "^main$"
+}
+
+variable "api_domains" {
+  type        = list(string)
+  description = "Domains to serve the partner API on through an external HTTPS load balancer with Cloud Armor (module api_edge); point their DNS A records at the api_edge_ip output. Empty keeps the API on its run.app URL only."
+  default     = []
+}
+
+variable "api_rate_limit_per_minute" {
+  type        = number
+  description = "Requests a minute one client address may send through the load balancer; beyond, Cloud Armor answers 429."
+  default     = 600
+}
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channel ids (projects/<p>/notificationChannels/<id>) every alert goes to."
+  default     = []
+}
+
+variable "alert_email" {
+  type        = string
+  description = "E-mail address alerts go to (a channel is created for it); null for none."
+  default     = null
+}
+
+variable "worker_steps" {
+  type        = list(string)
+  description = "Steps (of terraform/steps.json) run by pull workers on GKE's spot CPU pool instead of their Cloud Run service: their subscription is pulled, not pushed, and Cloud Build deploys their workers (inference/k8s/workers)."
+  default     = []
+}
+
+variable "worker_machine_type" {
+  type        = string
+  description = "Machine type of the spot CPU pool that runs the pull workers."
+  default     = "e2-standard-4"
+}
+
+variable "worker_max_nodes" {
+  type        = number
+  description = "Maximum spot CPU nodes for the pull workers (caps their spend)."
+  default     = 10
 }

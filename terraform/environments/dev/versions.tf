@@ -1,10 +1,13 @@
 terraform {
   required_version = ">= 1.5"
 
+  # The root pins one exact provider version (the modules accept any 8.x from 8.7): the one
+  # tests/infra checks the configuration against. .terraform.lock.hcl records its checksums once
+  # someone with access to registry.terraform.io runs `make tf-lock` (see terraform/README.md).
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 8.7, < 9.0"
+      version = "8.7.0"
     }
   }
 

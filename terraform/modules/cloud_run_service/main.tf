@@ -100,12 +100,20 @@ resource "google_cloud_run_v2_service_iam_member" "invoker" {
   member   = each.value
 }
 
-resource "google_project_iam_member" "this" {
-  for_each = toset(var.project_roles)
+# The service holds no unconditioned project-level role: Firestore access is granted on the
+# project (Firestore has no per-database policy) but only for trackscan's own database.
+resource "google_project_iam_member" "firestore" {
+  count = var.firestore_database == null ? 0 : 1
 
   project = var.project_id
-  role    = each.value
+  role    = "roles/datastore.user"
   member  = "serviceAccount:${google_service_account.this.email}"
+
+  condition {
+    title       = "only-${element(split("/", var.firestore_database), 3)}-database"
+    description = "Firestore access limited to ${var.firestore_database}"
+    expression  = "resource.name == \"${var.firestore_database}\""
+  }
 }
 
 resource "google_storage_bucket_iam_member" "this" {

@@ -95,10 +95,10 @@ variable "invoker_members" {
   default     = {}
 }
 
-variable "project_roles" {
-  type        = list(string)
-  description = "Project-level roles of the service account (for example roles/datastore.user: Firestore IAM is project-level)."
-  default     = []
+variable "firestore_database" {
+  type        = string
+  description = "Resource name (projects/<p>/databases/<id>) of the Firestore database the service reads and writes; null for none. Firestore has no per-database IAM policy, so roles/datastore.user is granted on the project with an IAM condition that limits it to this database."
+  default     = null
 }
 
 variable "bucket_roles" {

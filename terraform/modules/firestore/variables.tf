@@ -5,8 +5,8 @@ variable "project_id" {
 
 variable "database_id" {
   type        = string
-  description = "Database id; \"(default)\" is the one the client libraries use without configuration."
-  default     = "(default)"
+  description = "Database id (TRACKSCAN_FIRESTORE_DATABASE). A database of trackscan's own lets IAM conditions limit every grant to it; \"(default)\" is shared with anything else in the project."
+  default     = "trackscan"
 }
 
 variable "location_id" {

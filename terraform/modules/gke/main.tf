@@ -12,6 +12,9 @@ locals {
   # Workload Identity Federation principal of a Kubernetes service account: IAM grants go
   # straight to it, no Google service account or annotation in between.
   ksa_principal_prefix = "principal://iam.googleapis.com/projects/${data.google_project.this.number}/locations/global/workloadIdentityPools/${local.workload_pool}/subject"
+  # Address names are per project and region: derived from the cluster's name, so a second
+  # environment in the project does not collide. Cloud Build writes it into the Service annotation.
+  triton_ilb_address_name = coalesce(var.triton_ilb_address_name, "${var.name}-triton-ilb")
 }
 
 resource "google_service_account" "nodes" {
@@ -22,6 +25,7 @@ resource "google_service_account" "nodes" {
 }
 
 resource "google_project_iam_member" "nodes" {
+  # checkov:skip=CKV_TSC_3:The node account only writes the nodes' own logs and metrics and reads their configuration (roles/container.defaultNodeServiceAccount has no resource-level form); workloads run as their own Workload Identity principals.
   project = var.project_id
   role    = "roles/container.defaultNodeServiceAccount"
   member  = "serviceAccount:${google_service_account.nodes.email}"
@@ -258,11 +262,76 @@ resource "google_container_node_pool" "gpu_spot" {
   depends_on = [google_project_iam_member.nodes]
 }
 
+# Spot CPU pool for the pull workers (`trackscan worker --step NAME`, inference/k8s/workers): the
+# CPU steps at spot prices. Spot VMs get a 30 s notice, of which pods get 15 s; a step takes at
+# most 10 s, and a killed worker's messages come back after their lease. Scales to zero when no
+# step runs on workers.
+resource "google_container_node_pool" "cpu_spot" {
+  project  = var.project_id
+  name     = "cpu-spot"
+  location = var.location
+  cluster  = google_container_cluster.this.id
+
+  initial_node_count = 0
+
+  autoscaling {
+    total_min_node_count = 0
+    total_max_node_count = var.worker_max_nodes
+    location_policy      = "ANY"
+  }
+
+  management {
+    auto_repair  = true
+    auto_upgrade = true
+  }
+
+  node_config {
+    machine_type    = var.worker_machine_type
+    image_type      = "COS_CONTAINERD"
+    spot            = true
+    disk_type       = "pd-balanced"
+    disk_size_gb    = 50
+    service_account = google_service_account.nodes.email
+    oauth_scopes    = ["https://www.googleapis.com/auth/cloud-platform"]
+    resource_labels = var.labels
+
+    labels = {
+      "trackscan.dev/pool" = "cpu-spot"
+    }
+
+    metadata = {
+      disable-legacy-endpoints = "true"
+    }
+
+    # Only pods that accept preemption land here.
+    taint {
+      key    = "cloud.google.com/gke-spot"
+      value  = "true"
+      effect = "NO_SCHEDULE"
+    }
+
+    workload_metadata_config {
+      mode = "GKE_METADATA"
+    }
+
+    shielded_instance_config {
+      enable_secure_boot          = true
+      enable_integrity_monitoring = true
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [initial_node_count]
+  }
+
+  depends_on = [google_project_iam_member.nodes]
+}
+
 # Static internal address of Triton's internal passthrough load balancer, referenced by
 # name from the Service annotation networking.gke.io/load-balancer-ip-addresses.
 resource "google_compute_address" "triton" {
   project      = var.project_id
-  name         = var.triton_ilb_address_name
+  name         = local.triton_ilb_address_name
   region       = var.region
   subnetwork   = var.subnetwork_id
   address_type = "INTERNAL"
@@ -277,6 +346,7 @@ resource "google_storage_bucket_iam_member" "triton_models" {
 
 # The Custom Metrics Stackdriver Adapter serves the GPU duty-cycle metric to Triton's HPA.
 resource "google_project_iam_member" "metrics_adapter" {
+  # checkov:skip=CKV_TSC_3:Cloud Monitoring time series have no resource-level policy; roles/monitoring.viewer reads metrics and dashboards only, no application data.
   project = var.project_id
   role    = "roles/monitoring.viewer"
   member  = "${local.ksa_principal_prefix}/ns/custom-metrics/sa/custom-metrics-stackdriver-adapter"

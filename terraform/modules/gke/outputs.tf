@@ -27,3 +27,13 @@ output "node_service_account_email" {
   description = "Email of the node service account."
   value       = google_service_account.nodes.email
 }
+
+output "triton_ilb_address_name" {
+  description = "Name of Triton's reserved internal address (the Service annotation networking.gke.io/load-balancer-ip-addresses)."
+  value       = google_compute_address.triton.name
+}
+
+output "workload_identity_principal_prefix" {
+  description = "Workload Identity Federation principal of a Kubernetes service account, without /ns/<namespace>/sa/<name>."
+  value       = local.ksa_principal_prefix
+}

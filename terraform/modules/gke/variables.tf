@@ -127,8 +127,20 @@ variable "triton_service_account" {
 
 variable "triton_ilb_address_name" {
   type        = string
-  description = "Name of the reserved internal address of Triton's load balancer (must match the Service annotation in inference/k8s/base)."
-  default     = "trackscan-triton-ilb"
+  description = "Name of the reserved internal address of Triton's load balancer; null uses <name>-triton-ilb. Cloud Build writes it into the Service annotation (networking.gke.io/load-balancer-ip-addresses)."
+  default     = null
+}
+
+variable "worker_machine_type" {
+  type        = string
+  description = "Machine type of the spot CPU pool that runs the pull workers."
+  default     = "e2-standard-4"
+}
+
+variable "worker_max_nodes" {
+  type        = number
+  description = "Maximum spot CPU nodes across all zones (caps the pull workers and their spend)."
+  default     = 10
 }
 
 variable "deletion_protection" {

@@ -1,5 +1,5 @@
-# A pipeline step's input: a push subscription to its Cloud Run service, with a dead-letter
-# topic of its own and a second push subscription that hands the dead letters to the
+# A pipeline step's input: a push subscription to its Cloud Run service (or a pull subscription for
+# its GKE workers), with a dead-letter topic of its own and a second push subscription that hands the dead letters to the
 # dead-letter service, which marks the track FAILED (RETRIES_EXHAUSTED).
 #
 # Retry arithmetic: every NACK and every ack-deadline expiry counts as a delivery attempt,
@@ -30,11 +30,17 @@ resource "google_pubsub_subscription" "this" {
     ttl = ""
   }
 
-  push_config {
-    push_endpoint = var.push_endpoint
-    oidc_token {
-      service_account_email = var.push_service_account_email
-      audience              = var.push_endpoint
+  # Pushed to the step's Cloud Run service, or (push_endpoint null) pulled by the step's workers on
+  # GKE. One subscription either way: switching keeps its backlog, and a message is never handled
+  # by both.
+  dynamic "push_config" {
+    for_each = var.push_endpoint == null ? [] : [var.push_endpoint]
+    content {
+      push_endpoint = push_config.value
+      oidc_token {
+        service_account_email = var.push_service_account_email
+        audience              = push_config.value
+      }
     }
   }
 

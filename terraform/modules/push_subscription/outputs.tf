@@ -1,5 +1,5 @@
 output "subscription_name" {
-  description = "Name of the step's push subscription."
+  description = "Name of the step's subscription (push, or pull for workers)."
   value       = google_pubsub_subscription.this.name
 }
 

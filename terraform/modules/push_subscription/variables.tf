@@ -15,7 +15,7 @@ variable "topic_id" {
 
 variable "push_endpoint" {
   type        = string
-  description = "URL of the Cloud Run service that handles the step (also the OIDC audience)."
+  description = "URL of the Cloud Run service that handles the step (also the OIDC audience); null makes it a pull subscription for the step's workers on GKE."
 }
 
 variable "dead_letter_endpoint" {

@@ -1,0 +1,99 @@
+"""The inventory sweep: find uploads whose notification never came, and ingest them.
+
+GCS promises no delivery time for a notification and may even delete a notification config
+that keeps failing; Pub/Sub may be down when an object lands. The track records cannot show
+what never arrived, so the sweep reads the source of truth, the ingest bucket: page by page
+from a saved cursor, each object version older than a threshold that has no track record is
+sent to ingest, exactly as its notification would have been (ingest is idempotent, so a late
+notification racing the sweep changes nothing).
+
+Scaling: one pass lists pages for at most ``budget_s`` seconds, starting where the last pass
+stopped (the cursor lives in the track store), and wraps to the start at the end of the
+bucket. A bucket of N objects is covered every N / (objects per pass) passes; the figures are
+in BENCHMARKS.md. Each page costs one list call and one batched existence read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from trackscan.messages import UploadReceived
+from trackscan.pipeline.deps import Deps
+from trackscan.ports import ListedObject
+from trackscan.tracks import track_id_for
+
+log = logging.getLogger(__name__)
+SWEEP_CURSOR = "inventory-sweep"
+PUBLISH_THREADS = 16
+
+
+@dataclass
+class SweepPass:
+    """What one sweep pass saw and did."""
+
+    listed: int = 0
+    replayed: int = 0  # no track record and old enough: sent to ingest
+    recent: int = 0  # no record yet, but its notification may still be on its way
+    outside: int = 0  # not under a registered partner's prefix
+    pages: int = 0
+    wrapped: bool = False  # reached the end of the bucket: the next pass starts over
+
+
+def sweep(deps: Deps, root: str, now: datetime | None = None) -> SweepPass:
+    """One bounded pass over the objects under ``root`` (the ingest bucket) from the saved cursor.
+
+    Objects younger than ``config.sweep_after_s`` are left to their notification; the pass reads
+    pages of ``config.sweep_page`` objects for at most ``config.sweep_budget_s`` seconds.
+    """
+    done = SweepPass()
+    older_than_s, page_size, budget_s = deps.config.sweep_after_s, deps.config.sweep_page, deps.config.sweep_budget_s
+    cutoff = ((now or datetime.now(UTC)) - timedelta(seconds=older_than_s)).isoformat(timespec="milliseconds")
+    deadline = time.monotonic() + budget_s
+    cursor = deps.tracks.cursor(SWEEP_CURSOR)
+    while True:
+        page = deps.blobs.list_page(root, cursor, page_size)
+        done.pages += 1
+        _replay_unknown(deps, root, page.objects, cutoff, done)
+        cursor = page.next_token
+        deps.tracks.save_cursor(SWEEP_CURSOR, cursor)
+        if cursor is None:
+            done.wrapped = True
+            break
+        if time.monotonic() >= deadline:
+            break
+    log.info("inventory sweep pass", extra=vars(done))
+    return done
+
+
+def _replay_unknown(deps: Deps, root: str, objects: list[ListedObject], cutoff: str, done: SweepPass) -> None:
+    done.listed += len(objects)
+    uploads: list[tuple[UploadReceived, str]] = []
+    for listed in objects:
+        upload = _upload_of(listed, root, deps.config.partner_ids)
+        if upload is not None:
+            uploads.append((upload, listed.created_at))
+    done.outside += len(objects) - len(uploads)
+    known = deps.tracks.known({track_id_for(u.source_uri, u.generation) for u, _ in uploads})
+    unknown = [(u, created_at) for u, created_at in uploads if track_id_for(u.source_uri, u.generation) not in known]
+    due = [u for u, created_at in unknown if created_at <= cutoff]
+    done.recent += len(unknown) - len(due)
+    # Each publish waits for the server's ack: many at once, or a page of lost uploads would
+    # take minutes instead of a second or two.
+    with ThreadPoolExecutor(PUBLISH_THREADS) as pool:
+        list(pool.map(deps.publisher.publish, due))
+    done.replayed += len(due)
+    for upload in due:
+        log.info("unannounced upload sent to ingest", extra={
+            "track_id": track_id_for(upload.source_uri, upload.generation), "source_uri": upload.source_uri})
+
+
+def _upload_of(listed: ListedObject, root: str, partners: frozenset[str]) -> UploadReceived | None:
+    name = listed.uri.removeprefix(root)
+    partner, slash, _ = name.partition("/")
+    if not slash or (partners and partner not in partners):
+        return None
+    return UploadReceived(listed.uri, listed.generation, listed.size_bytes, partner)
