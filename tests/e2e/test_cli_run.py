@@ -10,7 +10,8 @@ from tests.e2e.conftest import json_lines, run_cli
 
 pytestmark = pytest.mark.e2e
 RESULT_FIELDS = {"track_id", "source", "state", "duration_s", "tags", "top_tags", "tempo_bpm", "key",
-                 "loudness_lufs", "error"}
+                 "loudness_lufs", "error", "tempo_confidence", "time_signature", "key_confidence", "loudness_range_lu",
+                 "true_peak_dbtp"}
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +48,10 @@ def test_run_tags_the_file_when_it_is_in_a_supported_format(first_run, suffix):
     assert len(record["tags"]["mtt"]) == 50 and len(record["tags"]["msd"]) == 50
     assert all(0.0 <= s <= 1.0 for s in record["tags"]["mtt"].values())
     assert len(record["top_tags"]) == 5
-    assert record["tempo_bpm"] == pytest.approx(120, abs=4)
+    assert record["tempo_bpm"] == pytest.approx(120, abs=0.5)
     assert record["key"] == "C major"
     assert -40 < record["loudness_lufs"] < 0
+    assert record["true_peak_dbtp"] >= record["loudness_lufs"] and 0 <= record["tempo_confidence"] <= 1
     assert record["error"] is None
 
 

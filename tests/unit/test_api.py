@@ -48,7 +48,8 @@ BETA = {"X-API-Key": "key-beta"}
 AUDIENCE = "https://api.trackscan.test"
 ACME_EMAIL = "uploader@acme.iam.gserviceaccount.com"
 OPENAPI = yaml.safe_load(resources.files("trackscan.api").joinpath("openapi.yaml").read_text())
-RESULT_FIELDS = ("tags", "top_tags", "tempo_bpm", "key", "loudness_lufs", "duration_s", "embedding")
+RESULT_FIELDS = ("tags", "top_tags", "tempo_bpm", "key", "loudness_lufs", "duration_s", "embedding",
+                 "tempo_confidence", "time_signature", "key_confidence", "loudness_range_lu", "true_peak_dbtp")
 
 
 class DictBlobStore:
@@ -133,7 +134,8 @@ def _track(deps, partner: str, name: str, state: TrackState = TrackState.FAILED)
         error = ErrorInfo("CORRUPT", "The file is not audio.", "ingest")
         return deps.tracks.apply(record.track_id, Transition(state, "ingest", error=error))
     result = TrackResult({"mtt": {"guitar": 0.9}, "msd": {"rock": 0.8}}, ["guitar", "rock"], 120.0, "C major",
-                         -14.2, 25.0, [0.1, 0.2])
+                         -14.2, 25.0, [0.1, 0.2], tempo_confidence=0.8, time_signature=4, key_confidence=0.7,
+                         loudness_range_lu=6.5, true_peak_dbtp=-0.8)
     return deps.tracks.apply(
         record.track_id, Transition(state, "finalize", result=result, model=ModelInfo("musicnn", "ab" * 32))
     )

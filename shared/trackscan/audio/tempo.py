@@ -44,7 +44,7 @@ class Tempo:
     """The tempo of a track and how sure we are of it."""
 
     bpm: float
-    confidence: float  # in [0, 1]: how much of the onset energy repeats at the beat period
+    confidence: float  # in [0, 1]: how much of the onset envelope repeats after one beat
     time_signature: int  # beats per bar: 3 or 4
 
 
@@ -68,8 +68,7 @@ def _onset_envelope(mono_16k: np.ndarray) -> np.ndarray:
     )
     flux = np.maximum(np.diff(mel.astype(np.float64) ** ONSET_COMPRESSION, axis=1), 0.0).mean(axis=0)
     # Only rises above the local level count, so a crescendo is not read as a beat.
-    detrended = flux - scipy.ndimage.uniform_filter1d(flux, LOCAL_MEAN_FRAMES, mode="nearest")
-    return np.maximum(detrended, 0.0)
+    return np.maximum(flux - scipy.ndimage.uniform_filter1d(flux, LOCAL_MEAN_FRAMES, mode="nearest"), 0.0)
 
 
 def estimate_tempo(autocorrelation: np.ndarray, pairs: np.ndarray) -> Tempo | None:
@@ -85,7 +84,10 @@ def estimate_tempo(autocorrelation: np.ndarray, pairs: np.ndarray) -> Tempo | No
     if _is_subdivision(smooth, period):
         period = _refined_period(smooth, 2 * period)
     bpm = float(np.clip(60.0 * FRAME_RATE_HZ / period, MIN_BPM, MAX_BPM))
-    confidence = float(np.clip(_at(smooth, period) / smooth[0], 0.0, 1.0))
+    # The envelope is never negative, so even noise correlates at every lag: measure the beat's
+    # peak above the lowest point of the autocorrelation, where nothing repeats.
+    floor = float(smooth.min())
+    confidence = float(np.clip((_at(smooth, period) - floor) / (smooth[0] - floor), 0.0, 1.0))
     return Tempo(round(bpm, 1), round(confidence, 3), _beats_per_bar(smooth, period))
 
 
