@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+# Key names in results ("F# minor") use these pitch-class names, C = 0.
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
 
 class TrackState(StrEnum):
     """Where a track is. States only move forward; FAILED and DONE are final."""
