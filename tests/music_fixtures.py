@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+from trackscan.tracks import PITCH_CLASSES
+
 EIGHTHS = tuple(i / 2 for i in range(8))
 
 
@@ -68,8 +69,10 @@ TEMPO_CASES = tuple(
 )
 
 
-def drum_pattern(case: TempoCase, seconds: float, sample_rate: int = 22_050, seed: int = 0) -> np.ndarray:
-    """Kick, snare, hi-hats and a bass line playing the case's style at its tempo, peak 0.5."""
+def drum_pattern(
+    case: TempoCase, seconds: float, sample_rate: int = 22_050, seed: int = 0, mix: tuple[float, ...] = MIX
+) -> np.ndarray:
+    """Kick, snare, hi-hats and a bass line (gains ``mix``) playing the case's style, peak 0.5."""
     style = STYLES[case.style]
     rng = np.random.default_rng(seed)
     beat_s = 60.0 / case.bpm
@@ -77,16 +80,28 @@ def drum_pattern(case: TempoCase, seconds: float, sample_rate: int = 22_050, see
     sounds = (_kick(sample_rate), _snare(sample_rate, rng), _hat(sample_rate, rng))
     for bar in range(int(np.ceil(seconds / (style.beats_per_bar * beat_s)))):
         start_s = bar * style.beats_per_bar * beat_s
-        hits = [(sounds[0], p, MIX[0]) for p in style.kick] + [(sounds[1], p, MIX[1]) for p in style.snare]
-        hits += [(sounds[2], p, MIX[2] * velocity) for p, velocity in style.hats]
+        hits = [(sounds[0], p, mix[0]) for p in style.kick] + [(sounds[1], p, mix[1]) for p in style.snare]
+        hits += [(sounds[2], p, mix[2] * velocity) for p, velocity in style.hats]
         for sound, position, gain in hits:
             _add(out, sound * gain, start_s + position * beat_s, sample_rate)
         ends = (*style.bass[1:], style.beats_per_bar)
         for position, end in zip(style.bass, ends, strict=True):
             note = _bass(BASS_ROOTS_HZ[bar % 4], 0.9 * (end - position) * beat_s, sample_rate)
-            _add(out, note * MIX[3], start_s + position * beat_s, sample_rate)
+            _add(out, note * mix[3], start_s + position * beat_s, sample_rate)
     out = out[: int(seconds * sample_rate)]
     return (0.5 * out / np.max(np.abs(out))).astype(np.float32)
+
+
+def random_mix_cases(count_per_style: int, seed: int) -> list[tuple[TempoCase, tuple[float, ...]]]:
+    """Harder cases: each style at random tempi within its range, each instrument 6 dB up or down."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for style in STYLES:
+        tempi = sorted(case.bpm for case in TEMPO_CASES if case.style == style)
+        for _ in range(count_per_style):
+            bpm = round(float(rng.uniform(tempi[0], tempi[-1] + 0.01)), 1)
+            cases.append((TempoCase(bpm, style), tuple(gain * 2 ** rng.uniform(-1, 1) for gain in MIX)))
+    return cases
 
 
 def _add(out: np.ndarray, sound: np.ndarray, at_s: float, sample_rate: int) -> None:
@@ -189,3 +204,51 @@ def mirex_key_score(estimate: str, truth: str) -> float:
 def _parse_key(name: str) -> tuple[int, str]:
     tonic, mode = name.split()
     return PITCH_CLASSES.index(tonic), mode
+
+
+# EBU Tech 3341 (integrated loudness, cases 1-5) and Tech 3342 (loudness range, cases 1-4): stereo
+# 1 kHz sines at 48 kHz as (level dBFS, seconds) stretches, with the documents' expected values.
+EBU_LOUDNESS_CASES = {
+    "3341-1": ([(-23, 20)], -23.0),
+    "3341-2": ([(-33, 20)], -33.0),
+    "3341-3": ([(-36, 10), (-23, 60), (-36, 10)], -23.0),
+    "3341-4": ([(-72, 10), (-36, 10), (-23, 60), (-36, 10), (-72, 10)], -23.0),
+    "3341-5": ([(-26, 20), (-20, 20.1), (-26, 20)], -23.0),
+}
+EBU_RANGE_CASES = {
+    "3342-1": ([(-20, 20), (-30, 20)], 10.0),
+    "3342-2": ([(-20, 20), (-15, 20)], 5.0),
+    "3342-3": ([(-40, 20), (-20, 20)], 20.0),
+    "3342-4": ([(-50, 20), (-35, 20), (-20, 20), (-35, 20), (-50, 20)], 15.0),
+}
+EBU_RATE = 48_000
+# Sines whose peaks fall between samples, in the manner of Tech 3341 cases 15-19:
+# (frequency Hz, phase degrees, amplitude, sample rate); the true peak is the amplitude.
+TRUE_PEAK_CASES = {
+    "fs/4": (12_000, 0.0, 0.5, 48_000),
+    "fs/4-45deg": (12_000, 45.0, 0.5, 48_000),
+    "fs/6": (8_000, 0.0, 0.5, 48_000),
+    "fs/8": (6_000, 22.5, 0.5, 48_000),
+    "fs/4-plus-3-dBTP": (12_000, 45.0, 2**0.5, 48_000),
+    "44.1kHz": (11_025, 45.0, 0.5, 44_100),
+}
+LOUDNESS_TOLERANCE_LU = 0.1  # Tech 3341
+RANGE_TOLERANCE_LU = 1.0  # Tech 3342
+TRUE_PEAK_TOLERANCE_DB = (-0.4, 0.2)  # Tech 3341
+
+
+def stereo_sine(parts: list[tuple[float, float]], freq_hz: float = 1000.0, sample_rate: int = EBU_RATE) -> np.ndarray:
+    """Consecutive (level dBFS, seconds) stretches of a sine in both channels, [2, n]."""
+    pieces = []
+    for level_dbfs, seconds in parts:
+        t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+        pieces.append(10 ** (level_dbfs / 20) * np.sin(2 * np.pi * freq_hz * t))
+    mono = np.concatenate(pieces)
+    return np.stack([mono, mono])
+
+
+def true_peak_sine(freq_hz: float, phase_deg: float, amplitude: float, sample_rate: int) -> np.ndarray:
+    """One second of a stereo sine, [2, n]."""
+    t = np.arange(sample_rate) / sample_rate
+    sine = amplitude * np.sin(2 * np.pi * freq_hz * t + np.radians(phase_deg))
+    return np.stack([sine, sine])
