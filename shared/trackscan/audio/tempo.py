@@ -37,6 +37,7 @@ GRID_BPM = np.round(np.arange(MIN_BPM, MAX_BPM + 0.05, 0.1), 1)
 PEAK_SMOOTHING_FRAMES = 1.5
 BAR_MARGIN = 0.1
 METRE_MARGIN = 0.002
+METRE_NOISE_FRAMES = 2.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def estimate_tempo(autocorrelation: np.ndarray, pairs: np.ndarray) -> Tempo | No
     # peak above the lowest point of the autocorrelation, where nothing repeats.
     floor = float(smooth.min())
     confidence = float(np.clip((_at(smooth, period) - floor) / (smooth[0] - floor), 0.0, 1.0))
-    return Tempo(round(bpm, 1), round(confidence, 3), _beats_per_bar(smooth, period))
+    return Tempo(round(bpm, 1), round(confidence, 3), _beats_per_bar(smooth, period, float(pairs[0])))
 
 
 def _normalised(autocorrelation: np.ndarray, pairs: np.ndarray) -> np.ndarray | None:
@@ -163,12 +164,14 @@ def _at(smooth: np.ndarray, lag: float) -> float:
     return float(np.interp(lag, np.arange(smooth.size), smooth))
 
 
-def _beats_per_bar(smooth: np.ndarray, period: float) -> int:
+def _beats_per_bar(smooth: np.ndarray, period: float, frames: float) -> int:
     """3 when the pattern repeats more after three beats than after two and four, else 4.
 
-    A tie (every beat alike, as in a click track) reads as 4, by far the more common metre.
+    A tie (every beat alike, as in a click track) reads as 4, by far the more common metre; the
+    margin allows for the noise of a short excerpt, which shrinks as the track gets longer.
     """
     if 4 * period > smooth.size - 1:
         return 4
     evens = (_at(smooth, 2 * period) + _at(smooth, 4 * period)) / 2
-    return 3 if _at(smooth, 3 * period) > evens + METRE_MARGIN else 4
+    margin = METRE_MARGIN + METRE_NOISE_FRAMES / max(frames, 1.0)
+    return 3 if _at(smooth, 3 * period) > evens + margin else 4
