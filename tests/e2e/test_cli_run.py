@@ -99,4 +99,18 @@ def test_status_fails_with_a_message_when_the_track_is_unknown(first_run):
 def test_run_prints_a_table_when_json_is_not_asked(first_run, library):
     shown = run_cli(["run", str(library / "song.wav")], first_run[0])
     assert shown.returncode == 0
-    assert "song.wav" in shown.stdout and "C major" in shown.stdout
+    assert "song.wav" in shown.stdout and "C major" in shown.stdout and "120.0" in shown.stdout
+
+
+def test_run_prints_our_audio_features_when_json_is_asked_in_that_format(first_run, library):
+    shown = run_cli(["run", str(library / "song.wav"), "--json", "--format", "audio-features"], first_run[0])
+    assert shown.returncode == 0, shown.stderr
+    features = json_lines(shown.stdout)["song.wav"]
+    assert (features["key"], features["mode"], features["time_signature"]) == (0, 1, 4)
+    assert features["tempo"] == pytest.approx(120, abs=0.5) and features["duration_ms"] == pytest.approx(8000, abs=150)
+    assert all(0 <= features[name] <= 1 for name in ("danceability", "energy", "valence", "instrumentalness"))
+
+
+def test_run_refuses_the_audio_features_format_when_json_is_not_asked(first_run, library):
+    shown = run_cli(["run", str(library / "song.wav"), "--format", "audio-features"], first_run[0])
+    assert shown.returncode == 2 and "--json" in shown.stderr

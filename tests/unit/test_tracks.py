@@ -1,6 +1,6 @@
 from rich.console import Console
 
-from trackscan.cli.output import results_table, track_json
+from trackscan.cli.output import audio_features_json, results_table, track_json
 from trackscan.tracks import TrackRecord, TrackState
 
 # A DONE record as finalize wrote it before issue 11: no confidences, metre, LRA or true peak.
@@ -41,3 +41,16 @@ def test_results_table_shows_bpm_with_one_decimal_when_a_track_is_done():
     console = Console(width=200, record=True)
     console.print(results_table([TrackRecord.from_dict(OLD_RECORD)]))
     assert "117.2" in console.export_text()
+
+
+def test_audio_features_json_names_the_source_when_a_track_is_done():
+    shown = audio_features_json(TrackRecord.from_dict(OLD_RECORD))
+    assert shown["source"] == "/music/old.ogg" and shown["id"] == OLD_RECORD["track_id"]
+    assert (shown["tempo"], shown["key"], shown["mode"], shown["time_signature"]) == (117.2, 0, 1, None)
+
+
+def test_audio_features_json_carries_the_error_when_a_track_failed():
+    failed = {**OLD_RECORD, "state": "FAILED", "result": None,
+              "error": {"code": "CORRUPT", "message": "The file is not audio.", "step": "features"}}
+    shown = audio_features_json(TrackRecord.from_dict(failed))
+    assert shown["state"] == "FAILED" and shown["error"]["code"] == "CORRUPT"

@@ -54,6 +54,8 @@ def create_app(
     app.add_url_rule("/v1/tracks", "list_tracks", views.list_tracks, methods=["GET"])
     app.add_url_rule("/v1/tracks/<raw_id>", "get_track", views.get_track, methods=["GET"])
     app.add_url_rule("/v1/tracks/<raw_id>:retry", "retry_track", views.retry_track, methods=["POST"])
+    app.add_url_rule("/v1/tracks/<raw_id>/audio-features", "get_audio_features", views.get_audio_features,
+                     methods=["GET"])
     app.add_url_rule("/openapi.yaml", "openapi", _openapi, methods=["GET"])
     return app
 
@@ -86,6 +88,10 @@ class _Views:
     def get_track(self, raw_id: str) -> Response:
         """GET /v1/tracks/{track_id}."""
         return jsonify(service.track_resource(service.own_track(self._deps, g.partner, raw_id)))
+
+    def get_audio_features(self, raw_id: str) -> Response:
+        """GET /v1/tracks/{track_id}/audio-features."""
+        return jsonify(service.audio_features_resource(service.own_track(self._deps, g.partner, raw_id)))
 
     def list_tracks(self) -> Response:
         """GET /v1/tracks?state=&page_size=&page_token=."""

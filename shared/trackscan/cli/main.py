@@ -38,11 +38,15 @@ def cli() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
               help="Worker processes.")
 @click.option("--force", is_flag=True, help="Redo tracks that already finished.")
-def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool) -> None:
+@click.option("--format", "json_format", type=click.Choice(["track", "audio-features"]), default="track",
+              show_default=True, help="With --json: the whole result, or the audio-features view (our own values).")
+def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool, json_format: str) -> None:
     """Tag every audio file under PATHS. Exit 0 when all are DONE, 2 when any FAILED."""
     from trackscan.cli.run_command import tag_paths  # imports librosa: only when tagging
 
-    sys.exit(tag_paths(list(paths), as_json, workers, force))
+    if json_format != "track" and not as_json:
+        raise click.UsageError("--format applies to the JSON lines: add --json.")
+    sys.exit(tag_paths(list(paths), as_json, workers, force, json_format))
 
 
 @cli.command()

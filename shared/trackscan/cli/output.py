@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from trackscan.adapters.local_blobs import path_of
+from trackscan.audio_features import audio_features
 from trackscan.tracks import TrackRecord
 
 
@@ -43,8 +45,18 @@ def track_json(record: TrackRecord) -> dict[str, Any]:
     }
 
 
-def json_line(record: TrackRecord) -> str:
-    return json.dumps(track_json(record), separators=(",", ":"))
+def audio_features_json(record: TrackRecord) -> dict[str, Any]:
+    """The ``--format audio-features`` object: our audio features, or the error of a failed track."""
+    features = audio_features(record)
+    if features is not None:
+        return {"source": source_label(record), **asdict(features)}
+    error = {"code": record.error.code, "message": record.error.message} if record.error else None
+    return {"source": source_label(record), "id": record.track_id, "state": record.state.value, "error": error}
+
+
+def json_line(record: TrackRecord, json_format: str = "track") -> str:
+    shape = audio_features_json if json_format == "audio-features" else track_json
+    return json.dumps(shape(record), separators=(",", ":"))
 
 
 def results_table(records: list[TrackRecord]) -> Table:

@@ -23,7 +23,7 @@ EXIT_ANY_FAILED = 2
 EXIT_INTERRUPTED = 3
 
 
-def tag_paths(paths: list[Path], as_json: bool, workers: int, force: bool) -> int:
+def tag_paths(paths: list[Path], as_json: bool, workers: int, force: bool, json_format: str = "track") -> int:
     """Tags every audio file under the paths; returns the exit code."""
     config = Config.from_env()
     # Quiet on a terminal unless asked: TRACKSCAN_LOG_LEVEL=INFO logs every step with its time.
@@ -39,7 +39,7 @@ def tag_paths(paths: list[Path], as_json: bool, workers: int, force: bool) -> in
             finished[record.track_id] = record
             progress.track_finished(record)
             if as_json:
-                click.echo(json_line(record))
+                click.echo(json_line(record, json_format))
 
         runner = LocalRunner(config, workers, on_finished)
         for signum in (signal.SIGTERM, signal.SIGINT):
