@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup model model-reproducible music triton-venv run test test-faults bench clean tf-lock
+.PHONY: setup model model-reproducible music triton-venv bench-venv run test test-faults bench bench-descriptors clean tf-lock
 
 setup: $(INSTALLED) $(MODEL)
 
@@ -37,6 +37,15 @@ music:
 triton-venv:
 	scripts/install_triton_venv.sh
 
+# Essentia for the descriptor benchmark only (AGPL-3.0: never a runtime dependency), in its own venv.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: benchmarks/requirements-essentia.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-essentia.txt
+	touch $@
+
+bench-venv: $(BENCH_VENV)/.installed
+
 # Tags the paths in PATHS, or the demo corpus of real music from Debian packages.
 run: setup
 	@paths="$(PATHS)"; [ -n "$$paths" ] || paths="$$(scripts/fetch_music.sh)/demo"; \
@@ -58,6 +67,12 @@ bench: setup triton-venv
 	# The Triton sweep (the gpu preset where nvidia-smi lists a GPU), then the cost per million tracks.
 	mkdir -p .trackscan && $(BIN)/python -m benchmarks.bench_triton_gpu --check-onnx --out .trackscan/triton_sweep.json
 	$(BIN)/python -m benchmarks.cost_model
+	$(MAKE) bench-descriptors
+
+# Descriptors beside Essentia and librosa on known-truth audio and real music (BENCHMARKS.md).
+bench-descriptors: setup bench-venv
+	$(BIN)/python -m benchmarks.bench_descriptors --music "$$(scripts/fetch_music.sh)" \
+		--essentia-python $(BENCH_VENV)/bin/python
 
 # The fault suite alone, writing its table into FAULTS.md.
 test-faults: setup triton-venv
@@ -73,4 +88,4 @@ tf-lock:
 	done
 
 clean:
-	rm -rf $(VENV) .venv-triton .trackscan
+	rm -rf $(VENV) .venv-triton $(BENCH_VENV) .trackscan

@@ -10,6 +10,9 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote
 
+# Key names in results ("F# minor") use these pitch-class names, C = 0.
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
 
 class TrackState(StrEnum):
     """Where a track is. States only move forward; FAILED and DONE are final."""
@@ -115,7 +118,11 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class TrackResult:
-    """The tags and descriptors of a finished track (the shape of ``trackscan run --json``)."""
+    """The tags and descriptors of a finished track (the shape of ``trackscan run --json``).
+
+    Fields added after the first release default to None, so records written before them still
+    read; None also means the audio gave no answer (silence has no tempo).
+    """
 
     tags: dict[str, dict[str, float]]
     top_tags: list[str]
@@ -124,6 +131,11 @@ class TrackResult:
     loudness_lufs: float | None
     duration_s: float
     embedding: list[float]
+    tempo_confidence: float | None = None  # [0, 1]
+    time_signature: int | None = None  # beats per bar, 3 or 4
+    key_confidence: float | None = None  # [0, 1]
+    loudness_range_lu: float | None = None  # EBU Tech 3342 LRA
+    true_peak_dbtp: float | None = None  # BS.1770-4 Annex 2, 4x oversampled
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from tests.e2e.conftest import json_lines, run_cli
 
 pytestmark = pytest.mark.e2e
 RESULT_FIELDS = {"track_id", "source", "state", "duration_s", "tags", "top_tags", "tempo_bpm", "key",
-                 "loudness_lufs", "error"}
+                 "loudness_lufs", "error", "tempo_confidence", "time_signature", "key_confidence", "loudness_range_lu",
+                 "true_peak_dbtp"}
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +48,10 @@ def test_run_tags_the_file_when_it_is_in_a_supported_format(first_run, suffix):
     assert len(record["tags"]["mtt"]) == 50 and len(record["tags"]["msd"]) == 50
     assert all(0.0 <= s <= 1.0 for s in record["tags"]["mtt"].values())
     assert len(record["top_tags"]) == 5
-    assert record["tempo_bpm"] == pytest.approx(120, abs=4)
+    assert record["tempo_bpm"] == pytest.approx(120, abs=0.5)
     assert record["key"] == "C major"
     assert -40 < record["loudness_lufs"] < 0
+    assert record["true_peak_dbtp"] >= record["loudness_lufs"] and 0 <= record["tempo_confidence"] <= 1
     assert record["error"] is None
 
 
@@ -97,7 +99,7 @@ def test_status_fails_with_a_message_when_the_track_is_unknown(first_run):
 def test_run_prints_a_table_when_json_is_not_asked(first_run, library):
     shown = run_cli(["run", str(library / "song.wav")], first_run[0])
     assert shown.returncode == 0
-    assert "song.wav" in shown.stdout and "C major" in shown.stdout
+    assert "song.wav" in shown.stdout and "C major" in shown.stdout and "120.0" in shown.stdout
 
 
 def test_run_reports_a_missing_path_and_tags_the_rest_when_one_path_is_absent(first_run, library, tmp_path):
@@ -133,3 +135,17 @@ def test_run_logs_json_unless_text_is_asked_when_stderr_is_not_a_terminal(first_
     assert all(line.startswith("{") for line in lines) is is_json
     if not is_json:
         assert all("track_id=t" in line for line in lines)
+
+
+def test_run_prints_our_audio_features_when_json_is_asked_in_that_format(first_run, library):
+    shown = run_cli(["run", str(library / "song.wav"), "--json", "--format", "audio-features"], first_run[0])
+    assert shown.returncode == 0, shown.stderr
+    features = json_lines(shown.stdout)["song.wav"]
+    assert (features["key"], features["mode"], features["time_signature"]) == (0, 1, 4)
+    assert features["tempo"] == pytest.approx(120, abs=0.5) and features["duration_ms"] == pytest.approx(8000, abs=150)
+    assert all(0 <= features[name] <= 1 for name in ("danceability", "energy", "valence", "instrumentalness"))
+
+
+def test_run_refuses_the_audio_features_format_when_json_is_not_asked(first_run, library):
+    shown = run_cli(["run", str(library / "song.wav"), "--format", "audio-features"], first_run[0])
+    assert shown.returncode == 2 and "--json" in shown.stderr

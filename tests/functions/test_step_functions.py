@@ -24,7 +24,7 @@ from tests.functions.conftest import (
 )
 from trackscan.adapters.firestore_store import FirestoreTrackStore
 from trackscan.adapters.gcs_blobs import GcsBlobStore
-from trackscan.audio.descriptors import SegmentDescriptors
+from trackscan.audio.descriptors import segment_descriptors
 from trackscan.config import Config
 from trackscan.dev.layout import free_ports
 from trackscan.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
@@ -164,7 +164,8 @@ def _decoding_track(tracks: FirestoreTrackStore, config: Config) -> TrackRecord:
 
 
 def _features_blob() -> bytes:
-    descriptors = SegmentDescriptors(3.0, np.zeros(384, np.float32), 0, np.zeros(12, np.float32), np.zeros(0))
+    silence = np.zeros(3 * 16_000, np.float32)
+    descriptors = segment_descriptors(silence[None, :], 16_000, silence)
     patches = np.zeros((1, 187, 96), np.float32)
     return encode_features(SegmentFeatures(patches=patches, descriptors=descriptors))
 

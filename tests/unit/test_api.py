@@ -12,7 +12,7 @@ import io
 import json
 import re
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -27,6 +27,7 @@ from tests.pipeline_fixtures import make_deps, run_to_completion
 from trackscan.adapters.local_blobs import uri_of
 from trackscan.api import create_app
 from trackscan.api.google_identity import google_id_token_verifier
+from trackscan.audio_features import audio_features
 from trackscan.cli.output import track_json
 from trackscan.errors import RetryableError
 from trackscan.messages import UploadReceived
@@ -43,7 +44,8 @@ from trackscan.tracks import (
 
 AUDIENCE = "https://api.trackscan.test"
 ACME_EMAIL = "uploader@acme.iam.gserviceaccount.com"
-RESULT_FIELDS = ("tags", "top_tags", "tempo_bpm", "key", "loudness_lufs", "duration_s", "embedding")
+RESULT_FIELDS = ("tags", "top_tags", "tempo_bpm", "key", "loudness_lufs", "duration_s", "embedding",
+                 "tempo_confidence", "time_signature", "key_confidence", "loudness_range_lu", "true_peak_dbtp")
 
 
 class BrokenTrackStore:
@@ -88,7 +90,8 @@ def _track(deps, partner: str, name: str, state: TrackState = TrackState.FAILED)
         error = ErrorInfo("CORRUPT", "The file is not audio.", "ingest")
         return deps.tracks.apply(record.track_id, Transition(state, "ingest", error=error))
     result = TrackResult({"mtt": {"guitar": 0.9}, "msd": {"rock": 0.8}}, ["guitar", "rock"], 120.0, "C major",
-                         -14.2, 25.0, [0.1, 0.2])
+                         -14.2, 25.0, [0.1, 0.2], tempo_confidence=0.8, time_signature=4, key_confidence=0.7,
+                         loudness_range_lu=6.5, true_peak_dbtp=-0.8)
     return deps.tracks.apply(
         record.track_id, Transition(state, "finalize", result=result, model=ModelInfo("musicnn", "ab" * 32))
     )
@@ -194,6 +197,25 @@ def test_get_returns_the_record_with_the_run_json_result_shapes_when_the_track_i
     expected = track_json(record)
     assert _result_of(body) == _result_of(expected)
     assert body["model"] == expected["model"]
+
+
+def test_get_audio_features_returns_our_features_when_the_track_is_done(client, deps):
+    record = _track(deps, "acme", "song.flac", TrackState.DONE)
+    response = client.get(f"/v1/tracks/{record.track_id}/audio-features", headers=ACME)
+    assert response.status_code == 200 and not _schema_errors("AudioFeatures", response.json)
+    assert response.json == asdict(audio_features(record))
+    assert (response.json["key"], response.json["mode"], response.json["tempo"]) == (0, 1, 120.0)
+
+
+def test_get_audio_features_answers_409_when_the_track_has_no_result(client, deps):
+    record = _track(deps, "acme", "broken.flac", TrackState.FAILED)
+    _assert_error(client.get(f"/v1/tracks/{record.track_id}/audio-features", headers=ACME), 409,
+                  "FAILED_PRECONDITION")
+
+
+def test_get_audio_features_answers_404_when_the_track_belongs_to_another_partner(client, deps):
+    record = _track(deps, "beta", "song.flac", TrackState.DONE)
+    _assert_error(client.get(f"/v1/tracks/{record.track_id}/audio-features", headers=ACME), 404, "NOT_FOUND")
 
 
 def test_get_answers_404_when_the_track_belongs_to_another_partner(client, deps):

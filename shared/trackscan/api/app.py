@@ -74,6 +74,8 @@ def create_app(
     app.add_url_rule("/v1/tracks/<segment:raw_id>", "get_track", views.get_track, methods=["GET"])
     app.add_url_rule("/v1/tracks/<segment:raw_id>:retry", "retry_track", views.retry_track, methods=["POST"])
     app.add_url_rule("/v1/uploads", "start_upload", views.start_upload, methods=["POST"])
+    app.add_url_rule("/v1/tracks/<segment:raw_id>/audio-features", "get_audio_features", views.get_audio_features,
+                     methods=["GET"])
     app.add_url_rule("/openapi.yaml", "openapi", _openapi, methods=["GET"])
     return app
 
@@ -134,6 +136,11 @@ class _Views:
         record = track_operations.own_track(self._deps, g.partner, raw_id)
         done = segments_scored(self._deps, record.track_id) if not record.state.is_final else 0
         return jsonify(track_operations.track_resource(record, done))
+
+    def get_audio_features(self, raw_id: str) -> Response:
+        """GET /v1/tracks/{track_id}/audio-features."""
+        record = track_operations.own_track(self._deps, g.partner, raw_id)
+        return jsonify(track_operations.audio_features_resource(record))
 
     def list_tracks(self) -> Response:
         """GET /v1/tracks?state=&page_size=&page_token=&source=."""

@@ -7,11 +7,13 @@ serialize. Every operation is safe to repeat: a client that timed out may send i
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import IO, Any
 
 from trackscan.api.errors import ApiError
 from trackscan.api.uploads import bounded_body
 from trackscan.api.validation import PageRequest, track_id
+from trackscan.audio_features import audio_features
 from trackscan.explain import explanation
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps, track_prefix
@@ -32,6 +34,18 @@ def track_resource(record: TrackRecord, segments_done: int = 0) -> dict[str, Any
     """The API's view of a record; ``result`` has the shapes of ``trackscan run --json``."""
     data = {**record.to_dict(), "segments_done": segments_done, "explanation": explanation(record)}
     return {name: data[name] for name in RESOURCE_FIELDS}
+
+
+def audio_features_resource(record: TrackRecord) -> dict[str, Any]:
+    """The track's audio features (trackscan's own derivations, see ``trackscan.audio_features``).
+
+    Raises:
+        ApiError: 409 while the track has no result (not DONE).
+    """
+    features = audio_features(record)
+    if features is None:
+        raise _precondition(f"The track is {record.state.value}; its audio features exist once it is DONE.")
+    return asdict(features)
 
 
 def submit_uri(deps: Deps, partner: str, source_uri: str) -> TrackRecord:

@@ -36,7 +36,10 @@ def cli() -> None:
 @click.option("--verbose", "-v", is_flag=True, help="Name the files skipped because their names are not audio.")
 @click.option("--log-format", type=click.Choice(["auto", "text", "json"]), default="auto", show_default=True,
               help="Log lines on stderr: text on a terminal and JSON otherwise (auto), or as chosen.")
-def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool, verbose: bool, log_format: str) -> None:
+@click.option("--format", "json_format", type=click.Choice(["track", "audio-features"]), default="track",
+              show_default=True, help="With --json: the whole result, or the audio-features view (our own values).")
+def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool, verbose: bool, log_format: str,
+        json_format: str) -> None:
     """Tag every audio file under PATHS.
 
     Exit 0 when every track is DONE; 1 when a track FAILED or a path was not found (the rest are
@@ -44,7 +47,9 @@ def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool, verbo
     """
     from trackscan.cli.run_command import RunOptions, tag_paths  # imports librosa: only when tagging
 
-    sys.exit(tag_paths(list(paths), RunOptions(as_json, workers, force, verbose, log_format)))
+    if json_format != "track" and not as_json:
+        raise click.UsageError("--format applies to the JSON lines: add --json.")
+    sys.exit(tag_paths(list(paths), RunOptions(as_json, workers, force, verbose, log_format, json_format)))
 
 
 @cli.command()

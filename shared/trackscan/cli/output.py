@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from trackscan.adapters.local_blobs import path_of
+from trackscan.audio_features import audio_features
 from trackscan.explain import explanation
 from trackscan.tracks import TrackRecord
 
@@ -31,17 +33,32 @@ def track_json(record: TrackRecord) -> dict[str, Any]:
         "tags": result.tags if result else None,
         "top_tags": result.top_tags if result else [],
         "tempo_bpm": result.tempo_bpm if result else None,
+        "tempo_confidence": result.tempo_confidence if result else None,
+        "time_signature": result.time_signature if result else None,
         "key": result.key if result else None,
+        "key_confidence": result.key_confidence if result else None,
         "loudness_lufs": result.loudness_lufs if result else None,
+        "loudness_range_lu": result.loudness_range_lu if result else None,
+        "true_peak_dbtp": result.true_peak_dbtp if result else None,
         "embedding": result.embedding if result else None,
         "model": {"name": record.model.name, "sha256": record.model.sha256} if record.model else None,
         "error": {"code": record.error.code, "message": record.error.message} if record.error else None,
     }
 
 
-def json_line(record: TrackRecord) -> str:
-    """The record as one line of compact JSON (``trackscan run --json``)."""
-    return json.dumps(track_json(record), separators=(",", ":"))
+def audio_features_json(record: TrackRecord) -> dict[str, Any]:
+    """The ``--format audio-features`` object: our audio features, or the error of a failed track."""
+    features = audio_features(record)
+    if features is not None:
+        return {"source": source_label(record), **asdict(features)}
+    error = {"code": record.error.code, "message": record.error.message} if record.error else None
+    return {"source": source_label(record), "id": record.track_id, "state": record.state.value, "error": error}
+
+
+def json_line(record: TrackRecord, json_format: str = "track") -> str:
+    """The record as one line of compact JSON (``trackscan run --json``), in the chosen shape."""
+    shape = audio_features_json if json_format == "audio-features" else track_json
+    return json.dumps(shape(record), separators=(",", ":"))
 
 
 def results_table(records: list[TrackRecord]) -> Table:
@@ -65,7 +82,7 @@ def _row(record: TrackRecord) -> list[str]:
         name,
         f"{minutes}:{seconds:02d}",
         ", ".join(result.top_tags),
-        f"{result.tempo_bpm:.0f}" if result.tempo_bpm else "-",
+        f"{result.tempo_bpm:.1f}" if result.tempo_bpm else "-",
         result.key or "-",
         f"{result.loudness_lufs:.1f} LUFS" if result.loudness_lufs is not None else "-",
     ]

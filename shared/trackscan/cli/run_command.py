@@ -36,6 +36,7 @@ class RunOptions:
     force: bool = False
     verbose: bool = False
     log_format: str = "auto"  # auto: text on a terminal, JSON otherwise
+    json_format: str = "track"  # or "audio-features"
 
 
 def tag_paths(paths: list[Path], options: RunOptions) -> int:
@@ -55,7 +56,7 @@ def tag_paths(paths: list[Path], options: RunOptions) -> int:
             finished[record.track_id] = record
             progress.track_finished(record)
             if as_json:
-                click.echo(json_line(record))
+                click.echo(json_line(record, options.json_format))
 
         runner = LocalRunner(config, options.workers, on_finished)
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -27,6 +27,11 @@ def track_result(features: list[SegmentFeatures], predictions: list[SegmentPredi
         loudness_lufs=descriptors.loudness_lufs,
         duration_s=round(descriptors.duration_s, 3),
         embedding=[float(x) for x in embedding],
+        tempo_confidence=descriptors.tempo_confidence,
+        time_signature=descriptors.time_signature,
+        key_confidence=descriptors.key_confidence,
+        loudness_range_lu=descriptors.loudness_range_lu,
+        true_peak_dbtp=descriptors.true_peak_dbtp,
     )
 
 

@@ -37,29 +37,14 @@ def _to_bytes(**arrays: npt.ArrayLike) -> bytes:
 
 
 def encode_features(features: SegmentFeatures) -> bytes:
-    """The features blob: one .npz array per field."""
-    d = features.descriptors
-    return _to_bytes(
-        patches=features.patches,
-        duration_s=np.float64(d.duration_s),
-        tempogram_sum=d.tempogram_sum,
-        tempogram_frames=np.int64(d.tempogram_frames),
-        chroma_sum=d.chroma_sum,
-        loudness_blocks=d.loudness_blocks,
-    )
+    """The features blob: the patches and the descriptor partials, one .npz array each."""
+    return _to_bytes(patches=features.patches, **features.descriptors.to_arrays())
 
 
 def decode_features(data: bytes) -> SegmentFeatures:
     """Reads a blob written by encode_features."""
     with np.load(io.BytesIO(data)) as z:
-        descriptors = SegmentDescriptors(
-            duration_s=float(z["duration_s"]),
-            tempogram_sum=z["tempogram_sum"],
-            tempogram_frames=int(z["tempogram_frames"]),
-            chroma_sum=z["chroma_sum"],
-            loudness_blocks=z["loudness_blocks"],
-        )
-        return SegmentFeatures(patches=z["patches"], descriptors=descriptors)
+        return SegmentFeatures(patches=z["patches"], descriptors=SegmentDescriptors.from_arrays(z))
 
 
 def encode_predictions(segment: SegmentPredictions) -> bytes:

@@ -1,0 +1,64 @@
+"""Essentia's reference descriptors for a list of audio files, one JSON object per line.
+
+Runs in the benchmark-only venv (`make bench-venv`, .venv-bench): Essentia is AGPL-3.0, so it is
+never imported by trackscan and never a runtime dependency; bench_descriptors.py starts this
+script as a separate process and reads its output.
+
+    .venv-bench/bin/python benchmarks/essentia_runner.py FILE...
+
+Per file: RhythmExtractor2013 (multifeature) tempo, KeyExtractor key (default profile), and
+LoudnessEBUR128 integrated loudness and loudness range plus TruePeakDetector (4x) on the file
+at its own sample rate, with the CPU seconds they took (loading included).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import essentia
+import essentia.standard as es
+import numpy as np
+
+ANALYSIS_RATE = 44_100  # what RhythmExtractor2013 and KeyExtractor are built for
+
+
+def describe(path: str) -> dict[str, object]:
+    began = time.process_time()
+    mono = es.MonoLoader(filename=path, sampleRate=ANALYSIS_RATE)()
+    bpm = es.RhythmExtractor2013(method="multifeature")(mono)[0]
+    key, scale, strength = es.KeyExtractor(sampleRate=ANALYSIS_RATE)(mono)
+    stereo, rate, channels, *_ = es.AudioLoader(filename=path)()
+    if channels == 1:
+        stereo = np.column_stack([stereo[:, 0], np.zeros_like(stereo[:, 0])]).astype(np.float32)
+    _, _, integrated, loudness_range = es.LoudnessEBUR128(sampleRate=rate)(stereo)
+    peak = max(float(np.max(np.abs(es.TruePeakDetector(sampleRate=rate, version=4)(
+        essentia.array(stereo[:, channel]))[1]))) for channel in range(2))
+    return {
+        "path": path,
+        "tempo_bpm": round(float(bpm), 2),
+        "key": f"{_sharp(key)} {scale}",
+        "key_strength": round(float(strength), 3),
+        "loudness_lufs": round(float(integrated), 2),
+        "loudness_range_lu": round(float(loudness_range), 2),
+        "true_peak_dbtp": round(20 * float(np.log10(max(peak, 1e-10))), 2),
+        "cpu_s": round(time.process_time() - began, 3),
+    }
+
+
+def _sharp(tonic: str) -> str:
+    """Essentia names some tonics with flats (Eb, Bb); trackscan uses sharps."""
+    flats = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#"}
+    return flats.get(tonic, tonic)
+
+
+def main() -> None:
+    essentia.log.infoActive = False
+    essentia.log.warningActive = False
+    for path in sys.argv[1:]:
+        print(json.dumps(describe(path)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Key and mode from pitch-class energy, combinable across segments.
+
+Each segment keeps its pitch-class energy in thirds of a semitone (36 bins), for the whole range
+and for the bass alone. The sums over segments tell where the track's tuning lies within the
+semitone, so a track tuned 30 cents flat is folded onto the right pitch classes before the
+profiles are compared. The bass counts extra: the lowest note most often names the tonic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import librosa
+import numpy as np
+
+from trackscan.audio.features import SAMPLE_RATE
+from trackscan.tracks import PITCH_CLASSES
+
+CHROMA_FFT = 4096  # 3.9 Hz bins at 16 kHz: fine enough to separate low semitones
+BINS_PER_SEMITONE = 3
+CHROMA_BINS = 12 * BINS_PER_SEMITONE
+BASS_RANGE_HZ = (30.0, 250.0)
+BASS_WEIGHT = 0.5
+# A frame quieter than this, relative to the loudest bin of the segment, carries no pitch.
+SILENT_FRAME = 1e-8
+# Albrecht & Shanahan's key profiles (2013, "The use of large corpora to train a new type of
+# key-finding algorithm"). Of the Krumhansl-Kessler, Temperley and these, with or without the
+# bass, these agreed best with Essentia's consensus on the benchmark's 73 real tracks (52 same
+# keys; Temperley's 34, Krumhansl-Kessler's 43); all three score 1.0 on the cadence tests.
+MAJOR_PROFILE = np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081])
+MINOR_PROFILE = np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052])
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key: tonic pitch class (0 = C) and mode, and how well the track fits its profile."""
+
+    tonic: int
+    mode: str  # "major" or "minor"
+    confidence: float  # correlation of the track's pitch classes with the key's profile, in [0, 1]
+
+    @property
+    def name(self) -> str:
+        """The key as people write it, e.g. "A minor"."""
+        return f"{PITCH_CLASSES[self.tonic]} {self.mode}"
+
+
+@lru_cache(maxsize=1)
+def _filters() -> tuple[np.ndarray, np.ndarray]:
+    """Spectrum-to-pitch-class filters, [36, bins]: bin 3p is the centre of pitch class p."""
+    full = librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=CHROMA_FFT, n_chroma=CHROMA_BINS)
+    bass = librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=CHROMA_FFT, n_chroma=CHROMA_BINS, octwidth=None)
+    freqs = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=CHROMA_FFT)
+    bass[:, (freqs < BASS_RANGE_HZ[0]) | (freqs > BASS_RANGE_HZ[1])] = 0.0
+    return full, bass
+
+
+def pitch_class_energy(mono_16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A segment's [36] pitch-class energy over the whole range and in the bass.
+
+    Each frame is scaled to its loudest bin first, so quiet passages weigh as much as loud ones.
+    """
+    if mono_16k.size < CHROMA_FFT:
+        return np.zeros(CHROMA_BINS), np.zeros(CHROMA_BINS)
+    power = np.abs(librosa.stft(mono_16k, n_fft=CHROMA_FFT, hop_length=CHROMA_FFT // 2)) ** 2
+    full_filter, bass_filter = _filters()
+    full, bass = full_filter @ power, bass_filter @ power
+    keep = full.max(axis=0) > SILENT_FRAME * max(float(full.max()), float(np.finfo(np.float32).tiny))
+    return _frame_normalised_sum(full[:, keep]), _frame_normalised_sum(bass[:, keep])
+
+
+def _frame_normalised_sum(chroma: np.ndarray) -> np.ndarray:
+    peaks = chroma.max(axis=0)
+    return np.asarray((chroma[:, peaks > 0] / peaks[peaks > 0]).sum(axis=1), dtype=np.float64)
+
+
+def estimate_key(chroma: np.ndarray, bass_chroma: np.ndarray) -> Key | None:
+    """The best-fitting of the 24 keys for the summed pitch-class energy of all segments."""
+    if not np.any(chroma > 0):
+        return None
+    offset = tuning_offset(chroma)
+    profile = _scaled(fold(chroma, offset)) + BASS_WEIGHT * _scaled(fold(bass_chroma, offset))
+    fits = [
+        (float(np.corrcoef(profile, np.roll(reference, tonic))[0, 1]), tonic, mode)
+        for mode, reference in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE))
+        for tonic in range(12)
+    ]
+    correlation, tonic, mode = max(fits)
+    return Key(tonic, mode, round(float(np.clip(correlation, 0.0, 1.0)), 3))
+
+
+def tuning_offset(chroma: np.ndarray) -> int:
+    """Where the energy sits within the semitone: -1 (a third flat), 0 (in tune) or 1 (sharp)."""
+    by_position = chroma.reshape(12, BINS_PER_SEMITONE).sum(axis=0)  # centre, sharp, flat
+    return (0, 1, -1)[int(np.argmax(by_position))]
+
+
+def fold(chroma: np.ndarray, offset: int) -> np.ndarray:
+    """[36] -> [12]: each pitch class gathers the three bins around its tuned centre."""
+    centred = np.roll(chroma, -offset)
+    return np.asarray(np.roll(centred, 1).reshape(12, BINS_PER_SEMITONE).sum(axis=1), dtype=np.float64)
+
+
+def _scaled(chroma: np.ndarray) -> np.ndarray:
+    peak = chroma.max()
+    return chroma / peak if peak > 0 else chroma

@@ -1,0 +1,27 @@
+"""Key against generated cadences in all 24 keys, scored as MIREX scores key detection."""
+
+import numpy as np
+
+from tests.music_fixtures import KEY_CASES, key_cadence, mirex_key_score
+from trackscan.audio.descriptors import combine, segment_descriptors
+from trackscan.audio.features import to_model_rate
+
+RATE = 22_050
+
+
+def test_key_scores_at_least_0_9_on_average_when_cadences_are_played_in_all_24_keys():
+    scores, confidences = [], []
+    for case in KEY_CASES:
+        samples = key_cadence(case, 8.0, RATE)[None, :]
+        track = combine([segment_descriptors(samples, RATE, to_model_rate(samples, RATE))])
+        scores.append(mirex_key_score(track.key, case.name))
+        confidences.append(track.key_confidence)
+    assert len(scores) == 24 and {case.detune_cents for case in KEY_CASES} == {0.0, -30.0, 40.0}
+    assert np.mean(scores) >= 0.9, [(c.name, s) for c, s in zip(KEY_CASES, scores, strict=True) if s < 1]
+    assert all(0.0 <= c <= 1.0 for c in confidences)
+
+
+def test_mirex_key_score_gives_partial_credit_when_keys_are_related():
+    estimates = ("C major", "G major", "A minor", "C minor", "D major")
+    assert [mirex_key_score(estimate, "C major") for estimate in estimates] == [1.0, 0.5, 0.3, 0.2, 0.0]
+    assert mirex_key_score("C major", "A minor") == 0.3
