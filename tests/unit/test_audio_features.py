@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pyloudnorm
 import pytest
-from trackscan.pipeline.blobs import SegmentFeatures, SegmentPredictions
 
 from tests.audio_fixtures import C_MAJOR_CADENCE, cadence
 from tests.music_fixtures import TempoCase, drum_pattern
@@ -16,6 +15,7 @@ from trackscan.audio.features import patches_from_audio, to_model_rate
 from trackscan.audio_features import AudioFeatures, audio_features
 from trackscan.config import Config
 from trackscan.pipeline.aggregate import track_result
+from trackscan.pipeline.blob_codec import SegmentFeatures, SegmentPredictions
 from trackscan.tracks import TrackRecord, TrackState
 
 RATE = 22_050
