@@ -7,14 +7,16 @@ from a saved cursor, each object version older than a threshold that has no trac
 sent to ingest, exactly as its notification would have been (ingest is idempotent, so a late
 notification racing the sweep changes nothing).
 
-Scaling: one pass lists pages for at most ``budget_s`` seconds, starting where the last pass
-stopped (the cursor lives in the track store), and wraps to the start at the end of the
+Scaling: one pass lists pages for at most ``sweep_budget_s`` seconds and replays at most
+``reconcile_batch`` uploads, starting where the last pass stopped (the cursor, a page token and
+the last object handled, lives in the track store), and wraps to the start at the end of the
 bucket. A bucket of N objects is covered every N / (objects per pass) passes; the figures are
 in BENCHMARKS.md. Each page costs one list call and one batched existence read.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -50,17 +52,23 @@ def sweep(deps: Deps, root: str, now: datetime | None = None) -> SweepPass:
     pages of ``config.sweep_page`` objects for at most ``config.sweep_budget_s`` seconds.
     """
     done = SweepPass()
-    older_than_s, page_size, budget_s = deps.config.sweep_after_s, deps.config.sweep_page, deps.config.sweep_budget_s
-    cutoff = ((now or datetime.now(UTC)) - timedelta(seconds=older_than_s)).isoformat(timespec="milliseconds")
-    deadline = time.monotonic() + budget_s
-    cursor = deps.tracks.cursor(SWEEP_CURSOR)
-    while True:
-        page = deps.blobs.list_page(root, cursor, page_size)
+    config = deps.config
+    cutoff = ((now or datetime.now(UTC)) - timedelta(seconds=config.sweep_after_s)).isoformat(timespec="milliseconds")
+    deadline = time.monotonic() + config.sweep_budget_s
+    position = _Position.parse(deps.tracks.cursor(SWEEP_CURSOR))
+    # Replays are capped like reconcile's (reconcile_batch a pass): each waits for a publish.
+    while done.replayed < config.reconcile_batch:
+        page = deps.blobs.list_page(root, position.page, config.sweep_page)
         done.pages += 1
-        _replay_unknown(deps, root, page.objects, cutoff, done)
-        cursor = page.next_token
-        deps.tracks.save_cursor(SWEEP_CURSOR, cursor)
-        if cursor is None:
+        objects = [o for o in page.objects if position.after is None or o.uri > position.after]
+        last_replayed = _replay_unknown(deps, root, objects, cutoff, done, config.reconcile_batch - done.replayed)
+        if last_replayed is not None:
+            # The replay cap was reached mid-page: the next pass resumes on this page after it.
+            deps.tracks.save_cursor(SWEEP_CURSOR, _Position(position.page, last_replayed).dump())
+            break
+        position = _Position(page.next_token, None)
+        deps.tracks.save_cursor(SWEEP_CURSOR, position.dump())
+        if page.next_token is None:
             done.wrapped = True
             break
         if time.monotonic() >= deadline:
@@ -69,7 +77,25 @@ def sweep(deps: Deps, root: str, now: datetime | None = None) -> SweepPass:
     return done
 
 
-def _replay_unknown(deps: Deps, root: str, objects: list[ListedObject], cutoff: str, done: SweepPass) -> None:
+@dataclass(frozen=True)
+class _Position:
+    """Where the next pass starts: a listing page token, and the last object handled on it."""
+
+    page: str | None
+    after: str | None
+
+    @classmethod
+    def parse(cls, saved: str | None) -> _Position:
+        data = json.loads(saved) if saved else {}
+        return cls(data.get("page"), data.get("after"))
+
+    def dump(self) -> str:
+        return json.dumps({"page": self.page, "after": self.after})
+
+
+def _replay_unknown(deps: Deps, root: str, objects: list[ListedObject], cutoff: str, done: SweepPass,
+                    allowed: int) -> str | None:
+    """Replays the page's unannounced uploads, at most ``allowed``; the last one's URI if it stopped early."""
     done.listed += len(objects)
     uploads: list[tuple[UploadReceived, str]] = []
     for listed in objects:
@@ -81,6 +107,8 @@ def _replay_unknown(deps: Deps, root: str, objects: list[ListedObject], cutoff: 
     unknown = [(u, created_at) for u, created_at in uploads if track_id_for(u.source_uri, u.generation) not in known]
     due = [u for u, created_at in unknown if created_at <= cutoff]
     done.recent += len(unknown) - len(due)
+    stopped_early = len(due) > allowed
+    due = due[: max(allowed, 0)]
     # Each publish waits for the server's ack: many at once, or a page of lost uploads would
     # take minutes instead of a second or two.
     with ThreadPoolExecutor(PUBLISH_THREADS) as pool:
@@ -89,6 +117,7 @@ def _replay_unknown(deps: Deps, root: str, objects: list[ListedObject], cutoff: 
     for upload in due:
         log.info("unannounced upload sent to ingest", extra={
             "track_id": track_id_for(upload.source_uri, upload.generation), "source_uri": upload.source_uri})
+    return due[-1].source_uri if stopped_early else None
 
 
 def _upload_of(listed: ListedObject, root: str, partners: frozenset[str]) -> UploadReceived | None:

@@ -60,3 +60,15 @@ def test_sweep_resumes_from_its_cursor_and_wraps_when_the_bucket_spans_several_p
     assert sorted(deps.publisher.drain(), key=lambda u: u.source_uri) == uploads
     again = sweep(deps, f"{uri_of(root)}/", now=NOW)  # starts over; nothing known yet, so replays again
     assert again.listed == 2 and again.replayed == 2
+
+
+def test_sweep_caps_replays_a_pass_and_resumes_after_the_last_one_when_many_were_lost(tmp_path):
+    root = tmp_path / "bucket"
+    uploads = [_object(root, f"acme/{i:02d}.ogg", age_s=3600) for i in range(7)]
+    deps = _deps(tmp_path, reconcile_batch=3)
+    replayed = []
+    for _ in range(3):
+        sweep(deps, f"{uri_of(root)}/", now=NOW)
+        replayed.append(sorted(u.source_uri for u in deps.publisher.drain()))
+    assert [len(batch) for batch in replayed] == [3, 3, 1]
+    assert sum(replayed, []) == [u.source_uri for u in uploads]  # each once, in name order
