@@ -36,6 +36,8 @@ MIN_BPM, MAX_BPM = 40.0, 220.0
 GRID_BPM = np.round(np.arange(MIN_BPM, MAX_BPM + 0.05, 0.1), 1)
 PEAK_SMOOTHING_FRAMES = 1.5
 BAR_MARGIN = 0.1
+SPECTRUM_HARMONICS = ((1, 1.0), (2, 0.5))
+HALVING_MIN_BPM = 120.0
 METRE_MARGIN = 0.002
 METRE_NOISE_FRAMES = 2.0
 
@@ -100,20 +102,33 @@ def _normalised(autocorrelation: np.ndarray, pairs: np.ndarray) -> np.ndarray | 
     return np.asarray(acf / acf[0], dtype=np.float64)
 
 
-@lru_cache(maxsize=1)
-def _cosine_basis() -> np.ndarray:
-    """[grid, lag] cosines with a half-Hann lag window: the spectrum is the transform of the ACF."""
+@lru_cache(maxsize=2)
+def _cosine_basis(multiple: int) -> np.ndarray:
+    """[grid, lag] cosines at ``multiple`` times each grid tempo, with a half-Hann lag window.
+
+    The spectrum is the transform of the autocorrelation.
+    """
     lags = np.arange(MAX_LAG + 1)
     window = np.hanning(2 * MAX_LAG + 3)[MAX_LAG + 1 : -1]
     window[0] *= 0.5  # lag 0 is counted once, the others twice (both signs)
-    basis = np.cos(2 * np.pi * np.outer(GRID_BPM / 60.0, lags / FRAME_RATE_HZ)) * window
+    basis = np.cos(2 * np.pi * np.outer(multiple * GRID_BPM / 60.0, lags / FRAME_RATE_HZ)) * window
     return basis.astype(np.float32)
 
 
 def _onset_spectrum(acf: np.ndarray) -> np.ndarray:
-    """Onset power at each grid tempo: high at the beat rate and its multiples."""
-    spectrum = np.maximum(_cosine_basis() @ acf.astype(np.float32), 0.0)
-    return np.asarray(spectrum / spectrum.max() if spectrum.max() > 0 else spectrum, dtype=np.float64)
+    """Onset power at each grid tempo and, at half weight, at twice it.
+
+    High at the beat rate and its multiples, and higher where the beat is subdivided, as beats
+    nearly always are.
+    """
+    # Without its mean the envelope's constant part does not leak into the slowest tempi.
+    centred = (acf - acf[1:].mean()).astype(np.float32)
+    spectrum = sum(
+        weight * np.maximum(_cosine_basis(multiple) @ centred, 0.0)
+        for multiple, weight in SPECTRUM_HARMONICS
+    )
+    peak = float(np.max(spectrum))
+    return np.asarray(spectrum / peak if peak > 0 else spectrum, dtype=np.float64)
 
 
 def _periodicity(acf: np.ndarray) -> np.ndarray:
@@ -150,12 +165,13 @@ def _peak_near(smooth: np.ndarray, lag: float, width: float) -> float | None:
 
 
 def _is_subdivision(smooth: np.ndarray, period: float) -> bool:
-    """Whether the pattern repeats far more after 8 periods than after 2, 3, 4 or 6.
+    """Whether a fast period's pattern repeats far more after 8 periods than after 2, 3, 4 or 6.
 
     A bar of eight beats is rare; such a period is a half-beat (syncopated hip-hop read as double
-    time), and the beat is twice as long.
+    time), and the beat is twice as long. Below 120 BPM the eight periods are rather a phrase of
+    bars (techno repeating every four bars), so slower periods are kept.
     """
-    if 8 * period > smooth.size - 1 or 60.0 * FRAME_RATE_HZ / (2 * period) < MIN_BPM:
+    if 8 * period > smooth.size - 1 or 60.0 * FRAME_RATE_HZ / period < HALVING_MIN_BPM:
         return False
     shorter_bars = max(_at(smooth, k * period) for k in (2, 3, 4, 6))
     return _at(smooth, 8 * period) > shorter_bars + BAR_MARGIN
