@@ -63,8 +63,12 @@ class ErrorInfo:
 
 @dataclass(frozen=True)
 class ModelInfo:
+    """Which model scored a track: its name, the checksum of its weights, and the runtime and
+    precision it ran in (e.g. "openvino-bf16"; "" in records written before it was recorded)."""
+
     name: str
     sha256: str
+    variant: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from trackscan.ports import Predictions
 from trackscan.tracks import ModelInfo
 
 MODEL_NAME = "musicnn"
+VARIANT = "onnxruntime-fp32"
 OUTPUTS = ["mtt_scores", "msd_scores", "embedding"]
 
 
@@ -41,7 +42,7 @@ class OnnxTagger:
 
     def model_info(self) -> ModelInfo:
         if self._info is None:
-            self._info = ModelInfo(MODEL_NAME, file_sha256(self._model_path))
+            self._info = ModelInfo(MODEL_NAME, file_sha256(self._model_path), VARIANT)
         return self._info
 
 

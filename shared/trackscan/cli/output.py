@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
@@ -33,7 +34,7 @@ def track_json(record: TrackRecord) -> dict[str, Any]:
         "key": result.key if result else None,
         "loudness_lufs": result.loudness_lufs if result else None,
         "embedding": result.embedding if result else None,
-        "model": {"name": record.model.name, "sha256": record.model.sha256} if record.model else None,
+        "model": asdict(record.model) if record.model else None,
         "error": {"code": record.error.code, "message": record.error.message} if record.error else None,
     }
 
