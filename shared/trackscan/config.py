@@ -45,6 +45,9 @@ class Config:
     home_dir: str = _env("TRACKSCAN_HOME", "local", ".trackscan")
     state_db_path: str = _env("TRACKSCAN_STATE_DB", "local", "")
     model_path: str = _env("TRACKSCAN_MODEL_PATH", "local", "")
+    # The in-process model runtime and precision: auto (bf16 where the CPU has bf16 units),
+    # openvino-bf16, openvino-fp32 or onnxruntime-fp32 (see MODEL_VARIANTS in bootstrap).
+    model_variant: str = _env("TRACKSCAN_MODEL_VARIANT", "local", "auto")
     segment_s: float = _env("TRACKSCAN_SEGMENT_S", "cloud", 60.0)
     max_duration_s: float = _env("TRACKSCAN_MAX_DURATION_S", "cloud", 7200.0)
     max_file_bytes: int = _env("TRACKSCAN_MAX_FILE_BYTES", "cloud", 1 << 30)

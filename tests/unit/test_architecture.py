@@ -9,9 +9,9 @@ LIBRARY = Path(__file__).resolve().parents[2] / "shared" / "trackscan"
 CORE = [
     *sorted((LIBRARY / "audio").glob("*.py")),
     *sorted((LIBRARY / "pipeline").glob("*.py")),
-    *(LIBRARY / name for name in ("messages.py", "tracks.py", "errors.py", "ports.py", "config.py")),
+    *(LIBRARY / name for name in ("messages.py", "tracks.py", "errors.py", "ports.py", "config.py", "model_gate.py")),
 ]
-VENDOR_MODULES = ("google.cloud", "tritonclient", "onnxruntime", "flask", "functions_framework")
+VENDOR_MODULES = ("google.cloud", "tritonclient", "onnxruntime", "openvino", "flask", "functions_framework")
 
 
 def _imports(path: Path) -> set[str]:
