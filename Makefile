@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)"
 	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)" --corpus drascula-music torus-trooper-data
 	$(BIN)/python -m benchmarks.bench_steps --music "$$(scripts/fetch_music.sh)"
+	$(BIN)/python -m benchmarks.bench_model --music "$$(scripts/fetch_music.sh)"
 
 # The fault suite alone, writing its table into FAULTS.md.
 test-faults: setup triton-venv

@@ -40,16 +40,16 @@ class Agreement:
         return min(shares) >= MIN_SAME_TOP_SHARE and self.min_embedding_cosine >= MIN_EMBEDDING_COSINE
 
 
-def track_patches(path: Path, segment_s: float, max_segments: int | None = None) -> np.ndarray:
-    """A track's model input (its first max_segments segments), cut as the pipeline cuts it."""
+def segment_patches(path: Path, segment_s: float, max_segments: int | None = None) -> list[np.ndarray]:
+    """A track's model input, one array per segment (the first max_segments), as the pipeline cuts it."""
     with path.open("rb") as reader:
         info = probe(reader, max_duration_s=float("inf"))
-    parts = []
+    segments = []
     for start_s, duration_s in plan_segments(info.duration_s, segment_s)[:max_segments]:
         with path.open("rb") as reader:
             decoded = decode_segment(reader, start_s, duration_s)
-        parts.append(patches_from_audio(to_model_rate(decoded.samples, decoded.sample_rate)))
-    return np.concatenate(parts)
+        segments.append(patches_from_audio(to_model_rate(decoded.samples, decoded.sample_rate)))
+    return segments
 
 
 def score_tracks(tagger: Tagger, tracks: list[np.ndarray], batch_patches: int) -> list[Predictions]:

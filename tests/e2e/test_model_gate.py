@@ -13,7 +13,7 @@ import pytest
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.bootstrap import local_tagger
 from trackscan.config import Config
-from trackscan.model_gate import agreement, score_tracks, track_patches
+from trackscan.model_gate import agreement, score_tracks, segment_patches
 
 pytestmark = pytest.mark.e2e
 PACKAGES = ("wesnoth-1.16-music", "drascula-music", "torus-trooper-data")
@@ -23,7 +23,7 @@ SEGMENT_S = 60.0
 @pytest.fixture(scope="module")
 def first_segments(music_dir):
     tracks = sorted(p for package in PACKAGES for p in (music_dir / package).iterdir())[::3]
-    return [track_patches(path, SEGMENT_S, max_segments=1) for path in tracks]
+    return [segment_patches(path, SEGMENT_S, max_segments=1)[0] for path in tracks]
 
 
 def test_auto_variant_tags_as_fp32_does_when_run_on_real_music(first_segments):
