@@ -18,6 +18,7 @@ from trackscan.audio.features import patches_from_audio, to_model_rate
 from trackscan.labels import MSD_TAGS, MTT_TAGS
 from trackscan.pipeline.aggregate import top_tags
 from trackscan.pipeline.ingest import plan_segments
+from trackscan.pipeline.segment_inference import predict_in_batches
 from trackscan.ports import Predictions, Tagger
 
 MIN_SAME_TOP_SHARE = 0.95
@@ -53,17 +54,8 @@ def segment_patches(path: Path, segment_s: float, max_segments: int | None = Non
 
 
 def score_tracks(tagger: Tagger, tracks: list[np.ndarray], batch_patches: int) -> list[Predictions]:
-    """The tagger's predictions for each track's patches, batch_patches at a time."""
-    return [_score(tagger, patches, batch_patches) for patches in tracks]
-
-
-def _score(tagger: Tagger, patches: np.ndarray, batch_patches: int) -> Predictions:
-    parts = [tagger.predict(patches[i : i + batch_patches]) for i in range(0, len(patches), batch_patches)]
-    return Predictions(
-        mtt=np.concatenate([p.mtt for p in parts]),
-        msd=np.concatenate([p.msd for p in parts]),
-        embedding=np.concatenate([p.embedding for p in parts]),
-    )
+    """The tagger's predictions for each track's patches, batch_patches at a time as the infer step runs."""
+    return [predict_in_batches(tagger, patches, batch_patches) for patches in tracks]
 
 
 def agreement(reference: list[Predictions], candidate: list[Predictions]) -> Agreement:
