@@ -6,8 +6,8 @@
    order; median and spread (min-max) over the rounds.
 2. Faithfulness: every track of the corpora, cut into segments and patches as the pipeline
    does, scored by each variant and compared with onnxruntime fp32 by trackscan.model_gate.
-3. Before and after in the pipeline: patches per model call on the corpora's 60 s segments
-   and patches/s, onnxruntime at batch 32 against the variant `auto` picks at --batch.
+3. Before and after in the infer step: patches per model call on the corpora's 60 s segments
+   and patches/s, onnxruntime at batch 32 against the variant `auto` picks at each --batch.
 Prints Markdown for BENCHMARKS.md.
 
     python -m benchmarks.bench_model --music ~/.cache/trackscan/music [--rounds 5] [--patches 128]
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import math
 import os
 import platform
@@ -32,6 +33,7 @@ from trackscan.adapters.openvino_tagger import OpenVinoTagger
 from trackscan.bootstrap import local_tagger
 from trackscan.config import Config
 from trackscan.model_gate import Agreement, agreement, score_tracks, segment_patches
+from trackscan.pipeline.segment_inference import predict_in_batches
 from trackscan.ports import Tagger
 
 CORPORA = ("wesnoth-1.16-music", "drascula-music", "torus-trooper-data")
@@ -53,16 +55,18 @@ def configurations(threads: int) -> list[tuple[str, int, int]]:
     return runs + [(variant, b, threads) for variant in ("openvino-fp32", "openvino-bf16") for b in BATCHES]
 
 
-def patches_per_s(tagger: Tagger, patches: np.ndarray, batch: int) -> tuple[float, float]:
-    """Patches per wall second and per CPU second of this process (all its threads).
+def patches_per_s(tagger: Tagger, segments: list[np.ndarray], batch: int) -> tuple[float, float]:
+    """Patches per wall second and per CPU second of this process (all its threads), scoring each
+    segment batch patches at a time as the infer step does (its last call may be short).
 
     On a shared machine the wall figure depends on the neighbours; the CPU figure much less.
     """
-    tagger.predict(patches[:batch])  # loaded and warm before the clock starts
+    tagger.predict(segments[0][:batch])  # loaded and warm before the clock starts
     wall, cpu = time.perf_counter(), time.process_time()
-    for i in range(0, len(patches), batch):
-        tagger.predict(patches[i : i + batch])
-    return len(patches) / (time.perf_counter() - wall), len(patches) / (time.process_time() - cpu)
+    for patches in segments:
+        predict_in_batches(tagger, patches, batch)
+    count = sum(len(patches) for patches in segments)
+    return count / (time.perf_counter() - wall), count / (time.process_time() - cpu)
 
 
 def sweep(model_path: str, sample: np.ndarray, threads: int, rounds: int) -> dict[tuple, list[tuple[float, float]]]:
@@ -73,7 +77,7 @@ def sweep(model_path: str, sample: np.ndarray, threads: int, rounds: int) -> dic
     for round_index in range(rounds):
         shift = round_index % len(runs)
         for run in runs[shift:] + runs[:shift]:
-            figures[run].append(patches_per_s(runtimes[run[0]], sample, run[1]))
+            figures[run].append(patches_per_s(runtimes[run[0]], [sample], run[1]))
     return figures
 
 
@@ -88,21 +92,12 @@ def calls_per_segment(segment_sizes: list[int], batch: int) -> float:
     return sum(segment_sizes) / sum(math.ceil(n / batch) for n in segment_sizes)
 
 
-def pipeline_patches_per_s(tagger: Tagger, segments: list[np.ndarray], batch: int) -> float:
-    """patches/s scoring whole segments as the infer step does (the last call of each is short)."""
-    tagger.predict(segments[0][:batch])
-    began = time.perf_counter()
-    for patches in segments:
-        for i in range(0, len(patches), batch):
-            tagger.predict(patches[i : i + batch])
-    return sum(len(s) for s in segments) / (time.perf_counter() - began)
-
-
-def interleaved(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
-    figures: dict[str, list[float]] = {name: [] for name in measures}
+def interleaved(measures: dict[str, Callable[[], tuple[float, float]]], rounds: int) -> dict[str, list]:
+    figures: dict[str, list] = {name: [] for name in measures}
     for round_index in range(rounds):
         names = list(measures)
-        for name in names[round_index % 2 :] + names[: round_index % 2]:
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
             figures[name].append(measures[name]())
     return figures
 
@@ -141,21 +136,20 @@ def print_gate(results: dict[str, Agreement], batch: int, tracks: int) -> None:
               f"| {a.min_embedding_cosine:.5f} | {verdict} |")
 
 
-def before_after(config: Config, segments: list[np.ndarray], batch: int, rounds: int) -> None:
+def before_after(config: Config, segments: list[np.ndarray], batches: list[int], rounds: int) -> None:
+    """onnxruntime at batch 32 (before) against the variant `auto` picks at each batch, 1 thread."""
     chosen = local_tagger(config, threads=1)
-    variant = chosen.model_info().variant
-    before = OnnxTagger(config.model_path, threads=1)
+    runs = {("onnxruntime-fp32", 32): OnnxTagger(config.model_path, threads=1)}
+    runs |= {(chosen.model_info().variant, b): chosen for b in batches}
+    measures = {run: functools.partial(patches_per_s, tagger, segments, run[1]) for run, tagger in runs.items()}
+    figures = interleaved(measures, rounds)
     sizes = [len(s) for s in segments]
-    figures = interleaved({
-        "before": lambda: pipeline_patches_per_s(before, segments, 32),
-        "after": lambda: pipeline_patches_per_s(chosen, segments, batch),
-    }, rounds)
-    print(f"\n### In the infer step, 1 thread per worker, {len(segments)} segments of 60 s\n")
-    print("| | runtime, batch | patches per model call | patches/s |\n|---|---|---|---|")
-    print(f"| before | onnxruntime-fp32, 32 | {calls_per_segment(sizes, 32):.1f} | {cell(figures['before'])} |")
-    print(f"| after | {variant}, {batch} | {calls_per_segment(sizes, batch):.1f} | {cell(figures['after'])} |")
-    ratio = statistics.median(figures["after"]) / statistics.median(figures["before"])
-    print(f"\nafter / before: {ratio:.2f}x")
+    print(f"\n### In the infer step, 1 thread per worker, {len(segments)} segments of 60 s, {sum(sizes)} patches\n")
+    print("| runtime | batch | patches per model call | patches per wall s | patches per CPU s |")
+    print("|---|---|---|---|---|")
+    for (variant, batch), pairs in figures.items():
+        wall, cpu = cell([w for w, _ in pairs]), cell([c for _, c in pairs])
+        print(f"| {variant} | {batch} | {calls_per_segment(sizes, batch):.1f} | {wall} | {cpu} |")
 
 
 def main() -> None:
@@ -166,8 +160,8 @@ def main() -> None:
     parser.add_argument("--patches", type=int, default=128, help="patches timed per configuration and round")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--parts", nargs="+", default=["sweep", "gate", "pipeline"], help="which parts to run")
-    parser.add_argument("--batch", type=int, default=Config.from_env().infer_batch_patches,
-                        help="the batch the gate and the 'after' row use (default: the configured one)")
+    parser.add_argument("--batch", type=int, nargs="+", default=[Config.from_env().infer_batch_patches],
+                        help="batches of the 'after' rows; the gate uses the first (default: the configured one)")
     args = parser.parse_args()
     config = Config.from_env()
     files = sorted(p for folder in args.corpus for p in (args.music / folder).iterdir())
@@ -181,7 +175,7 @@ def main() -> None:
     for threads in args.threads if "sweep" in args.parts else []:
         print_sweep(sweep(config.model_path, sample, threads, args.rounds), threads)
     if "gate" in args.parts:
-        print_gate(gate(config.model_path, tracks, args.batch), args.batch, len(tracks))
+        print_gate(gate(config.model_path, tracks, args.batch[0]), args.batch[0], len(tracks))
     if "pipeline" in args.parts:  # a dozen segments spread over the corpus keep this part short
         before_after(config, segments[:: max(1, len(segments) // 12)], args.batch, args.rounds)
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
