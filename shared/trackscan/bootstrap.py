@@ -10,29 +10,48 @@ from trackscan.adapters.audio_decoders import SandboxedDecoder
 from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
 from trackscan.adapters.local_queue import CollectingPublisher
 from trackscan.adapters.onnx_tagger import OnnxTagger
+from trackscan.adapters.openvino_tagger import OpenVinoTagger
 from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.config import Config
 from trackscan.messages import split_pinned_uri
 from trackscan.pipeline.deps import Deps
-from trackscan.ports import BlobStore
+from trackscan.ports import BlobStore, Tagger
+
+# TRACKSCAN_MODEL_VARIANT's values: the in-process runtime and its precision.
+MODEL_VARIANTS = ("auto", "openvino-bf16", "openvino-fp32", "onnxruntime-fp32")
 
 # The decoder child's own blob stores, one per (scheme, project), created on its first open.
 _source_stores: dict[tuple[str, str], BlobStore] = {}
 
 
-def local_deps(config: Config, onnx_threads: int = 0) -> Deps:
-    """The embedded default: a folder, an in-process queue, SQLite and onnxruntime."""
+def local_deps(config: Config, model_threads: int = 0) -> Deps:
+    """The embedded default: a folder, an in-process queue, SQLite and the model in process."""
     work_dir = Path(config.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     return Deps(
         blobs=FolderBlobStore(),
         publisher=CollectingPublisher(),
         tracks=SqliteTrackStore(config.state_db_path),
-        tagger=OnnxTagger(config.model_path, threads=onnx_threads),
+        tagger=local_tagger(config, model_threads),
         decoder=sandboxed_decoder(config),
         config=config,
         work_root_uri=uri_of(work_dir),
     )
+
+
+def local_tagger(config: Config, threads: int = 0) -> Tagger:
+    """The model in process, as TRACKSCAN_MODEL_VARIANT says.
+
+    auto is OpenVINO in bf16 where the CPU has bf16 units, in fp32 otherwise (both measured
+    faster than onnxruntime: BENCHMARKS.md).
+    """
+    variant = config.model_variant
+    if variant not in MODEL_VARIANTS:
+        raise ValueError(f"TRACKSCAN_MODEL_VARIANT={variant!r}: expected one of {', '.join(MODEL_VARIANTS)}")
+    if variant == "onnxruntime-fp32":
+        return OnnxTagger(config.model_path, threads=threads)
+    precision = "auto" if variant == "auto" else variant.removeprefix("openvino-")
+    return OpenVinoTagger(config.model_path, precision, threads=threads)
 
 
 def cloud_deps(config: Config) -> Deps:

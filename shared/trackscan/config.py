@@ -60,10 +60,16 @@ class Config:
     home_dir: str = _env("TRACKSCAN_HOME", "local", "")
     state_db_path: str = _env("TRACKSCAN_STATE_DB", "local", "")
     model_path: str = _env("TRACKSCAN_MODEL_PATH", "local", "")
+    # The in-process model runtime and precision: auto (bf16 where the CPU has bf16 units),
+    # openvino-bf16, openvino-fp32 or onnxruntime-fp32 (see MODEL_VARIANTS in bootstrap).
+    model_variant: str = _env("TRACKSCAN_MODEL_VARIANT", "local", "auto")
     segment_s: float = _env("TRACKSCAN_SEGMENT_S", "cloud", 60.0)
     max_duration_s: float = _env("TRACKSCAN_MAX_DURATION_S", "cloud", 7200.0)
     max_file_bytes: int = _env("TRACKSCAN_MAX_FILE_BYTES", "cloud", 1 << 30)
-    infer_batch_patches: int = _env("TRACKSCAN_INFER_BATCH_PATCHES", "cloud", 32)
+    # Patches per model call, measured (BENCHMARKS.md, "Model runtime"): in process on one thread
+    # bf16 gains little past 16 and an AMX Xeon was faster at smaller batches. Terraform sets
+    # its own value for the Triton requests of the cloud path.
+    infer_batch_patches: int = _env("TRACKSCAN_INFER_BATCH_PATCHES", "cloud", 16)
     infer_timeout_s: float = _env("TRACKSCAN_INFER_TIMEOUT_S", "cloud", 8.0)
     # One probe or segment decode in the sandbox; the whole step must stay under 10 s.
     decode_timeout_s: float = _env("TRACKSCAN_DECODE_TIMEOUT_S", "cloud", 6.0)

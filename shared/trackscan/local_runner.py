@@ -36,9 +36,9 @@ STEP_PRIORITY = {step.consumes: rank for rank, step in enumerate(reversed(STEPS)
 _worker_deps: Deps | None = None
 
 
-def _init_worker(config: Config, onnx_threads: int) -> None:
+def _init_worker(config: Config, model_threads: int) -> None:
     global _worker_deps
-    _worker_deps = local_deps(config, onnx_threads=onnx_threads)
+    _worker_deps = local_deps(config, model_threads=model_threads)
     warm_up()  # librosa's numba compilation now, not inside the first step
 
 
@@ -111,7 +111,7 @@ class LocalRunner:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        # onnxruntime gets one thread per worker: the workers already use every core.
+        # The model gets one thread per worker: the workers already use every core.
         return ProcessPoolExecutor(self._workers, initializer=_init_worker, initargs=(self._config, 1))
 
     def _push(self, message: Message, attempt: int = 1, delay_s: float = 0.0, error: str = "") -> None:

@@ -110,10 +110,15 @@ class FailedAttempt:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """The model that scored a track: its name and the sha256 of its model file."""
+    """Which model scored a track: its name, the checksum of its weights, and its variant.
+
+    The variant is the runtime and precision it ran in (e.g. "openvino-bf16"; "" in records
+    written before it was recorded).
+    """
 
     name: str
     sha256: str
+    variant: str = ""
 
 
 @dataclass(frozen=True)

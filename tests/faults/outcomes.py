@@ -31,7 +31,7 @@ def reference_results(paths: Iterable[Path], home: Path) -> dict[Path, TrackResu
     from trackscan.bootstrap import local_deps
 
     config = replace(Config.from_env({"TRACKSCAN_HOME": str(home)}), segment_s=SEGMENT_S)
-    deps = local_deps(config, onnx_threads=1)
+    deps = local_deps(config, model_threads=1)
     deps = replace(deps, decoder=InProcessDecoder(deps.blobs))
     results = {}
     for path in paths:

@@ -87,6 +87,9 @@ def embedded_run(music_file: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     home = tmp_path_factory.mktemp("embedded")
     stack_vars = ("EMULATOR_HOST", "TRITON_", "TRACKSCAN_")
     env = {k: v for k, v in os.environ.items() if not any(marker in k for marker in stack_vars)}
+    # Triton serves the model in fp32: compare like with like. The default bf16 is held to fp32
+    # by the gate in tests/e2e/test_model_gate.py, within a tolerance wider than this test's.
+    env["TRACKSCAN_MODEL_VARIANT"] = "onnxruntime-fp32"
     run = EmbeddedRun(home / "stdout.jsonl", home / "stderr.log")
     with run.stdout.open("w") as stdout, run.stderr.open("w") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "trackscan.cli", "run", str(music_file), "--json"],

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import onnxruntime
 
 MODEL_NAME = "musicnn"
+VARIANT = "onnxruntime-fp32"
 OUTPUTS = ["mtt_scores", "msd_scores", "embedding"]
 
 
@@ -52,7 +53,7 @@ class OnnxTagger:
     def model_info(self) -> ModelInfo:
         """The model's name and the sha256 of its file (from the build's sidecar when present), read once."""
         if self._info is None:
-            self._info = ModelInfo(MODEL_NAME, file_sha256(self._model_path))
+            self._info = ModelInfo(MODEL_NAME, file_sha256(self._model_path), VARIANT)
         return self._info
 
 

@@ -16,6 +16,9 @@ from trackscan.ports import Predictions
 from trackscan.tracks import ModelInfo
 
 OUTPUTS = ("mtt_scores", "msd_scores", "embedding")
+# What inference/model_repository/musicnn/config.pbtxt serves: the ONNX model on Triton's
+# onnxruntime backend in fp32. Change it with that file.
+VARIANT = "triton-onnxruntime-fp32"
 
 
 class TritonTagger:
@@ -27,13 +30,15 @@ class TritonTagger:
         timeout_s: the deadline of one inference call.
         model_sha256: the sha256 of the deployed model (Config.model_sha256), recorded with every
             result; Triton does not report it.
+        variant: the runtime and precision the deployment serves, recorded with every result.
     """
 
-    def __init__(self, url: str, model_name: str, timeout_s: float, model_sha256: str) -> None:
+    def __init__(self, url: str, model_name: str, timeout_s: float, model_sha256: str,
+                 variant: str = VARIANT) -> None:
         self._url = url
         self._model_name = model_name
         self._timeout_s = timeout_s
-        self._info = ModelInfo(model_name, model_sha256)
+        self._info = ModelInfo(model_name, model_sha256, variant)
         self._client: triton_grpc.InferenceServerClient | None = None
 
     def _connection(self) -> triton_grpc.InferenceServerClient:

@@ -41,7 +41,7 @@ def track_json(record: TrackRecord) -> dict[str, Any]:
         "loudness_range_lu": result.loudness_range_lu if result else None,
         "true_peak_dbtp": result.true_peak_dbtp if result else None,
         "embedding": result.embedding if result else None,
-        "model": {"name": record.model.name, "sha256": record.model.sha256} if record.model else None,
+        "model": asdict(record.model) if record.model else None,
         "error": {"code": record.error.code, "message": record.error.message} if record.error else None,
     }
 

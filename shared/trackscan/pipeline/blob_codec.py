@@ -56,6 +56,7 @@ def encode_predictions(segment: SegmentPredictions) -> bytes:
         embedding=p.embedding,
         model_name=np.str_(segment.model.name),
         model_sha256=np.str_(segment.model.sha256),
+        model_variant=np.str_(segment.model.variant),
     )
 
 
@@ -63,5 +64,6 @@ def decode_predictions(data: bytes) -> SegmentPredictions:
     """Reads a blob written by encode_predictions."""
     with np.load(io.BytesIO(data)) as z:
         predictions = Predictions(mtt=z["mtt"], msd=z["msd"], embedding=z["embedding"])
-        model = ModelInfo(name=str(z["model_name"]), sha256=str(z["model_sha256"]))
+        variant = str(z["model_variant"]) if "model_variant" in z else ""  # blobs written before it
+        model = ModelInfo(name=str(z["model_name"]), sha256=str(z["model_sha256"]), variant=variant)
         return SegmentPredictions(predictions, model)

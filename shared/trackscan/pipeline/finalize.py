@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from trackscan import failpoints
 from trackscan.errors import RetryableError
 from trackscan.messages import TrackInferred
@@ -10,7 +12,7 @@ from trackscan.pipeline.blob_codec import SegmentFeatures, SegmentPredictions, d
 from trackscan.pipeline.deps import Deps, features_uri, predictions_uri, track_prefix
 from trackscan.pipeline.state import get_record, read_blob
 from trackscan.pipeline.steps import FINALIZE as STEP
-from trackscan.tracks import TrackState, Transition
+from trackscan.tracks import ModelInfo, TrackState, Transition
 
 
 def handle(message: TrackInferred, deps: Deps) -> None:
@@ -18,15 +20,25 @@ def handle(message: TrackInferred, deps: Deps) -> None:
     record = get_record(deps, message.track_id)
     if not record.state.is_final:
         features, predictions = _load_segments(message, deps)
-        models = {p.model for p in predictions}
-        if len(models) != 1:
-            raise RetryableError(f"segments were scored by {len(models)} model versions")
+        model = _scoring_model([p.model for p in predictions])
         result = track_result(features, predictions)
-        transition = Transition(TrackState.DONE, STEP, result=result, model=models.pop())
+        transition = Transition(TrackState.DONE, STEP, result=result, model=model)
         deps.tracks.apply(message.track_id, transition)
         failpoints.hit("after_result_commit")
     # Deleted only after the result is committed; the work bucket's lifecycle rule is the net.
     deps.blobs.delete_prefix(track_prefix(deps, message.track_id))
+
+
+def _scoring_model(models: list[ModelInfo]) -> ModelInfo:
+    """The model that scored every segment.
+
+    A run resumed under another variant of the same weights (bf16 after fp32) agrees within the
+    gate of trackscan.model_gate: the record names both.
+    """
+    weights = {(m.name, m.sha256) for m in models}
+    if len(weights) != 1:
+        raise RetryableError(f"segments were scored by {len(weights)} model versions")
+    return replace(models[0], variant="+".join(sorted({m.variant for m in models})))
 
 
 def _load_segments(message: TrackInferred, deps: Deps) -> tuple[list[SegmentFeatures], list[SegmentPredictions]]:
