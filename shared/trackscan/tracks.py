@@ -103,6 +103,17 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class ReusedResult:
+    """The result was served from an earlier track with the same bytes, not computed again.
+
+    Only times: which track it came from is logged for staff, never stored where a partner reads.
+    """
+
+    made_at: str  # when the model scored the bytes first
+    reused_at: str
+
+
+@dataclass(frozen=True)
 class TrackResult:
     """The tags and descriptors of a finished track (the shape of ``trackscan run --json``)."""
 
@@ -132,6 +143,8 @@ class TrackRecord:
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)  # last progress; a failed attempt is no progress
     last_failed_attempt: FailedAttempt | None = None
+    content_hash: str | None = None  # the platform's digest of the source's bytes (see BlobStore.content_hash)
+    reused: ReusedResult | None = None
 
     @property
     def source_name(self) -> str:
@@ -169,6 +182,8 @@ class TrackRecord:
             created_at=data["created_at"],
             updated_at=data["updated_at"],
             last_failed_attempt=_optional(FailedAttempt, data.get("last_failed_attempt")),
+            content_hash=data.get("content_hash"),
+            reused=_optional(ReusedResult, data.get("reused")),
         )
 
 
@@ -188,6 +203,8 @@ class Transition:
     result: TrackResult | None = None
     model: ModelInfo | None = None
     restart: bool = False  # a retry or forced redo: back to RECEIVED from any state
+    content_hash: str | None = None
+    reused: ReusedResult | None = None
 
     def apply(self, record: TrackRecord) -> TrackRecord | None:
         """The record after this transition, or None when the transition is not allowed."""
@@ -202,6 +219,7 @@ class Transition:
                 result=None,
                 updated_at=now,
                 last_failed_attempt=None,
+                reused=None,
             )
         if not can_move(record.state, self.state):
             return None
@@ -214,6 +232,8 @@ class Transition:
             result=self.result or record.result,
             model=self.model or record.model,
             updated_at=now,
+            content_hash=self.content_hash or record.content_hash,
+            reused=self.reused or record.reused,
         )
 
 

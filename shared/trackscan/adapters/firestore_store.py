@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
+from typing import Any
 
 from google.api_core import exceptions as google_errors
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_vector_query import DistanceMeasure
+from google.cloud.firestore_v1.vector import Vector
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.errors import RetryableError
 from trackscan.rejections import RejectedEvent
+from trackscan.similarity import Neighbour, record_vector
 from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
+
+SEARCH_VECTOR_FIELD = "search_vector"
+DISTANCE_FIELD = "_distance"  # set by find_nearest on each result, not stored
 
 
 class FirestoreTrackStore:
@@ -36,7 +43,7 @@ class FirestoreTrackStore:
         """Creates the document unless it exists; returns the stored record."""
         with transient_as_retryable(f"creating track {record.track_id}"):
             try:
-                self._tracks.document(record.track_id).create(record.to_dict())
+                self._tracks.document(record.track_id).create(_document(record))
                 return record
             except google_errors.AlreadyExists:
                 stored = self.get(record.track_id)
@@ -64,7 +71,7 @@ class FirestoreTrackStore:
             current = _record(snapshot)
             updated = transition.apply(current) if current else None
             if updated:
-                transaction.set(reference, updated.to_dict())
+                transaction.set(reference, _document(updated))
             return updated
 
         with transient_as_retryable(f"updating track {track_id}"):
@@ -158,6 +165,45 @@ class FirestoreTrackStore:
         with transient_as_retryable(f"finding the tracks named {name}"):
             found = _records(query.stream())
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
+
+    def done_with_content(self, content_hash: str, limit: int) -> list[TrackRecord]:
+        """DONE tracks whose source had these bytes (equality on two fields: no ordering, few matches)."""
+        query = (
+            self._tracks.where(filter=firestore.FieldFilter("content_hash", "==", content_hash))
+            .where(filter=firestore.FieldFilter("state", "==", TrackState.DONE.value))
+            .limit(limit)
+        )
+        with transient_as_retryable("finding an earlier result of the same bytes"):
+            return _records(query.stream())
+
+    def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:
+        """The partner's DONE tracks closest to vector: Firestore's find_nearest on the vector field.
+
+        Served by the (partner, search_vector) vector index in terraform/modules/firestore.
+        """
+        # Any: the SDK annotates find_nearest as returning the VectorQuery class, not an instance.
+        query: Any = self._tracks.where(filter=firestore.FieldFilter("partner", "==", partner)).find_nearest(
+            vector_field=SEARCH_VECTOR_FIELD, query_vector=Vector(vector), distance_measure=DistanceMeasure.COSINE,
+            limit=limit, distance_result_field=DISTANCE_FIELD,
+        )
+        with transient_as_retryable(f"finding tracks like a vector for {partner}"):
+            snapshots = list(query.stream())
+        found = []
+        for snapshot in snapshots:
+            data = snapshot.to_dict() or {}
+            distance = float(data.pop(DISTANCE_FIELD))
+            found.append(Neighbour(TrackRecord.from_dict(data), 1.0 - distance))  # cosine distance = 1 - similarity
+        return found
+
+
+def _document(record: TrackRecord) -> dict[str, Any]:
+    # The search vector is a top-level field, so the vector index can cover it; only DONE tracks
+    # have one, and a redo (which writes the whole document) removes it.
+    data = record.to_dict()
+    vector = record_vector(record)
+    if vector is not None:
+        data[SEARCH_VECTOR_FIELD] = Vector(vector)
+    return data
 
 
 def _record(snapshot: firestore.DocumentSnapshot) -> TrackRecord | None:

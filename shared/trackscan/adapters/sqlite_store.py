@@ -10,7 +10,9 @@ from pathlib import Path
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
+from trackscan.adapters import vector_index
 from trackscan.rejections import RejectedEvent
+from trackscan.similarity import Neighbour, record_vector
 from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
 
 SCHEMA = """
@@ -25,6 +27,7 @@ CREATE TABLE IF NOT EXISTS tracks (
 CREATE INDEX IF NOT EXISTS tracks_by_partner ON tracks (partner, state, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_source ON tracks (source_uri, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_state ON tracks (state, updated_at);
+CREATE INDEX IF NOT EXISTS done_by_content ON tracks (json_extract(record, '$.content_hash')) WHERE state = 'DONE';
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected_events (
     event_id TEXT PRIMARY KEY,
@@ -42,11 +45,30 @@ def _open(db_path: str) -> sqlite3.Connection:
     connection = sqlite3.connect(db_path, timeout=30, isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(SCHEMA)
+        connection.executescript(SCHEMA + vector_index.SCHEMA)
+        _index_done_tracks(connection)
     except sqlite3.OperationalError:
         connection.close()
         raise
     return connection
+
+
+def _index_done_tracks(connection: sqlite3.Connection) -> None:
+    # Once per database (user_version 0 -> 1): tracks finished before the similarity index existed
+    # get their search vectors, so a database of earlier runs is searchable at once.
+    if connection.execute("PRAGMA user_version").fetchone()[0] >= 1:
+        return  # the usual case, without taking the write lock
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        if connection.execute("PRAGMA user_version").fetchone()[0] < 1:
+            for (text,) in connection.execute("SELECT record FROM tracks WHERE state = 'DONE'").fetchall():
+                record = TrackRecord.from_dict(json.loads(text))
+                vector_index.write_vector(connection, record.track_id, record.partner, record_vector(record))
+            connection.execute("PRAGMA user_version = 1")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
 
 
 class SqliteTrackStore:
@@ -56,6 +78,7 @@ class SqliteTrackStore:
         self._db_path = db_path
         self._connection: sqlite3.Connection | None = None
         self._pid = 0
+        self._vectors = vector_index.VectorCache()
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -94,6 +117,8 @@ class SqliteTrackStore:
                     "UPDATE tracks SET state = ?, updated_at = ?, record = ? WHERE track_id = ?",
                     (updated.state.value, updated.updated_at, json.dumps(updated.to_dict()), track_id),
                 )
+                # In the same transaction: a committed result is searchable at once, a redone one no more.
+                vector_index.write_vector(db, track_id, updated.partner, record_vector(updated))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -186,6 +211,26 @@ class SqliteTrackStore:
             "LIMIT ?", (name, limit)
         ).fetchall()
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def done_with_content(self, content_hash: str, limit: int) -> list[TrackRecord]:
+        """DONE tracks whose source had these bytes, most recently updated first."""
+        rows = self._db.execute(
+            "SELECT record FROM tracks WHERE json_extract(record, '$.content_hash') = ? AND state = 'DONE' "
+            "ORDER BY updated_at DESC LIMIT ?", (content_hash, limit)
+        ).fetchall()
+        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+
+    def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:
+        """The partner's DONE tracks closest to vector (cosine), closest first; brute force in numpy."""
+        found = self._vectors.nearest(self._db, partner, vector, limit)
+        records = {r.track_id: r for r in self._records_by_id([track_id for track_id, _ in found])}
+        return [Neighbour(records[track_id], score) for track_id, score in found if track_id in records]
+
+    def _records_by_id(self, track_ids: list[str]) -> list[TrackRecord]:
+        if not track_ids:
+            return []
+        rows = self._db.execute(f"SELECT record FROM tracks WHERE track_id IN ({_marks(tuple(track_ids))})", track_ids)
+        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows.fetchall()]
 
 
 def _marks(values: tuple[str, ...]) -> str:

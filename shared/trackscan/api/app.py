@@ -6,7 +6,7 @@ from importlib import resources
 
 from flask import Flask, Response, g, jsonify, request
 
-from trackscan.api import track_operations, validation
+from trackscan.api import similar, track_operations, validation
 from trackscan.api.auth import Authenticator, IdentityVerifier
 from trackscan.api.errors import ApiError, register_error_handlers
 from trackscan.pipeline.deps import Deps
@@ -55,6 +55,7 @@ def create_app(
     app.add_url_rule("/v1/tracks/<raw_id>", "get_track", views.get_track, methods=["GET"])
     app.add_url_rule("/v1/tracks/<raw_id>:retry", "retry_track", views.retry_track, methods=["POST"])
     app.add_url_rule("/openapi.yaml", "openapi", _openapi, methods=["GET"])
+    similar.register(app, deps)
     return app
 
 

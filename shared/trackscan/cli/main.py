@@ -13,6 +13,7 @@ from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.cli.cloud_access import require_cloud
 from trackscan.cli.lookup import find_track
 from trackscan.cli.output import print_status
+from trackscan.cli.similar_command import similar
 from trackscan.config import Config
 from trackscan.dev.cli import dev
 from trackscan.explain import explanation
@@ -150,6 +151,7 @@ def reconcile(older_than_s: float | None, limit: int | None, sweep_after_s: floa
 
 
 cli.add_command(dev)
+cli.add_command(similar)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
@@ -36,6 +37,7 @@ def track_json(record: TrackRecord) -> dict[str, Any]:
         "embedding": result.embedding if result else None,
         "model": {"name": record.model.name, "sha256": record.model.sha256} if record.model else None,
         "error": {"code": record.error.code, "message": record.error.message} if record.error else None,
+        "reused": asdict(record.reused) if record.reused else None,
     }
 
 

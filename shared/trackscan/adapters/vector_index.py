@@ -1,0 +1,87 @@
+"""The embedded mode's similarity index: search vectors in a SQLite table, searched by brute force.
+
+Every query scores every stored vector with one matrix product (numpy), so it is exact and
+needs no index build; the matrix is cached in memory and only rows written since the last query
+are read again. Measured in BENCHMARKS.md ("Similarity"): fine up to about 100 000 tracks on one
+machine (MAX_LOCAL_VECTORS); past that, the cloud store's vector index is the one to use.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import numpy as np
+
+from trackscan.similarity import SEARCH_DIMENSIONS
+
+log = logging.getLogger(__name__)
+MAX_LOCAL_VECTORS = 100_000  # above this, a query takes tens of ms and the cache hundreds of MB
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS search_vectors (
+    track_id TEXT PRIMARY KEY,
+    partner TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+"""
+
+ROWS = "SELECT rowid, track_id, partner, vector FROM search_vectors"
+
+
+def write_vector(db: sqlite3.Connection, track_id: str, partner: str, vector: list[float] | None) -> None:
+    """Stores (or, with None, removes) a track's search vector, inside the caller's transaction."""
+    if vector is None:
+        db.execute("DELETE FROM search_vectors WHERE track_id = ?", (track_id,))
+        return
+    blob = np.asarray(vector, dtype=np.float32).tobytes()
+    # REPLACE deletes and inserts, so a rewritten vector gets a new rowid: the cache sees it as new.
+    db.execute("INSERT OR REPLACE INTO search_vectors VALUES (?, ?, ?)", (track_id, partner, blob))
+
+
+class VectorCache:
+    """The stored vectors as one float32 matrix, with each row's track id and partner."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}  # partner -> small integer, so the partner filter is one compare
+        self._reset()
+
+    def _reset(self) -> None:
+        self._ids: list[str] = []
+        self._partners = np.empty(0, dtype=np.int32)
+        self._matrix = np.empty((0, SEARCH_DIMENSIONS), dtype=np.float32)
+        self._last_rowid = 0
+
+    def nearest(self, db: sqlite3.Connection, partner: str, vector: list[float], limit: int) -> list[tuple[str, float]]:
+        """(track id, cosine similarity) of the partner's closest vectors, closest first."""
+        self._refresh(db)
+        if not self._ids or partner not in self._codes:
+            return []
+        scores = self._matrix @ np.asarray(vector, dtype=np.float32)
+        scores[self._partners != self._codes[partner]] = -np.inf
+        count = min(limit, len(scores))
+        top = np.argpartition(-scores, count - 1)[:count]
+        ranked = top[np.argsort(-scores[top], kind="stable")]
+        return [(self._ids[i], float(scores[i])) for i in ranked if np.isfinite(scores[i])]
+
+    def _refresh(self, db: sqlite3.Connection) -> None:
+        count, last_rowid = db.execute("SELECT count(*), coalesce(max(rowid), 0) FROM search_vectors").fetchone()
+        if count == len(self._ids) and last_rowid == self._last_rowid:
+            return
+        new_rows = db.execute(f"{ROWS} WHERE rowid > ? ORDER BY rowid", (self._last_rowid,)).fetchall()
+        if count != len(self._ids) + len(new_rows):  # a row was replaced or deleted: read them all
+            self._reset()
+            new_rows = db.execute(f"{ROWS} ORDER BY rowid").fetchall()
+        self._append(new_rows)
+        if len(self._ids) > MAX_LOCAL_VECTORS:
+            log.warning("the local similarity index is past its size limit",
+                        extra={"vectors": len(self._ids), "limit": MAX_LOCAL_VECTORS})
+
+    def _append(self, rows: list[tuple[int, str, str, bytes]]) -> None:
+        if not rows:
+            return
+        matrix = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), SEARCH_DIMENSIONS)
+        self._ids += [r[1] for r in rows]
+        codes = [self._codes.setdefault(r[2], len(self._codes)) for r in rows]
+        self._partners = np.concatenate([self._partners, np.array(codes, dtype=np.int32)])
+        self._matrix = np.vstack([self._matrix, matrix])
+        self._last_rowid = rows[-1][0]
