@@ -148,6 +148,9 @@ class TrackStore(Protocol):
     def by_name(self, name: str, limit: int) -> list[TrackRecord]:
         """The tracks whose source's file name (last path segment) is ``name``, most recently updated first."""
 
+    def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
+        """DONE tracks in track id order after the id ``after``: one page of a pass over every result."""
+
     def done_with_content(self, content_hash: str, limit: int) -> list[TrackRecord]:
         """DONE tracks whose source had these bytes (``BlobStore.content_hash``), any partner."""
 

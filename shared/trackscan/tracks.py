@@ -56,6 +56,19 @@ def track_id_for(source_uri: str, generation: str) -> str:
     return f"t{digest[:24]}"
 
 
+RERUN_PREFIX = "r"
+
+
+def rerun_track_id(track_id: str, model_sha256: str) -> str:
+    """The id of a backfill re-run of a track by another model ("r..." where track ids are "t...").
+
+    A re-run is a track record of its own, kept apart from the tracks (stores route "r" ids to their
+    own table or collection), so the original keeps its result until the re-run's is committed.
+    """
+    digest = hashlib.sha256(f"{track_id}:{model_sha256}".encode()).hexdigest()
+    return f"{RERUN_PREFIX}{digest[:24]}"
+
+
 def utc_now() -> str:
     """The current time as an ISO 8601 string in UTC."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -145,6 +158,7 @@ class TrackRecord:
     last_failed_attempt: FailedAttempt | None = None
     content_hash: str | None = None  # the platform's digest of the source's bytes (see BlobStore.content_hash)
     reused: ReusedResult | None = None
+    rerun_of: str | None = None  # a backfill re-run: the track whose result this one replaces
 
     @property
     def source_name(self) -> str:
@@ -184,6 +198,7 @@ class TrackRecord:
             last_failed_attempt=_optional(FailedAttempt, data.get("last_failed_attempt")),
             content_hash=data.get("content_hash"),
             reused=_optional(ReusedResult, data.get("reused")),
+            rerun_of=data.get("rerun_of"),
         )
 
 
@@ -205,11 +220,17 @@ class Transition:
     restart: bool = False  # a retry or forced redo: back to RECEIVED from any state
     content_hash: str | None = None
     reused: ReusedResult | None = None
+    supersede: bool = False  # a backfill: a DONE track takes another model's result, staying DONE
 
     def apply(self, record: TrackRecord) -> TrackRecord | None:
         """The record after this transition, or None when the transition is not allowed."""
         now = utc_now()
         event = TimelineEvent(self.state.value, now, self.step, self.attempt)
+        if self.supersede:
+            if record.state is not TrackState.DONE or self.result is None or record.model == self.model:
+                return None  # nothing to replace, or already replaced (a repeated commit)
+            return replace(record, timeline=record.timeline + (event,), result=self.result, model=self.model,
+                           updated_at=now, reused=self.reused)
         if self.restart:
             return replace(
                 record,

@@ -19,7 +19,7 @@ from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.errors import RetryableError
 from trackscan.rejections import RejectedEvent
 from trackscan.similarity import Neighbour, record_vector
-from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
+from trackscan.tracks import RERUN_PREFIX, FailedAttempt, TrackRecord, TrackState, Transition
 
 SEARCH_VECTOR_FIELD = "search_vector"
 DISTANCE_FIELD = "_distance"  # set by find_nearest on each result, not stored
@@ -38,12 +38,19 @@ class FirestoreTrackStore:
         self._tracks = client.collection(collection)
         self._rejected = client.collection(f"{collection}-rejected")
         self._cursors = client.collection(f"{collection}-cursors")
+        # Backfill re-runs (ids "r...", trackscan.tracks.rerun_track_id) live apart from the tracks,
+        # so partner lists, reconcile and similarity search never meet them.
+        self._reruns = client.collection(f"{collection}-reruns")
+
+    def _document_of(self, track_id: str) -> firestore.DocumentReference:
+        collection = self._reruns if track_id.startswith(RERUN_PREFIX) else self._tracks
+        return collection.document(track_id)
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
         """Creates the document unless it exists; returns the stored record."""
         with transient_as_retryable(f"creating track {record.track_id}"):
             try:
-                self._tracks.document(record.track_id).create(_document(record))
+                self._document_of(record.track_id).create(_document(record))
                 return record
             except google_errors.AlreadyExists:
                 stored = self.get(record.track_id)
@@ -53,7 +60,7 @@ class FirestoreTrackStore:
     def get(self, track_id: str) -> TrackRecord | None:
         """The record of a track, or None when there is none."""
         with transient_as_retryable(f"reading track {track_id}"):
-            snapshot = self._tracks.document(track_id).get()
+            snapshot = self._document_of(track_id).get()
         return _record(snapshot)
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
@@ -63,7 +70,7 @@ class FirestoreTrackStore:
             RetryableError: concurrent writers outlasted the client's attempts, or Firestore was
                 busy or unreachable.
         """
-        reference = self._tracks.document(track_id)
+        reference = self._document_of(track_id)
 
         @firestore.transactional
         def read_and_write(transaction: firestore.Transaction) -> TrackRecord | None:
@@ -85,7 +92,7 @@ class FirestoreTrackStore:
         # One field, no transaction: the latest writer wins, which is what "latest" means.
         with transient_as_retryable(f"noting a failed attempt on track {track_id}"):
             try:
-                self._tracks.document(track_id).update({"last_failed_attempt": asdict(attempt)})
+                self._document_of(track_id).update({"last_failed_attempt": asdict(attempt)})
             except google_errors.NotFound:
                 return
 
@@ -174,6 +181,16 @@ class FirestoreTrackStore:
             .limit(limit)
         )
         with transient_as_retryable("finding an earlier result of the same bytes"):
+            return _records(query.stream())
+
+    def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
+        """DONE tracks in document id (track id) order after ``after``: one page of a resumable pass."""
+        # "__name__": the document id; equality on state and this order need no composite index.
+        query = self._tracks.where(filter=firestore.FieldFilter("state", "==", TrackState.DONE.value)).order_by(
+            "__name__").limit(limit)
+        if after:
+            query = query.start_after({"__name__": self._tracks.document(after)})
+        with transient_as_retryable("listing finished tracks"):
             return _records(query.stream())
 
     def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:

@@ -13,7 +13,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ra
 from trackscan.adapters import vector_index
 from trackscan.rejections import RejectedEvent
 from trackscan.similarity import Neighbour, record_vector
-from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
+from trackscan.tracks import RERUN_PREFIX, FailedAttempt, TrackRecord, TrackState, Transition
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
@@ -28,6 +28,16 @@ CREATE INDEX IF NOT EXISTS tracks_by_partner ON tracks (partner, state, updated_
 CREATE INDEX IF NOT EXISTS tracks_by_source ON tracks (source_uri, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_state ON tracks (state, updated_at);
 CREATE INDEX IF NOT EXISTS done_by_content ON tracks (json_extract(record, '$.content_hash')) WHERE state = 'DONE';
+-- Backfill re-runs (ids "r...", trackscan.tracks.rerun_track_id): records of their own, never
+-- listed with the tracks, so a partner or reconcile never meets them.
+CREATE TABLE IF NOT EXISTS reruns (
+    track_id TEXT PRIMARY KEY,
+    source_uri TEXT NOT NULL,
+    partner TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected_events (
     event_id TEXT PRIMARY KEY,
@@ -46,29 +56,11 @@ def _open(db_path: str) -> sqlite3.Connection:
     try:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(SCHEMA + vector_index.SCHEMA)
-        _index_done_tracks(connection)
+        vector_index.index_done_tracks(connection)
     except sqlite3.OperationalError:
         connection.close()
         raise
     return connection
-
-
-def _index_done_tracks(connection: sqlite3.Connection) -> None:
-    # Once per database (user_version 0 -> 1): tracks finished before the similarity index existed
-    # get their search vectors, so a database of earlier runs is searchable at once.
-    if connection.execute("PRAGMA user_version").fetchone()[0] >= 1:
-        return  # the usual case, without taking the write lock
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        if connection.execute("PRAGMA user_version").fetchone()[0] < 1:
-            for (text,) in connection.execute("SELECT record FROM tracks WHERE state = 'DONE'").fetchall():
-                record = TrackRecord.from_dict(json.loads(text))
-                vector_index.write_vector(connection, record.track_id, record.partner, record_vector(record))
-            connection.execute("PRAGMA user_version = 1")
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
 
 
 class SqliteTrackStore:
@@ -92,7 +84,7 @@ class SqliteTrackStore:
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
         """Inserts the record unless its track id exists (INSERT OR IGNORE); returns the stored one."""
         self._db.execute(
-            "INSERT OR IGNORE INTO tracks VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT OR IGNORE INTO {_table(record.track_id)} VALUES (?, ?, ?, ?, ?, ?)",
             (record.track_id, record.source_uri, record.partner, record.state.value,
              record.updated_at, json.dumps(record.to_dict())),
         )
@@ -102,7 +94,7 @@ class SqliteTrackStore:
 
     def get(self, track_id: str) -> TrackRecord | None:
         """The record of a track, or None when there is none."""
-        row = self._db.execute("SELECT record FROM tracks WHERE track_id = ?", (track_id,)).fetchone()
+        row = self._db.execute(f"SELECT record FROM {_table(track_id)} WHERE track_id = ?", (track_id,)).fetchone()
         return TrackRecord.from_dict(json.loads(row[0])) if row else None
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
@@ -114,11 +106,12 @@ class SqliteTrackStore:
             updated = transition.apply(current) if current else None
             if updated:
                 db.execute(
-                    "UPDATE tracks SET state = ?, updated_at = ?, record = ? WHERE track_id = ?",
+                    f"UPDATE {_table(track_id)} SET state = ?, updated_at = ?, record = ? WHERE track_id = ?",
                     (updated.state.value, updated.updated_at, json.dumps(updated.to_dict()), track_id),
                 )
-                # In the same transaction: a committed result is searchable at once, a redone one no more.
-                vector_index.write_vector(db, track_id, updated.partner, record_vector(updated))
+                if _table(track_id) == "tracks":  # a re-run is not searchable: its original is
+                    # In the same transaction: a committed result is searchable at once, a redone one no more.
+                    vector_index.write_vector(db, track_id, updated.partner, record_vector(updated))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -133,7 +126,8 @@ class SqliteTrackStore:
             current = self.get(track_id)
             if current is not None:
                 updated = replace(current, last_failed_attempt=attempt)
-                db.execute("UPDATE tracks SET record = ? WHERE track_id = ?", (json.dumps(updated.to_dict()), track_id))
+                db.execute(f"UPDATE {_table(track_id)} SET record = ? WHERE track_id = ?",
+                           (json.dumps(updated.to_dict()), track_id))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -231,6 +225,17 @@ class SqliteTrackStore:
             return []
         rows = self._db.execute(f"SELECT record FROM tracks WHERE track_id IN ({_marks(tuple(track_ids))})", track_ids)
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows.fetchall()]
+
+    def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
+        """DONE tracks in track id order, after the id ``after`` (a resumable pass over every result)."""
+        rows = self._db.execute("SELECT record FROM tracks WHERE state = 'DONE' AND track_id > ? ORDER BY track_id "
+                                "LIMIT ?", (after or "", limit)).fetchall()
+        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+
+
+def _table(track_id: str) -> str:
+    # Re-runs of a backfill live apart from the tracks (see the reruns table).
+    return "reruns" if track_id.startswith(RERUN_PREFIX) else "tracks"
 
 
 def _marks(values: tuple[str, ...]) -> str:

@@ -8,12 +8,14 @@ machine (MAX_LOCAL_VECTORS); past that, the cloud store's vector index is the on
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 
 import numpy as np
 
-from trackscan.similarity import SEARCH_DIMENSIONS
+from trackscan.similarity import SEARCH_DIMENSIONS, record_vector
+from trackscan.tracks import TrackRecord
 
 log = logging.getLogger(__name__)
 MAX_LOCAL_VECTORS = 100_000  # above this, a query takes tens of ms and the cache hundreds of MB
@@ -85,3 +87,22 @@ class VectorCache:
         self._partners = np.concatenate([self._partners, np.array(codes, dtype=np.int32)])
         self._matrix = np.vstack([self._matrix, matrix])
         self._last_rowid = rows[-1][0]
+
+
+def index_done_tracks(connection: sqlite3.Connection) -> None:
+    """Indexes, once per database, the tracks finished before the similarity index existed."""
+    # Once per database (user_version 0 -> 1): tracks finished before the similarity index existed
+    # get their search vectors, so a database of earlier runs is searchable at once.
+    if connection.execute("PRAGMA user_version").fetchone()[0] >= 1:
+        return  # the usual case, without taking the write lock
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        if connection.execute("PRAGMA user_version").fetchone()[0] < 1:
+            for (text,) in connection.execute("SELECT record FROM tracks WHERE state = 'DONE'").fetchall():
+                record = TrackRecord.from_dict(json.loads(text))
+                write_vector(connection, record.track_id, record.partner, record_vector(record))
+            connection.execute("PRAGMA user_version = 1")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise

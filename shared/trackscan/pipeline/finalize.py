@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trackscan import failpoints
+from trackscan.backfill import supersede_original
 from trackscan.errors import RetryableError
 from trackscan.messages import TrackInferred
 from trackscan.pipeline.aggregate import track_result
@@ -21,8 +22,9 @@ def handle(message: TrackInferred, deps: Deps) -> None:
         models = {p.model for p in predictions}
         if len(models) != 1:
             raise RetryableError(f"segments were scored by {len(models)} model versions")
-        result = track_result(features, predictions)
-        transition = Transition(TrackState.DONE, STEP, result=result, model=models.pop())
+        result, model = track_result(features, predictions), models.pop()
+        supersede_original(record, result, model, deps)  # a backfill re-run: its original first
+        transition = Transition(TrackState.DONE, STEP, result=result, model=model)
         deps.tracks.apply(message.track_id, transition)
         failpoints.hit("after_result_commit")
     # Deleted only after the result is committed; the work bucket's lifecycle rule is the net.

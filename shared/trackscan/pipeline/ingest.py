@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 
+from trackscan.backfill import rerun_record
 from trackscan.errors import BadAudioError
 from trackscan.messages import SegmentPlanned, UploadReceived
 from trackscan.pipeline.deps import Deps, track_prefix
@@ -34,6 +35,8 @@ def handle(message: UploadReceived, deps: Deps) -> None:
     republishes the segment messages, whose handlers skip work already done.
     """
     candidate = new_record(message.source_uri, message.generation, message.partner, STEP)
+    if message.backfill_model:
+        candidate = rerun_record(candidate, message.backfill_model)  # the original keeps its result meanwhile
     record = deps.tracks.create_if_absent(candidate)
     if message.force:
         record = _restart(record, deps)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from trackscan.backfill import supersede_original
 from trackscan.pipeline.deps import Deps
 from trackscan.tracks import ReusedResult, TrackRecord, TrackState, Transition, utc_now
 
@@ -26,6 +27,7 @@ def serve_previous_result(record: TrackRecord, content_hash: str | None, step: s
     if previous is None or previous.result is None:
         return False
     made_at = previous.reused.made_at if previous.reused else previous.updated_at
+    supersede_original(record, previous.result, previous.model, deps)  # a backfill re-run: its original first
     transition = Transition(TrackState.DONE, step, result=previous.result, model=previous.model,
                             content_hash=content_hash, reused=ReusedResult(made_at=made_at, reused_at=utc_now()))
     if deps.tracks.apply(record.track_id, transition) is None:
