@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup model model-reproducible music triton-venv run test test-faults bench clean tf-lock
+.PHONY: setup model model-reproducible music triton-venv browser run test test-faults bench clean tf-lock
 
 setup: $(INSTALLED) $(MODEL)
 
@@ -37,12 +37,20 @@ music:
 triton-venv:
 	scripts/install_triton_venv.sh
 
+# Chromium for the console's browser test (Playwright drives the system's browser: its own browser
+# download needs a host this project cannot reach). Debian's package, installed once where apt-get
+# runs as root; elsewhere the test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium is not installed (needs apt-get as root): the console's browser test will skip"
+
 # Tags the paths in PATHS, or the demo corpus of real music from Debian packages.
 run: setup
 	@paths="$(PATHS)"; [ -n "$$paths" ] || paths="$$(scripts/fetch_music.sh)/demo"; \
 	$(BIN)/trackscan run $$paths
 
-test: setup triton-venv
+test: setup triton-venv browser
 	PYTHON=$(PYTHON) tools/checkov/install.sh
 	$(BIN)/python tools/provider_schema/fetch.py
 	$(BIN)/ruff check shared functions inference tests benchmarks

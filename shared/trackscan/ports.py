@@ -148,6 +148,9 @@ class TrackStore(Protocol):
     def by_name(self, name: str, limit: int) -> list[TrackRecord]:
         """The tracks whose source's file name (last path segment) is ``name``, most recently updated first."""
 
+    def count(self, partner: str | None, state: TrackState) -> int:
+        """How many tracks are in the state, of one partner (or of all, with None)."""
+
     def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
         """DONE tracks in track id order after the id ``after``: one page of a pass over every result."""
 

@@ -183,6 +183,17 @@ class FirestoreTrackStore:
         with transient_as_retryable("finding an earlier result of the same bytes"):
             return _records(query.stream())
 
+    def count(self, partner: str | None, state: TrackState) -> int:
+        """How many tracks are in the state, of one partner or of all (a count aggregation: no documents read)."""
+        query: firestore.CollectionReference | firestore.Query = self._tracks
+        if partner is not None:
+            query = query.where(filter=firestore.FieldFilter("partner", "==", partner))
+        query = query.where(filter=firestore.FieldFilter("state", "in", list(state.stored_names)))
+        aggregation: Any = query.count(alias="tracks")  # Any: the SDK annotates count() as returning a class
+        with transient_as_retryable(f"counting {state.value} tracks"):
+            results = aggregation.get()
+        return int(results[0][0].value)
+
     def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
         """DONE tracks in document id (track id) order after ``after``: one page of a resumable pass."""
         # "__name__": the document id; equality on state and this order need no composite index.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -68,26 +69,29 @@ class SqliteTrackStore:
 
     def __init__(self, db_path: str) -> None:
         self._db_path = db_path
-        self._connection: sqlite3.Connection | None = None
-        self._pid = 0
+        self._local = threading.local()
         self._vectors = vector_index.VectorCache()
 
     @property
     def _db(self) -> sqlite3.Connection:
-        # One connection per process: a forked worker must not reuse its parent's.
-        if self._connection is None or self._pid != os.getpid():
+        # One connection per process and thread: a forked worker must not reuse its parent's, and
+        # sqlite3 connections stay in their thread (the API serves each request on a thread).
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None or getattr(self._local, "pid", 0) != os.getpid():
             Path(self._db_path).parent.mkdir(parents=True, exist_ok=True)
-            self._connection = _open(self._db_path)
-            self._pid = os.getpid()
-        return self._connection
+            connection = self._local.connection = _open(self._db_path)
+            self._local.pid = os.getpid()
+        return connection
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
         """Inserts the record unless its track id exists (INSERT OR IGNORE); returns the stored one."""
-        self._db.execute(
+        inserted = self._db.execute(
             f"INSERT OR IGNORE INTO {_table(record.track_id)} VALUES (?, ?, ?, ?, ?, ?)",
             (record.track_id, record.source_uri, record.partner, record.state.value,
              record.updated_at, json.dumps(record.to_dict())),
-        )
+        ).rowcount
+        if inserted and _table(record.track_id) == "tracks" and record_vector(record) is not None:
+            vector_index.write_vector(self._db, record.track_id, record.partner, record_vector(record))  # as Firestore
         stored = self.get(record.track_id)
         assert stored is not None
         return stored
@@ -225,6 +229,13 @@ class SqliteTrackStore:
             return []
         rows = self._db.execute(f"SELECT record FROM tracks WHERE track_id IN ({_marks(tuple(track_ids))})", track_ids)
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows.fetchall()]
+
+    def count(self, partner: str | None, state: TrackState) -> int:
+        """How many tracks are in the state, of one partner or of all."""
+        sql, args = f"SELECT count(*) FROM tracks WHERE state IN ({_marks(state.stored_names)})", [*state.stored_names]
+        if partner is not None:
+            sql, args = f"{sql} AND partner = ?", [*args, partner]
+        return int(self._db.execute(sql, args).fetchone()[0])
 
     def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
         """DONE tracks in track id order, after the id ``after`` (a resumable pass over every result)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 
 import numpy as np
 
@@ -45,6 +46,7 @@ class VectorCache:
 
     def __init__(self) -> None:
         self._codes: dict[str, int] = {}  # partner -> small integer, so the partner filter is one compare
+        self._lock = threading.Lock()  # one refresh at a time when requests are served on threads
         self._reset()
 
     def _reset(self) -> None:
@@ -55,15 +57,17 @@ class VectorCache:
 
     def nearest(self, db: sqlite3.Connection, partner: str, vector: list[float], limit: int) -> list[tuple[str, float]]:
         """(track id, cosine similarity) of the partner's closest vectors, closest first."""
-        self._refresh(db)
-        if not self._ids or partner not in self._codes:
+        with self._lock:
+            self._refresh(db)
+            ids, partners, matrix = self._ids, self._partners, self._matrix
+        if not ids or partner not in self._codes:
             return []
-        scores = self._matrix @ np.asarray(vector, dtype=np.float32)
-        scores[self._partners != self._codes[partner]] = -np.inf
+        scores = matrix @ np.asarray(vector, dtype=np.float32)
+        scores[partners != self._codes[partner]] = -np.inf
         count = min(limit, len(scores))
         top = np.argpartition(-scores, count - 1)[:count]
         ranked = top[np.argsort(-scores[top], kind="stable")]
-        return [(self._ids[i], float(scores[i])) for i in ranked if np.isfinite(scores[i])]
+        return [(ids[i], float(scores[i])) for i in ranked if np.isfinite(scores[i])]
 
     def _refresh(self, db: sqlite3.Connection) -> None:
         count, last_rowid = db.execute("SELECT count(*), coalesce(max(rowid), 0) FROM search_vectors").fetchone()
@@ -82,7 +86,7 @@ class VectorCache:
         if not rows:
             return
         matrix = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), SEARCH_DIMENSIONS)
-        self._ids += [r[1] for r in rows]
+        self._ids = self._ids + [r[1] for r in rows]  # a new list: a query in flight keeps its own
         codes = [self._codes.setdefault(r[2], len(self._codes)) for r in rows]
         self._partners = np.concatenate([self._partners, np.array(codes, dtype=np.int32)])
         self._matrix = np.vstack([self._matrix, matrix])

@@ -6,8 +6,9 @@ from importlib import resources
 
 from flask import Flask, Response, g, jsonify, request
 
-from trackscan.api import similar, track_operations, validation
+from trackscan.api import console, similar, track_operations, validation
 from trackscan.api.auth import Authenticator, IdentityVerifier
+from trackscan.api.console_auth import StaffDirectory
 from trackscan.api.errors import ApiError, register_error_handlers
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.state import segments_scored
@@ -46,8 +47,9 @@ def create_app(
 
     @app.before_request
     def authenticate() -> None:
-        # Runs before routing errors surface, so unknown paths also need credentials.
-        if request.endpoint not in PUBLIC_ENDPOINTS:
+        # Runs before routing errors surface, so unknown paths also need credentials. The console
+        # checks its own staff instead: staff are not partners.
+        if request.endpoint not in PUBLIC_ENDPOINTS and request.blueprint != console.BLUEPRINT:
             g.partner = authenticator.partner_of(request.headers)
 
     app.add_url_rule("/v1/tracks", "submit_track", views.submit_track, methods=["POST"])
@@ -56,6 +58,9 @@ def create_app(
     app.add_url_rule("/v1/tracks/<raw_id>:retry", "retry_track", views.retry_track, methods=["POST"])
     app.add_url_rule("/openapi.yaml", "openapi", _openapi, methods=["GET"])
     similar.register(app, deps)
+    staff = StaffDirectory(deps.config, verifier)
+    if staff.enabled:
+        console.register(app, deps, staff)
     return app
 
 
