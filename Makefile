@@ -63,6 +63,9 @@ bench: setup triton-venv
 	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)"
 	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)" --corpus drascula-music torus-trooper-data
 	$(BIN)/python -m benchmarks.bench_steps --music "$$(scripts/fetch_music.sh)"
+	# Similarity quality (tags the three packages once, cached in .trackscan/similarity) and latency; dedupe.
+	$(BIN)/python -m benchmarks.bench_similarity --music "$$(scripts/fetch_music.sh)"
+	$(BIN)/python -m benchmarks.bench_dedupe --music "$$(scripts/fetch_music.sh)"
 	# The Triton sweep (the gpu preset where nvidia-smi lists a GPU), then the cost per million tracks.
 	mkdir -p .trackscan && $(BIN)/python -m benchmarks.bench_triton_gpu --check-onnx --out .trackscan/triton_sweep.json
 	$(BIN)/python -m benchmarks.cost_model

@@ -92,6 +92,7 @@ class SqliteTrackStore:
         ).rowcount
         if inserted and _table(record.track_id) == "tracks" and record_vector(record) is not None:
             vector_index.write_vector(self._db, record.track_id, record.partner, record_vector(record))  # as Firestore
+            self._vectors.changed()
         stored = self.get(record.track_id)
         assert stored is not None
         return stored
@@ -116,6 +117,7 @@ class SqliteTrackStore:
                 if _table(track_id) == "tracks":  # a re-run is not searchable: its original is
                     # In the same transaction: a committed result is searchable at once, a redone one no more.
                     vector_index.write_vector(db, track_id, updated.partner, record_vector(updated))
+                    self._vectors.changed()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -2,8 +2,8 @@
 
 Every query scores every stored vector with one matrix product (numpy), so it is exact and
 needs no index build; the matrix is cached in memory and only rows written since the last query
-are read again. Measured in BENCHMARKS.md ("Similarity"): fine up to about 100 000 tracks on one
-machine (MAX_LOCAL_VECTORS); past that, the cloud store's vector index is the one to use.
+are read again. Meant for up to MAX_LOCAL_VECTORS tracks (BENCHMARKS.md, "Similarity": at 100 000,
+a 76 MiB matrix, a few ms a query, under a second to load); past that, use the cloud store's index.
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ from trackscan.similarity import SEARCH_DIMENSIONS, record_vector
 from trackscan.tracks import TrackRecord
 
 log = logging.getLogger(__name__)
-MAX_LOCAL_VECTORS = 100_000  # above this, a query takes tens of ms and the cache hundreds of MB
+MAX_LOCAL_VECTORS = 100_000  # past this, the matrix outgrows a laptop's spare memory and loads take seconds
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_vectors (
     track_id TEXT PRIMARY KEY,
     partner TEXT NOT NULL,
     vector BLOB NOT NULL
 );
+-- Small rows to count: every query counts the vectors to see whether any changed, and count(*)
+-- reads the smallest index rather than the table's 800-byte rows.
+CREATE INDEX IF NOT EXISTS search_vectors_by_partner ON search_vectors (partner);
 """
 
 ROWS = "SELECT rowid, track_id, partner, vector FROM search_vectors"
@@ -47,6 +50,7 @@ class VectorCache:
     def __init__(self) -> None:
         self._codes: dict[str, int] = {}  # partner -> small integer, so the partner filter is one compare
         self._lock = threading.Lock()  # one refresh at a time when requests are served on threads
+        self._seen_versions: dict[int, int] = {}  # connection -> its data_version when the cache was checked
         self._reset()
 
     def _reset(self) -> None:
@@ -69,7 +73,16 @@ class VectorCache:
         ranked = top[np.argsort(-scores[top], kind="stable")]
         return [(ids[i], float(scores[i])) for i in ranked if np.isfinite(scores[i])]
 
+    def changed(self) -> None:
+        """Notes that this process wrote a vector (SQLite's data_version only counts other connections' commits)."""
+        self._seen_versions.clear()
+
     def _refresh(self, db: sqlite3.Connection) -> None:
+        # Cheap first: has any other connection committed since this one last looked?
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if self._seen_versions.get(id(db)) == version:
+            return
+        self._seen_versions[id(db)] = version
         count, last_rowid = db.execute("SELECT count(*), coalesce(max(rowid), 0) FROM search_vectors").fetchone()
         if count == len(self._ids) and last_rowid == self._last_rowid:
             return
