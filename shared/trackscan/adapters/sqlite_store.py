@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -199,26 +200,18 @@ class SqliteTrackStore:
 
     def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
         """The tracks of a source URI, newest first."""
-        rows = self._db.execute(
-            "SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT ?", (source_uri, limit)
-        ).fetchall()
-        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+        return self._select("SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT ?",
+                            (source_uri, limit))
 
     def by_name(self, name: str, limit: int) -> list[TrackRecord]:
         """The tracks whose source file is called ``name``, newest first (the stored source_name)."""
-        rows = self._db.execute(
-            "SELECT record FROM tracks WHERE json_extract(record, '$.source_name') = ? ORDER BY updated_at DESC "
-            "LIMIT ?", (name, limit)
-        ).fetchall()
-        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+        return self._select("SELECT record FROM tracks WHERE json_extract(record, '$.source_name') = ? "
+                            "ORDER BY updated_at DESC LIMIT ?", (name, limit))
 
     def done_with_content(self, content_hash: str, limit: int) -> list[TrackRecord]:
         """DONE tracks whose source had these bytes, most recently updated first."""
-        rows = self._db.execute(
-            "SELECT record FROM tracks WHERE json_extract(record, '$.content_hash') = ? AND state = 'DONE' "
-            "ORDER BY updated_at DESC LIMIT ?", (content_hash, limit)
-        ).fetchall()
-        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+        return self._select("SELECT record FROM tracks WHERE json_extract(record, '$.content_hash') = ? "
+                            "AND state = 'DONE' ORDER BY updated_at DESC LIMIT ?", (content_hash, limit))
 
     def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:
         """The partner's DONE tracks closest to vector (cosine), closest first; brute force in numpy."""
@@ -229,8 +222,10 @@ class SqliteTrackStore:
     def _records_by_id(self, track_ids: list[str]) -> list[TrackRecord]:
         if not track_ids:
             return []
-        rows = self._db.execute(f"SELECT record FROM tracks WHERE track_id IN ({_marks(tuple(track_ids))})", track_ids)
-        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows.fetchall()]
+        return self._select(f"SELECT record FROM tracks WHERE track_id IN ({_marks(tuple(track_ids))})", track_ids)
+
+    def _select(self, sql: str, args: Sequence[object]) -> list[TrackRecord]:
+        return [TrackRecord.from_dict(json.loads(row[0])) for row in self._db.execute(sql, args).fetchall()]
 
     def count(self, partner: str | None, state: TrackState) -> int:
         """How many tracks are in the state, of one partner or of all."""
@@ -241,9 +236,8 @@ class SqliteTrackStore:
 
     def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
         """DONE tracks in track id order, after the id ``after`` (a resumable pass over every result)."""
-        rows = self._db.execute("SELECT record FROM tracks WHERE state = 'DONE' AND track_id > ? ORDER BY track_id "
-                                "LIMIT ?", (after or "", limit)).fetchall()
-        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+        return self._select("SELECT record FROM tracks WHERE state = 'DONE' AND track_id > ? ORDER BY track_id LIMIT ?",
+                            (after or "", limit))
 
 
 def _table(track_id: str) -> str:
