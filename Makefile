@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup model model-reproducible music triton-venv bench-venv run test test-faults bench bench-descriptors clean tf-lock
+.PHONY: setup model model-reproducible music triton-venv bench-venv browser run test test-faults bench bench-descriptors clean tf-lock
 
 setup: $(INSTALLED) $(MODEL)
 
@@ -46,12 +46,20 @@ $(BENCH_VENV)/.installed: benchmarks/requirements-essentia.txt
 
 bench-venv: $(BENCH_VENV)/.installed
 
+# Chromium for the console's browser test (Playwright drives the system's browser: its own browser
+# download needs a host this project cannot reach). Debian's package, installed once where apt-get
+# runs as root; elsewhere the test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium is not installed (needs apt-get as root): the console's browser test will skip"
+
 # Tags the paths in PATHS, or the demo corpus of real music from Debian packages.
 run: setup
 	@paths="$(PATHS)"; [ -n "$$paths" ] || paths="$$(scripts/fetch_music.sh)/demo"; \
 	$(BIN)/trackscan run $$paths
 
-test: setup triton-venv
+test: setup triton-venv browser
 	PYTHON=$(PYTHON) tools/checkov/install.sh
 	$(BIN)/python tools/provider_schema/fetch.py
 	$(BIN)/ruff check shared functions inference tests benchmarks
@@ -64,6 +72,9 @@ bench: setup triton-venv
 	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)"
 	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)" --corpus drascula-music torus-trooper-data
 	$(BIN)/python -m benchmarks.bench_steps --music "$$(scripts/fetch_music.sh)"
+	# Similarity quality (tags the three packages once, cached in .trackscan/similarity) and latency; dedupe.
+	$(BIN)/python -m benchmarks.bench_similarity --music "$$(scripts/fetch_music.sh)"
+	$(BIN)/python -m benchmarks.bench_dedupe --music "$$(scripts/fetch_music.sh)"
 	# The Triton sweep (the gpu preset where nvidia-smi lists a GPU), then the cost per million tracks.
 	mkdir -p .trackscan && $(BIN)/python -m benchmarks.bench_triton_gpu --check-onnx --out .trackscan/triton_sweep.json
 	$(BIN)/python -m benchmarks.cost_model

@@ -96,6 +96,11 @@ class Config:
     # api_burst (trackscan.api.rate_limit: per instance, not across instances); 0: no limit.
     api_rate_per_s: float = _env("TRACKSCAN_API_RATE_PER_S", "cloud", 10.0)
     api_burst: int = _env("TRACKSCAN_API_BURST", "cloud", 50)
+    # Support console (trackscan.api.console): "name:key:scope" dev logins and "email=scope" Google
+    # identities of staff, a scope being "*" (every partner) or one partner. Empty: no console.
+    console_keys: str = _env("TRACKSCAN_CONSOLE_KEYS", "local", "")
+    console_identities: str = _env("TRACKSCAN_CONSOLE_IDENTITIES", "cloud", "")
+    console_secret: str = _env("TRACKSCAN_CONSOLE_SECRET", "local", "")  # signs the dev login's cookie
     log_level: str = _env("TRACKSCAN_LOG_LEVEL", "cloud", "INFO")
     # Reconcile: a track not updated for this long counts as stalled. Err long: replaying a
     # healthy track costs a little work, and updated_at comes from the workers' clocks.

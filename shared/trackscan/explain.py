@@ -14,6 +14,9 @@ def explanation(record: TrackRecord, now: datetime | None = None) -> str:
     of 4)"; "EXTRACTING for 3 min since ingest; no failed attempt recorded".
     """
     now = now or datetime.now(UTC)
+    if record.state is TrackState.DONE and record.reused:
+        return (f"done {_age(record.updated_at, now)} ago, served from an earlier upload of the same bytes "
+                f"tagged {_age(record.reused.made_at, now)} ago")
     if record.state is TrackState.DONE:
         return f"done {_age(record.updated_at, now)} ago"
     if record.state is TrackState.FAILED and record.error:

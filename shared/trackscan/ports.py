@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from trackscan.rejections import (
         RejectedEvent,  # only for annotations: importing PyAV here would slow every entrypoint
     )
+    from trackscan.similarity import Neighbour
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,13 @@ class BlobStore(Protocol):
 
     def list_page(self, prefix_uri: str, page_token: str | None, max_results: int) -> ObjectPage:
         """One page of the objects under the prefix, in name order, resuming after page_token."""
+
+    def content_hash(self, uri: str, generation: str | None = None) -> str | None:
+        """A digest of the object's bytes, read before any decoding, or None when the store has none.
+
+        Content dedupe keys on it: "md5:<hex>" from GCS metadata (no read of the bytes), "sha256:<hex>"
+        of a local file. None for an object without an MD5 (a GCS composite object): never deduped.
+        """
 
 
 class AudioDecoder(Protocol):
@@ -150,6 +158,18 @@ class TrackStore(Protocol):
 
     def by_name(self, name: str, limit: int) -> list[TrackRecord]:
         """The tracks whose source's file name (last path segment) is ``name``, most recently updated first."""
+
+    def count(self, partner: str | None, state: TrackState) -> int:
+        """How many tracks are in the state, of one partner (or of all, with None)."""
+
+    def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
+        """DONE tracks in track id order after the id ``after``: one page of a pass over every result."""
+
+    def done_with_content(self, content_hash: str, limit: int) -> list[TrackRecord]:
+        """DONE tracks whose source had these bytes (``BlobStore.content_hash``), any partner."""
+
+    def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:
+        """The partner's DONE tracks whose search vectors are closest to vector (cosine), closest first."""
 
 
 @dataclass(frozen=True)

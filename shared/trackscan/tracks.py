@@ -70,6 +70,19 @@ def track_id_for(source_uri: str, generation: str) -> str:
     return f"t{digest[:24]}"
 
 
+RERUN_PREFIX = "r"
+
+
+def rerun_track_id(track_id: str, model_sha256: str) -> str:
+    """The id of a backfill re-run of a track by another model ("r..." where track ids are "t...").
+
+    A re-run is a track record of its own, kept apart from the tracks (stores route "r" ids to their
+    own table or collection), so the original keeps its result until the re-run's is committed.
+    """
+    digest = hashlib.sha256(f"{track_id}:{model_sha256}".encode()).hexdigest()
+    return f"{RERUN_PREFIX}{digest[:24]}"
+
+
 def utc_now() -> str:
     """The current time as an ISO 8601 string in UTC."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -122,6 +135,17 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class ReusedResult:
+    """The result was served from an earlier track with the same bytes, not computed again.
+
+    Only times: which track it came from is logged for staff, never stored where a partner reads.
+    """
+
+    made_at: str  # when the model scored the bytes first
+    reused_at: str
+
+
+@dataclass(frozen=True)
 class TrackResult:
     """The tags and descriptors of a finished track (the shape of ``trackscan run --json``).
 
@@ -160,6 +184,9 @@ class TrackRecord:
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)  # last progress; a failed attempt is no progress
     last_failed_attempt: FailedAttempt | None = None
+    content_hash: str | None = None  # the platform's digest of the source's bytes (see BlobStore.content_hash)
+    reused: ReusedResult | None = None
+    rerun_of: str | None = None  # a backfill re-run: the track whose result this one replaces
 
     @property
     def source_name(self) -> str:
@@ -197,6 +224,9 @@ class TrackRecord:
             created_at=data["created_at"],
             updated_at=data["updated_at"],
             last_failed_attempt=_optional(FailedAttempt, data.get("last_failed_attempt")),
+            content_hash=data.get("content_hash"),
+            reused=_optional(ReusedResult, data.get("reused")),
+            rerun_of=data.get("rerun_of"),
         )
 
 
@@ -216,11 +246,19 @@ class Transition:
     result: TrackResult | None = None
     model: ModelInfo | None = None
     restart: bool = False  # a retry or forced redo: back to RECEIVED from any state
+    content_hash: str | None = None
+    reused: ReusedResult | None = None
+    supersede: bool = False  # a backfill: a DONE track takes another model's result, staying DONE
 
     def apply(self, record: TrackRecord) -> TrackRecord | None:
         """The record after this transition, or None when the transition is not allowed."""
         now = utc_now()
         event = TimelineEvent(self.state.value, now, self.step, self.attempt)
+        if self.supersede:
+            if record.state is not TrackState.DONE or self.result is None or record.model == self.model:
+                return None  # nothing to replace, or already replaced (a repeated commit)
+            return replace(record, timeline=record.timeline + (event,), result=self.result, model=self.model,
+                           updated_at=now, reused=self.reused)
         if self.restart:
             return replace(
                 record,
@@ -230,6 +268,7 @@ class Transition:
                 result=None,
                 updated_at=now,
                 last_failed_attempt=None,
+                reused=None,
             )
         if not can_move(record.state, self.state):
             return None
@@ -242,6 +281,8 @@ class Transition:
             result=self.result or record.result,
             model=self.model or record.model,
             updated_at=now,
+            content_hash=self.content_hash or record.content_hash,
+            reused=self.reused or record.reused,
         )
 
 

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
+from typing import Any
 
 from google.api_core import exceptions as google_errors
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_vector_query import DistanceMeasure
+from google.cloud.firestore_v1.vector import Vector
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.errors import RetryableError
 from trackscan.rejections import RejectedEvent
-from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
+from trackscan.similarity import Neighbour, record_vector
+from trackscan.tracks import RERUN_PREFIX, FailedAttempt, TrackRecord, TrackState, Transition
+
+SEARCH_VECTOR_FIELD = "search_vector"
+DISTANCE_FIELD = "_distance"  # set by find_nearest on each result, not stored
 
 
 class FirestoreTrackStore:
@@ -31,12 +38,19 @@ class FirestoreTrackStore:
         self._tracks = client.collection(collection)
         self._rejected = client.collection(f"{collection}-rejected")
         self._cursors = client.collection(f"{collection}-cursors")
+        # Backfill re-runs (ids "r...", trackscan.tracks.rerun_track_id) live apart from the tracks,
+        # so partner lists, reconcile and similarity search never meet them.
+        self._reruns = client.collection(f"{collection}-reruns")
+
+    def _document_of(self, track_id: str) -> firestore.DocumentReference:
+        collection = self._reruns if track_id.startswith(RERUN_PREFIX) else self._tracks
+        return collection.document(track_id)
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
         """Creates the document unless it exists; returns the stored record."""
         with transient_as_retryable(f"creating track {record.track_id}"):
             try:
-                self._tracks.document(record.track_id).create(record.to_dict())
+                self._document_of(record.track_id).create(_document(record))
                 return record
             except google_errors.AlreadyExists:
                 stored = self.get(record.track_id)
@@ -46,7 +60,7 @@ class FirestoreTrackStore:
     def get(self, track_id: str) -> TrackRecord | None:
         """The record of a track, or None when there is none."""
         with transient_as_retryable(f"reading track {track_id}"):
-            snapshot = self._tracks.document(track_id).get()
+            snapshot = self._document_of(track_id).get()
         return _record(snapshot)
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
@@ -56,7 +70,7 @@ class FirestoreTrackStore:
             RetryableError: concurrent writers outlasted the client's attempts, or Firestore was
                 busy or unreachable.
         """
-        reference = self._tracks.document(track_id)
+        reference = self._document_of(track_id)
 
         @firestore.transactional
         def read_and_write(transaction: firestore.Transaction) -> TrackRecord | None:
@@ -64,7 +78,7 @@ class FirestoreTrackStore:
             current = _record(snapshot)
             updated = transition.apply(current) if current else None
             if updated:
-                transaction.set(reference, updated.to_dict())
+                transaction.set(reference, _document(updated))
             return updated
 
         with transient_as_retryable(f"updating track {track_id}"):
@@ -78,7 +92,7 @@ class FirestoreTrackStore:
         # One field, no transaction: the latest writer wins, which is what "latest" means.
         with transient_as_retryable(f"noting a failed attempt on track {track_id}"):
             try:
-                self._tracks.document(track_id).update({"last_failed_attempt": asdict(attempt)})
+                self._document_of(track_id).update({"last_failed_attempt": asdict(attempt)})
             except google_errors.NotFound:
                 return
 
@@ -158,6 +172,66 @@ class FirestoreTrackStore:
         with transient_as_retryable(f"finding the tracks named {name}"):
             found = _records(query.stream())
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
+
+    def done_with_content(self, content_hash: str, limit: int) -> list[TrackRecord]:
+        """DONE tracks whose source had these bytes (equality on two fields: no ordering, few matches)."""
+        query = (
+            self._tracks.where(filter=firestore.FieldFilter("content_hash", "==", content_hash))
+            .where(filter=firestore.FieldFilter("state", "==", TrackState.DONE.value))
+            .limit(limit)
+        )
+        with transient_as_retryable("finding an earlier result of the same bytes"):
+            return _records(query.stream())
+
+    def count(self, partner: str | None, state: TrackState) -> int:
+        """How many tracks are in the state, of one partner or of all (a count aggregation: no documents read)."""
+        query: firestore.CollectionReference | firestore.Query = self._tracks
+        if partner is not None:
+            query = query.where(filter=firestore.FieldFilter("partner", "==", partner))
+        query = query.where(filter=firestore.FieldFilter("state", "in", list(state.stored_names)))
+        aggregation: Any = query.count(alias="tracks")  # Any: the SDK annotates count() as returning a class
+        with transient_as_retryable(f"counting {state.value} tracks"):
+            results = aggregation.get()
+        return int(results[0][0].value)
+
+    def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
+        """DONE tracks in document id (track id) order after ``after``: one page of a resumable pass."""
+        # "__name__": the document id; equality on state and this order need no composite index.
+        query = self._tracks.where(filter=firestore.FieldFilter("state", "==", TrackState.DONE.value)).order_by(
+            "__name__").limit(limit)
+        if after:
+            query = query.start_after({"__name__": self._tracks.document(after)})
+        with transient_as_retryable("listing finished tracks"):
+            return _records(query.stream())
+
+    def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:
+        """The partner's DONE tracks closest to vector: Firestore's find_nearest on the vector field.
+
+        Served by the (partner, search_vector) vector index in terraform/modules/firestore.
+        """
+        # Any: the SDK annotates find_nearest as returning the VectorQuery class, not an instance.
+        query: Any = self._tracks.where(filter=firestore.FieldFilter("partner", "==", partner)).find_nearest(
+            vector_field=SEARCH_VECTOR_FIELD, query_vector=Vector(vector), distance_measure=DistanceMeasure.COSINE,
+            limit=limit, distance_result_field=DISTANCE_FIELD,
+        )
+        with transient_as_retryable(f"finding tracks like a vector for {partner}"):
+            snapshots = list(query.stream())
+        found = []
+        for snapshot in snapshots:
+            data = snapshot.to_dict() or {}
+            distance = float(data.pop(DISTANCE_FIELD))
+            found.append(Neighbour(TrackRecord.from_dict(data), 1.0 - distance))  # cosine distance = 1 - similarity
+        return found
+
+
+def _document(record: TrackRecord) -> dict[str, Any]:
+    # The search vector is a top-level field, so the vector index can cover it; only DONE tracks
+    # have one, and a redo (which writes the whole document) removes it.
+    data = record.to_dict()
+    vector = record_vector(record)
+    if vector is not None:
+        data[SEARCH_VECTOR_FIELD] = Vector(vector)
+    return data
 
 
 def _record(snapshot: firestore.DocumentSnapshot) -> TrackRecord | None:

@@ -8,6 +8,7 @@ object version even if the object is overwritten meanwhile.
 
 from __future__ import annotations
 
+import base64
 from typing import BinaryIO
 
 import google.cloud.storage as storage
@@ -87,6 +88,19 @@ class GcsBlobStore:
         with transient_as_retryable(f"reading metadata of {uri}"):
             blob = self._client.bucket(bucket).get_blob(name, generation=_number(generation))
         return BlobInfo(size_bytes=blob.size or 0, generation=str(blob.generation)) if blob else None
+
+    def content_hash(self, uri: str, generation: str | None = None) -> str | None:
+        """"md5:<hex>" of the object (that generation, if given) from its metadata, without reading it.
+
+        None when the object is absent or has no MD5 (a composite object has only a CRC32C, whose
+        32 bits are too few to key results on: collisions are expected within a large catalogue).
+        """
+        bucket, name = split_uri(uri)
+        with transient_as_retryable(f"reading metadata of {uri}"):
+            blob = self._client.bucket(bucket).get_blob(name, generation=_number(generation))
+        if blob is None or not blob.md5_hash:
+            return None
+        return f"md5:{base64.b64decode(blob.md5_hash).hex()}"
 
     def list_uris(self, prefix_uri: str) -> list[str]:
         """URIs of the objects under the prefix, in the lexicographic order GCS lists them."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 import os
 import shutil
 import tempfile
@@ -66,6 +67,14 @@ class FolderBlobStore:
         except FileNotFoundError:
             return None
         return BlobInfo(size_bytes=stat.st_size, generation=str(stat.st_mtime_ns))
+
+    def content_hash(self, uri: str, generation: str | None = None) -> str | None:
+        """"sha256:<hex>" of the file's bytes, or None when the file is absent (files have one generation)."""
+        try:
+            with path_of(uri).open("rb") as reader:
+                return f"sha256:{hashlib.file_digest(reader, 'sha256').hexdigest()}"
+        except FileNotFoundError:
+            return None
 
     def list_uris(self, prefix_uri: str) -> list[str]:
         """URIs of the files under the folder, sorted; half-written temporary files left out."""

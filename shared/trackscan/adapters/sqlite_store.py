@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
+from trackscan.adapters import vector_index
 from trackscan.rejections import RejectedEvent
-from trackscan.tracks import FailedAttempt, TrackRecord, TrackState, Transition
+from trackscan.similarity import Neighbour, record_vector
+from trackscan.tracks import RERUN_PREFIX, FailedAttempt, TrackRecord, TrackState, Transition
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
@@ -25,6 +29,17 @@ CREATE TABLE IF NOT EXISTS tracks (
 CREATE INDEX IF NOT EXISTS tracks_by_partner ON tracks (partner, state, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_source ON tracks (source_uri, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_state ON tracks (state, updated_at);
+CREATE INDEX IF NOT EXISTS done_by_content ON tracks (json_extract(record, '$.content_hash')) WHERE state = 'DONE';
+-- Backfill re-runs (ids "r...", trackscan.tracks.rerun_track_id): records of their own, never
+-- listed with the tracks, so a partner or reconcile never meets them.
+CREATE TABLE IF NOT EXISTS reruns (
+    track_id TEXT PRIMARY KEY,
+    source_uri TEXT NOT NULL,
+    partner TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected_events (
     event_id TEXT PRIMARY KEY,
@@ -42,7 +57,8 @@ def _open(db_path: str) -> sqlite3.Connection:
     connection = sqlite3.connect(db_path, timeout=30, isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(SCHEMA)
+        connection.executescript(SCHEMA + vector_index.SCHEMA)
+        vector_index.index_done_tracks(connection)
     except sqlite3.OperationalError:
         connection.close()
         raise
@@ -54,32 +70,37 @@ class SqliteTrackStore:
 
     def __init__(self, db_path: str) -> None:
         self._db_path = db_path
-        self._connection: sqlite3.Connection | None = None
-        self._pid = 0
+        self._local = threading.local()
+        self._vectors = vector_index.VectorCache()
 
     @property
     def _db(self) -> sqlite3.Connection:
-        # One connection per process: a forked worker must not reuse its parent's.
-        if self._connection is None or self._pid != os.getpid():
+        # One connection per process and thread: a forked worker must not reuse its parent's, and
+        # sqlite3 connections stay in their thread (the API serves each request on a thread).
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None or getattr(self._local, "pid", 0) != os.getpid():
             Path(self._db_path).parent.mkdir(parents=True, exist_ok=True)
-            self._connection = _open(self._db_path)
-            self._pid = os.getpid()
-        return self._connection
+            connection = self._local.connection = _open(self._db_path)
+            self._local.pid = os.getpid()
+        return connection
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
         """Inserts the record unless its track id exists (INSERT OR IGNORE); returns the stored one."""
-        self._db.execute(
-            "INSERT OR IGNORE INTO tracks VALUES (?, ?, ?, ?, ?, ?)",
+        inserted = self._db.execute(
+            f"INSERT OR IGNORE INTO {_table(record.track_id)} VALUES (?, ?, ?, ?, ?, ?)",
             (record.track_id, record.source_uri, record.partner, record.state.value,
              record.updated_at, json.dumps(record.to_dict())),
-        )
+        ).rowcount
+        if inserted and _table(record.track_id) == "tracks" and record_vector(record) is not None:
+            vector_index.write_vector(self._db, record.track_id, record.partner, record_vector(record))  # as Firestore
+            self._vectors.changed()
         stored = self.get(record.track_id)
         assert stored is not None
         return stored
 
     def get(self, track_id: str) -> TrackRecord | None:
         """The record of a track, or None when there is none."""
-        row = self._db.execute("SELECT record FROM tracks WHERE track_id = ?", (track_id,)).fetchone()
+        row = self._db.execute(f"SELECT record FROM {_table(track_id)} WHERE track_id = ?", (track_id,)).fetchone()
         return TrackRecord.from_dict(json.loads(row[0])) if row else None
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
@@ -91,9 +112,13 @@ class SqliteTrackStore:
             updated = transition.apply(current) if current else None
             if updated:
                 db.execute(
-                    "UPDATE tracks SET state = ?, updated_at = ?, record = ? WHERE track_id = ?",
+                    f"UPDATE {_table(track_id)} SET state = ?, updated_at = ?, record = ? WHERE track_id = ?",
                     (updated.state.value, updated.updated_at, json.dumps(updated.to_dict()), track_id),
                 )
+                if _table(track_id) == "tracks":  # a re-run is not searchable: its original is
+                    # In the same transaction: a committed result is searchable at once, a redone one no more.
+                    vector_index.write_vector(db, track_id, updated.partner, record_vector(updated))
+                    self._vectors.changed()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -108,7 +133,8 @@ class SqliteTrackStore:
             current = self.get(track_id)
             if current is not None:
                 updated = replace(current, last_failed_attempt=attempt)
-                db.execute("UPDATE tracks SET record = ? WHERE track_id = ?", (json.dumps(updated.to_dict()), track_id))
+                db.execute(f"UPDATE {_table(track_id)} SET record = ? WHERE track_id = ?",
+                           (json.dumps(updated.to_dict()), track_id))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -174,18 +200,49 @@ class SqliteTrackStore:
 
     def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
         """The tracks of a source URI, newest first."""
-        rows = self._db.execute(
-            "SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT ?", (source_uri, limit)
-        ).fetchall()
-        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+        return self._select("SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT ?",
+                            (source_uri, limit))
 
     def by_name(self, name: str, limit: int) -> list[TrackRecord]:
         """The tracks whose source file is called ``name``, newest first (the stored source_name)."""
-        rows = self._db.execute(
-            "SELECT record FROM tracks WHERE json_extract(record, '$.source_name') = ? ORDER BY updated_at DESC "
-            "LIMIT ?", (name, limit)
-        ).fetchall()
-        return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
+        return self._select("SELECT record FROM tracks WHERE json_extract(record, '$.source_name') = ? "
+                            "ORDER BY updated_at DESC LIMIT ?", (name, limit))
+
+    def done_with_content(self, content_hash: str, limit: int) -> list[TrackRecord]:
+        """DONE tracks whose source had these bytes, most recently updated first."""
+        return self._select("SELECT record FROM tracks WHERE json_extract(record, '$.content_hash') = ? "
+                            "AND state = 'DONE' ORDER BY updated_at DESC LIMIT ?", (content_hash, limit))
+
+    def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:
+        """The partner's DONE tracks closest to vector (cosine), closest first; brute force in numpy."""
+        found = self._vectors.nearest(self._db, partner, vector, limit)
+        records = {r.track_id: r for r in self._records_by_id([track_id for track_id, _ in found])}
+        return [Neighbour(records[track_id], score) for track_id, score in found if track_id in records]
+
+    def _records_by_id(self, track_ids: list[str]) -> list[TrackRecord]:
+        if not track_ids:
+            return []
+        return self._select(f"SELECT record FROM tracks WHERE track_id IN ({_marks(tuple(track_ids))})", track_ids)
+
+    def _select(self, sql: str, args: Sequence[object]) -> list[TrackRecord]:
+        return [TrackRecord.from_dict(json.loads(row[0])) for row in self._db.execute(sql, args).fetchall()]
+
+    def count(self, partner: str | None, state: TrackState) -> int:
+        """How many tracks are in the state, of one partner or of all."""
+        sql, args = f"SELECT count(*) FROM tracks WHERE state IN ({_marks(state.stored_names)})", [*state.stored_names]
+        if partner is not None:
+            sql, args = f"{sql} AND partner = ?", [*args, partner]
+        return int(self._db.execute(sql, args).fetchone()[0])
+
+    def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
+        """DONE tracks in track id order, after the id ``after`` (a resumable pass over every result)."""
+        return self._select("SELECT record FROM tracks WHERE state = 'DONE' AND track_id > ? ORDER BY track_id LIMIT ?",
+                            (after or "", limit))
+
+
+def _table(track_id: str) -> str:
+    # Re-runs of a backfill live apart from the tracks (see the reruns table).
+    return "reruns" if track_id.startswith(RERUN_PREFIX) else "tracks"
 
 
 def _marks(values: tuple[str, ...]) -> str:

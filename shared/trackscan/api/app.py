@@ -12,8 +12,9 @@ from urllib.parse import quote
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.routing import BaseConverter
 
-from trackscan.api import track_operations, validation
+from trackscan.api import console, similar, track_operations, validation
 from trackscan.api.auth import Authenticator, IdentityVerifier
+from trackscan.api.console_auth import StaffDirectory
 from trackscan.api.errors import ApiError, register_error_handlers
 from trackscan.api.rate_limit import RateLimiter
 from trackscan.api.uploads import AUDIO_TYPE_PREFIXES, SessionStarter, start_upload, upload_request
@@ -60,8 +61,9 @@ def create_app(
 
     @app.before_request
     def authenticate() -> None:
-        # Runs before routing errors surface, so unknown paths also need credentials.
-        if request.endpoint not in PUBLIC_ENDPOINTS:
+        # Runs before routing errors surface, so unknown paths also need credentials. The console
+        # checks its own staff instead: staff are not partners.
+        if request.endpoint not in PUBLIC_ENDPOINTS and request.blueprint != console.BLUEPRINT:
             g.partner = authenticator.partner_of(request.headers)
             wait_s = limiter.wait_s(g.partner)
             if wait_s:
@@ -77,6 +79,10 @@ def create_app(
     app.add_url_rule("/v1/tracks/<segment:raw_id>/audio-features", "get_audio_features", views.get_audio_features,
                      methods=["GET"])
     app.add_url_rule("/openapi.yaml", "openapi", _openapi, methods=["GET"])
+    similar.register(app, deps)
+    staff = StaffDirectory(deps.config, verifier)
+    if staff.enabled:
+        console.register(app, deps, staff)
     return app
 
 

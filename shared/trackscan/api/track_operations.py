@@ -27,6 +27,7 @@ RETRY_STEP = "retry"
 RESOURCE_FIELDS = (
     "track_id", "partner", "source_uri", "generation", "state", "timeline", "segments_total",
     "segments_done", "explanation", "last_failed_attempt", "error", "result", "model", "created_at", "updated_at",
+    "reused",
 )
 
 

@@ -10,9 +10,11 @@ import click
 from rich.console import Console
 
 from trackscan.adapters.sqlite_store import SqliteTrackStore
+from trackscan.cli.backfill_command import backfill
 from trackscan.cli.cloud_access import require_cloud
 from trackscan.cli.lookup import find_track
 from trackscan.cli.output import print_status
+from trackscan.cli.similar_command import similar
 from trackscan.config import Config
 from trackscan.dev.cli import dev
 from trackscan.explain import explanation
@@ -155,6 +157,8 @@ def reconcile(older_than_s: float | None, limit: int | None, sweep_after_s: floa
 
 
 cli.add_command(dev)
+cli.add_command(similar)
+cli.add_command(backfill)
 
 
 def main() -> None:

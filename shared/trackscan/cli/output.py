@@ -43,6 +43,7 @@ def track_json(record: TrackRecord) -> dict[str, Any]:
         "embedding": result.embedding if result else None,
         "model": asdict(record.model) if record.model else None,
         "error": {"code": record.error.code, "message": record.error.message} if record.error else None,
+        "reused": asdict(record.reused) if record.reused else None,
     }
 
 

@@ -137,6 +137,7 @@ def _summary(stack: DevStack, env_file: Path) -> str:
         "str(b.generation)))\" song.ogg",
         f"or through the API at {stack.env['TRACKSCAN_API_URL']} with the key in $TRACKSCAN_DEV_API_KEY "
         "(kept across restarts).",
+        f"Support console: {stack.env['TRACKSCAN_API_URL']}/console/ (sign in with $TRACKSCAN_DEV_API_KEY).",
         f"Watch a track:  {trackscan} status --cloud TRACK_ID   (with the variables loaded)",
         "The emulators keep their data in memory: `dev down` or a restart starts them empty.",
         f"Logs: {stack.state_dir / 'logs'}    Stop everything:  {trackscan} dev down",

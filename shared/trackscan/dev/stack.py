@@ -124,8 +124,12 @@ class DevStack:
         return list(self._services)
 
     def function_env(self) -> dict[str, str]:
-        """What every function process gets: the stack env plus the dev partner's API key."""
-        return {**self.env, "TRACKSCAN_API_KEYS": f"{DEV_PARTNER}:{self.api_key}", "PYTHONUNBUFFERED": "1"}
+        """What every function process gets: the stack env and the dev partner's API key.
+
+        The same key is the support console's dev login: on the dev stack one developer is partner and staff.
+        """
+        return {**self.env, "TRACKSCAN_API_KEYS": f"{DEV_PARTNER}:{self.api_key}",
+                "TRACKSCAN_CONSOLE_KEYS": f"dev-staff:{self.api_key}:*", "PYTHONUNBUFFERED": "1"}
 
     def write_env_file(self, path: Path) -> None:
         """Writes the stack env as KEY=VALUE lines (`set -a; . PATH; set +a` exports them)."""

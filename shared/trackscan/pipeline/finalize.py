@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from trackscan import failpoints
+from trackscan.backfill import supersede_original
 from trackscan.errors import RetryableError
 from trackscan.messages import TrackInferred
 from trackscan.pipeline.aggregate import track_result
@@ -22,6 +23,7 @@ def handle(message: TrackInferred, deps: Deps) -> None:
         features, predictions = _load_segments(message, deps)
         model = _scoring_model([p.model for p in predictions])
         result = track_result(features, predictions)
+        supersede_original(record, result, model, deps)  # a backfill re-run: its original first
         transition = Transition(TrackState.DONE, STEP, result=result, model=model)
         deps.tracks.apply(message.track_id, transition)
         failpoints.hit("after_result_commit")

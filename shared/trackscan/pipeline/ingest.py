@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import math
 
+from trackscan.backfill import rerun_record
 from trackscan.errors import BadAudioError
 from trackscan.messages import SegmentPlanned, UploadReceived, pinned_uri
 from trackscan.pipeline.deps import Deps, track_prefix
+from trackscan.pipeline.reuse import serve_previous_result
 from trackscan.pipeline.steps import INGEST as STEP
 from trackscan.tracks import TrackRecord, TrackState, Transition, new_record
 
@@ -33,6 +35,8 @@ def handle(message: UploadReceived, deps: Deps) -> None:
     republishes the segment messages, whose handlers skip work already done.
     """
     candidate = new_record(message.source_uri, message.generation, message.partner, STEP)
+    if message.backfill_model:
+        candidate = rerun_record(candidate, message.backfill_model)  # the original keeps its result meanwhile
     record = deps.tracks.create_if_absent(candidate)
     if message.force:
         record = _restart(record, deps)
@@ -44,13 +48,17 @@ def handle(message: UploadReceived, deps: Deps) -> None:
                             f"{deps.config.max_file_bytes >> 20} MiB.")
     # Pinned to this generation, so an overwrite cannot change a track mid-way.
     source_uri = pinned_uri(message.source_uri, message.generation)
+    content_hash = deps.blobs.content_hash(message.source_uri, message.generation)
+    if not message.force and serve_previous_result(record, content_hash, STEP, deps):
+        return  # the same bytes were tagged before by this model: no decoding, no inference
     info = deps.decoder.probe(source_uri, deps.config.max_duration_s)
     plans = plan_segments(info.duration_s, deps.config.segment_s)
     for index, (start_s, duration_s) in enumerate(plans):
         planned = SegmentPlanned(record.track_id, source_uri, index, len(plans), start_s, duration_s)
         deps.publisher.publish(planned)
     # Only after publishing: a crash in between redelivers the event and republishes.
-    deps.tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, STEP, segments_total=len(plans)))
+    deps.tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, STEP, segments_total=len(plans),
+                                                  content_hash=content_hash))
 
 
 def _restart(record: TrackRecord, deps: Deps) -> TrackRecord:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trackscan.messages import FeaturesReady, Message, SegmentPlanned, TrackInferred, UploadReceived
-from trackscan.tracks import track_id_for
+from trackscan.tracks import rerun_track_id, track_id_for
 
 if TYPE_CHECKING:
     from trackscan.pipeline.deps import Deps
@@ -109,7 +109,8 @@ def topic_name(prefix: str, step_name: str) -> str:
 def track_id_of(message: Message) -> str:
     """The track a message is about (an upload's track id is derived from its object)."""
     if isinstance(message, UploadReceived):
-        return track_id_for(message.source_uri, message.generation)
+        track_id = track_id_for(message.source_uri, message.generation)
+        return rerun_track_id(track_id, message.backfill_model) if message.backfill_model else track_id
     return message.track_id
 
 

@@ -43,6 +43,8 @@ locals {
       for member in members : "${lower(replace(member, "/^[a-zA-Z]+:/", ""))}=${partner_id}"
     ]
   ])))
+  # Support staff of the console (trackscan.api.console_auth): "email=scope", scope "*" or a partner.
+  console_identities = join(",", sort([for email, scope in var.console_staff : "${lower(email)}=${scope}"]))
   # Cloud Run's deterministic URL of the API service: the audience partners mint ID tokens for.
   api_url = "https://${var.name_prefix}-api-${data.google_project.this.number}.${var.region}.run.app"
 
@@ -66,6 +68,7 @@ locals {
     TRACKSCAN_API_AUDIENCE        = local.api_url
     TRACKSCAN_API_RATE_PER_S      = tostring(var.api_rate_per_s)
     TRACKSCAN_API_BURST           = tostring(var.api_burst)
+    TRACKSCAN_CONSOLE_IDENTITIES  = local.console_identities
     TRACKSCAN_SEGMENT_S           = tostring(var.segment_s)
     TRACKSCAN_MAX_DURATION_S      = tostring(var.max_duration_s)
     TRACKSCAN_MAX_FILE_BYTES      = tostring(var.max_file_bytes)

@@ -63,6 +63,12 @@ variable "partners" {
   default     = {}
 }
 
+variable "console_staff" {
+  type        = map(string)
+  description = "Support console staff: Google account e-mail => the partner id whose tracks they see, or \"*\" for every partner (TRACKSCAN_CONSOLE_IDENTITIES). Empty: the API serves no console."
+  default     = {}
+}
+
 variable "segment_s" {
   type        = number
   description = "Seconds of audio per segment message (TRACKSCAN_SEGMENT_S)."

@@ -32,6 +32,8 @@ locals {
     state_stalled = [["state", "ASCENDING"], ["updated_at", "ASCENDING"]]
     # find_by_source: the latest track of an object (trackscan status <gs:// uri>).
     source_updated = [["source_uri", "ASCENDING"], ["updated_at", "DESCENDING"]]
+    # Content dedupe (ingest): a DONE track whose source had the same bytes.
+    content_done = [["content_hash", "ASCENDING"], ["state", "ASCENDING"]]
   }
 }
 
@@ -48,6 +50,28 @@ resource "google_firestore_index" "tracks" {
     content {
       field_path = fields.value[0]
       order      = fields.value[1]
+    }
+  }
+}
+
+# Similarity search (FirestoreTrackStore.nearest): find_nearest over one partner's tracks,
+# cosine distance on the search vector each DONE track carries (trackscan.similarity). A flat
+# index is exact KNN over the partner's vectors, the only kind Firestore offers.
+resource "google_firestore_index" "search_vector" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = var.tracks_collection
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "partner"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "search_vector"
+    vector_config {
+      dimension = var.search_vector_dimensions
+      flat {}
     }
   }
 }

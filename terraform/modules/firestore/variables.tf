@@ -31,3 +31,9 @@ variable "delete_protection" {
   description = "Whether Firestore refuses to delete the database (protects the track records)."
   default     = true
 }
+
+variable "search_vector_dimensions" {
+  type        = number
+  description = "Length of the search vector of DONE tracks (trackscan.similarity.SEARCH_DIMENSIONS: musicnn's 200-number embedding)."
+  default     = 200
+}

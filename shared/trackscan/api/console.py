@@ -1,0 +1,191 @@
+"""The support console: server-rendered pages for staff, served by the API service under /console.
+
+Staff (not partners) sign in with a dev login key or a Google ID token (``console_auth``); each
+sees every partner or one. Pages: counts and lists by state, search by track id, file name, URI
+or partner, a track page (timeline chart, the last error, why it is stuck, similar tracks, a
+retry button) and a CSV export of FAILED tracks. Every read goes through the staff member's
+scope, so one partner's tracks never show in another's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, session, url_for
+
+from trackscan.api import console_chart, track_operations
+from trackscan.api.console_auth import Staff, StaffDirectory
+from trackscan.api.errors import ApiError
+from trackscan.api.validation import TRACK_ID
+from trackscan.explain import explanation
+from trackscan.pipeline.deps import Deps
+from trackscan.pipeline.state import segments_scored
+from trackscan.similarity import similar_tracks
+from trackscan.tracks import TrackRecord, TrackState
+
+BLUEPRINT = "console"
+PAGE_SIZE = 50
+CSV_LIMIT = 10_000
+SEARCH_LIMIT = 50
+
+
+def register(app: Flask, deps: Deps, staff: StaffDirectory) -> None:
+    """Serves the console on the app (call only when ``staff.enabled``)."""
+    if not app.secret_key:
+        # Signs the login cookie. Without a configured secret, each instance makes its own: fine
+        # for the dev stack's single process, a sign-in per instance behind a load balancer.
+        app.secret_key = deps.config.console_secret or secrets.token_hex(32)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.register_blueprint(_blueprint(deps, staff), url_prefix="/console")
+
+
+def _blueprint(deps: Deps, staff_directory: StaffDirectory) -> Blueprint:
+    pages = Blueprint(BLUEPRINT, __name__, template_folder="templates")
+    views = _Views(deps)
+
+    def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            staff = _current_staff(staff_directory)
+            if staff is None:
+                return redirect(url_for("console.login", next=request.full_path))
+            if request.method == "POST" and request.form.get("csrf") != session.get("csrf"):
+                abort(403)
+            return view(staff, *args, **kwargs)
+
+        return checked
+
+    @pages.route("/login", methods=["GET", "POST"])
+    def login() -> Any:
+        if request.method == "POST":
+            staff = staff_directory.by_key(request.form.get("key", ""))
+            if staff is not None:
+                session.clear()
+                session.update(name=staff.name, partner=staff.partner, csrf=secrets.token_urlsafe(24))
+                return redirect(_safe_next(request.args.get("next")))
+            flash("That key is not a console login.")
+        return render_template("console/login.html")
+
+    @pages.route("/logout", methods=["POST"])
+    def logout() -> Any:
+        session.clear()
+        return redirect(url_for("console.login"))
+
+    pages.add_url_rule("/", "index", signed_in(views.index))
+    pages.add_url_rule("/search", "search", signed_in(views.search))
+    pages.add_url_rule("/tracks/<track_id>", "track", signed_in(views.track))
+    pages.add_url_rule("/tracks/<track_id>/retry", "retry", signed_in(views.retry), methods=["POST"])
+    pages.add_url_rule("/failed.csv", "failed_csv", signed_in(views.failed_csv))
+    return pages
+
+
+def _current_staff(directory: StaffDirectory) -> Staff | None:
+    by_token = directory.by_token(request.headers.get("Authorization"))
+    if by_token is not None:
+        session.setdefault("csrf", secrets.token_urlsafe(24))
+        return by_token
+    return Staff(session["name"], session.get("partner")) if "name" in session else None
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a path of this console: never an open redirect to another site.
+    if target and target.startswith("/console/") and not target.startswith("//"):
+        return target
+    return url_for("console.index")
+
+
+class _Views:
+    """The pages; each takes the signed-in member of staff first and reads only their partners' tracks."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    def index(self, staff: Staff) -> str:
+        """Counts by state and one page of tracks, filtered by state and (for all-partner staff) partner."""
+        partner = staff.partner or (request.args.get("partner") or None)
+        state = _state(request.args.get("state"))
+        after = request.args.get("after") or None
+        records = self._deps.tracks.query(partner, state, PAGE_SIZE + 1, after)
+        counts = {s.value: self._deps.tracks.count(partner, s) for s in TrackState}
+        more = records[PAGE_SIZE - 1].track_id if len(records) > PAGE_SIZE else None
+        return render_template("console/index.html", staff=staff, counts=counts, records=records[:PAGE_SIZE],
+                               state=state.value if state else "", partner=partner or "", next_after=more,
+                               explain=explanation)
+
+    def search(self, staff: Staff) -> Any:
+        """Tracks named by id, URI or file name; a partner's name lists that partner's tracks."""
+        query = (request.args.get("q") or "").strip()
+        if TRACK_ID.fullmatch(query):
+            return redirect(url_for("console.track", track_id=query))
+        lookup = self._deps.tracks.by_source if "://" in query else self._deps.tracks.by_name
+        found = [r for r in lookup(query, SEARCH_LIMIT) if staff.sees(r.partner)] if query else []
+        if not found and query and staff.sees(query) and self._deps.tracks.query(query, None, 1, None):
+            return redirect(url_for("console.index", partner=query))
+        return render_template("console/search.html", staff=staff, query=query, records=found, explain=explanation)
+
+    def track(self, staff: Staff, track_id: str) -> Any:
+        """Everything about one track: state, why, the error, the timeline chart, similar tracks."""
+        record = self._visible(staff, track_id)
+        if record is None:
+            return render_template("console/missing.html", staff=staff, track_id=track_id), 404
+        done = segments_scored(self._deps, record.track_id) if not record.state.is_final else None
+        spans = console_chart.timeline_spans(record)
+        similar = similar_tracks(self._deps.tracks, record, 5) if record.state is TrackState.DONE else []
+        return render_template(
+            "console/track.html", staff=staff, record=record, why=explanation(record), segments_done=done,
+            chart=console_chart.timeline_svg(record), by_step=console_chart.time_by_step(record, spans),
+            duration=console_chart.duration_label, similar=similar,
+            reconcile_after_min=self._deps.config.reconcile_after_s / 60,
+        )
+
+    def retry(self, staff: Staff, track_id: str) -> Any:
+        """Sends a FAILED track through the pipeline again (the partner API's retry)."""
+        record = self._visible(staff, track_id)
+        if record is None:
+            return render_template("console/missing.html", staff=staff, track_id=track_id), 404
+        try:
+            track_operations.retry_track(self._deps, record.partner, record.track_id)
+            flash(f"Track {record.track_id} was sent through the pipeline again.")
+        except ApiError as exc:
+            flash(f"Not retried: {exc.message}")
+        return redirect(url_for("console.track", track_id=record.track_id))
+
+    def failed_csv(self, staff: Staff) -> Response:
+        """Every FAILED track in the staff member's scope (up to 10 000), newest first, as CSV."""
+        partner = staff.partner or (request.args.get("partner") or None)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["track_id", "partner", "source_uri", "error_code", "error_message", "step", "failed_at"])
+        for record in self._failed(partner):
+            error = record.error
+            writer.writerow([record.track_id, record.partner, record.source_uri, error.code if error else "",
+                             error.message if error else "", error.step if error else "", record.updated_at])
+        return Response(out.getvalue(), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=failed-tracks.csv"})
+
+    def _failed(self, partner: str | None) -> list[TrackRecord]:
+        records: list[TrackRecord] = []
+        after = None
+        while len(records) < CSV_LIMIT:
+            page = self._deps.tracks.query(partner, TrackState.FAILED, 500, after)
+            records += page
+            if len(page) < 500:
+                break
+            after = page[-1].track_id
+        return records[:CSV_LIMIT]
+
+    def _visible(self, staff: Staff, track_id: str) -> TrackRecord | None:
+        record = self._deps.tracks.get(track_id) if TRACK_ID.fullmatch(track_id) else None
+        return record if record is not None and staff.sees(record.partner) else None
+
+
+def _state(value: str | None) -> TrackState | None:
+    try:
+        return TrackState(value.upper()) if value else None
+    except ValueError:
+        return None

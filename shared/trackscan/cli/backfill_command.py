@@ -1,0 +1,100 @@
+"""``trackscan backfill``: re-tag the results another model made, locally or through the cloud pipeline."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from trackscan import backfill as backfiller
+from trackscan.config import Config
+from trackscan.messages import UploadReceived
+from trackscan.pipeline.deps import Deps
+from trackscan.tracks import ModelInfo
+
+REPO_ROOT = Path(__file__).resolve().parents[3]  # an editable install: the cost model is in the checkout
+COST_PATHS = ("cloud-run-cpu", "amx-pool", "gpu", "pull-workers-amx")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True,
+              help="Only say how many results another model made and what redoing them costs.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Most tracks to re-run in this pass.")
+@click.option("--rate", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Most re-runs started a second.")
+@click.option("--cloud", is_flag=True, help="Publish the re-runs to the cloud pipeline (Firestore, Pub/Sub, GCS).")
+@click.option("--cost-path", type=click.Choice(COST_PATHS), default="gpu", show_default=True,
+              help="Which deployment benchmarks/cost_model.py prices the re-runs on.")
+def backfill(dry_run: bool, limit: int, rate: float, cloud: bool, cost_path: str) -> None:
+    """Re-tag, at a bounded rate, the DONE tracks whose result another model made.
+
+    Each re-run goes through the normal pipeline under an id of its own; the track keeps its old
+    result (and stays DONE) until the new one is committed onto it. A pass resumes where the last
+    one stopped. Locally the re-runs run here; with --cloud they are published to the ingest step.
+    """
+    deps = _deps(cloud)
+    model = deps.tagger.model_info()
+    found = backfiller.survey(deps.tracks, model)
+    click.echo(_survey_line(found, model, cost_path))
+    if dry_run or not found.stale:
+        return
+    if cloud:
+        done = backfiller.backfill_pass(deps, model, limit, rate, deps.publisher.publish)
+    else:
+        done = _run_locally(deps, model, limit, rate)
+    click.echo(f"{done.sent} re-run(s) sent, {done.running} already under way, {done.failed_before} left alone "
+               f"(a re-run by this model FAILED), {done.source_gone} with their object gone"
+               f"{'; reached the last track' if done.wrapped else ''}.")
+
+
+def _deps(cloud: bool) -> Deps:
+    if cloud:
+        from trackscan import cloud_runtime
+        from trackscan.cli.cloud_access import require_cloud
+
+        require_cloud(("firestore", "pubsub", "storage"))
+        return cloud_runtime.cloud_deps()
+    from trackscan.bootstrap import local_deps
+
+    return local_deps(Config.from_env())
+
+
+def _survey_line(found: backfiller.Survey, model: ModelInfo, cost_path: str) -> str:
+    if not found.stale:
+        return f"All {found.done} DONE result(s) were made by the current model ({model.name} {model.sha256[:12]})."
+    models = ", ".join(f"{label}: {count}" for label, count in sorted(found.by_model.items()))
+    return (f"{found.stale} of {found.done} DONE result(s) were made by another model than {model.name} "
+            f"{model.sha256[:12]} ({models}): {found.audio_s / 3600:.2f} h of audio. {_cost(found.audio_s, cost_path)}")
+
+
+def _cost(audio_s: float, path: str) -> str:
+    """What re-tagging that much audio costs, from the repository's cost model when it is there."""
+    if not (REPO_ROOT / "benchmarks" / "cost_model.py").is_file():
+        return "(No cost estimate: benchmarks/cost_model.py is only in the source checkout.)"
+    sys.path.insert(0, str(REPO_ROOT))
+    # Imported by name: a benchmark script, not part of the library that mypy checks.
+    cost_model = importlib.import_module("benchmarks.cost_model")
+
+    inputs = cost_model.load_inputs()
+    per_million = sum(cost_model.per_million(inputs, cost_model.load_prices(), path).values())
+    tracks = audio_s / inputs.track_s
+    return (f"Re-running it costs about ${tracks * per_million / 1e6:,.2f} on the {path} path "
+            f"(benchmarks/cost_model.py: ${per_million:,.2f} per million {inputs.track_s / 60:.0f}-minute tracks).")
+
+
+def _run_locally(deps: Deps, model: ModelInfo, limit: int, rate: float) -> backfiller.Pass:
+    from trackscan.local_runner import LocalRunner
+
+    messages: list[UploadReceived] = []
+    done = backfiller.backfill_pass(deps, model, limit, rate, messages.append, sleep=lambda _: None)
+    runner = LocalRunner(deps.config, workers=1, on_finished=lambda _: None)
+    chunk = max(1, int(rate))  # at most `rate` tracks started a second
+    for start in range(0, len(messages), chunk):
+        started = time.monotonic()
+        runner.run(list(messages[start : start + chunk]))
+        time.sleep(max(0.0, chunk / rate - (time.monotonic() - started)))
+    return done
