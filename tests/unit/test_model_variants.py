@@ -102,7 +102,7 @@ class _VariantTagger(PatchStatsTagger):
 def test_finalize_names_both_variants_when_a_resumed_run_switched_precision(tmp_path, song):
     deps = make_deps(tmp_path / "home", segment_s=10.0)
     event = upload(song)
-    from trackscan.pipeline.steps import run_step
+    from trackscan.pipeline.step_policy import run_step
 
     run_step(event, deps)
     segments = deps.publisher.drain()
