@@ -260,3 +260,35 @@ def test_console_serves_the_track_page_to_the_dev_login_on_the_stack(submitted: 
     with opener.open(f"{base}/console/tracks/{submitted.uploaded}", timeout=30) as response:
         page = response.read().decode()
     assert "DONE" in page and "Timeline" in page and '<g class="span">' in page
+
+
+def test_backfill_pass_retags_a_result_of_another_model_through_the_stack(
+        submitted: Submitted, finished: dict[str, TrackRecord]):
+    from dataclasses import replace
+
+    from trackscan import backfill
+    from trackscan.bootstrap import cloud_deps
+    from trackscan.config import Config
+
+    deps = cloud_deps(Config.from_env())  # the stack's Firestore, Pub/Sub and GCS (its env is set)
+    model = deps.tagger.model_info()
+    track_id = submitted.api_uri
+    # As if an older model had made this result: the pass must find it, re-run it, and put it back.
+    document = deps.tracks._document_of(track_id)  # type: ignore[attr-defined]
+    document.update({"model.sha256": "0ld" + model.sha256[3:]})
+    stale = deps.tracks.get(track_id)
+    assert stale is not None and stale.model != model and backfill.is_stale(stale, model)
+    sent: list = []
+    deadline = time.monotonic() + 20
+    while track_id not in {track_id_for(m.source_uri, m.generation) for m in sent}:
+        assert time.monotonic() < deadline, "the pass never reached the track"
+        backfill.backfill_pass(deps, model, 50, 100.0, lambda m: (sent.append(m), deps.publisher.publish(m)))
+    deadline = time.monotonic() + 120
+    while (record := deps.tracks.get(track_id)) is not None and record.model != model:
+        assert record.state.value == "DONE" and record.result == stale.result  # the old result, readable
+        assert time.monotonic() < deadline, "the re-run's result never replaced the old one"
+        time.sleep(0.5)
+    assert record is not None and record.timeline[-1].step == "backfill"
+    resource = _api(submitted.stack, "GET", f"/v1/tracks/{track_id}")
+    assert resource["model"] == {"name": model.name, "sha256": model.sha256}
+    assert replace(record, timeline=stale.timeline, updated_at=stale.updated_at, model=stale.model) == stale
