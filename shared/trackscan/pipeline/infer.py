@@ -58,6 +58,7 @@ def _ensure_predictions(message: FeaturesReady, deps: Deps) -> bool:
         return False
     predictions = predict_in_batches(deps.tagger, patches, deps.config.infer_batch_patches)
     segment = SegmentPredictions(predictions, deps.tagger.model_info())
+    failpoints.hit("before_prediction_write")
     if deps.blobs.write_if_absent(uri, encode_predictions(segment)):
         log.info("predictions written", extra={"track_id": message.track_id, "segment_index": message.segment_index})
     failpoints.hit("after_prediction_write")

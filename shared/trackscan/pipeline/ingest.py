@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 
+from trackscan import failpoints
 from trackscan.errors import BadAudioError
 from trackscan.messages import SegmentPlanned, UploadReceived
 from trackscan.pipeline.deps import Deps, track_prefix
@@ -51,6 +52,7 @@ def handle(message: UploadReceived, deps: Deps) -> None:
         deps.publisher.publish(planned)
     # Only after publishing: a crash in between redelivers the event and republishes.
     deps.tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, STEP, segments_total=len(plans)))
+    failpoints.hit("after_ingest_commit")
 
 
 def _restart(record: TrackRecord, deps: Deps) -> TrackRecord:
