@@ -4,7 +4,8 @@ notifications, crashes and signals in pull workers, a Triton outage, an emulator
 poison files, a step that always fails, and a burst. Every track must end DONE or FAILED with
 a reason; none lost, none with two results; results equal the embedded default's.
 
-The tests share one stack and run in file order; each leaves the stack as it found it.
+The tests share one stack with the other emulator modules (tests/faults/conftest.py) and run in
+file order; each leaves the stack as it found it.
 FAULTS_BURST sets the size of the burst (default BURST_DEFAULT).
 """
 

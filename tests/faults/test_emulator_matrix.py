@@ -1,4 +1,4 @@
-"""The rest of the fault matrix (../research/reliability.md, section 8) on the emulator stack:
+"""The rest of the fault matrix (FAULTS.md maps every row to its test) on the emulator stack:
 a crash after the state write and before the ack (row 5), a step slower than its ack deadline
 (8), a preemption storm against the dead-letter limit (9), contention on one track's record (13),
 Triton draining (15), network delay and loss (16), lost publish acknowledgements (17) and
@@ -17,10 +17,11 @@ import time
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from tests.faults.emulator_stack import TRITON_TOKEN, FaultStack, gone_services
+from tests.faults.emulator_stack import TRITON_TOKEN, Cloud, FaultStack, Upload, gone_services
 from tests.faults.outcomes import (
     SEGMENTS,
     done_count,
@@ -356,14 +357,11 @@ def test_steps_end_and_tracks_finish_when_the_network_to_firestore_and_triton_de
     env = {"FIRESTORE_EMULATOR_HOST": firestore.address, "TRITON_GRPC_URL": triton.address}
     try:
         with cloud.retry_settings("infer", 100, False), stack.restarted(STEP_NAMES, env):
-            started = time.monotonic()
-            uploads = [cloud.upload(path) for path in songs]
-            ids = [u.track_id for u in uploads]
-            records = cloud.wait_final(ids, timeout_s=600)
-            recover_s = time.monotonic() - started
+            uploads, records, recover_s = _upload_and_wait(cloud, songs, timeout_s=600)
     finally:
         firestore.stop()
         triton.stop()
+    ids = [u.track_id for u in uploads]
     durations = _step_durations(stack, ids)
     row = fault_row("network between the functions and Firestore and Triton: 0-50 ms a chunk, 1 % of chunks cut "
                     "the connection, 10 % of connections never answered; Triton's connections also go silent "
@@ -375,6 +373,14 @@ def test_steps_end_and_tracks_finish_when_the_network_to_firestore_and_triton_de
     ROWS.append(row)
     assert firestore.counts["stalled"] and triton.counts["stalled"] and triton.counts["frozen"]
     assert (row.done, row.lost, row.duplicated) == (len(uploads), 0, 0)
+
+
+def _upload_and_wait(cloud: Cloud, paths: list[Path], timeout_s: float) -> tuple[list[Upload], dict, float]:
+    """Uploads the files; returns the uploads, their final records and seconds to the last one."""
+    started = time.monotonic()
+    uploads = [cloud.upload(path) for path in paths]
+    records = cloud.wait_final([u.track_id for u in uploads], timeout_s=timeout_s)
+    return uploads, records, time.monotonic() - started
 
 
 def _proxy_counts(proxy: FaultyProxy) -> str:
@@ -389,13 +395,10 @@ def test_consumers_dedupe_on_the_track_when_lost_publish_answers_make_publishers
     pubsub = FaultyProxy(stack.ports.pubsub, LOST_ANSWERS, seed=17).start()
     try:
         with stack.restarted(STEP_NAMES, {"PUBSUB_EMULATOR_HOST": pubsub.address}):
-            started = time.monotonic()
-            uploads = [cloud.upload(path) for path in songs]
-            ids = [u.track_id for u in uploads]
-            records = cloud.wait_final(ids, timeout_s=300)
-            recover_s = time.monotonic() - started
+            uploads, records, recover_s = _upload_and_wait(cloud, songs, timeout_s=300)
     finally:
         pubsub.stop()
+    ids = [u.track_id for u in uploads]
     runs = Counter((name, line["track_id"], line.get("segment_index")) for name in STEP_NAMES[1:]
                    for line in log_lines(stack.log_path(name), "step finished", ids))
     copies = sum(n - 1 for n in runs.values())
