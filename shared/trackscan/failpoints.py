@@ -3,9 +3,10 @@
 Disabled unless TRACKSCAN_FAILPOINTS is set, e.g. ``after_prediction_write=crash``,
 ``infer=error:3`` (fail the first 3 hits in this process) or ``decode@poison=crash`` (only
 where the hit's key, such as the source URI, contains "poison"). Actions:
-    crash  kill the process on the spot (os._exit, as SIGKILL would)
-    hang   sleep far past any step budget
-    error  raise RetryableError
+    crash   kill the process on the spot (os._exit, as SIGKILL would)
+    hang    sleep far past any step budget
+    sleepN  sleep N seconds, then go on (a step slower than its ack deadline)
+    error   raise RetryableError
 Reading one environment variable per hit costs nothing next to a step.
 """
 
@@ -34,6 +35,8 @@ def hit(name: str, key: str = "") -> None:
         os._exit(137)
     if kind == "hang":
         time.sleep(3600)
+    if kind.startswith("sleep"):
+        time.sleep(float(kind.removeprefix("sleep")))
     if kind == "error":
         raise RetryableError(f"failpoint {name}")
 

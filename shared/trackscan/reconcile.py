@@ -59,7 +59,7 @@ def reconcile(deps: Deps, older_than_s: float, limit: int | None = None, now: da
     batch = limit or deps.config.reconcile_batch
     for record in stalled_tracks(deps.tracks, older_than_s, now or datetime.now(UTC), batch):
         try:
-            if _replay(record, deps):
+            if replay(record, deps, "stalled track replayed"):
                 done.replayed += 1
             else:
                 done.source_gone += 1
@@ -69,18 +69,22 @@ def reconcile(deps: Deps, older_than_s: float, limit: int | None = None, now: da
     return done
 
 
-def _replay(record: TrackRecord, deps: Deps) -> bool:
-    """Publishes the track's upload event again; False when its source is gone (then FAILED)."""
+def replay(record: TrackRecord, deps: Deps, why: str, step: str = STEP) -> bool:
+    """Publishes the track's upload event again, logging ``why``; False when its source is gone.
+
+    Ingest plans the segments again and every step redoes only what is missing, so this also
+    re-derives work blobs the work bucket's lifecycle rule deleted. A track whose source is gone
+    cannot finish: it is recorded FAILED (SOURCE_GONE) by ``step``.
+    """
     upload = upload_of(record, deps)
     if upload is None:
         error = ErrorInfo("SOURCE_GONE", "The object was deleted or replaced before the track "
-                          "finished, so it cannot be tagged.", STEP)
+                          "finished, so it cannot be tagged.", step)
         record_failure(deps, record.track_id, error, attempt=1)
-        log.warning("stalled track's source is gone", extra={"track_id": record.track_id})
+        log.warning("track's source is gone", extra={"track_id": record.track_id, "reason": why})
         return False
     deps.publisher.publish(upload)
-    log.info("stalled track replayed", extra={"track_id": record.track_id, "state": record.state.value,
-                                              "updated_at": record.updated_at})
+    log.info(why, extra={"track_id": record.track_id, "state": record.state.value, "updated_at": record.updated_at})
     return True
 
 

@@ -10,11 +10,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.faults import report
+from tests.faults.emulator_stack import FUNCTION_ENV, Cloud, FaultStack, tools_unavailable, triton_unavailable
+from trackscan.bootstrap import cloud_deps
+from trackscan.config import Config
+from trackscan.dev import DevPorts, DevStackUnavailable
+from trackscan.dev.provision import environ
+from trackscan.dev.stack import REPO_ROOT
+from trackscan.pipeline.deps import Deps
 
 RESULTS_START, RESULTS_END = "<!-- results: written by the fault suite -->", "<!-- end of results -->"
 
@@ -65,3 +73,35 @@ def wait_exit(run: CliRun, timeout_s: float) -> float:
 
 
 SIGTERM, SIGKILL = signal.SIGTERM, signal.SIGKILL
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    """One emulator stack for every emulator module of the suite (their tests run in file order,
+    each leaving the stack as it found it)."""
+    config = Config.from_env({})
+    reason = tools_unavailable() or triton_unavailable(config)
+    if reason:
+        pytest.skip(f"emulator stack unavailable: {reason}")
+    stack = FaultStack(config=config, ports=DevPorts.free(), state_dir=tmp_path_factory.mktemp("faultstack"),
+                       functions_source=REPO_ROOT / "functions" / "main.py", extra_env=FUNCTION_ENV)
+    try:
+        stack.start()
+    except DevStackUnavailable as exc:
+        pytest.skip(f"emulator stack unavailable: {exc}")
+    try:
+        with environ(stack.env):
+            yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def cloud(stack: FaultStack) -> Cloud:
+    return Cloud(stack)
+
+
+@pytest.fixture(scope="session")
+def deps(stack: FaultStack) -> Deps:
+    """The cloud adapters in this process, for reconcile (the stack env is set)."""
+    return cloud_deps(Config.from_env())

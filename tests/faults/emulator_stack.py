@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,7 +23,10 @@ from trackscan.tracks import track_id_for
 
 SEGMENT_S = 10.0  # short segments: a 25 s track has 3, so reuse and partial progress show
 # Every function gets these; the decode failpoint fires only on sources named *crashme*.
-FUNCTION_ENV = {"TRACKSCAN_SEGMENT_S": f"{SEGMENT_S:g}", "TRACKSCAN_FAILPOINTS": "decode@crashme=crash"}
+# Triton gets them too: with a token of ours, a test can unload the model (a drain).
+TRITON_TOKEN = "fault-suite"
+FUNCTION_ENV = {"TRACKSCAN_SEGMENT_S": f"{SEGMENT_S:g}", "TRACKSCAN_FAILPOINTS": "decode@crashme=crash",
+                "TRITON_LOCAL_ACCESS_TOKEN": TRITON_TOKEN}
 FINAL = ("DONE", "FAILED")
 
 
@@ -60,9 +64,34 @@ class FaultStack(DevStack):
         self._wait(service, timeout_s)
         return time.monotonic() - started
 
+    def kill_service(self, name: str) -> None:
+        """SIGKILL to one service's whole process group, as a preempted node or the OOM killer does.
+
+        A killed Triton leaves its shared-memory regions behind (PyTriton names them after the
+        process id): they are removed, so a long soak does not fill /dev/shm.
+        """
+        child = self._child(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        self._popens[name].wait(timeout=30)
+        for leftover in Path("/dev/shm").glob(f"pytrtion{child.pid}-*"):
+            leftover.unlink(missing_ok=True)
+
     def restart_service(self, name: str, env: Mapping[str, str] | None = None) -> float:
         self.stop_service(name)
         return self.start_service(name, env)
+
+    @contextlib.contextmanager
+    def restarted(self, names: Iterable[str], env: Mapping[str, str]) -> Iterator[None]:
+        """Runs the services with env on top for the block (a redeploy); then as they were."""
+        names = list(names)
+        for name in names:
+            self.restart_service(name, env)
+        try:
+            yield
+        finally:
+            for name in names:
+                self.restart_service(name)
 
     def _child(self, name: str) -> processes.ChildProcess:
         return next(c for c in self._children if c.name == name)
@@ -184,6 +213,26 @@ class Cloud:
             yield
         finally:
             update(saved.dead_letter_policy.max_delivery_attempts, saved.retry_policy)
+
+
+    @contextlib.contextmanager
+    def ack_deadline(self, step: str, seconds: int) -> Iterator[None]:
+        """Sets a step subscription's ack deadline (10 s at least) for the block, then restores it."""
+        from google.protobuf import field_mask_pb2
+
+        path = self.subscription_path(step)
+        saved = self.subscriber.get_subscription(subscription=path).ack_deadline_seconds
+        mask = field_mask_pb2.FieldMask(paths=["ack_deadline_seconds"])
+
+        def update(value: int) -> None:
+            self.subscriber.update_subscription(
+                request={"subscription": {"name": path, "ack_deadline_seconds": value}, "update_mask": mask})
+
+        update(seconds)
+        try:
+            yield
+        finally:
+            update(saved)
 
 
 def gone_services(stack: FaultStack) -> list[str]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from tests.faults.emulator_stack import Cloud, FaultStack
 from trackscan.dev.stack import REPO_ROOT
+from trackscan.pipeline.deps import Deps
+from trackscan.reconcile import reconcile
 
 
 class Tail:
@@ -160,3 +162,34 @@ class PulledStep:
         if self._pulled is not None:
             self._pulled.__exit__(None, None, None)
             self._pulled = None
+
+
+# How long a dead worker's messages get to come back before reconcile steps in: past the
+# worker's 30 s lease extension, after which real Pub/Sub redelivers them.
+REDELIVERY_WAIT_S = 40.0
+
+
+def comeback(steps: list[tuple[float, dict]], fault_at: float, replayed: int) -> str:
+    """How the messages of a dead worker came back: redelivered (after how long), or replayed."""
+    if replayed:
+        return (f"its messages did not come back within {REDELIVERY_WAIT_S:.0f} s (the emulator "
+                f"strands some: see FAULTS.md), so the step went back to its function and reconcile replayed")
+    back = [(t, line) for t, line in steps if line["attempt"] > 1]
+    if not back:
+        return "no message needed redelivery"
+    return (f"its messages came back {back[0][0] - fault_at:.0f} s later "
+            f"(attempts {sorted(line['attempt'] for _, line in back)})")
+
+
+def wait_or_replay(step: PulledStep, cloud: Cloud, deps: Deps, track_ids: list[str]) -> tuple[dict, int]:
+    """Waits REDELIVERY_WAIT_S for the tracks; if a message is still stranded then, hands the step
+    back to its function and replays the stuck tracks with reconcile.
+
+    Returns the records and how many tracks reconcile replayed (0 when none was needed).
+    """
+    records = cloud.wait_final(track_ids, timeout_s=REDELIVERY_WAIT_S)
+    if all(r and r["state"] in ("DONE", "FAILED") for r in records.values()):
+        return records, 0
+    step.hand_back()
+    replayed = reconcile(deps, older_than_s=0).replayed
+    return cloud.wait_final(track_ids, timeout_s=120), replayed

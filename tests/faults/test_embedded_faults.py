@@ -14,12 +14,14 @@ import pytest
 from tests.audio_fixtures import bytes_file, music_like, pdf_named, tone, truncated_copy, write_audio
 from tests.faults.conftest import SIGKILL, SIGTERM, CliRun, wait_exit
 from tests.faults.report import ROWS, FaultRow
-from tests.pipeline_fixtures import run_to_completion
+from tests.pipeline_fixtures import make_deps, run_to_completion, upload
 from trackscan.bootstrap import local_deps
 from trackscan.cli.files import upload_event
 from trackscan.cli.output import track_json
 from trackscan.config import Config
-from trackscan.messages import UploadReceived
+from trackscan.messages import FeaturesReady, Message, TrackInferred, UploadReceived
+from trackscan.pipeline.deps import Deps, track_prefix
+from trackscan.pipeline.step_policy import run_step
 from trackscan.pipeline.steps import track_id_of
 
 pytestmark = pytest.mark.faults
@@ -151,3 +153,53 @@ def test_run_ends_retries_exhausted_when_a_step_keeps_failing(library, tmp_path)
     assert record["state"] == "FAILED"
     assert record["error"]["code"] == "RETRIES_EXHAUSTED"
     assert "failpoint infer" in record["error"]["message"]
+
+
+def _run_holding(deps: Deps, messages: list[Message], held_kind: type) -> list[Message]:
+    """Delivers the messages and what they emit, in order, except messages of held_kind: those
+    are returned undelivered, as if still waiting in their subscription."""
+    held, queue = [], list(messages)
+    while queue:
+        message = queue.pop(0)
+        if isinstance(message, held_kind):
+            held.append(message)
+            continue
+        run_step(message, deps)
+        queue += deps.publisher.drain()
+    return held
+
+
+def test_steps_rederive_work_blobs_when_the_lifecycle_rule_deleted_them_before_the_next_step(tmp_path):
+    """Fault matrix row 18: an intermediate blob expires while the message that needs it waits."""
+    rng = np.random.default_rng(18)
+    songs = [write_audio(tmp_path / f"song{i}.wav", music_like(14.0) + rng.normal(0, 0.01 * (i + 1), 14 * 44_100)
+                         .astype(np.float32)) for i in range(3)]
+    reference = make_deps(tmp_path / "reference", segment_s=4.0)
+    run_to_completion(reference, *[upload(song) for song in songs])
+    deps = make_deps(tmp_path / "home", segment_s=4.0)
+    features_gone, all_gone, source_gone = (upload(song) for song in songs)
+    ids = [track_id_of(e) for e in (features_gone, all_gone, source_gone)]
+    waiting = _run_holding(deps, [features_gone], FeaturesReady)  # every features blob written, none inferred
+    deps.blobs.delete_prefix(f"{track_prefix(deps, ids[0])}features/")
+    waiting += _run_holding(deps, [all_gone, source_gone], TrackInferred)  # all predicted, none finalized
+    deps.blobs.delete_prefix(track_prefix(deps, ids[1]))
+    deps.blobs.delete_prefix(track_prefix(deps, ids[2]))
+    songs[2].unlink()  # the upload itself deleted too: nothing to re-derive from
+    handled = run_to_completion(deps, *waiting)
+    records = [deps.tracks.get(t) for t in ids]
+    replays = Counter(track_id_of(m) for m in handled if isinstance(m, UploadReceived))
+    row = FaultRow("work blobs deleted (lifecycle) while their next message waits: the features before infer; "
+                   "all before finalize; all and the upload before finalize", "embedded", len(ids))
+    row.done = sum(r.state == "DONE" for r in records)
+    row.failed = dict(Counter(r.error.code for r in records if r.state == "FAILED"))
+    row.lost = sum(not r.state.is_final for r in records)
+    expected = {t: reference.tracks.get(t).result for t in ids[:2]}
+    row.duplicated = sum([e.state for e in r.timeline].count("DONE") > 1 or r.result != expected[r.track_id]
+                         for r in records[:2])
+    row.note = (f"the step finding its input gone replays the upload and ingest re-derives what is missing "
+                f"(replays per track: {[replays[t] for t in ids]}); without a source: SOURCE_GONE")
+    ROWS.append(row)
+    assert [r.state for r in records] == ["DONE", "DONE", "FAILED"]
+    assert records[2].error.code == "SOURCE_GONE"
+    assert row.duplicated == 0
+    assert all(not deps.blobs.list_uris(track_prefix(deps, t)) for t in ids)

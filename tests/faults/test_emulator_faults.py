@@ -4,7 +4,8 @@ notifications, crashes and signals in pull workers, a Triton outage, an emulator
 poison files, a step that always fails, and a burst. Every track must end DONE or FAILED with
 a reason; none lost, none with two results; results equal the embedded default's.
 
-The tests share one stack and run in file order; each leaves the stack as it found it.
+The tests share one stack with the other emulator modules (tests/faults/conftest.py) and run in
+file order; each leaves the stack as it found it.
 FAULTS_BURST sets the size of the burst (default BURST_DEFAULT).
 """
 
@@ -24,13 +25,9 @@ import pytest
 
 from tests.audio_fixtures import bytes_file, music_like, pdf_named, tone, truncated_copy, write_audio
 from tests.faults.emulator_stack import (
-    FUNCTION_ENV,
     Cloud,
-    FaultStack,
     Upload,
     gone_services,
-    tools_unavailable,
-    triton_unavailable,
 )
 from tests.faults.outcomes import (
     SEGMENTS,
@@ -41,82 +38,19 @@ from tests.faults.outcomes import (
     reference_results,
     segments_scored,
 )
-from tests.faults.pull_workers import PulledStep, Tail, log_lines
+from tests.faults.pull_workers import PulledStep, Tail, comeback, log_lines, wait_or_replay
 from tests.faults.report import ROWS
-from trackscan.bootstrap import cloud_deps
-from trackscan.config import Config
-from trackscan.dev import DevPorts, DevStackUnavailable
 from trackscan.dev.layout import MAX_DELIVERY_ATTEMPTS, subscriptions
-from trackscan.dev.provision import environ, provision
-from trackscan.dev.stack import REPO_ROOT
+from trackscan.dev.provision import provision
 from trackscan.pipeline.deps import Deps
 from trackscan.reconcile import reconcile
 
 pytestmark = pytest.mark.faults
 BURST_DEFAULT = 100
-# How long a dead worker's messages get to come back before reconcile steps in: past the
-# worker's 30 s lease extension, after which real Pub/Sub redelivers them.
-REDELIVERY_WAIT_S = 40.0
 QUIET_S = 10.0  # after an emulator restart, how long the steps in hand get to end
 # The scheduled reconcile, scaled down from production's every 60 s for tracks idle 900 s.
 RECONCILE_EVERY_S = 5.0
 RECONCILE_AFTER_S = 5.0
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> FaultStack:
-    config = Config.from_env({})
-    reason = tools_unavailable() or triton_unavailable(config)
-    if reason:
-        pytest.skip(f"emulator stack unavailable: {reason}")
-    stack = FaultStack(config=config, ports=DevPorts.free(), state_dir=tmp_path_factory.mktemp("faultstack"),
-                       functions_source=REPO_ROOT / "functions" / "main.py", extra_env=FUNCTION_ENV)
-    try:
-        stack.start()
-    except DevStackUnavailable as exc:
-        pytest.skip(f"emulator stack unavailable: {exc}")
-    try:
-        with environ(stack.env):
-            yield stack
-    finally:
-        stack.stop()
-
-
-@pytest.fixture(scope="module")
-def cloud(stack) -> Cloud:
-    return Cloud(stack)
-
-
-@pytest.fixture(scope="module")
-def deps(stack) -> Deps:
-    """The cloud adapters in this process, for reconcile (the stack env is set)."""
-    return cloud_deps(Config.from_env())
-
-
-def _comeback(steps: list[tuple[float, dict]], fault_at: float, replayed: int) -> str:
-    """How the messages of a dead worker came back: redelivered (after how long), or replayed."""
-    if replayed:
-        return (f"its messages did not come back within {REDELIVERY_WAIT_S:.0f} s (the emulator "
-                f"strands some: see FAULTS.md), so the step went back to its function and reconcile replayed")
-    back = [(t, line) for t, line in steps if line["attempt"] > 1]
-    if not back:
-        return "no message needed redelivery"
-    return (f"its messages came back {back[0][0] - fault_at:.0f} s later "
-            f"(attempts {sorted(line['attempt'] for _, line in back)})")
-
-
-def _wait_or_replay(step: PulledStep, cloud: Cloud, deps: Deps, track_ids: list[str]) -> tuple[dict, int]:
-    """Waits REDELIVERY_WAIT_S for the tracks; if a message is still stranded then, hands the step
-    back to its function and replays the stuck tracks with reconcile.
-
-    Returns the records and how many tracks reconcile replayed (0 when none was needed).
-    """
-    records = cloud.wait_final(track_ids, timeout_s=REDELIVERY_WAIT_S)
-    if all(r and r["state"] in ("DONE", "FAILED") for r in records.values()):
-        return records, 0
-    step.hand_back()
-    replayed = reconcile(deps, older_than_s=0).replayed
-    return cloud.wait_final(track_ids, timeout_s=120), replayed
 
 
 def test_ingest_keeps_one_track_and_one_result_when_a_notification_is_delivered_five_times(
@@ -230,7 +164,7 @@ def test_pull_worker_keeps_the_written_prediction_when_the_worker_dies_before_th
         crashing.process.wait(timeout=30)
         crashed_at = time.monotonic()
         replacement = step.worker("worker2")  # the pod is replaced, as Kubernetes would
-        records, replayed = _wait_or_replay(step, cloud, deps, [upload.track_id])
+        records, replayed = wait_or_replay(step, cloud, deps, [upload.track_id])
         recover_s = time.monotonic() - crashed_at
     steps = replacement.tail.matching("step finished", [upload.track_id])
     scored = segments_scored(stack, [upload.track_id], crashing.log_path, replacement.log_path)
@@ -238,7 +172,7 @@ def test_pull_worker_keeps_the_written_prediction_when_the_worker_dies_before_th
     row = fault_row("pull worker (infer) killed after writing a prediction, before the ack", [upload], records,
                {upload.track_id: references[song]}, recover_s=recover_s)
     row.note = (f"failpoint after_prediction_write=crash (exit {crashing.process.returncode}), worker replaced; "
-                f"{_comeback(steps, crashed_at, replayed)}; segments scored {sum(scored.values())} of {SEGMENTS}: "
+                f"{comeback(steps, crashed_at, replayed)}; segments scored {sum(scored.values())} of {SEGMENTS}: "
                 f"the dead worker's prediction was kept ({len(reused)} later deliveries found and reused it)")
     ROWS.append(row)
     assert crashing.process.returncode == 137
@@ -259,7 +193,7 @@ def test_pull_worker_finishes_the_step_in_hand_and_takes_no_new_work_when_sigter
             worker.process.wait(timeout=60)
         drain_s = time.monotonic() - signalled_at
         step.hand_back()  # the function takes the rest
-        records, replayed = _wait_or_replay(step, cloud, deps, [upload.track_id])
+        records, replayed = wait_or_replay(step, cloud, deps, [upload.track_id])
         recover_s = time.monotonic() - signalled_at
     in_hand = [line for t, line in worker.tail.matching("step finished") if t >= drained_at]
     row = fault_row("SIGTERM to a pull worker (features) mid-step", [upload], records,
@@ -283,12 +217,12 @@ def test_pull_worker_message_comes_back_when_the_worker_is_killed_mid_step(stack
         victim.wait_for("step finished", [upload.track_id])
         killed_at = victim.kill()  # the next segment is in hand by now
         replacement = step.worker("worker2")
-        records, replayed = _wait_or_replay(step, cloud, deps, [upload.track_id])
+        records, replayed = wait_or_replay(step, cloud, deps, [upload.track_id])
         recover_s = time.monotonic() - killed_at
     steps = replacement.tail.matching("step finished", [upload.track_id])
     row = fault_row("SIGKILL to a pull worker (features) mid-step", [upload], records,
                {upload.track_id: references[song]}, recover_s=recover_s)
-    row.note = f"SIGKILL to its process group, worker replaced; {_comeback(steps, killed_at, replayed)}"
+    row.note = f"SIGKILL to its process group, worker replaced; {comeback(steps, killed_at, replayed)}"
     ROWS.append(row)
     assert (row.done, row.lost, row.duplicated) == (1, 0, 0)
 

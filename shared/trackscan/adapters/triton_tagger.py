@@ -63,9 +63,18 @@ class TritonTagger:
                 self._model_name, [request], outputs=outputs, client_timeout=self._timeout_s
             )
         except InferenceServerException as exc:
+            # The connection may be what failed: one that went silent (a preempted node sends no
+            # reset) is never noticed by gRPC without keepalive, and every later call on it would
+            # time out too. The retry opens a new one.
+            self._disconnect()
             raise RetryableError(f"Triton at {self._url}: {exc.message()}") from exc
         mtt, msd, embedding = (response.as_numpy(name) for name in OUTPUTS)
         return Predictions(mtt=mtt, msd=msd, embedding=embedding)
+
+    def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def model_info(self) -> ModelInfo:
         """The configured model name and sha256."""

@@ -13,6 +13,7 @@ from trackscan.pipeline.blob_codec import SegmentFeatures, SegmentPredictions, d
 from trackscan.pipeline.deps import Deps, features_uri, predictions_uri, track_prefix
 from trackscan.pipeline.state import get_record, read_blob
 from trackscan.pipeline.steps import FINALIZE as STEP
+from trackscan.reconcile import replay
 from trackscan.tracks import ModelInfo, TrackState, Transition
 
 
@@ -20,7 +21,13 @@ def handle(message: TrackInferred, deps: Deps) -> None:
     """Commits the result once; a redelivered message only repeats the cleanup."""
     record = get_record(deps, message.track_id)
     if not record.state.is_final:
-        features, predictions = _load_segments(message, deps)
+        loaded = _load_segments(message, deps)
+        if loaded is None:
+            # A work blob is gone (the lifecycle rule): re-derive it through ingest; the redone
+            # segments announce the track to finalize again.
+            replay(record, deps, "segment blob gone, track replayed", STEP)
+            return
+        features, predictions = loaded
         model = _scoring_model([p.model for p in predictions])
         result = track_result(features, predictions)
         supersede_original(record, result, model, deps)  # a backfill re-run: its original first
@@ -43,11 +50,14 @@ def _scoring_model(models: list[ModelInfo]) -> ModelInfo:
     return replace(models[0], variant="+".join(sorted({m.variant for m in models})))
 
 
-def _load_segments(message: TrackInferred, deps: Deps) -> tuple[list[SegmentFeatures], list[SegmentPredictions]]:
+def _load_segments(
+    message: TrackInferred, deps: Deps
+) -> tuple[list[SegmentFeatures], list[SegmentPredictions]] | None:
+    """Every segment's features and predictions; None when a blob is missing."""
     try:
         indexes = range(message.segments_total)
         features = [decode_features(read_blob(deps, features_uri(deps, message.track_id, i))) for i in indexes]
         predictions = [decode_predictions(read_blob(deps, predictions_uri(deps, message.track_id, i))) for i in indexes]
-    except FileNotFoundError as exc:
-        raise RetryableError(f"a segment blob is missing: {exc}") from exc
+    except FileNotFoundError:
+        return None
     return features, predictions

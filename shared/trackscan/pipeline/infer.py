@@ -16,6 +16,7 @@ from trackscan.pipeline.deps import Deps, predictions_prefix, predictions_uri
 from trackscan.pipeline.state import get_record, read_blob
 from trackscan.pipeline.steps import INFER as STEP
 from trackscan.ports import Predictions, Tagger
+from trackscan.reconcile import replay
 from trackscan.tracks import TrackState, Transition
 
 log = logging.getLogger(__name__)
@@ -33,25 +34,35 @@ def handle(message: FeaturesReady, deps: Deps) -> None:
     if record.state is not TrackState.INFERRING:
         # Before the model runs: while inference keeps failing, the record names the step in hand.
         deps.tracks.apply(message.track_id, Transition(TrackState.INFERRING, STEP))
-    _ensure_predictions(message, deps)
+    if not _ensure_predictions(message, deps):
+        # The features blob is gone (the work bucket's lifecycle rule, or a forced redo): no
+        # redelivery can bring it back, so the track goes through ingest again to re-derive it.
+        replay(record, deps, "features blob gone, track replayed", STEP)
+        return
     done = len(deps.blobs.list_uris(predictions_prefix(deps, message.track_id)))
     if done >= message.segments_total:
         deps.publisher.publish(TrackInferred(message.track_id, message.segments_total))
 
 
-def _ensure_predictions(message: FeaturesReady, deps: Deps) -> None:
+def _ensure_predictions(message: FeaturesReady, deps: Deps) -> bool:
+    """Writes the segment's prediction blob unless it exists; False when its features blob is gone."""
     uri = predictions_uri(deps, message.track_id, message.segment_index)
     if deps.blobs.stat(uri) is not None:
         log.info("predictions exist, reused",
                  extra={"track_id": message.track_id, "segment_index": message.segment_index, "reused": True})
-        return
+        return True
     failpoints.hit("infer")
-    patches = decode_features(read_blob(deps, message.features_uri)).patches
+    try:
+        patches = decode_features(read_blob(deps, message.features_uri)).patches
+    except FileNotFoundError:
+        return False
     predictions = predict_in_batches(deps.tagger, patches, deps.config.infer_batch_patches)
     segment = SegmentPredictions(predictions, deps.tagger.model_info())
+    failpoints.hit("before_prediction_write")
     if deps.blobs.write_if_absent(uri, encode_predictions(segment)):
         log.info("predictions written", extra={"track_id": message.track_id, "segment_index": message.segment_index})
     failpoints.hit("after_prediction_write")
+    return True
 
 
 def predict_in_batches(tagger: Tagger, patches: np.ndarray, batch_size: int) -> Predictions:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 
+from trackscan import failpoints
 from trackscan.backfill import rerun_record
 from trackscan.errors import BadAudioError
 from trackscan.messages import SegmentPlanned, UploadReceived, pinned_uri
@@ -59,6 +60,7 @@ def handle(message: UploadReceived, deps: Deps) -> None:
     # Only after publishing: a crash in between redelivers the event and republishes.
     deps.tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, STEP, segments_total=len(plans),
                                                   content_hash=content_hash))
+    failpoints.hit("after_ingest_commit")
 
 
 def _restart(record: TrackRecord, deps: Deps) -> TrackRecord:
