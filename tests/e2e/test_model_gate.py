@@ -1,7 +1,7 @@
 """The faithfulness gate on real music: the variant `auto` picks must tag as fp32 does.
 
 A small set for `make test`: the first 60 s segment (what the pipeline cuts first) of every
-third track of the three Debian packages, 24 tracks. The gate tolerates one track in twenty
+third track of the three Debian packages, 25 tracks. The gate tolerates one track in twenty
 whose top-5 differs, so the set must hold twenty or more; `benchmarks/bench_model.py` runs the
 same gate on every track in full.
 """
