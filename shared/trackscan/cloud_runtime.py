@@ -43,6 +43,16 @@ def on_start(function_target: str | None) -> None:
         warm_up()
 
 
+def _request_trace() -> str | None:
+    """The trace of the HTTP request being served (Cloud Run adds one to every request)."""
+    from flask import has_request_context, request
+
+    if not has_request_context():
+        return None
+    headers = {name: request.headers.get(name, "") for name in ("traceparent", "X-Cloud-Trace-Context")}
+    return logs.trace_of(headers, cloud_deps().config.project_id)
+
+
 def handle_push(event_data: Any, step_name: str) -> None:
     """Runs one Pub/Sub push on the step ``step_name``.
 
@@ -56,7 +66,8 @@ def handle_push(event_data: Any, step_name: str) -> None:
         keep_rejected(cloud_deps().tracks, f"a {message.kind} message reached the {step_name} step",
                       pushed.data, pushed.attributes, pushed.message_id)
         return
-    run_step(message, cloud_deps(), attempt=pushed.delivery_attempt)
+    with logs.traced(_request_trace()):  # every line of the step carries the request's trace
+        run_step(message, cloud_deps(), attempt=pushed.delivery_attempt)
 
 
 def handle_dead_letter_push(event_data: Any) -> None:
@@ -68,7 +79,8 @@ def handle_dead_letter_push(event_data: Any) -> None:
     attempts = int(pushed.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount", 0) or 0)
     source = pushed.attributes.get("CloudPubSubDeadLetterSourceSubscription", "its subscription")
     reason = f"every delivery from {source} failed; the step's logs hold each error"
-    handle_dead_letter(message, reason, cloud_deps(), attempts)
+    with logs.traced(_request_trace()):
+        handle_dead_letter(message, reason, cloud_deps(), attempts)
 
 
 def reconcile_pass() -> dict[str, int]:
@@ -118,7 +130,7 @@ def serve_api(request: Any) -> Any:
     # The same request object, so the same body stream: functions-framework reads the body again
     # after the response, and a second stream over a drained wsgi.input fails under servers that
     # bound it by Content-Length (werkzeug's, and its test client) with a 500 "client disconnected".
-    with RequestContext(app, request.environ, request=request):
+    with RequestContext(app, request.environ, request=request), logs.traced(_request_trace()):
         return app.full_dispatch_request()
 
 
