@@ -290,5 +290,5 @@ def test_backfill_pass_retags_a_result_of_another_model_through_the_stack(
         time.sleep(0.5)
     assert record is not None and record.timeline[-1].step == "backfill"
     resource = _api(submitted.stack, "GET", f"/v1/tracks/{track_id}")
-    assert resource["model"] == {"name": model.name, "sha256": model.sha256}
+    assert resource["model"] == {"name": model.name, "sha256": model.sha256, "variant": model.variant}
     assert replace(record, timeline=stale.timeline, updated_at=stale.updated_at, model=stale.model) == stale
