@@ -4,12 +4,14 @@ Each segment keeps the raw autocorrelation of its onset envelope (lags up to 6 s
 of frame pairs behind each lag. Both are sums, so a track's autocorrelation is the sum over its
 segments (only the pairs that straddle a segment boundary are missing).
 
-The metrical level is chosen by evidence, with no preference for any tempo: the autocorrelation
-has peaks at the beat period and at all its multiples (bar, two bars), while the onset spectrum,
+The metrical level is chosen by evidence, not by a preferred tempo: the autocorrelation has
+peaks at the beat period and at all its multiples (bar, two bars), while the onset spectrum,
 computed from the same autocorrelation, has peaks at the beat rate and at all its multiples
 (eighths, sixteenths). Their product is high only where both agree, at the beat (Peeters 2007,
-"Template-based estimation of time-varying tempo"). The chosen period is then refined to a
-fraction of a frame by fitting the peaks at its multiples, which is what gives tenths of a BPM.
+"Template-based estimation of time-varying tempo"). One rule about the bar completes it: a fast
+period (from 120 BPM) whose pattern repeats only after eight of them is a half beat. The chosen
+period is then refined to a fraction of a frame by fitting the peaks at its multiples, which is
+what gives tenths of a BPM.
 """
 
 from __future__ import annotations
