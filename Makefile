@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup model model-reproducible music triton-venv bench-venv browser run test test-faults bench bench-descriptors clean tf-lock
+.PHONY: setup model model-reproducible music triton-venv bench-venv bench-musicnn-venv browser run test test-faults bench bench-descriptors clean tf-lock
 
 setup: $(INSTALLED) $(MODEL)
 
@@ -46,6 +46,16 @@ $(BENCH_VENV)/.installed: benchmarks/requirements-essentia.txt
 
 bench-venv: $(BENCH_VENV)/.installed
 
+# The musicnn reference implementation (TensorFlow CPU), the end-to-end benchmark's second peer.
+MUSICNN_VENV := .venv-musicnn
+$(MUSICNN_VENV)/.installed: benchmarks/requirements-musicnn.txt benchmarks/requirements-musicnn-nodeps.txt
+	$(PYTHON) -m venv $(MUSICNN_VENV)
+	$(MUSICNN_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-musicnn.txt
+	$(MUSICNN_VENV)/bin/python -m pip install --quiet --no-deps -r benchmarks/requirements-musicnn-nodeps.txt
+	touch $@
+
+bench-musicnn-venv: $(MUSICNN_VENV)/.installed
+
 # Chromium for the console's browser test (Playwright drives the system's browser: its own browser
 # download needs a host this project cannot reach). Debian's package, installed once where apt-get
 # runs as root; elsewhere the test skips and says why.
@@ -68,9 +78,10 @@ test: setup triton-venv browser
 	# SIGTERM row failed once on a clean clone (see FAULTS.md); they stay out until proven stable.
 	$(BIN)/python -m pytest --ignore-glob='tests/faults/test_emulator_*.py'
 
-bench: setup triton-venv
-	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)"
-	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)" --corpus drascula-music torus-trooper-data
+bench: setup triton-venv bench-musicnn-venv
+	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)" --musicnn-python $(MUSICNN_VENV)/bin/python
+	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)" --corpus drascula-music torus-trooper-data \
+		--musicnn-python $(MUSICNN_VENV)/bin/python
 	$(BIN)/python -m benchmarks.bench_steps --music "$$(scripts/fetch_music.sh)"
 	# Similarity quality (tags the three packages once, cached in .trackscan/similarity) and latency; dedupe.
 	$(BIN)/python -m benchmarks.bench_similarity --music "$$(scripts/fetch_music.sh)"

@@ -1,14 +1,16 @@
-"""Benchmark of the embedded default on real music, against a naive one-file-at-a-time loop.
+"""End to end on real music: `trackscan run` against the naive loop and the musicnn reference.
 
-Measures, on the demo corpus of Debian music:
-  1. decode + features realtime factor (one process, per 60 s segment);
-  2. model throughput in patches per second (onnxruntime, batches of 32);
-  3. end to end: `trackscan run` audio seconds per wall second, all workers;
-  4. the naive loop: librosa.load of the whole file, the same patches and descriptors (tempo,
-     key, loudness on the 16 kHz mono signal), the same model, one file at a time.
-Prints a Markdown table for BENCHMARKS.md.
+Measures, on a corpus of Debian music (the demo set by default):
+  1. decode + features realtime factor (one process, per segment);
+  2. model throughput in patches per second (onnxruntime fp32, batches of 32);
+  3. end to end, each as its own process tree with its start-up, in interleaved rounds: the
+     naive loop (benchmarks/naive_loop.py), the musicnn reference (benchmarks/musicnn_reference.py,
+     with --musicnn-python) and `trackscan run` with its default model runtime; wall time, CPU
+     time of every process, and where trackscan's CPU goes per step (its "step finished" logs).
+Prints Markdown tables for BENCHMARKS.md.
 
     python -m benchmarks.bench_local --music ~/.cache/trackscan/music [--corpus drascula-music ...]
+        [--musicnn-python .venv-musicnn/bin/python] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -16,21 +18,27 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import librosa
 import numpy as np
 
+from benchmarks.bench_steps import step_durations
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.audio.decode import decode_segment, probe
-from trackscan.audio.descriptors import combine, segment_descriptors
-from trackscan.audio.features import SAMPLE_RATE, patches_from_audio, to_model_rate
+from trackscan.audio.descriptors import segment_descriptors
+from trackscan.audio.features import patches_from_audio, to_model_rate
 from trackscan.config import Config
 from trackscan.pipeline.ingest import plan_segments
+
+MUSICNN_REFERENCE = Path(__file__).with_name("musicnn_reference.py")
 
 
 def features_rtf(files: list[Path], segment_s: float) -> tuple[float, np.ndarray]:
@@ -60,28 +68,84 @@ def model_patches_per_s(model_path: str, patches: np.ndarray, batch: int = 32) -
     return len(patches) / (time.perf_counter() - began)
 
 
-def end_to_end(files: list[Path], workers: int) -> float:
-    """Wall seconds of `trackscan run` on a fresh state folder."""
+@dataclass
+class Contender:
+    """One way of tagging the corpus, run as its own process tree, start-up included."""
+
+    name: str
+    argv: list[str]
+    wall_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)  # user + system of the whole process tree
+    step_cpu_s: list[dict[str, float]] = field(default_factory=list)  # trackscan only, from its logs
+
+
+def run_contender(contender: Contender, env: dict[str, str]) -> None:
+    """Runs it once on a fresh state folder; records wall time, CPU time and per-step CPU."""
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "TRACKSCAN_HOME": home}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "trackscan.cli", "run", "--json", "--workers", str(workers),
-                        *map(str, files)], env=env, check=True, stdout=subprocess.DEVNULL)
-        return time.perf_counter() - began
+        done = subprocess.run(contender.argv, env={**env, "TRACKSCAN_HOME": home}, check=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        contender.wall_s.append(time.perf_counter() - began)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    contender.cpu_s.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    per_step = step_durations(done.stderr.splitlines(), "cpu_s")
+    if per_step:
+        contender.step_cpu_s.append({step: sum(times) for step, times in per_step.items()})
 
 
-def naive_loop(files: list[Path], model_path: str) -> float:
-    """Wall seconds of the simple way: whole file in memory, one file at a time, the same
-    patches, descriptors and model."""
-    import onnxruntime
+def contenders(files: list[Path], workers: int, musicnn_python: str | None) -> list[Contender]:
+    """The naive loop, the musicnn reference (when its venv is given) and `trackscan run`."""
+    paths = [str(p) for p in files]
+    found = [Contender("naive loop", [sys.executable, "-m", "benchmarks.naive_loop", *paths])]
+    if musicnn_python:
+        found.append(Contender("musicnn reference (MTT + MSD)", [musicnn_python, str(MUSICNN_REFERENCE), *paths]))
+    found.append(Contender(f"`trackscan run --workers {workers}`",
+                           [sys.executable, "-m", "trackscan.cli", "run", "--json", "--log-format", "json",
+                            "--workers", str(workers), *paths]))
+    return found
 
-    began = time.perf_counter()
-    session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-    for path in files:
-        audio, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)
-        combine([segment_descriptors(audio[None, :], SAMPLE_RATE, audio)])
-        session.run(None, {"patches": patches_from_audio(audio)})
-    return time.perf_counter() - began
+
+def compare(runners: list[Contender], rounds: int) -> None:
+    """Runs every contender once per round, the order rotating so none always goes first."""
+    env = {**os.environ, "TRACKSCAN_LOG_LEVEL": "INFO"}
+    for round_index in range(rounds):
+        shift = round_index % len(runners)
+        for contender in runners[shift:] + runners[:shift]:
+            run_contender(contender, env)
+            print(f"round {round_index + 1}: {contender.name} {contender.wall_s[-1]:.1f} s", file=sys.stderr)
+
+
+def spread(values: list[float]) -> str:
+    """Median (min-max) of the values."""
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
+def print_comparison(runners: list[Contender], audio_s: float, rounds: int) -> None:
+    """The end-to-end table, ratios against the naive loop's median, and trackscan's CPU per step."""
+    naive = statistics.median(runners[0].wall_s)
+    print(f"\nEnd to end, {rounds} interleaved rounds, median (min-max):\n")
+    print("| contender | wall s | audio s per wall s | CPU s (all processes) | speed vs naive loop |")
+    print("|---|---|---|---|---|")
+    for contender in runners:
+        wall = statistics.median(contender.wall_s)
+        print(f"| {contender.name} | {spread(contender.wall_s)} | {audio_s / wall:.1f} | {spread(contender.cpu_s)} "
+              f"| {naive / wall:.2f}x |")
+    trackscan = runners[-1]
+    if trackscan.step_cpu_s:
+        steps = sorted({step for run in trackscan.step_cpu_s for step in run})
+        cpu = statistics.median(trackscan.cpu_s)
+        print("\nWhere `trackscan run`'s CPU goes (median over rounds; the steps' own processes, decoder "
+              "children excluded):\n")
+        print("| part | CPU s | share |\n|---|---|---|")
+        measured = 0.0
+        for step in steps:
+            seconds = statistics.median(run.get(step, 0.0) for run in trackscan.step_cpu_s)
+            measured += seconds
+            print(f"| {step} step | {seconds:.1f} | {seconds / cpu:.0%} |")
+        rest = cpu - measured
+        rest_name = "the rest: start-up, model loads, decoder children, queue and SQLite"
+        print(f"| {rest_name} | {rest:.1f} | {rest / cpu:.0%} |")
 
 
 def main() -> None:
@@ -90,25 +154,24 @@ def main() -> None:
     parser.add_argument("--corpus", nargs="+", default=["demo"],
                         help="folders under --music to take every track from (default: the demo set)")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved runs of each contender")
+    parser.add_argument("--musicnn-python", help="python of the musicnn reference venv (make bench-musicnn-venv)")
     args = parser.parse_args()
     config = Config.from_env()
     files = sorted(p.resolve() for folder in args.corpus for p in (args.music / folder).iterdir())
     audio_s = sum(librosa.get_duration(path=p) for p in files)
     rtf, patches = features_rtf(files, config.segment_s)
     patches_per_s = model_patches_per_s(config.model_path, patches)
-    naive_s = naive_loop(files, config.model_path)
-    e2e_s = end_to_end(files, args.workers)
     machine = platform.processor() or platform.machine()
     print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"corpus: {len(files)} tracks, {audio_s / 60:.1f} min of audio, {len(patches)} patches\n")
+    print(f"corpus: {', '.join(args.corpus)}: {len(files)} tracks, {audio_s / 60:.1f} min of audio, "
+          f"{len(patches)} patches\n")
     print("| measure | value |\n|---|---|")
     print(f"| decode + features, one process | {rtf:.1f}x realtime |")
-    print(f"| model (onnxruntime, batch 32) | {patches_per_s:.0f} patches/s |")
-    e2e = f"{audio_s / e2e_s:.1f} audio s per wall s ({e2e_s:.1f} s)"
-    naive = f"{audio_s / naive_s:.1f} audio s per wall s ({naive_s:.1f} s)"
-    print(f"| end to end, `trackscan run --workers {args.workers}` | {e2e} |")
-    print(f"| naive loop (librosa.load + same features + same model) | {naive} |")
-    print(f"| ratio trackscan / naive | {naive_s / e2e_s:.2f} |")
+    print(f"| model (onnxruntime fp32, batch 32) | {patches_per_s:.0f} patches/s |")
+    runners = contenders(files, args.workers, args.musicnn_python)
+    compare(runners, args.rounds)
+    print_comparison(runners, audio_s, args.rounds)
 
 
 if __name__ == "__main__":
