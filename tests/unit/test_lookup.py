@@ -33,6 +33,16 @@ def test_find_track_lists_the_candidates_when_a_bare_name_is_ambiguous(store):
     assert all(track_id in raised.value.message for track_id in ids)
 
 
+def test_find_track_by_bare_name_when_a_local_file_of_that_name_is_not_a_track(store, tmp_path, monkeypatch):
+    # `status --cloud song.ogg` from the folder the file was uploaded from (the README's outage drill).
+    monkeypatch.chdir(tmp_path)
+    write_audio(tmp_path / "song.ogg", music_like(1.0))
+    record = store.create_if_absent(new_record("gs://b/p/song.ogg", "7", "p", "ingest"))
+    assert find_track(store, "song.ogg").track_id == record.track_id
+    with pytest.raises(click.ClickException, match="No track"):
+        find_track(store, str(tmp_path / "song.ogg"))
+
+
 def test_find_track_says_what_it_accepts_when_nothing_matches(store):
     with pytest.raises(click.ClickException, match="give a track id, a file path, a URI or a file name"):
         find_track(store, "gs://b/p/none.ogg")

@@ -37,7 +37,11 @@ def _matches(store: TrackStore, query: str) -> list[TrackRecord]:
     if "://" not in query and path.exists():
         event = upload_event(path)
         current = store.get(track_id_for(event.source_uri, event.generation))
-        return [current] if current else store.by_source(event.source_uri, 1)
+        found = [current] if current else store.by_source(event.source_uri, 1)
+        if found or query != path.name:
+            return found
+        # A bare name that is also a file here (song.ogg just uploaded to the dev stack from this
+        # folder): not known as a local file, so it is the name of a track anywhere.
     if TRACK_ID.fullmatch(query):
         record = store.get(query)
         return [record] if record else []

@@ -32,6 +32,7 @@ FUNCTIONS_SOURCE = REPO_ROOT / "functions" / "main.py"
 # The dev stack's stand-in for the every-minute Cloud Scheduler job: faster, for a quick loop.
 SCHEDULER_EVERY_S = 15.0
 INSTALL_TRITON = REPO_ROOT / "scripts" / "install_triton_venv.sh"
+DEFAULT_ENV_FILE = Path(".dev.env")
 
 
 def _state_dir() -> Path:
@@ -44,7 +45,7 @@ def dev() -> None:
 
 
 @dev.command()
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path(".dev.env"),
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ENV_FILE,
               show_default=True, help="Where to write the variables that point clients at the stack.")
 @click.option("--free-ports", is_flag=True, help="Let the kernel pick free ports instead of the defaults.")
 @click.option("--no-triton", is_flag=True, help="Do not start the local Triton server.")
@@ -103,12 +104,12 @@ def _stable_api_key(state_dir: Path) -> str:
 
 
 def _command(executable: str) -> str:
-    """How to run a program of this virtual environment from the current directory."""
+    """How to run a program of this virtual environment from the current directory (shell-quoted)."""
     path = Path(sys.executable).parent / executable
     try:
-        return str(path.relative_to(Path.cwd()))
+        return shlex.quote(str(path.relative_to(Path.cwd())))
     except ValueError:
-        return str(path)
+        return shlex.quote(str(path))
 
 
 def _functions_source() -> Path | None:
@@ -119,12 +120,16 @@ def _functions_source() -> Path | None:
 
 
 def _summary(stack: DevStack, env_file: Path) -> str:
+    """What `dev up` prints: every command on a line of its own, indented two spaces, as it runs."""
     ready = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in stack.ready_s.items())
     trackscan, python = _command("trackscan"), _command("python")
-    env = shlex.quote(str(env_file))
+    # `. .dev.env` searches PATH first (and only PATH in sh and zsh): name the folder.
+    env = shlex.quote(str(env_file) if env_file.is_absolute() or env_file.parent != Path(".") else f"./{env_file}")
+    api_url = stack.env["TRACKSCAN_API_URL"]
     return "\n".join([
         f"Dev stack ready ({ready}).",
-        f"Variables written to {env_file}; load them with:  set -a; . {env}; set +a",
+        f"Variables written to {env_file}; load them with:",
+        f"  set -a; . {env}; set +a",
         "",
         f"Upload a file as partner {DEV_PARTNER} (it lands in gs://{stack.config.ingest_bucket_name}/"
         f"{DEV_PARTNER}/ and fake GCS announces it on {step_named(INGEST).topic(stack.config.topic_prefix)}):",
@@ -135,17 +140,19 @@ def _summary(stack: DevStack, env_file: Path) -> str:
         "os.environ['TRACKSCAN_DEV_PARTNER'] + '/' + os.path.basename(sys.argv[1])); "
         "b.upload_from_filename(sys.argv[1]); print(track_id_for(f'gs://{b.bucket.name}/{b.name}', "
         "str(b.generation)))\" song.ogg",
-        f"or through the API at {stack.env['TRACKSCAN_API_URL']} with the key in $TRACKSCAN_DEV_API_KEY "
-        "(kept across restarts).",
-        f"Support console: {stack.env['TRACKSCAN_API_URL']}/console/ (sign in with $TRACKSCAN_DEV_API_KEY).",
-        f"Watch a track:  {trackscan} status --cloud TRACK_ID   (with the variables loaded)",
+        f"or through the API at {api_url} with the key in $TRACKSCAN_DEV_API_KEY (kept across restarts).",
+        f"Support console: {api_url}/console/ (sign in with $TRACKSCAN_DEV_API_KEY).",
+        "Watch a track (with the variables loaded):",
+        f"  {trackscan} status --cloud TRACK_ID",
         "The emulators keep their data in memory: `dev down` or a restart starts them empty.",
-        f"Logs: {stack.state_dir / 'logs'}    Stop everything:  {trackscan} dev down",
+        f"Logs: {stack.state_dir / 'logs'}",
+        "Stop everything:",
+        f"  {trackscan} dev down" + ("" if env_file == DEFAULT_ENV_FILE else f" --env-file {env}"),
     ])
 
 
 @dev.command()
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=Path(".dev.env"),
+@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ENV_FILE,
               show_default=True, help="The variables file `dev up` wrote: removed with the stack.")
 def down(env_file: Path) -> None:
     """Stop every process `trackscan dev up` started, forget them and remove the env file."""
