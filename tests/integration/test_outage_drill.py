@@ -3,10 +3,16 @@
 `trackscan dev up`, `dev stop pubsub`, uploads straight to the bucket with google-cloud-storage
 (fake GCS cannot announce them: the notifications are lost), `dev start pubsub`: the dev stack's
 scheduled reconcile pass sweeps the bucket and every file reaches DONE with no manual step.
+
+Pub/Sub stays down longer than fake GCS keeps retrying a notification's publish: after a 5 s
+outage the notification arrived late and the track finished without the sweep (seen in a run),
+which would prove nothing. The test then checks, in the reconcile function's log, that the sweep
+is what sent every upload to ingest.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -19,6 +25,9 @@ from trackscan.tracks import track_id_for
 
 pytestmark = pytest.mark.integration
 DONE_WITHIN_S = 300
+# fake-gcs-server publishes with the Go Pub/Sub client, which retries a publish for 60 s by
+# default (PublishSettings.Timeout); down for longer, the notification is lost for good.
+PUBSUB_DOWN_S = 75
 
 
 def _env_file(path: Path) -> dict[str, str]:
@@ -46,6 +55,13 @@ def _states(env: dict[str, str], track_ids: list[str]) -> dict[str, str | None]:
         return {t: (r.state.value if (r := store.get(t)) else None) for t in track_ids}
 
 
+def _swept(reconcile_log: Path) -> set[str]:
+    """Track ids the inventory sweep sent to ingest, per the reconcile function's JSON log lines."""
+    lines = [line for line in reconcile_log.read_text().splitlines() if line.startswith("{")]
+    entries = [json.loads(line) for line in lines]
+    return {e["track_id"] for e in entries if e.get("message") == "unannounced upload sent to ingest"}
+
+
 def test_uploads_made_while_pubsub_was_down_reach_done_through_the_sweep(
         emulator_tools: None, triton_skip_reason: str, tmp_path: Path):
     if triton_skip_reason:
@@ -58,6 +74,7 @@ def test_uploads_made_while_pubsub_was_down_reach_done_through_the_sweep(
         assert run_cli(["dev", "stop", "pubsub"], home).returncode == 0
         songs = [write_audio(tmp_path / f"drill-{i}.ogg", music_like(4.0 + i)) for i in range(3)]
         track_ids = [_upload(env, song) for song in songs]
+        time.sleep(PUBSUB_DOWN_S)
         started = run_cli(["dev", "start", "pubsub"], home)
         assert started.returncode == 0, started.stderr
         deadline, states = time.monotonic() + DONE_WITHIN_S, {}
@@ -67,6 +84,7 @@ def test_uploads_made_while_pubsub_was_down_reach_done_through_the_sweep(
                 break
             time.sleep(5)
         assert all(state == "DONE" for state in states.values()), states
+        assert _swept(home / "dev" / "logs" / "reconcile.log") >= set(track_ids)
     finally:
         down = run_cli(["dev", "down", "--env-file", str(env_file)], home)
     assert down.returncode == 0 and not env_file.exists()
