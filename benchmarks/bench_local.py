@@ -1,7 +1,7 @@
 """Benchmark of the embedded default on real music, against a naive one-file-at-a-time loop.
 
 Measures, on the demo corpus of Debian music:
-  1. decode + features realtime factor (one process, per 60 s segment);
+  1. decode + features realtime factor (one process, per segment of TRACKSCAN_SEGMENT_S);
   2. model throughput in patches per second (onnxruntime, batches of 32);
   3. end to end: `trackscan run` audio seconds per wall second, all workers;
   4. the naive loop: librosa.load of the whole file, the same patches and descriptors (tempo,
