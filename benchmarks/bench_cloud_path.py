@@ -40,7 +40,7 @@ from trackscan.dev.layout import port_free
 from trackscan.dev.stack import REPO_ROOT
 from trackscan.tracks import TrackRecord, track_id_for
 
-DEFAULT_TRACK = "wesnoth-1.16-music/elvish-theme.ogg"  # 3:25, four 60 s segments
+DEFAULT_TRACK = "wesnoth-1.16-music/elvish-theme.ogg"  # 3:25, two 120 s segments
 DONE_TIMEOUT_S = 600.0
 POLL_S = 0.2
 STEPS = ("ingest", "features", "infer", "finalize")

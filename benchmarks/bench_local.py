@@ -1,7 +1,7 @@
 """End to end on real music: `trackscan run` against the naive loop and the musicnn reference.
 
 Measures, on a corpus of Debian music (the demo set by default):
-  1. decode + features realtime factor (one process, per segment);
+  1. decode + features realtime factor (one process, per segment of TRACKSCAN_SEGMENT_S);
   2. model throughput in patches per second (onnxruntime fp32, batches of 32);
   3. end to end, each as its own process tree with its start-up, in interleaved rounds: the
      naive loop (benchmarks/naive_loop.py), the musicnn reference (benchmarks/musicnn_reference.py,

@@ -6,7 +6,7 @@
    order; median and spread (min-max) over the rounds.
 2. Faithfulness: every track of the corpora, cut into segments and patches as the pipeline
    does, scored by each variant and compared with onnxruntime fp32 by trackscan.model_gate.
-3. Before and after in the infer step: patches per model call on the corpora's 60 s segments
+3. Before and after in the infer step: patches per model call on the corpora's segments
    and patches/s, onnxruntime at batch 32 against the variant `auto` picks at each --batch.
 Prints Markdown for BENCHMARKS.md.
 
@@ -144,7 +144,8 @@ def before_after(config: Config, segments: list[np.ndarray], batches: list[int],
     measures = {run: functools.partial(patches_per_s, tagger, segments, run[1]) for run, tagger in runs.items()}
     figures = interleaved(measures, rounds)
     sizes = [len(s) for s in segments]
-    print(f"\n### In the infer step, 1 thread per worker, {len(segments)} segments of 60 s, {sum(sizes)} patches\n")
+    print(f"\n### In the infer step, 1 thread per worker, {len(segments)} segments of {config.segment_s:g} s, "
+          f"{sum(sizes)} patches\n")
     print("| runtime | batch | patches per model call | patches per wall s | patches per CPU s |")
     print("|---|---|---|---|---|")
     for (variant, batch), pairs in figures.items():

@@ -44,7 +44,9 @@ from benchmarks.triton_servers import ServerSettings, agreement_with_onnx, runni
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL_PATH = REPO_ROOT / "inference" / "model_repository" / "musicnn" / "1" / "model.onnx"
-SEGMENT_PATCHES = 20  # a 60 s segment: the request the infer step sends today
+# A 120 s segment (the default TRACKSCAN_SEGMENT_S): one request of the infer step when
+# TRACKSCAN_INFER_BATCH_PATCHES holds a whole segment.
+SEGMENT_PATCHES = 40
 # Presets: (patches per request at concurrency 1, concurrencies at SEGMENT_PATCHES, instances,
 # queue delays in µs, seconds a point). Sized so `gpu` fits a few minutes of device time.
 PRESETS = {

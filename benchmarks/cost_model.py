@@ -204,8 +204,8 @@ def gpu_throughput_from_sweep(path: Path) -> float:
 
 LEVERS: list[tuple[str, str, dict]] = [
     ("segment length", "30 s", {"segment_s": 30.0}),
-    ("segment length", "60 s (today)", {}),
-    ("segment length", "120 s", {"segment_s": 120.0}),
+    ("segment length", "60 s", {"segment_s": 60.0}),
+    ("segment length", "120 s (today)", {}),
     ("segment length", "240 s (whole track)", {"segment_s": 240.0}),
     ("features blob", "float16 patches", {"bytes_per_patch": PATCH_BYTES / 2}),
     ("Firestore writes", "3 (no INFERRING)", {"firestore_writes": 3}),

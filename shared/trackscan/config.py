@@ -16,9 +16,10 @@ from typing import Any
 # Where the model build script writes the ONNX model, relative to the repository root.
 MODEL_RELATIVE_PATH = Path("inference/model_repository/musicnn/1/model.onnx")
 # RLIMIT_AS counts address space, mapped libraries included. Measured in the decoder child:
-# 250 MiB before any decode (Python, numpy, PyAV's FFmpeg), 300 MiB with a GCS client, 580 MiB
-# peak for the heaviest file accepted (a 60 s segment of 8-channel 192 kHz WAV). The cap leaves
-# more than twice that and stops a file that asks for gigabytes before a 2 GiB instance runs out.
+# 250 MiB before any decode (Python, numpy, PyAV's FFmpeg), 300 MiB with a GCS client, and for
+# the heaviest file accepted (8-channel 192 kHz WAV) a peak of about 680 MiB for a 60 s segment
+# and 900 MiB for a 120 s one (benchmarks/bench_segment_steps.py --heaviest). The cap leaves
+# 1.7 times that and stops a file that asks for gigabytes before a 2 GiB instance runs out.
 DEFAULT_DECODE_MEMORY_BYTES = 1536 << 20
 
 
@@ -63,7 +64,9 @@ class Config:
     # The in-process model runtime and precision: auto (bf16 where the CPU has bf16 units),
     # openvino-bf16, openvino-fp32 or onnxruntime-fp32 (see MODEL_VARIANTS in bootstrap).
     model_variant: str = _env("TRACKSCAN_MODEL_VARIANT", "local", "auto")
-    segment_s: float = _env("TRACKSCAN_SEGMENT_S", "cloud", 60.0)
+    # Seconds of audio per segment: 120 s halves the messages and blob operations per track of
+    # 60 s and keeps each step well inside 10 s (BENCHMARKS.md, "Cost per million 4-minute tracks").
+    segment_s: float = _env("TRACKSCAN_SEGMENT_S", "cloud", 120.0)
     max_duration_s: float = _env("TRACKSCAN_MAX_DURATION_S", "cloud", 7200.0)
     max_file_bytes: int = _env("TRACKSCAN_MAX_FILE_BYTES", "cloud", 1 << 30)
     # Patches per model call, measured (BENCHMARKS.md, "Model runtime"): in process on one thread

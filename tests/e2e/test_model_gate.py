@@ -1,9 +1,9 @@
 """The faithfulness gate on real music: the variant `auto` picks must tag as fp32 does.
 
-A small set for `make test`: the first 60 s segment (what the pipeline cuts first) of every
-third track of the three Debian packages, 25 tracks. The gate tolerates one track in twenty
-whose top-5 differs, so the set must hold twenty or more; `benchmarks/bench_model.py` runs the
-same gate on every track in full.
+A small set for `make test`: a first segment of 60 s (half the pipeline's, to keep the test
+short) of every third track of the three Debian packages, 25 tracks. The gate tolerates one
+track in twenty whose top-5 differs, so the set must hold twenty or more;
+`benchmarks/bench_model.py` runs the same gate on every track in full.
 """
 
 import os

@@ -23,7 +23,7 @@ MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 192_000
 MAX_CHANNELS = 8
 # Decoded audio is kept at no more than this rate and two channels: enough for loudness and
-# features, and it bounds the memory of one 60 s segment to about 23 MB.
+# features, and it bounds the decoded samples of one 120 s segment to about 46 MB.
 MAX_DECODE_RATE = 48_000
 # A segment may come out this much shorter than planned before it counts as truncated
 # (container durations are estimates for some formats).

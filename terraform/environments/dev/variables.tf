@@ -72,7 +72,7 @@ variable "console_staff" {
 variable "segment_s" {
   type        = number
   description = "Seconds of audio per segment message (TRACKSCAN_SEGMENT_S)."
-  default     = 60
+  default     = 120
 }
 
 variable "max_duration_s" {
