@@ -83,6 +83,7 @@ bench: setup triton-venv bench-musicnn-venv
 	$(BIN)/python -m benchmarks.bench_local --music "$$(scripts/fetch_music.sh)" --corpus drascula-music torus-trooper-data \
 		--musicnn-python $(MUSICNN_VENV)/bin/python
 	$(BIN)/python -m benchmarks.bench_steps --music "$$(scripts/fetch_music.sh)"
+	$(BIN)/python -m benchmarks.bench_segment_steps --music "$$(scripts/fetch_music.sh)" --heaviest
 	# Similarity quality (tags the three packages once, cached in .trackscan/similarity) and latency; dedupe.
 	$(BIN)/python -m benchmarks.bench_similarity --music "$$(scripts/fetch_music.sh)"
 	$(BIN)/python -m benchmarks.bench_dedupe --music "$$(scripts/fetch_music.sh)"
