@@ -24,13 +24,15 @@ SEGMENTS = 3
 
 
 def reference_results(paths: Iterable[Path], home: Path) -> dict[Path, TrackResult]:
-    """What the embedded default (onnxruntime, same segment length) makes of each file: every
-    cloud result must equal it, whatever faults it went through."""
+    """What the embedded default makes of each file with the model the dev stack's Triton serves
+    (onnxruntime fp32, not the CPU's fastest variant) and the same segment length: every cloud
+    result must equal it, whatever faults it went through."""
     from tests.pipeline_fixtures import run_to_completion, upload
     from trackscan.adapters.audio_decoders import InProcessDecoder
     from trackscan.bootstrap import local_deps
 
-    config = replace(Config.from_env({"TRACKSCAN_HOME": str(home)}), segment_s=SEGMENT_S)
+    config = replace(Config.from_env({"TRACKSCAN_HOME": str(home)}), segment_s=SEGMENT_S,
+                     model_variant="onnxruntime-fp32")
     deps = local_deps(config, model_threads=1)
     deps = replace(deps, decoder=InProcessDecoder(deps.blobs))
     results = {}
