@@ -25,6 +25,8 @@ from trackscan.pipeline.step_policy import run_step
 from trackscan.pipeline.steps import track_id_of
 
 pytestmark = pytest.mark.faults
+# The module's own segment length, not the default: a stop then lands between segments of a track.
+SEGMENT_S = "60"
 SEGMENTS_PER_TRACK = 3  # 130 s at 60 s segments: 60 + 60 + 10
 
 
@@ -43,7 +45,7 @@ def library(tmp_path_factory) -> list[Path]:
 @pytest.fixture(scope="module")
 def reference(library, tmp_path_factory) -> dict[str, dict]:
     """Results of an undisturbed run: what every faulted run must end with."""
-    run = CliRun(library, tmp_path_factory.mktemp("reference") / ".trackscan")
+    run = CliRun(library, tmp_path_factory.mktemp("reference") / ".trackscan", TRACKSCAN_SEGMENT_S=SEGMENT_S)
     assert run.finish() == 0
     return {r["source"]: r for r in run.lines}
 
@@ -64,14 +66,14 @@ def _differs(record: dict, expected: dict) -> bool:
 @pytest.mark.parametrize(("signum", "name"), [(SIGTERM, "SIGTERM"), (SIGKILL, "SIGKILL")])
 def test_run_loses_nothing_when_stopped_mid_run_and_rerun(library, reference, tmp_path, signum, name):
     home = tmp_path / ".trackscan"
-    first = CliRun(library, home)
+    first = CliRun(library, home, TRACKSCAN_SEGMENT_S=SEGMENT_S)
     first.next_record()  # one track done, the others mid-flight
     first.signal_group(signum) if signum == SIGKILL else first.process.send_signal(signum)
     drain_s = wait_exit(first, timeout_s=60)
     if signum == SIGTERM:
         assert first.process.returncode == 3
     started = time.monotonic()
-    rerun = CliRun(library, home)
+    rerun = CliRun(library, home, TRACKSCAN_SEGMENT_S=SEGMENT_S)
     assert rerun.finish() == 0
     row = FaultRow(f"{name} to `trackscan run` after the first track", "embedded", len(library),
                    recover_s=time.monotonic() - started,
@@ -87,7 +89,8 @@ def test_run_loses_nothing_when_stopped_mid_run_and_rerun(library, reference, tm
 def test_pipeline_records_one_result_when_every_message_is_delivered_five_times(library, reference, tmp_path):
     """Each upload event 5 times, then every message the steps emitted delivered again, all
     through the real handlers, model and decoder of the embedded default."""
-    deps = local_deps(Config.from_env({"TRACKSCAN_HOME": str(tmp_path / ".trackscan")}))
+    home = str(tmp_path / ".trackscan")
+    deps = local_deps(Config.from_env({"TRACKSCAN_HOME": home, "TRACKSCAN_SEGMENT_S": SEGMENT_S}))
     events = [upload_event(path) for path in library]
     handled = run_to_completion(deps, *(events * 5))
     run_to_completion(deps, *[m for m in handled if not isinstance(m, UploadReceived)])
@@ -127,7 +130,7 @@ def poison(tmp_path_factory) -> dict[Path, str]:
 def test_run_fails_each_poison_file_with_its_code_when_mixed_with_good_ones(library, poison, tmp_path):
     started = time.monotonic()
     run = CliRun([*library[:2], *poison], tmp_path / ".trackscan", TRACKSCAN_MAX_DURATION_S="150",
-                 TRACKSCAN_FAILPOINTS="decode@crashme=crash")
+                 TRACKSCAN_SEGMENT_S=SEGMENT_S, TRACKSCAN_FAILPOINTS="decode@crashme=crash")
     assert run.finish() == 1  # some tracks FAILED
     latest = {Path(r["source"]).name: r for r in run.lines}
     row = FaultRow("poison files (truncated, garbled, empty, PDF, noise, overlong, 1 kHz, 384 kHz, "
@@ -145,7 +148,8 @@ def test_run_fails_each_poison_file_with_its_code_when_mixed_with_good_ones(libr
 
 def test_run_ends_retries_exhausted_when_a_step_keeps_failing(library, tmp_path):
     started = time.monotonic()
-    run = CliRun(library[:1], tmp_path / ".trackscan", TRACKSCAN_FAILPOINTS="infer=error")
+    run = CliRun(library[:1], tmp_path / ".trackscan", TRACKSCAN_FAILPOINTS="infer=error",
+                 TRACKSCAN_SEGMENT_S=SEGMENT_S)
     assert run.finish() == 1  # the track FAILED
     (record,) = run.lines
     ROWS.append(FaultRow("the infer step fails every time", "embedded", 1, failed={"RETRIES_EXHAUSTED": 1},
