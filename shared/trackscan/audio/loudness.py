@@ -30,8 +30,10 @@ LRA_PERCENTILES = (10.0, 95.0)
 LOUDNESS_OFFSET_DB = -0.691  # BS.1770: a 997 Hz sine at 0 dBFS reads -3.01 LUFS per channel
 OVERSAMPLING = 4
 # The oversampling filter: a Kaiser-windowed sinc, 32 taps per phase (BS.1770's example has 12).
-# On real music it reads within 0.03 dB of 32x oversampling (soxr's 4x: within 0.01 dB, at
-# five times the cost); shorter filters read bright, clipped masters up to 0.12 dB low.
+# On real music it reads within 0.03 dB of 32x oversampling (soxr's 4x, which it replaces at a
+# fifth of the cost: within 0.01 dB); shorter filters read bright, clipped masters up to 0.12 dB
+# low. Only content in the top 15 % of the band is read differently from soxr's (up to 0.3 dB
+# on white noise, inside Tech 3341's +0.2 / -0.4 dB).
 TRUE_PEAK_TAPS = 32
 TRUE_PEAK_KAISER_BETA = 6.0
 # Interpolated values computed per matrix product: enough to keep BLAS busy, small enough to
@@ -121,7 +123,8 @@ def true_peak(samples: np.ndarray, sample_rate: int) -> float:
     guard = int(EDGE_GUARD_S * sample_rate)
     # The interpolated values between samples guard and n - guard, each from the taps around it.
     half = TRUE_PEAK_TAPS // 2
-    start, stop = max(guard - half + 1, 0), min(samples.shape[1] - guard + half, samples.shape[1])
+    start = max(guard - half + 1, 0)
+    stop = max(min(samples.shape[1] - guard + half, samples.shape[1]), start)
     for channel in np.asarray(samples, dtype=np.float32)[:, start:stop]:
         peak = max(peak, _interpolated_peak(channel))
     return peak
