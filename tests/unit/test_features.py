@@ -1,8 +1,10 @@
+import librosa
 import numpy as np
 import pytest
 
-from tests.audio_fixtures import tone
+from tests.audio_fixtures import music_like, tone
 from trackscan.audio.features import N_MELS, PATCH_FRAMES, log_mel, patches_from_audio, to_model_rate, to_patches
+from trackscan.audio.spectrum import power_spectrogram
 
 
 def test_to_model_rate_downmixes_and_resamples_to_16khz():
@@ -34,3 +36,12 @@ def test_to_patches_pads_one_patch_when_audio_is_shorter_than_3s():
 
 def test_patches_from_audio_gives_ten_patches_when_audio_is_30s():
     assert patches_from_audio(np.zeros(16_000 * 30, np.float32)).shape[0] == 10
+
+
+@pytest.mark.parametrize(("n_fft", "hop"), [(512, 256), (1024, 160), (4096, 2048)])
+def test_power_spectrogram_matches_librosa_stft_when_framed_as_each_feature_frames_it(n_fft, hop):
+    mono = to_model_rate(music_like(5.0)[None, :], 44_100)
+    expected = np.abs(librosa.stft(mono, n_fft=n_fft, hop_length=hop)) ** 2
+    power = power_spectrogram(mono, n_fft, hop)
+    assert power.shape == expected.T.shape
+    np.testing.assert_allclose(power, expected.T, rtol=0, atol=1e-5 * float(expected.max()))

@@ -8,7 +8,6 @@ are checked against what the header promised.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -86,18 +85,18 @@ def decode_segment(reader: BinaryIO, start_s: float, duration_s: float) -> Decod
         rate = min(int(stream.codec_context.sample_rate), MAX_DECODE_RATE)
         layout = "mono" if stream.codec_context.channels == 1 else "stereo"
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        samples = np.empty((1 if layout == "mono" else 2, int(round(duration_s * rate))), np.float32)
         if start_s > 0:
             _seek(container, stream, start_s)
         try:
-            chunks = list(_frames_in_range(container, stream, resampler, start_s, duration_s, rate))
+            filled = _decode_into(samples, container, stream, resampler, start_s, rate)
         except BadAudioError as exc:
             if exc.code == "CORRUPT" and at_end(reader):  # the last frame is cut off mid-way
                 raise BadAudioError("TRUNCATED", "The file ends in the middle of a frame: it was cut short.") from exc
             raise
-    samples = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
-    samples = samples[:, : int(round(duration_s * rate))]
+    samples = samples[:, :filled] if filled else np.zeros((1, 0), np.float32)
     _check_decoded(samples, rate, duration_s)
-    return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), rate)
+    return DecodedAudio(np.ascontiguousarray(samples), rate)
 
 
 def _open(reader: BinaryIO) -> av.container.InputContainer:
@@ -154,35 +153,44 @@ def _check_limits(info: AudioInfo, max_duration_s: float) -> None:
         )
 
 
-def _frames_in_range(
+def _decode_into(
+    samples: npt.NDArray[np.float32],
     container: av.container.InputContainer,
     stream: av.audio.stream.AudioStream,
     resampler: av.AudioResampler,
     start_s: float,
-    duration_s: float,
     rate: int,
-) -> Iterator[npt.NDArray[np.float32]]:
-    """Yields [channels, n] arrays covering the range, trimmed at the start."""
-    end_s = start_s + duration_s
+) -> int:
+    """Fills [channels, n] samples with the range from start_s on; returns how many were decoded.
+
+    Frames are copied plane by plane straight into place: a minute of audio is thousands of
+    frames, and anything more per frame (arrays stacked, fractions multiplied) shows in the cost.
+    """
+    wanted, filled = samples.shape[1], 0
+    end_s = start_s + wanted / rate
+    seconds_per_tick: float | None = None
     try:
         for frame in container.decode(stream):
-            frame_start_s = _start_s(frame, default=start_s)
-            if frame_start_s >= end_s:
-                return
+            if seconds_per_tick is None and frame.time_base is not None:
+                seconds_per_tick = float(frame.time_base)
+            # A frame without a timestamp (some raw streams) is taken to start where the range does.
+            frame_start_s = start_s if frame.pts is None or seconds_per_tick is None else frame.pts * seconds_per_tick
+            if filled >= wanted or frame_start_s >= end_s:
+                break
             for converted in resampler.resample(frame):
-                # fltp frames are float32 already: asarray only tells the type checker so.
-                array = np.asarray(converted.to_ndarray(), dtype=np.float32)
-                skip = int(round((start_s - frame_start_s) * rate))
-                yield array[:, skip:] if skip > 0 else array
+                # A frame that begins before the range (after a seek to a key frame) is trimmed.
+                skip = max(int(round((start_s - frame_start_s) * rate)), 0)
+                count = min(converted.samples - skip, wanted - filled)
+                if count <= 0:
+                    continue
+                for channel, plane in enumerate(converted.planes[: samples.shape[0]]):
+                    samples[channel, filled : filled + count] = np.frombuffer(
+                        memoryview(plane), np.float32, count, 4 * skip
+                    )
+                filled += count
     except av.error.FFmpegError as exc:
         raise BadAudioError("CORRUPT", f"Decoding failed at about {start_s:.0f} s: {exc}.") from exc
-
-
-def _start_s(frame: av.AudioFrame, default: float) -> float:
-    # A frame without a timestamp (some raw streams) is taken to start where the range does.
-    if frame.pts is None or frame.time_base is None:
-        return default
-    return float(frame.pts * frame.time_base)
+    return filled
 
 
 def _check_decoded(samples: npt.NDArray[np.float32], rate: int, planned_s: float) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from trackscan.audio import loudness
 from trackscan.audio.key import estimate_key, pitch_class_energy
+from trackscan.audio.spectrum import blas_on_one_thread
 from trackscan.audio.tempo import estimate_tempo, onset_autocorrelation
 
 
@@ -67,18 +68,23 @@ class TrackDescriptors:
 
 
 def segment_descriptors(samples: np.ndarray, sample_rate: int, mono_16k: np.ndarray) -> SegmentDescriptors:
-    """Descriptors of one segment from its decoded [channels, n] audio and its 16 kHz mono version."""
-    autocorrelation, pairs = onset_autocorrelation(mono_16k)
-    chroma, bass_chroma = pitch_class_energy(mono_16k)
-    return SegmentDescriptors(
-        duration_s=samples.shape[1] / sample_rate,
-        onset_autocorrelation=autocorrelation,
-        onset_pairs=pairs,
-        chroma=chroma,
-        bass_chroma=bass_chroma,
-        loudness_power=loudness.subblock_power(samples, sample_rate),
-        true_peak=loudness.true_peak(samples, sample_rate),
-    )
+    """Descriptors of one segment from its decoded [channels, n] audio and its 16 kHz mono version.
+
+    Loudness and true peak read the audio at its own rate, as BS.1770 defines them; tempo and key
+    read the 16 kHz mono audio the model's patches are made from.
+    """
+    with blas_on_one_thread():
+        autocorrelation, pairs = onset_autocorrelation(mono_16k)
+        chroma, bass_chroma = pitch_class_energy(mono_16k)
+        return SegmentDescriptors(
+            duration_s=samples.shape[1] / sample_rate,
+            onset_autocorrelation=autocorrelation,
+            onset_pairs=pairs,
+            chroma=chroma,
+            bass_chroma=bass_chroma,
+            loudness_power=loudness.subblock_power(samples, sample_rate),
+            true_peak=loudness.true_peak(samples, sample_rate),
+        )
 
 
 def combine(segments: list[SegmentDescriptors]) -> TrackDescriptors:

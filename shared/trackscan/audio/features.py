@@ -6,10 +6,11 @@ before log10(10000 * x + 1); that overflows on ordinary music and makes every tr
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 import numpy.typing as npt
 import soxr
+
+from trackscan.audio.spectrum import blas_on_one_thread, mel_filters, power_spectrogram
 
 SAMPLE_RATE = 16_000
 N_FFT = 512
@@ -28,10 +29,8 @@ def to_model_rate(samples: npt.NDArray[np.float32], sample_rate: int) -> npt.NDA
 
 def log_mel(mono_16k: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """The log-compressed mel spectrogram, [frames, 96] float32."""
-    mel = librosa.feature.melspectrogram(
-        y=mono_16k, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS
-    )
-    compressed: npt.NDArray[np.float32] = np.log10(10_000.0 * mel.T.astype(np.float32) + 1.0)
+    mel = power_spectrogram(mono_16k, N_FFT, HOP_LENGTH) @ mel_filters(SAMPLE_RATE, N_FFT, N_MELS)
+    compressed: npt.NDArray[np.float32] = np.log10(10_000.0 * mel + 1.0)
     return compressed
 
 
@@ -51,4 +50,5 @@ def to_patches(log_mel_frames: npt.NDArray[np.float32]) -> npt.NDArray[np.float3
 
 def patches_from_audio(mono_16k: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """16 kHz mono audio to model input patches."""
-    return to_patches(log_mel(mono_16k))
+    with blas_on_one_thread():
+        return to_patches(log_mel(mono_16k))

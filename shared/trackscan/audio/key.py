@@ -15,6 +15,7 @@ import librosa
 import numpy as np
 
 from trackscan.audio.features import SAMPLE_RATE
+from trackscan.audio.spectrum import power_spectrogram
 from trackscan.tracks import PITCH_CLASSES
 
 CHROMA_FFT = 4096  # 3.9 Hz bins at 16 kHz: fine enough to separate low semitones
@@ -47,13 +48,16 @@ class Key:
 
 
 @lru_cache(maxsize=1)
-def _filters() -> tuple[np.ndarray, np.ndarray]:
-    """Spectrum-to-pitch-class filters, [36, bins]: bin 3p is the centre of pitch class p."""
+def _filters() -> np.ndarray:
+    """Spectrum-to-pitch-class filters, [bins, 72] float32: the whole range, then the bass.
+
+    Column 3p (and 36 + 3p) is the centre of pitch class p.
+    """
     full = librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=CHROMA_FFT, n_chroma=CHROMA_BINS)
     bass = librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=CHROMA_FFT, n_chroma=CHROMA_BINS, octwidth=None)
     freqs = librosa.fft_frequencies(sr=SAMPLE_RATE, n_fft=CHROMA_FFT)
     bass[:, (freqs < BASS_RANGE_HZ[0]) | (freqs > BASS_RANGE_HZ[1])] = 0.0
-    return full, bass
+    return np.ascontiguousarray(np.concatenate([full, bass]).T, dtype=np.float32)
 
 
 def pitch_class_energy(mono_16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,9 +67,8 @@ def pitch_class_energy(mono_16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     if mono_16k.size < CHROMA_FFT:
         return np.zeros(CHROMA_BINS), np.zeros(CHROMA_BINS)
-    power = np.abs(librosa.stft(mono_16k, n_fft=CHROMA_FFT, hop_length=CHROMA_FFT // 2)) ** 2
-    full_filter, bass_filter = _filters()
-    full, bass = full_filter @ power, bass_filter @ power
+    both = (power_spectrogram(mono_16k, CHROMA_FFT, CHROMA_FFT // 2) @ _filters()).T
+    full, bass = both[:CHROMA_BINS], both[CHROMA_BINS:]
     keep = full.max(axis=0) > SILENT_FRAME * max(float(full.max()), float(np.finfo(np.float32).tiny))
     return _frame_normalised_sum(full[:, keep]), _frame_normalised_sum(bass[:, keep])
 

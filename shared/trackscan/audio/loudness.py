@@ -4,9 +4,10 @@ Integrated loudness (ITU-R BS.1770-4), loudness range (EBU Tech 3342) and true p
 Annex 2).
 
 Each segment keeps the K-weighted power of every 100 ms of its audio, summed over channels, and
-its 4x oversampled peak. Segments start on multiples of 100 ms, so the 400 ms gating blocks
-(75 % overlap) and the 3 s short-term blocks (10 per second) of the whole track are rebuilt
-exactly from the concatenated 100 ms powers, across segment boundaries too.
+its 4x oversampled peak, both at the source rate, as BS.1770 defines them. Segments start on
+multiples of 100 ms, so the 400 ms gating blocks (75 % overlap) and the 3 s short-term blocks
+(10 per second) of the whole track are rebuilt exactly from the concatenated 100 ms powers,
+across segment boundaries too.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numba
 import numpy as np
 import pyloudnorm
 import scipy.signal
-import soxr
 
 SUBBLOCK_S = 0.1
 MOMENTARY_SUBBLOCKS = 4  # 400 ms gating blocks
@@ -28,6 +29,17 @@ LRA_RELATIVE_GATE_LU = -20.0  # EBU Tech 3342
 LRA_PERCENTILES = (10.0, 95.0)
 LOUDNESS_OFFSET_DB = -0.691  # BS.1770: a 997 Hz sine at 0 dBFS reads -3.01 LUFS per channel
 OVERSAMPLING = 4
+# The oversampling filter: a Kaiser-windowed sinc, 32 taps per phase (BS.1770's example has 12).
+# On real music it reads within 0.03 dB of 32x oversampling (soxr's 4x, which it replaces at a
+# fifth of the cost: within 0.01 dB); shorter filters read bright, clipped masters up to 0.12 dB
+# low. Only content in the top 15 % of the band is read differently from soxr's (up to 0.3 dB
+# on white noise, inside Tech 3341's +0.2 / -0.4 dB).
+TRUE_PEAK_TAPS = 32
+TRUE_PEAK_KAISER_BETA = 6.0
+# Interpolated values computed per matrix product: enough to keep BLAS busy, small enough to
+# stay in the cache.
+TRUE_PEAK_OUTPUTS_PER_PRODUCT = 16
+TRUE_PEAK_ROWS_PER_CHUNK = 4096
 EDGE_GUARD_S = 0.001
 TRUE_PEAK_FLOOR = 1e-10  # -200 dBTP: digital silence
 # BS.1770 K-weighting (a high shelf and a high pass) as derived by Brecht De Man for any sample
@@ -61,27 +73,106 @@ def subblock_power(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 
     Channels weigh 1.0 (BS.1770: left, right and centre); the decoder gives at most two.
     """
-    weighted = scipy.signal.sosfilt(_k_weighting(sample_rate), samples.astype(np.float64), axis=1)
     count = int(samples.shape[1] / (SUBBLOCK_S * sample_rate))
     if count == 0:
         return np.zeros(0)
     edges = np.round(np.arange(count + 1) * SUBBLOCK_S * sample_rate).astype(np.int64)
-    energy = np.add.reduceat((weighted**2).sum(axis=0)[: edges[-1]], edges[:-1])
+    energy = _k_weighted_energy(np.asarray(samples), _k_weighting(sample_rate), edges)
     return energy / np.diff(edges)
 
 
-def true_peak(samples: np.ndarray, sample_rate: int) -> float:
-    """The largest absolute value of the audio oversampled 4x (soxr), in linear full scale.
+@numba.njit(cache=True, nogil=True)
+def _k_weighted_energy(samples: np.ndarray, sections: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Sum of squares of the K-weighted audio between consecutive edges, over all channels.
 
-    The first and last millisecond count at their sample values only: the resampler rings where
-    the audio is cut off, and a segment boundary is such a cut, not a peak in the music.
+    The two biquads in transposed direct form II, in float64, as scipy.signal.sosfilt runs them,
+    with the squares summed on the way: one pass over the samples instead of four.
+    """
+    b00, b01, b02, a01, a02 = sections[0, 0], sections[0, 1], sections[0, 2], sections[0, 4], sections[0, 5]
+    b10, b11, b12, a11, a12 = sections[1, 0], sections[1, 1], sections[1, 2], sections[1, 4], sections[1, 5]
+    energy = np.zeros(edges.size - 1)
+    state = np.zeros((samples.shape[0], 4))
+    for block in range(edges.size - 1):
+        total = 0.0
+        for channel in range(samples.shape[0]):
+            s00, s01, s10, s11 = state[channel, 0], state[channel, 1], state[channel, 2], state[channel, 3]
+            for i in range(edges[block], edges[block + 1]):
+                x = np.float64(samples[channel, i])
+                shelf = b00 * x + s00
+                s00 = b01 * x - a01 * shelf + s01
+                s01 = b02 * x - a02 * shelf
+                weighted = b10 * shelf + s10
+                s10 = b11 * shelf - a11 * weighted + s11
+                s11 = b12 * shelf - a12 * weighted
+                total += weighted * weighted
+            state[channel, 0], state[channel, 1], state[channel, 2], state[channel, 3] = s00, s01, s10, s11
+        energy[block] = total
+    return energy
+
+
+def true_peak(samples: np.ndarray, sample_rate: int) -> float:
+    """The largest absolute value of the audio oversampled 4x, in linear full scale.
+
+    The first and last millisecond count at their sample values only: the interpolation filter
+    would ring where the audio is cut off, and a segment boundary is such a cut, not a peak in
+    the music.
     """
     if samples.size == 0:
         return 0.0
-    upsampled = soxr.resample(samples.T.astype(np.float32), sample_rate, OVERSAMPLING * sample_rate, quality="HQ")
-    guard = int(EDGE_GUARD_S * sample_rate) * OVERSAMPLING
-    interior = upsampled[guard : upsampled.shape[0] - guard]
-    return float(max(np.abs(samples).max(), np.abs(interior).max(initial=0.0)))
+    peak = float(np.abs(samples).max())
+    guard = int(EDGE_GUARD_S * sample_rate)
+    # The interpolated values between samples guard and n - guard, each from the taps around it.
+    half = TRUE_PEAK_TAPS // 2
+    start = max(guard - half + 1, 0)
+    stop = max(min(samples.shape[1] - guard + half, samples.shape[1]), start)
+    for channel in np.asarray(samples, dtype=np.float32)[:, start:stop]:
+        peak = max(peak, _interpolated_peak(channel))
+    return peak
+
+
+def _interpolated_peak(channel: np.ndarray) -> float:
+    """The largest |value| among the three interpolated between each pair of samples.
+
+    Each row of the strided view holds the samples behind TRUE_PEAK_OUTPUTS_PER_PRODUCT
+    consecutive outputs of all three phases; one matrix product evaluates them all.
+    """
+    outputs, bank = TRUE_PEAK_OUTPUTS_PER_PRODUCT, _interpolation_bank()
+    peak, covered = 0.0, 0
+    if channel.size >= bank.shape[0]:
+        rows = np.lib.stride_tricks.sliding_window_view(channel, bank.shape[0])[::outputs]
+        for start in range(0, rows.shape[0], TRUE_PEAK_ROWS_PER_CHUNK):
+            peak = max(peak, float(np.abs(rows[start : start + TRUE_PEAK_ROWS_PER_CHUNK] @ bank).max()))
+        covered = rows.shape[0] * outputs
+    # The last outputs, which the strided rows do not reach.
+    tail = channel[covered:]
+    if tail.size >= TRUE_PEAK_TAPS:
+        windows = np.lib.stride_tricks.sliding_window_view(tail, TRUE_PEAK_TAPS)
+        peak = max(peak, float(np.abs(windows @ _phases().T).max()))
+    return peak
+
+
+@lru_cache(maxsize=1)
+def _phases() -> np.ndarray:
+    """The polyphase filters, [3, taps] float32.
+
+    They give the values 1/4, 2/4 and 3/4 of the way between samples; the fourth phase is the
+    samples themselves.
+    """
+    taps = TRUE_PEAK_TAPS
+    prototype = scipy.signal.firwin(OVERSAMPLING * taps + 1, 1 / OVERSAMPLING, window=("kaiser", TRUE_PEAK_KAISER_BETA))
+    prototype /= prototype[OVERSAMPLING * taps // 2]  # phase 0 passes the samples unchanged
+    return np.stack([prototype[phase::OVERSAMPLING][:taps] for phase in range(1, OVERSAMPLING)]).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _interpolation_bank() -> np.ndarray:
+    """[outputs + taps - 1, 3 * outputs]: column 3j + p holds phase p's taps at offset j."""
+    phases, outputs = _phases(), TRUE_PEAK_OUTPUTS_PER_PRODUCT
+    bank = np.zeros((outputs + TRUE_PEAK_TAPS - 1, phases.shape[0] * outputs), np.float32)
+    for j in range(outputs):
+        for p, taps in enumerate(phases):
+            bank[j : j + TRUE_PEAK_TAPS, phases.shape[0] * j + p] = taps
+    return bank
 
 
 def measure(power: np.ndarray, peak: float) -> Loudness:

@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import librosa
 import numpy as np
 import scipy.ndimage
 
 from trackscan.audio.features import SAMPLE_RATE
+from trackscan.audio.spectrum import mel_filters, power_spectrogram
 
 FRAME_RATE_HZ = 100
 ONSET_HOP = SAMPLE_RATE // FRAME_RATE_HZ
@@ -68,10 +68,8 @@ def onset_autocorrelation(mono_16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 def _onset_envelope(mono_16k: np.ndarray) -> np.ndarray:
     if mono_16k.size < ONSET_FFT:
         return np.zeros(0)
-    mel = librosa.feature.melspectrogram(
-        y=mono_16k, sr=SAMPLE_RATE, n_fft=ONSET_FFT, hop_length=ONSET_HOP, n_mels=ONSET_MELS, fmax=SAMPLE_RATE / 2
-    )
-    flux = np.maximum(np.diff(mel.astype(np.float64) ** ONSET_COMPRESSION, axis=1), 0.0).mean(axis=0)
+    mel = power_spectrogram(mono_16k, ONSET_FFT, ONSET_HOP) @ mel_filters(SAMPLE_RATE, ONSET_FFT, ONSET_MELS)
+    flux = np.maximum(np.diff(mel.astype(np.float64) ** ONSET_COMPRESSION, axis=0), 0.0).mean(axis=1)
     # Only rises above the local level count, so a crescendo is not read as a beat.
     local_mean = np.asarray(scipy.ndimage.uniform_filter1d(flux, LOCAL_MEAN_FRAMES, mode="nearest"))
     return np.asarray(np.maximum(flux - local_mean, 0.0), dtype=np.float64)

@@ -1,4 +1,7 @@
-"""Pays librosa's one-time costs (numba compilation, filter banks) before the first real step.
+"""Pays the feature code's one-time costs before the first real step.
+
+Those are numba compilation (librosa's, and the K-weighting loop in loudness.py: about 1 s) and
+the filter banks.
 
 A cold call of onset_strength takes about 2 s of compilation here; a Cloud Run instance that
 paid it inside a step would eat a fifth of the 10 s step budget. With NUMBA_CACHE_DIR set at
