@@ -84,6 +84,8 @@ bench: setup triton-venv bench-musicnn-venv
 		--musicnn-python $(MUSICNN_VENV)/bin/python
 	$(BIN)/python -m benchmarks.bench_steps --music "$$(scripts/fetch_music.sh)"
 	$(BIN)/python -m benchmarks.bench_segment_steps --music "$$(scripts/fetch_music.sh)" --heaviest
+	# The front end per core (decode, 16 kHz mono, descriptors, patches), against the code it replaced.
+	$(BIN)/python -m benchmarks.descriptor_cost --music "$$(scripts/fetch_music.sh)"
 	# Similarity quality (tags the three packages once, cached in .trackscan/similarity) and latency; dedupe.
 	$(BIN)/python -m benchmarks.bench_similarity --music "$$(scripts/fetch_music.sh)"
 	$(BIN)/python -m benchmarks.bench_dedupe --music "$$(scripts/fetch_music.sh)"
