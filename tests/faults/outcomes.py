@@ -65,7 +65,11 @@ def done_count(record: dict | None) -> int:
 
 
 def make_songs(folder: Path, count: int, seconds: float = TRACK_S, first_seed: int = 0) -> list[Path]:
-    """Different audio per track (a different noise floor), so results are told apart."""
+    """Different audio per track (a different noise floor), so results are told apart.
+
+    Seeds must not repeat within a session: the tests share one stack, and a file whose bytes
+    were tagged before gets that result reused, without a step running for it.
+    """
     paths = []
     for i in range(first_seed, first_seed + count):
         noise = np.random.default_rng(i).normal(0, 0.01 * (i % 5 + 1), int(seconds * 44_100)).astype(np.float32)
