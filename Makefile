@@ -74,8 +74,8 @@ test: setup triton-venv browser
 	$(BIN)/python tools/provider_schema/fetch.py
 	$(BIN)/ruff check shared functions inference tests benchmarks
 	$(BIN)/mypy
-	# The emulator fault modules (about 25 min, timing-sensitive) run in `make test-faults`: their
-	# SIGTERM row failed once on a clean clone (see FAULTS.md); they stay out until proven stable.
+	# The emulator fault modules (about 30 min, timing-sensitive) run in `make test-faults` until
+	# they pass five clean-clone runs in a row; FAULTS.md says where they stand.
 	$(BIN)/python -m pytest --ignore-glob='tests/faults/test_emulator_*.py'
 
 bench: setup triton-venv bench-musicnn-venv
