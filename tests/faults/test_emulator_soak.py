@@ -31,7 +31,7 @@ from trackscan.dev.layout import subscriptions
 from trackscan.dev.provision import provision
 from trackscan.inventory import sweep
 from trackscan.pipeline.deps import Deps
-from trackscan.pipeline.steps import STEP_NAMES
+from trackscan.pipeline.steps import STEP_NAMES, step_named
 from trackscan.reconcile import reconcile
 
 pytestmark = pytest.mark.faults
@@ -46,7 +46,7 @@ DOWN_S = (0.0, 5.0)  # a killed process stays down this long before it is restar
 VICTIMS = (*STEP_NAMES, "triton")
 RECONCILE_EVERY_S = 10.0
 RECONCILE_AFTER_S = 120.0  # stalled: not updated for this long (with IN_FLIGHT queued, well past a healthy wait)
-ATTEMPTS = 100  # redelivered every second, without backoff: see soak_retries
+ATTEMPTS = step_named("features").deployment.max_delivery_attempts  # production's 15
 
 
 def _tracks(folder: Path, count: int) -> list[Path]:
@@ -91,23 +91,15 @@ class Chaos:
         self.stack.kill_service("pubsub")
         self.stack.start_service("pubsub")
         provision(self.stack.config, subscriptions(self.stack.config, self.stack.ports), self.stack.env)
-        soak_retries(self.cloud).__enter__()  # the new subscriptions get the same settings
+        production_retries(self.cloud).__enter__()  # the new subscriptions get the same settings
         self.pubsub_restarts += 1
 
 
-def soak_retries(cloud: Cloud) -> contextlib.ExitStack:
-    """Every step subscription redelivering without backoff, ATTEMPTS times.
-
-    Not production's policy (15 attempts, 10-600 s backoff): with a backoff policy the emulator
-    stops pushing a subscription once several of its messages fail together (FAULTS.md, "a
-    stall"), and a soak that kills Triton reaches that in minutes (seen: the infer subscription
-    silent while reconcile replayed the same uploads every pass). Without one it re-pushes every
-    second, so the attempts are raised to cover what production's backoff covers in time: a
-    killed server's restart.
-    """
+def production_retries(cloud: Cloud) -> contextlib.ExitStack:
+    """Every step subscription with production's delivery attempts (terraform: 15)."""
     stack = contextlib.ExitStack()
     for step in STEP_NAMES:
-        stack.enter_context(cloud.retry_settings(step, ATTEMPTS, False))
+        stack.enter_context(cloud.retry_settings(step, ATTEMPTS, True))
     return stack
 
 
@@ -158,7 +150,7 @@ def test_soak_loses_no_track_when_functions_and_triton_are_killed_at_random(stac
     gap_s = KILL_GAP_S if count <= KILL_OFTEN_UP_TO else KILL_GAP_LONG_S
     chaos, scheduler = Chaos(stack, cloud, count, gap_s), Scheduler(deps, stack.config.ingest_bucket_name)
     started = time.monotonic()
-    with soak_retries(cloud):
+    with production_retries(cloud):
         chaos.thread.start()
         scheduler.thread.start()
         try:
