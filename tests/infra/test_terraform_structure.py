@@ -207,6 +207,18 @@ def test_step_registry_export_holds_what_terraform_reads(steps: dict[str, dict[s
         assert settings["description"] and "\n" not in settings["description"]
 
 
+def test_infer_step_sends_its_longest_segment_in_one_call_inside_the_step_budget(dev: TerraformDir) -> None:
+    from trackscan.audio.features import HOP_LENGTH, PATCH_FRAMES, SAMPLE_RATE
+    from trackscan.pipeline.ingest import MIN_LAST_SEGMENT_S
+
+    defaults = {name: body["default"] for name, body in dev.variables().items() if "default" in body}
+    # The last segment absorbs a remainder under MIN_LAST_SEGMENT_S; frames are centred (1 + n // hop).
+    longest_frames = 1 + int((defaults["segment_s"] + MIN_LAST_SEGMENT_S) * SAMPLE_RATE) // HOP_LENGTH
+    calls = -(-(longest_frames // PATCH_FRAMES) // defaults["infer_batch_patches"])
+    # Each Triton call has its own deadline: the step's worst case is their sum.
+    assert calls * defaults["infer_timeout_s"] < 10, (calls, defaults["infer_timeout_s"])
+
+
 def test_step_registry_delivery_settings_keep_healthy_messages_alive(steps: dict[str, dict[str, Any]]) -> None:
     for step, settings in steps.items():
         # Preemption NACKs count as delivery attempts: fewer than 10 could dead-letter a healthy message.

@@ -89,8 +89,8 @@ variable "max_file_bytes" {
 
 variable "infer_batch_patches" {
   type        = number
-  description = "Patches per Triton request (TRACKSCAN_INFER_BATCH_PATCHES)."
-  default     = 32
+  description = "Patches per Triton request (TRACKSCAN_INFER_BATCH_PATCHES): the longest segment (segment_s + 5 s) in one call, so the infer step waits at most one infer_timeout_s."
+  default     = 48
 }
 
 variable "infer_timeout_s" {
