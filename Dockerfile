@@ -4,7 +4,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    # librosa's numba code is compiled at build time into this cache (see the warm-up below),
+    # The feature code's numba loop is compiled at build time into this cache (see the warm-up below),
     # so a cold instance does not spend seconds of a 10 s step compiling.
     NUMBA_CACHE_DIR=/app/.numba-cache
 

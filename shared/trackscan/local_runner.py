@@ -39,7 +39,7 @@ _worker_deps: Deps | None = None
 def _init_worker(config: Config, model_threads: int) -> None:
     global _worker_deps
     _worker_deps = local_deps(config, model_threads=model_threads)
-    warm_up()  # librosa's numba compilation now, not inside the first step
+    warm_up()  # the feature code's numba compilation now, not inside the first step
 
 
 def _run_in_worker(message: Message, attempt: int) -> list[Message]:

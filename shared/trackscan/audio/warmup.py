@@ -1,11 +1,9 @@
 """Pays the feature code's one-time costs before the first real step.
 
-Those are numba compilation (librosa's, and the K-weighting loop in loudness.py: about 1 s) and
-the filter banks.
-
-A cold call of onset_strength takes about 2 s of compilation here; a Cloud Run instance that
-paid it inside a step would eat a fifth of the 10 s step budget. With NUMBA_CACHE_DIR set at
-image build time, the compiled code ships in the image and this takes well under a second.
+Those are the numba compilation of the K-weighting loop in loudness.py (about 1 s) and the
+filter banks. A Cloud Run instance that paid them inside a step would eat a tenth of the 10 s
+step budget. With NUMBA_CACHE_DIR set at image build time, the compiled code ships in the image
+and this takes well under a second.
 """
 
 from __future__ import annotations

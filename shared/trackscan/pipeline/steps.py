@@ -54,7 +54,7 @@ class Step:
     publishes: tuple[type, ...]
     handler_module: str  # its ``handle(message, deps)``, imported on first use (librosa is slow to import)
     deployment: Deployment
-    warm_up: bool = False  # decodes audio: compile librosa's numba code at instance start
+    warm_up: bool = False  # decodes audio: compile the feature code's numba loop at instance start
 
     @property
     def handler(self) -> Handler:
