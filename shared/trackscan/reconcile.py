@@ -12,7 +12,10 @@ drains over several passes. A pass can miss a track whose last step was still ru
 looked (updated_at too recent): the next pass finds it.
 
 A healthy track may also look stalled when one state lasts longer than the threshold (a long
-track in INFERRING): replaying it costs a little work and changes nothing, so err long.
+track in INFERRING): replaying it costs a little work and changes nothing, so err long. A replay
+is noted on the record (a timeline event by `reconcile`, and updated_at), so a track that stays
+stuck is replayed once per threshold, not on every pass: while a subscription is silent, replays
+of every stalled track on every pass would only pile work onto the queues.
 updated_at is written by the workers' clocks: keep the threshold far above their skew.
 """
 
@@ -27,7 +30,7 @@ from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import record_failure
 from trackscan.ports import TrackStore
-from trackscan.tracks import ErrorInfo, TrackRecord, TrackState
+from trackscan.tracks import ErrorInfo, TrackRecord, TrackState, Transition
 
 log = logging.getLogger(__name__)
 STEP = "reconcile"
@@ -60,6 +63,7 @@ def reconcile(deps: Deps, older_than_s: float, limit: int | None = None, now: da
     for record in stalled_tracks(deps.tracks, older_than_s, now or datetime.now(UTC), batch):
         try:
             if replay(record, deps, "stalled track replayed"):
+                deps.tracks.apply(record.track_id, Transition(record.state, STEP, replayed=True))
                 done.replayed += 1
             else:
                 done.source_gone += 1

@@ -1,5 +1,6 @@
 """reconcile: stalled tracks are replayed through ingest, and finish without redoing work."""
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -35,6 +36,23 @@ def test_reconcile_replays_the_upload_when_a_track_stalled_after_ingest(deps, so
     assert replayed == UploadReceived(event.source_uri, event.generation, event.size_bytes, "acme")
     run_to_completion(deps, replayed)
     assert _record(deps, event).state is TrackState.DONE
+
+
+def test_reconcile_replays_a_stuck_track_once_per_threshold_when_passes_run_more_often(deps, song):
+    threshold_s = 1.0  # real time: the replay's note is stamped by the clock, not by ``now``
+    event = upload(song)
+    run_step(event, deps)
+    _lose_messages(deps)
+    time.sleep(threshold_s + 0.1)
+    assert reconcile(deps, older_than_s=threshold_s).replayed == 1
+    deps.publisher.drain()  # the replay is lost too: the track stays stuck
+
+    record = _record(deps, event)
+    assert (record.state, record.timeline[-1].step) == (TrackState.EXTRACTING, "reconcile")
+    assert reconcile(deps, older_than_s=threshold_s).stalled == 0  # the next pass: noted, so not replayed
+    assert deps.publisher.drain() == []
+    time.sleep(threshold_s + 0.1)
+    assert reconcile(deps, older_than_s=threshold_s).replayed == 1  # a threshold after the replay: again
 
 
 def test_reconcile_reuses_finished_segments_when_a_track_stalled_mid_inference(deps, song, tmp_path):
