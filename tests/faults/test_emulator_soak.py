@@ -45,6 +45,7 @@ KILL_GAP_LONG_S = (60.0, 120.0)
 DOWN_S = (0.0, 5.0)  # a killed process stays down this long before it is restarted
 VICTIMS = (*STEP_NAMES, "triton")
 RECONCILE_EVERY_S = 10.0
+STALL_DUMP_S = 180.0  # no track finished for this long: the emulators' thread stacks are saved
 RECONCILE_AFTER_S = 120.0  # stalled: not updated for this long (with IN_FLIGHT queued, well past a healthy wait)
 ATTEMPTS = step_named("features").deployment.max_delivery_attempts  # production's 15
 
@@ -129,7 +130,14 @@ def _stream(cloud: Cloud, paths: list[Path], half_done: threading.Event, timeout
     waiting: list[str] = []
     deadline = time.monotonic() + timeout_s
     pending = list(paths)
+    progress_at, finished = time.monotonic(), 0
     while (pending or waiting) and time.monotonic() < deadline:
+        if len(uploads) - len(waiting) > finished:
+            progress_at, finished = time.monotonic(), len(uploads) - len(waiting)
+        elif time.monotonic() - progress_at > STALL_DUMP_S:
+            dumps = [cloud.stack.thread_dump(name) for name in ("pubsub", "firestore")]
+            print(f"soak: no track finished for {STALL_DUMP_S:.0f} s at {finished} done; thread stacks in {dumps}")
+            progress_at = time.monotonic()
         while pending and len(waiting) < IN_FLIGHT:
             uploads.append(cloud.upload(pending.pop(0)))
             waiting.append(uploads[-1].track_id)
