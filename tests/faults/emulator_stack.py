@@ -78,14 +78,17 @@ class FaultStack(DevStack):
             leftover.unlink(missing_ok=True)
 
     def thread_dump(self, name: str) -> Path:
-        """Writes the Java thread stacks of an emulator (jstack) next to its log, to see what a
-        silent subscription's push loop waits on; returns the file."""
+        """Writes the Java thread stacks of an emulator (jstack) next to its log, then the machine's
+        TCP connections with their processes (ss), to see what a silent subscription's push loop
+        waits on and who holds the other end; returns the file."""
         group = os.getpgid(self._child(name).pid)
         pids = subprocess.run(["pgrep", "-g", str(group), "java"], capture_output=True, text=True).stdout.split()
         target = self.state_dir / "logs" / f"{name}-threads-{time.strftime('%H%M%S')}.txt"
         with target.open("w") as out:
             for pid in pids:
                 subprocess.run(["jstack", pid], stdout=out, stderr=subprocess.STDOUT, timeout=60, check=False)
+            out.flush()
+            subprocess.run(["ss", "-tnpo"], stdout=out, stderr=subprocess.STDOUT, timeout=60, check=False)
         return target
 
     def restart_service(self, name: str, env: Mapping[str, str] | None = None) -> float:
