@@ -114,15 +114,22 @@ def triton(ports: DevPorts, config: Config, repo_root: Path) -> Service:
     return Service("triton", argv, ready)
 
 
+MIN_THREADS = 2  # gunicorn's threaded worker (see function())
+
+
 def function(spec: FunctionSpec, ports: DevPorts, source: Path) -> Service:
     """One target of functions/main.py under functions-framework, from this interpreter's venv."""
     port = ports.of(spec.target)
     argv = (sys.executable, "-m", "functions_framework", "--source", str(source), "--target", spec.target,
             "--signature-type", spec.signature_type, "--host", HOST, "--port", str(port))
     # FUNCTION_TARGET as Cloud Run sets it (the entrypoints read it at import); one worker with
-    # as many threads as the service's concurrency.
+    # as many threads as the service's concurrency, two at least: with one thread gunicorn runs its
+    # sync worker, which after each response waits up to 2 s for the client to close, and the
+    # Pub/Sub emulator's client does not, so a one-at-a-time step took one push per 2 s whatever
+    # its work. The image runs the threaded worker too (THREADS unset: 4 per CPU); the emulator
+    # pushes a subscription's messages one at a time, so a step still takes one at a time here.
     env = {"FUNCTION_TARGET": spec.target, "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
-           "THREADS": str(spec.concurrency)}
+           "THREADS": str(max(MIN_THREADS, spec.concurrency))}
     return Service(spec.target, argv, f"http://{HOST}:{port}/robots.txt", env, any_status=True)
 
 
