@@ -50,7 +50,7 @@ MAKE_TARGETS_NOT_RUN = {
     "run": "tags the whole demo corpus (minutes); tests/e2e/test_real_music.py tags real music",
     "test": "runs the whole suite, this test included",
     "setup": "builds .venv and the model, which this test already runs on",
-    "test-faults": "the fault suite alone, about 12 minutes",
+    "test-faults": "the fault suite alone, about 20 minutes; `make test` runs the same modules",
     "bench": "the benchmarks, many minutes on a busy machine",
     "music": "downloads Debian packages; the e2e music_dir fixture runs its script",
 }
