@@ -6,9 +6,9 @@ none lost, none scored twice; a sample of results equals the embedded default's.
 
 FAULTS_SOAK sets the number of tracks (default SOAK_DEFAULT, a few minutes; the matrix asks for
 10,000, see FAULTS.md for the sizes run). The test fails if the run ended before a kill and the
-Pub/Sub restart: a soak without its faults proves nothing. A soak of more than KILL_OFTEN_UP_TO tracks kills less
-often (KILL_GAP_LONG_S): each restart of a step function costs its warm-up, and the point is to
-keep killing through a long run, not to spend it restarting.
+Pub/Sub restart: a soak without its faults proves nothing. A soak of more than KILL_OFTEN_UP_TO
+tracks kills less often (KILL_GAP_LONG_S): each restart of a step function costs its warm-up,
+and the point is to keep killing through a long run, not to spend it restarting.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ def _tracks(folder: Path, count: int) -> list[Path]:
 
 
 class Chaos:
-    """Kills a random victim every few seconds (gap_s) and restarts it; restarts the Pub/Sub emulator once when
-    asked. Runs in a thread until stopped; keeps a log of what it did."""
+    """Kills a random victim every gap_s seconds and restarts it; restarts the Pub/Sub emulator
+    once when asked. Runs in a thread until stopped; keeps a log of what it did."""
 
     def __init__(self, stack: FaultStack, cloud: Cloud, seed: int, gap_s: tuple[float, float]) -> None:
         self.stack, self.cloud, self.gap_s = stack, cloud, gap_s
