@@ -22,7 +22,7 @@ updated_at is written by the workers' clocks: keep the threshold far above their
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from trackscan.errors import RetryableError
@@ -30,7 +30,7 @@ from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import record_failure
 from trackscan.ports import TrackStore
-from trackscan.tracks import ErrorInfo, TrackRecord, TrackState, Transition
+from trackscan.tracks import ErrorInfo, TimelineEvent, TrackRecord, TrackState, Transition, utc_now
 
 log = logging.getLogger(__name__)
 STEP = "reconcile"
@@ -51,6 +51,23 @@ class Pass:
         return self.replayed + self.source_gone + self.errors
 
 
+@dataclass(frozen=True)
+class ReplayNote(Transition):
+    """A replay noted on the record: the state stays; a timeline event and updated_at say when.
+
+    Moving updated_at makes the next pass wait its full threshold again instead of replaying a
+    stalled track on every pass.
+    """
+
+    def apply(self, record: TrackRecord) -> TrackRecord | None:
+        """The record with the note, or None when the track moved on since the pass looked."""
+        if record.state is not self.state:
+            return None
+        now = utc_now()
+        return replace(record, timeline=(*record.timeline, TimelineEvent(self.state.value, now, self.step)),
+                       updated_at=now)
+
+
 def reconcile(deps: Deps, older_than_s: float, limit: int | None = None, now: datetime | None = None) -> Pass:
     """Republishes the UploadReceived of unfinished tracks not updated for older_than_s.
 
@@ -63,7 +80,7 @@ def reconcile(deps: Deps, older_than_s: float, limit: int | None = None, now: da
     for record in stalled_tracks(deps.tracks, older_than_s, now or datetime.now(UTC), batch):
         try:
             if replay(record, deps, "stalled track replayed"):
-                deps.tracks.apply(record.track_id, Transition(record.state, STEP, replayed=True))
+                deps.tracks.apply(record.track_id, ReplayNote(record.state, STEP))
                 done.replayed += 1
             else:
                 done.source_gone += 1

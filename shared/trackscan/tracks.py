@@ -249,7 +249,6 @@ class Transition:
     content_hash: str | None = None
     reused: ReusedResult | None = None
     supersede: bool = False  # a backfill: a DONE track takes another model's result, staying DONE
-    replayed: bool = False  # a reconcile replay: the state stays, the timeline and updated_at note it
 
     def apply(self, record: TrackRecord) -> TrackRecord | None:
         """The record after this transition, or None when the transition is not allowed."""
@@ -260,12 +259,6 @@ class Transition:
                 return None  # nothing to replace, or already replaced (a repeated commit)
             return replace(record, timeline=record.timeline + (event,), result=self.result, model=self.model,
                            updated_at=now, reused=self.reused)
-        if self.replayed:
-            # Moving updated_at makes the next reconcile pass wait its full threshold again
-            # instead of replaying a stalled track on every pass.
-            if record.state is not self.state:
-                return None  # it moved on since the pass looked: nothing to note
-            return replace(record, timeline=record.timeline + (event,), updated_at=now)
         if self.restart:
             return replace(
                 record,
