@@ -215,7 +215,8 @@ def test_infer_step_sends_its_longest_segment_in_one_call_inside_the_step_budget
     # The last segment absorbs a remainder under MIN_LAST_SEGMENT_S; frames are centred (1 + n // hop).
     longest_frames = 1 + int((defaults["segment_s"] + MIN_LAST_SEGMENT_S) * SAMPLE_RATE) // HOP_LENGTH
     calls = -(-(longest_frames // PATCH_FRAMES) // defaults["infer_batch_patches"])
-    # Each Triton call has its own deadline: the step's worst case is their sum.
+    # Each Triton call has its own deadline, so a healthy step waits at most their sum. The tagger's
+    # retries of a failing call are not bounded by the step (FAULTS.md: 21.8 s under a stalled network).
     assert calls * defaults["infer_timeout_s"] < 10, (calls, defaults["infer_timeout_s"])
 
 
