@@ -49,11 +49,14 @@ class OpenVinoTagger:
 
         if not self._model_path.is_file():
             raise RetryableError(f"The model is missing at {self._model_path}: run `make model`.")
-        # One stream, latency mode: one worker process runs one call at a time.
+        # One stream, latency mode: one worker process runs one call at a time. No CPU pinning:
+        # OpenVINO pins its inference threads by default, and several worker processes with one
+        # thread each were all pinned to the same core (two workers on CPU 0, the other idle).
         config: dict[str, Any] = {
             "INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.precision],
             "PERFORMANCE_HINT": "LATENCY",
             "NUM_STREAMS": 1,
+            "ENABLE_CPU_PINNING": False,
         }
         if self._threads:
             config["INFERENCE_NUM_THREADS"] = self._threads
