@@ -12,14 +12,19 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from trackscan.audio.warmup import warm_up
 from trackscan.bootstrap import local_deps
+from trackscan.child_processes import end_with_parent, leave_interrupts_to_parent
 from trackscan.config import Config
 from trackscan.messages import Message
 from trackscan.pipeline.deps import Deps
@@ -34,18 +39,49 @@ RETRY_BASE_S = 0.5
 STEP_PRIORITY = {step.consumes: rank for rank, step in enumerate(reversed(STEPS))}
 
 _worker_deps: Deps | None = None
+_step_in_hand = False
+_stop_after_step = False
 
 
-def _init_worker(config: Config, model_threads: int) -> None:
+def _init_worker(config: Config, model_threads: int, parent_pid: int) -> None:
     global _worker_deps
+    # A forked worker would inherit the parent's "drain the queue" handler, which does nothing
+    # here: the worker's stop signals are its own.
+    end_with_parent(parent_pid)
+    leave_interrupts_to_parent()
+    signal.signal(signal.SIGTERM, _on_sigterm)
     _worker_deps = local_deps(config, model_threads=model_threads)
     warm_up()  # the feature code's numba compilation now, not inside the first step
 
 
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    """Stops this worker: at once when idle, else once the step in hand is done."""
+    global _stop_after_step
+    if _step_in_hand:
+        _stop_after_step = True
+    else:
+        _exit_worker()
+
+
+def _exit_worker() -> NoReturn:
+    # The parent sees the pool break and retries what this worker held; a finished step's
+    # retry finds its output written and does nothing twice.
+    log.info("worker stopped by SIGTERM", extra={"pid": os.getpid()})
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def _run_in_worker(message: Message, attempt: int) -> list[Message]:
+    global _step_in_hand
     assert _worker_deps is not None
-    run_step(message, _worker_deps, attempt)
-    return _worker_deps.publisher.drain()  # type: ignore[attr-defined]
+    _step_in_hand = True
+    try:
+        run_step(message, _worker_deps, attempt)
+        return _worker_deps.publisher.drain()  # type: ignore[attr-defined]
+    finally:
+        _step_in_hand = False
+        if _stop_after_step:
+            _exit_worker()
 
 
 @dataclass(order=True)
@@ -111,8 +147,9 @@ class LocalRunner:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        # The model gets one thread per worker: the workers already use every core.
-        return ProcessPoolExecutor(self._workers, initializer=_init_worker, initargs=(self._config, 1))
+        # The model gets one thread per worker: the workers already use every core. The workers
+        # are forked from this (the main) thread, which lives as long as the run.
+        return ProcessPoolExecutor(self._workers, initializer=_init_worker, initargs=(self._config, 1, os.getpid()))
 
     def _push(self, message: Message, attempt: int = 1, delay_s: float = 0.0, error: str = "") -> None:
         priority = -STEP_PRIORITY[type(message)]
@@ -153,7 +190,9 @@ class LocalRunner:
             for other in list(running):
                 self._retry(running.pop(other), "a worker process died")
             self._retry(job, "a worker process died")
-            pool.shutdown(wait=False, cancel_futures=True)
+            # The pool SIGTERMs its other workers; waiting for them to finish their steps keeps two
+            # copies of a step from running at once, and none outlives the run.
+            pool.shutdown(wait=True, cancel_futures=True)
             return self._new_pool()
         except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered
             self._retry(job, f"{type(exc).__name__}: {exc}")

@@ -23,6 +23,7 @@ from typing import BinaryIO, TypeVar
 
 from trackscan import failpoints
 from trackscan.audio.decode import AudioInfo, DecodedAudio, decode_segment, probe
+from trackscan.child_processes import end_with_parent, leave_interrupts_to_parent, start_on_lasting_thread
 from trackscan.errors import BadAudioError, PermanentError, RetryableError
 from trackscan.messages import split_pinned_uri
 from trackscan.ports import BlobStore
@@ -81,9 +82,17 @@ _child_opener: Opener | None = None
 _child_memory_bytes = 0
 
 
-def _start_child(opener: Opener, memory_bytes: int) -> None:
-    """Initializer of the child: caps its address space and keeps the opener."""
+def _start_child(opener: Opener, memory_bytes: int, parent_pid: int) -> None:
+    """Initializer of the child: ends with its parent, caps its address space, keeps the opener.
+
+    Stop signals are the parent's business: a SIGTERM sent to the whole process group must not
+    kill a decode in hand, which the parent would take for a crash on the file. The parent ends
+    the child itself (its pool's shutdown, or the parent-death signal).
+    """
     global _child_opener, _child_memory_bytes
+    end_with_parent(parent_pid)
+    leave_interrupts_to_parent()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _child_opener, _child_memory_bytes = opener, memory_bytes
     if memory_bytes > 0:
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -229,12 +238,14 @@ class SandboxedDecoder:
             max_workers=1,
             mp_context=multiprocessing.get_context(START_METHOD),
             initializer=_start_child,
-            initargs=(self._opener, self._memory_bytes),
+            initargs=(self._opener, self._memory_bytes, os.getpid()),
         )
         # Also runs if this decoder is garbage-collected.
         self._stop_at_exit = Finalize(self, _stop_pool, args=(self._pool,), exitpriority=EXIT_PRIORITY)
         try:
-            self._pid = self._pool.submit(_child_pid).result(timeout=CHILD_START_TIMEOUT_S)
+            # The first submit starts the child (see start_on_lasting_thread).
+            first = start_on_lasting_thread(self._pool.submit, _child_pid)
+            self._pid = first.result(timeout=CHILD_START_TIMEOUT_S)
         except (BrokenProcessPool, TimeoutError) as exc:
             _kill_children(self._pool)
             self._abandon(kill=False)
