@@ -4,6 +4,8 @@ with two results, no segment scored twice."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,6 +17,7 @@ from tests.audio_fixtures import bytes_file, music_like, pdf_named, tone, trunca
 from tests.faults.conftest import SIGKILL, SIGTERM, CliRun, wait_exit
 from tests.faults.report import ROWS, FaultRow
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
+from tests.processes import session_members, wait_until_gone
 from trackscan.bootstrap import local_deps
 from trackscan.cli.files import upload_event
 from trackscan.cli.output import track_json
@@ -84,6 +87,74 @@ def test_run_loses_nothing_when_stopped_mid_run_and_rerun(library, reference, tm
     ROWS.append(row)
     assert (row.done, row.lost, row.duplicated) == (len(library), 0, 0)
     assert scored == SEGMENTS_PER_TRACK * len(library)  # no segment scored twice
+
+
+ORPHAN_LIMIT_S = 5.0  # the issue's bound: nothing of a killed run outlives it by more
+
+
+def test_run_leaves_no_process_behind_and_loses_nothing_when_the_parent_alone_is_killed(library, reference, tmp_path):
+    # SIGKILL to the parent alone, as the OOM killer or `kill -9 PID` does: its workers and their
+    # decoder children must not live on, reparented, holding memory and cores.
+    home = tmp_path / ".trackscan"
+    first = CliRun(library, home, TRACKSCAN_SEGMENT_S=SEGMENT_S)
+    first.next_record()  # one track done, the others mid-flight in both workers
+    before = session_members(first.process.pid)
+    first.process.kill()
+    killed_at = time.monotonic()
+    first.process.wait(timeout=10)
+    left = wait_until_gone(first.process.pid, ORPHAN_LIMIT_S)
+    gone_s = time.monotonic() - killed_at
+    started = time.monotonic()
+    rerun = CliRun(library, home, TRACKSCAN_SEGMENT_S=SEGMENT_S)
+    assert rerun.finish() == 0
+    row = FaultRow("SIGKILL to the parent of `trackscan run` alone, mid-run", "embedded", len(library),
+                   recover_s=time.monotonic() - started,
+                   note=f"{len(before)} processes before the kill (parent, workers, decoders); {len(left)} left "
+                        f"{gone_s:.1f} s after it; rerun resumes")
+    _check_outcome(rerun.lines, reference, row)
+    ROWS.append(row)
+    assert len(before) >= 3 and left == []
+    assert (row.done, row.lost, row.duplicated) == (len(library), 0, 0)
+
+
+def test_run_retries_the_step_and_finishes_when_one_worker_gets_sigterm(library, reference, tmp_path):
+    run = CliRun(library, tmp_path / ".trackscan", TRACKSCAN_SEGMENT_S=SEGMENT_S)
+    workers = _busy_workers(run.process.pid, timeout_s=60)
+    os.kill(workers[0], SIGTERM)  # it finishes the step in hand, then ends; the run goes on without it
+    deadline = time.monotonic() + 30
+    while workers[0] in session_members(run.process.pid) and run.process.poll() is None:
+        assert time.monotonic() < deadline, "the worker did not end within 30 s of SIGTERM"
+        time.sleep(0.1)
+    ended_first = run.process.poll() is None  # the worker ended before the run did
+    assert run.finish() == 0
+    restarts = run.log_count("a worker process died; restarting the pool")
+    row = FaultRow("SIGTERM to one worker of `trackscan run`, mid-run", "embedded", len(library),
+                   note=f"the worker ended after its step; the pool restarted {restarts} time(s) and retried the "
+                        f"steps in flight ({run.log_count('step will be retried')} retries)")
+    _check_outcome(run.lines, reference, row)
+    ROWS.append(row)
+    assert ended_first and restarts >= 1
+    assert (row.done, row.lost, row.duplicated) == (len(library), 0, 0)
+
+
+def _busy_workers(parent: int, timeout_s: float) -> list[int]:
+    """The run's worker processes (its forked children, which share its command line), once both
+    have started a decoder child, that is, once both have steps in hand."""
+    def cmdline(pid: int) -> bytes:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+    def parent_of(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            members = session_members(parent)
+            workers = [p for p in members if parent_of(p) == parent and cmdline(p) == cmdline(parent)]
+            if len(workers) == 2 and all(any(parent_of(p) == w for p in members) for w in workers):
+                return workers
+        time.sleep(0.1)
+    raise AssertionError(f"the run's two workers did not start decoding within {timeout_s} s")
 
 
 def test_pipeline_records_one_result_when_every_message_is_delivered_five_times(library, reference, tmp_path):
