@@ -119,6 +119,11 @@ class PullWorker:
         os.killpg(self.process.pid, signal.SIGKILL)
         return time.monotonic()
 
+    def kill_alone(self) -> float:
+        """SIGKILL to the worker process alone, as the OOM killer picks one process."""
+        self.process.kill()
+        return time.monotonic()
+
     def close(self) -> None:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):

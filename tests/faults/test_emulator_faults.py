@@ -40,6 +40,7 @@ from tests.faults.outcomes import (
 )
 from tests.faults.pull_workers import PulledStep, Tail, comeback, log_lines, wait_or_replay
 from tests.faults.report import ROWS
+from tests.processes import session_members, wait_until_gone
 from trackscan.dev.layout import MAX_DELIVERY_ATTEMPTS, subscriptions
 from trackscan.dev.provision import provision
 from trackscan.pipeline.deps import Deps
@@ -208,23 +209,33 @@ def test_pull_worker_finishes_the_step_in_hand_and_takes_no_new_work_when_sigter
     assert (row.done, row.lost, row.duplicated) == (1, 0, 0)
 
 
-def test_pull_worker_message_comes_back_when_the_worker_is_killed_mid_step(stack, cloud, deps, tmp_path):
-    (song,) = make_songs(tmp_path, 1, seconds=60.0, first_seed=45)
+@pytest.mark.parametrize("alone", [False, True], ids=["group", "process-alone"])
+def test_pull_worker_message_comes_back_when_the_worker_is_killed_mid_step(stack, cloud, deps, tmp_path, alone):
+    (song,) = make_songs(tmp_path, 1, seconds=60.0, first_seed=45 + alone)
     references = reference_results([song], tmp_path / "reference")
     with PulledStep(stack, cloud, "features", tmp_path) as step:
         victim = step.worker("worker1")
         upload = cloud.upload(song)
         victim.wait_for("step finished", [upload.track_id])
-        killed_at = victim.kill()  # the next segment is in hand by now
+        before = session_members(victim.process.pid)  # the worker and its decoder child
+        killed_at = victim.kill_alone() if alone else victim.kill()  # the next segment is in hand by now
+        victim.process.wait(timeout=10)
+        left = wait_until_gone(victim.process.pid, ORPHAN_LIMIT_S)
         replacement = step.worker("worker2")
         records, replayed = wait_or_replay(step, cloud, deps, [upload.track_id])
         recover_s = time.monotonic() - killed_at
     steps = replacement.tail.matching("step finished", [upload.track_id])
-    row = fault_row("SIGKILL to a pull worker (features) mid-step", [upload], records,
-               {upload.track_id: references[song]}, recover_s=recover_s)
-    row.note = f"SIGKILL to its process group, worker replaced; {comeback(steps, killed_at, replayed)}"
+    fault = "the worker process alone (the OOM killer)" if alone else "its process group (a pod kill)"
+    row = fault_row(f"SIGKILL to a pull worker (features) mid-step: {fault}", [upload], records,
+                    {upload.track_id: references[song]}, recover_s=recover_s)
+    row.note = (f"{len(before)} processes before, {len(left)} left {ORPHAN_LIMIT_S:.0f} s after; worker replaced; "
+                f"{comeback(steps, killed_at, replayed)}")
     ROWS.append(row)
+    assert len(before) >= 2 and left == []
     assert (row.done, row.lost, row.duplicated) == (1, 0, 0)
+
+
+ORPHAN_LIMIT_S = 5.0
 
 
 OUTAGE_S = 60.0
