@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup model model-reproducible music triton-venv bench-venv bench-musicnn-venv browser run test test-faults bench bench-descriptors clean tf-lock
+.PHONY: setup model model-reproducible music triton-venv bench-venv bench-musicnn-venv browser run check lint test test-faults bench bench-descriptors clean tf-lock
 
 setup: $(INSTALLED) $(MODEL)
 
@@ -69,11 +69,21 @@ run: setup
 	@paths="$(PATHS)"; [ -n "$$paths" ] || paths="$$(scripts/fetch_music.sh)/demo"; \
 	$(BIN)/trackscan run $$paths
 
+LINTED := shared functions inference tests benchmarks
+
+lint: setup
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
+
+# The fast loop: lint, types, and the unit and offline infrastructure tests. No network, no servers;
+# checks whose tools `make test` installs (checkov, the provider schema) skip here and say why.
+check: lint
+	$(BIN)/python -m pytest -q -m "unit or infra" -p no:cacheprovider
+
 test: setup triton-venv browser
 	PYTHON=$(PYTHON) tools/checkov/install.sh
 	$(BIN)/python tools/provider_schema/fetch.py
-	$(BIN)/ruff check shared functions inference tests benchmarks
-	$(BIN)/mypy
+	$(MAKE) lint
 	# Everything, the emulator fault modules included (about 20 min of it; FAULTS.md has their runs).
 	$(BIN)/python -m pytest
 
