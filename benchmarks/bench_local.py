@@ -6,11 +6,13 @@ Measures, on a corpus of Debian music (the demo set by default):
   3. end to end, each as its own process tree with its start-up, in interleaved rounds: the
      naive loop (benchmarks/naive_loop.py), the musicnn reference (benchmarks/musicnn_reference.py,
      with --musicnn-python) and `trackscan run` with its default model runtime; wall time, CPU
-     time of every process, and where trackscan's CPU goes per step (its "step finished" logs).
+     time of every process, cores busy (CPU s over wall s: a run that leaves cores idle shows),
+     and where trackscan's CPU goes per step (its "step finished" logs). With --baseline, the
+     same `trackscan run` from another checkout (the code a change replaces) runs beside it.
 Prints Markdown tables for BENCHMARKS.md.
 
     python -m benchmarks.bench_local --music ~/.cache/trackscan/music [--corpus drascula-music ...]
-        [--musicnn-python .venv-musicnn/bin/python] [--rounds 3]
+        [--musicnn-python .venv-musicnn/bin/python] [--rounds 3] [--baseline ../old-checkout]
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class Contender:
 
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment of its runs
     wall_s: list[float] = field(default_factory=list)
     cpu_s: list[float] = field(default_factory=list)  # user + system of the whole process tree
     step_cpu_s: list[dict[str, float]] = field(default_factory=list)  # trackscan only, from its logs
@@ -84,7 +87,7 @@ def run_contender(contender: Contender, env: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory() as home:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
-        done = subprocess.run(contender.argv, env={**env, "TRACKSCAN_HOME": home}, check=True,
+        done = subprocess.run(contender.argv, env={**env, **contender.env, "TRACKSCAN_HOME": home}, check=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         contender.wall_s.append(time.perf_counter() - began)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -94,15 +97,22 @@ def run_contender(contender: Contender, env: dict[str, str]) -> None:
         contender.step_cpu_s.append({step: sum(times) for step, times in per_step.items()})
 
 
-def contenders(files: list[Path], workers: int, musicnn_python: str | None) -> list[Contender]:
-    """The naive loop, the musicnn reference (when its venv is given) and `trackscan run`."""
+def contenders(files: list[Path], workers: int, musicnn_python: str | None,
+               baseline: Path | None = None) -> list[Contender]:
+    """The naive loop, the musicnn reference (when its venv is given), the baseline checkout's
+    `trackscan run` (when given) and this checkout's `trackscan run`, which comes last."""
     paths = [str(p) for p in files]
     found = [Contender("naive loop", [sys.executable, "-m", "benchmarks.naive_loop", *paths])]
     if musicnn_python:
         found.append(Contender("musicnn reference (MTT + MSD)", [musicnn_python, str(MUSICNN_REFERENCE), *paths]))
-    found.append(Contender(f"`trackscan run --workers {workers}`",
-                           [sys.executable, "-m", "trackscan.cli", "run", "--json", "--log-format", "json",
-                            "--workers", str(workers), *paths]))
+    run = [sys.executable, "-m", "trackscan.cli", "run", "--json", "--log-format", "json", "--workers", str(workers),
+           *paths]
+    if baseline:
+        # Its package ahead of this one on the path; the model and the venv are this checkout's.
+        found.append(Contender(f"`trackscan run --workers {workers}` (baseline: {baseline.name})", run,
+                               {"PYTHONPATH": str(baseline.resolve() / "shared"),
+                                "TRACKSCAN_MODEL_PATH": Config.from_env().model_path}))
+    found.append(Contender(f"`trackscan run --workers {workers}`", run))
     return found
 
 
@@ -116,21 +126,22 @@ def compare(runners: list[Contender], rounds: int) -> None:
             print(f"round {round_index + 1}: {contender.name} {contender.wall_s[-1]:.1f} s", file=sys.stderr)
 
 
-def spread(values: list[float]) -> str:
+def spread(values: list[float], digits: int = 1) -> str:
     """Median (min-max) of the values."""
-    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def print_comparison(runners: list[Contender], audio_s: float, rounds: int) -> None:
     """The end-to-end table, ratios against the naive loop's median, and trackscan's CPU per step."""
     naive = statistics.median(runners[0].wall_s)
     print(f"\nEnd to end, {rounds} interleaved rounds, median (min-max):\n")
-    print("| contender | wall s | audio s per wall s | CPU s (all processes) | speed vs naive loop |")
-    print("|---|---|---|---|---|")
+    print("| contender | wall s | audio s per wall s | CPU s (all processes) | cores busy | speed vs naive loop |")
+    print("|---|---|---|---|---|---|")
     for contender in runners:
         wall = statistics.median(contender.wall_s)
+        busy = [cpu / wall for cpu, wall in zip(contender.cpu_s, contender.wall_s, strict=True)]
         print(f"| {contender.name} | {spread(contender.wall_s)} | {audio_s / wall:.1f} | {spread(contender.cpu_s)} "
-              f"| {naive / wall:.2f}x |")
+              f"| {spread(busy, digits=2)} | {naive / wall:.2f}x |")
     trackscan = runners[-1]
     if trackscan.step_cpu_s:
         steps = sorted({step for run in trackscan.step_cpu_s for step in run})
@@ -156,6 +167,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs of each contender")
     parser.add_argument("--musicnn-python", help="python of the musicnn reference venv (make bench-musicnn-venv)")
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout (e.g. `git worktree add ../base HEAD~1`) whose trackscan runs beside")
     args = parser.parse_args()
     config = Config.from_env()
     files = sorted(p.resolve() for folder in args.corpus for p in (args.music / folder).iterdir())
@@ -169,7 +182,7 @@ def main() -> None:
     print("| measure | value |\n|---|---|")
     print(f"| decode + features, one process | {rtf:.1f}x realtime |")
     print(f"| model (onnxruntime fp32, batch 32) | {patches_per_s:.0f} patches/s |")
-    runners = contenders(files, args.workers, args.musicnn_python)
+    runners = contenders(files, args.workers, args.musicnn_python, args.baseline)
     compare(runners, args.rounds)
     print_comparison(runners, audio_s, args.rounds)
 
