@@ -122,5 +122,8 @@ tf-lock:
 	  terraform -chdir=$$env providers lock -platform=linux_amd64 -platform=linux_arm64 -platform=darwin_arm64 -platform=darwin_amd64 || exit 1; \
 	done
 
+# Everything the targets above make: every virtual environment, the built model, fetched schemas,
+# state. The music cache in ~/.cache/trackscan is kept (it is shared by checkouts).
 clean:
-	rm -rf $(VENV) .venv-triton $(BENCH_VENV) .trackscan
+	rm -rf $(VENV) .venv-triton $(BENCH_VENV) $(MUSICNN_VENV) .venv-checkov inference/.venv-build \
+		.provider-schema .gpu-bench .trackscan $(MODEL) $(MODEL).sha256
