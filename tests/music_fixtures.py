@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trackscan.tracks import PITCH_CLASSES
+from trackscan.key_names import key_name, parse_key
 
 EIGHTHS = tuple(i / 2 for i in range(8))
 
@@ -155,7 +155,7 @@ class KeyCase:
 
     @property
     def name(self) -> str:
-        return f"{PITCH_CLASSES[self.tonic]} {self.mode}"
+        return key_name(self.tonic, self.mode)
 
 
 # All 24 keys; every third one played off A440 to exercise the tuning estimate.
@@ -192,18 +192,13 @@ def _organ_note(freq_hz: float, seconds: float, sample_rate: int) -> np.ndarray:
 def mirex_key_score(estimate: str, truth: str) -> float:
     """MIREX key score (as mir_eval computes it): same key 1.0, a fifth above 0.5, relative 0.3,
     parallel 0.2, else 0."""
-    (tonic, mode), (true_tonic, true_mode) = (_parse_key(estimate), _parse_key(truth))
+    (tonic, mode), (true_tonic, true_mode) = (parse_key(estimate), parse_key(truth))
     interval = (tonic - true_tonic) % 12
     if mode == true_mode:
         return 1.0 if interval == 0 else 0.5 if interval == 7 else 0.0
     if interval == (9 if true_mode == "major" else 3):
         return 0.3
     return 0.2 if interval == 0 else 0.0
-
-
-def _parse_key(name: str) -> tuple[int, str]:
-    tonic, mode = name.split()
-    return PITCH_CLASSES.index(tonic), mode
 
 
 # EBU Tech 3341 (integrated loudness, cases 1-5) and Tech 3342 (loudness range, cases 1-4): stereo

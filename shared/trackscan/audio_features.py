@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trackscan.tracks import PITCH_CLASSES, TrackRecord, TrackResult
+from trackscan.key_names import parse_key
+from trackscan.tracks import TrackRecord, TrackResult
 
 ENERGETIC = ("fast", "loud", "drums", "beat", "beats", "techno", "metal", "hard rock", "punk")
 CALM = ("quiet", "soft", "slow", "ambient", "new age", "chillout")
@@ -113,8 +114,8 @@ def _share(evidence: float, against: float) -> float:
 def _key_and_mode(key: str | None) -> tuple[int, int]:
     if not key:
         return -1, -1
-    tonic, mode = key.split()
-    return PITCH_CLASSES.index(tonic), 1 if mode == "major" else 0
+    tonic, mode = parse_key(key)
+    return tonic, 1 if mode == "major" else 0
 
 
 def _loudness_scale(lufs: float | None) -> float:

@@ -10,8 +10,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote
 
-# Key names in results ("F# minor") use these pitch-class names, C = 0.
-PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+from trackscan.key_names import respelled
 
 
 class TrackState(StrEnum):
@@ -23,23 +22,10 @@ class TrackState(StrEnum):
     DONE = "DONE"
     FAILED = "FAILED"
 
-    @classmethod
-    def _missing_(cls, value: object) -> TrackState | None:
-        # Records and clients from before the rename say DECODING (accepted for one version).
-        return cls.EXTRACTING if value in LEGACY_STATE_NAMES.get("EXTRACTING", ()) else None
-
     @property
     def is_final(self) -> bool:
         """True for DONE and FAILED: nothing moves a track out of them but a forced redo."""
         return self in (TrackState.DONE, TrackState.FAILED)
-
-    @property
-    def stored_names(self) -> tuple[str, ...]:
-        """The values a stored record in this state may carry: its name and any older name."""
-        return (self.value, *LEGACY_STATE_NAMES.get(self.value, ()))
-
-
-LEGACY_STATE_NAMES = {"EXTRACTING": ("DECODING",)}
 
 
 _STATE_RANK = {s: i for i, s in enumerate(TrackState)}
@@ -166,6 +152,9 @@ class TrackResult:
     loudness_range_lu: float | None = None  # EBU Tech 3342 LRA
     true_peak_dbtp: float | None = None  # BS.1770-4 Annex 2, 4x oversampled
 
+    def __post_init__(self) -> None:  # a key stored as "A# major" reads as "Bb major" (key_names)
+        object.__setattr__(self, "key", respelled(self.key))
+
 
 @dataclass(frozen=True)
 class TrackRecord:
@@ -214,9 +203,7 @@ class TrackRecord:
             generation=str(data["generation"]),
             partner=data["partner"],
             state=TrackState(data["state"]),
-            # TrackState() reads legacy state names (DECODING) as today's.
-            timeline=tuple(TimelineEvent(**{**e, "state": TrackState(e["state"]).value})
-                           for e in data.get("timeline") or ()),
+            timeline=tuple(TimelineEvent(**e) for e in data.get("timeline") or ()),
             segments_total=data.get("segments_total"),
             error=ErrorInfo(**data["error"]) if data.get("error") else None,
             result=TrackResult(**data["result"]) if data.get("result") else None,

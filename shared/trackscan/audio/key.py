@@ -16,7 +16,7 @@ import numpy as np
 
 from trackscan.audio.features import SAMPLE_RATE
 from trackscan.audio.spectrum import power_spectrogram
-from trackscan.tracks import PITCH_CLASSES
+from trackscan.key_names import key_name
 
 CHROMA_FFT = 4096  # 3.9 Hz bins at 16 kHz: fine enough to separate low semitones
 BINS_PER_SEMITONE = 3
@@ -43,8 +43,8 @@ class Key:
 
     @property
     def name(self) -> str:
-        """The key as people write it, e.g. "A minor"."""
-        return f"{PITCH_CLASSES[self.tonic]} {self.mode}"
+        """The key as musicians write it, e.g. "A minor" or "Bb major"."""
+        return key_name(self.tonic, self.mode)
 
 
 @lru_cache(maxsize=1)
