@@ -29,6 +29,7 @@ from tests import music_fixtures as fx
 from trackscan.audio.decode import decode_segment, probe
 from trackscan.audio.descriptors import combine, segment_descriptors
 from trackscan.audio.features import to_model_rate
+from trackscan.key_names import respelled
 from trackscan.pipeline.ingest import plan_segments
 
 RATE = 44_100
@@ -62,7 +63,8 @@ def essentia(python: str | None, paths: list[Path]) -> dict[str, Result]:
         return {}
     runner = Path(__file__).with_name("essentia_runner.py")
     out = subprocess.run([python, str(runner), *map(str, paths)], capture_output=True, text=True, check=True).stdout
-    return {r["path"]: r for r in map(json.loads, out.splitlines())}
+    # Keys spelled as trackscan spells them, so the two compare as strings.
+    return {r["path"]: {**r, "key": respelled(r["key"])} for r in map(json.loads, out.splitlines())}
 
 
 def truth_cases(folder: Path) -> list[tuple[str, str, object, np.ndarray, int, Path]]:

@@ -5,10 +5,12 @@ never imported by trackscan and never a runtime dependency; bench_descriptors.py
 script as a separate process and reads its output.
 
     .venv-bench/bin/python benchmarks/essentia_runner.py FILE...
+    .venv-bench/bin/python benchmarks/essentia_runner.py --keys FILE...
 
 Per file: RhythmExtractor2013 (multifeature) tempo, KeyExtractor key (default profile), and
 LoudnessEBUR128 integrated loudness and loudness range plus TruePeakDetector (4x) on the file
-at its own sample rate, with the CPU seconds they took (loading included).
+at its own sample rate, with the CPU seconds they took (loading included). With --keys, only
+KeyExtractor, once per profile in KEY_PROFILES.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import essentia.standard as es
 import numpy as np
 
 ANALYSIS_RATE = 44_100  # what RhythmExtractor2013 and KeyExtractor are built for
+# KeyExtractor's default, then the profiles the key issue compares against by name.
+KEY_PROFILES = ("default", "edma", "bgate")
 
 
 def describe(path: str) -> dict[str, object]:
@@ -38,7 +42,7 @@ def describe(path: str) -> dict[str, object]:
     return {
         "path": path,
         "tempo_bpm": round(float(bpm), 2),
-        "key": f"{_sharp(key)} {scale}",
+        "key": f"{key} {scale}",  # Essentia's spelling (Eb, Bb, C#); bench_descriptors respells it
         "key_strength": round(float(strength), 3),
         "loudness_lufs": round(float(integrated), 2),
         "loudness_range_lu": round(float(loudness_range), 2),
@@ -47,17 +51,24 @@ def describe(path: str) -> dict[str, object]:
     }
 
 
-def _sharp(tonic: str) -> str:
-    """Essentia names some tonics with flats (Eb, Bb); trackscan uses sharps."""
-    flats = {"Db": "C#", "Eb": "D#", "Gb": "F#", "Ab": "G#", "Bb": "A#"}
-    return flats.get(tonic, tonic)
+def keys(path: str) -> dict[str, object]:
+    """The key KeyExtractor reads with each of KEY_PROFILES, e.g. {"key default": "Eb minor", ...}."""
+    mono = es.MonoLoader(filename=path, sampleRate=ANALYSIS_RATE)()
+    found: dict[str, object] = {"path": path}
+    for profile in KEY_PROFILES:
+        options = {} if profile == "default" else {"profileType": profile}
+        key, scale, _ = es.KeyExtractor(sampleRate=ANALYSIS_RATE, **options)(mono)
+        found[f"key {profile}"] = f"{key} {scale}"
+    return found
 
 
 def main() -> None:
     essentia.log.infoActive = False
     essentia.log.warningActive = False
-    for path in sys.argv[1:]:
-        print(json.dumps(describe(path)), flush=True)
+    paths = sys.argv[1:]
+    analyse = keys if paths[:1] == ["--keys"] else describe
+    for path in paths[1:] if analyse is keys else paths:
+        print(json.dumps(analyse(path)), flush=True)
 
 
 if __name__ == "__main__":
