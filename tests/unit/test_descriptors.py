@@ -4,7 +4,18 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from tests.audio_fixtures import A_MINOR_CADENCE, C_MAJOR_CADENCE, cadence, click_track, music_like, tone
+from tests.audio_fixtures import (
+    A_MINOR_CADENCE,
+    C_MAJOR_CADENCE,
+    C,
+    E,
+    G,
+    cadence,
+    chord,
+    click_track,
+    music_like,
+    tone,
+)
 from tests.music_fixtures import TempoCase, drum_pattern
 from trackscan.audio.descriptors import SegmentDescriptors, combine, segment_descriptors
 from trackscan.audio.features import to_model_rate
@@ -35,6 +46,20 @@ def test_combine_gives_no_descriptors_when_audio_is_silent():
     track = combine([_descriptors(np.zeros(RATE * 4, np.float32))])
     assert (track.tempo_bpm, track.key, track.loudness_lufs, track.loudness_range_lu) == (None, None, None, None)
     assert track.true_peak_dbtp == -200.0
+
+
+@pytest.mark.parametrize(("audio", "why"), [
+    (tone(1000.0, 30.0), "a steady 1 kHz tone"),
+    (tone(440.0, 30.0), "a steady 440 Hz tone"),
+    (chord([C, E, G], 30.0), "one sustained C major triad"),
+], ids=["sine-1k", "sine-440", "sustained-chord"])
+def test_combine_names_no_tempo_and_no_key_when_nothing_repeats_and_too_few_notes_sound(audio, why):
+    # Nothing repeats, and a tone or one chord fits several keys alike: no answer, not a guess. (White
+    # noise is not caught: its onsets repeat by chance as much as the least steady real track's.)
+    track = combine([_descriptors(audio)])
+    assert (track.tempo_bpm, track.tempo_confidence, track.time_signature) == (None, None, None), why
+    assert (track.key, track.key_confidence) == (None, None), why
+    assert track.loudness_lufs is not None
 
 
 def test_segment_descriptors_survive_their_wire_form_when_written_to_npz_and_read():
