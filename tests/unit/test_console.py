@@ -63,6 +63,12 @@ def test_console_login_never_redirects_off_the_console_when_next_is_foreign(app)
     assert response.headers["Location"] == "/console/"
 
 
+@pytest.mark.parametrize("target", ["/console/%0d%0aSet-Cookie:x=y", "/console/%0a", "/console/%00", "/console/%C3%A9"])
+def test_console_login_redirects_to_the_index_when_next_holds_control_or_non_ascii_characters(app, target):
+    response = app.test_client().post(f"/console/login?next={target}", data={"key": ALICE_KEY})
+    assert response.status_code == 302 and response.headers["Location"] == "/console/"
+
+
 def test_console_index_counts_every_partner_for_all_partner_staff(app, catalogue):
     page = _signed_in(app, ALICE_KEY).get("/console/").get_data(as_text=True)
     counts = dict(re.findall(r'data-state="(\w+)">\w+ <strong class="count">(\d+)</strong>', page))

@@ -69,6 +69,7 @@ def create_app(
             if wait_s:
                 raise ApiError(429, "RESOURCE_EXHAUSTED", f"Too many requests; try again in {wait_s} s.",
                                {"Retry-After": str(wait_s)})
+        validation.check_query(request.endpoint, request.args)
 
     app.add_url_rule("/v1/tracks", "submit_track", views.submit_track, methods=["POST"])
     app.add_url_rule("/v1/tracks", "list_tracks", views.list_tracks, methods=["GET"])

@@ -93,8 +93,9 @@ def _current_staff(directory: StaffDirectory) -> Staff | None:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a path of this console: never an open redirect to another site.
-    if target and target.startswith("/console/") and not target.startswith("//"):
+    # Only a path of this console: never an open redirect to another site, and never a control
+    # or non-ASCII character, which cannot go into the Location header (a 500 otherwise).
+    if target and target.startswith("/console/") and target.isascii() and target.isprintable():
         return target
     return url_for("console.index")
 
