@@ -24,6 +24,7 @@ from trackscan.api.console_session import SessionRevocations, new_session_id
 from trackscan.api.errors import ApiError
 from trackscan.api.throttle import FailureThrottle, failure_buckets, log_failure
 from trackscan.api.validation import TRACK_ID
+from trackscan.display import object_name, shown, unshown
 from trackscan.explain import explanation
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.state import segments_scored
@@ -47,6 +48,9 @@ def _blueprint(deps: Deps, staff_directory: StaffDirectory, throttle: FailureThr
                revocations: SessionRevocations) -> Blueprint:
     pages = Blueprint(BLUEPRINT, __name__, template_folder="templates")
     pages.after_request(console_session.add_security_headers)
+    # Names and messages come from partners: escaped visibly (trackscan.display), then HTML-escaped.
+    pages.add_app_template_filter(shown, "shown")
+    pages.add_app_template_global(lambda record: shown(object_name(record.source_uri, record.partner)), "object_name")
     views = _Views(deps)
 
     def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -167,7 +171,9 @@ class _Views:
         if TRACK_ID.fullmatch(query):
             return redirect(url_for("console.track", track_id=query))
         lookup = self._deps.tracks.by_source if "://" in query else self._deps.tracks.by_name
-        found = [r for r in lookup(query, SEARCH_LIMIT) if staff.sees(r.partner)] if query else []
+        # A name as the console shows it (escaped) finds the track too; a bare name is its last segment.
+        raw = unshown(query) if "://" in query else unshown(query).rsplit("/", 1)[-1]
+        found = [r for r in lookup(raw, SEARCH_LIMIT) if staff.sees(r.partner)] if query else []
         if not found and query and staff.sees(query) and self._deps.tracks.query(query, None, 1, None):
             return redirect(url_for("console.index", partner=query))
         return render_template("console/search.html", staff=staff, query=query, records=found, explain=explanation)

@@ -221,8 +221,10 @@ def page_request(args: Mapping[str, str]) -> PageRequest:
 def _source(value: str | None) -> str | None:
     if value is not None and (not value or len(value.encode("utf-8", "surrogatepass")) > MAX_URI_BYTES):
         raise invalid(f"source must be a URI or file name of 1 to {MAX_URI_BYTES} bytes.")
-    if value is not None:
-        _check_characters(value, "source")
+    # Control characters are allowed: GCS lets an object name hold tab, CR, LF or NUL, and a
+    # lookup stores nothing. Lone surrogates cannot be any stored name.
+    if value is not None and any(unicodedata.category(c) == "Cs" for c in value):
+        raise invalid("source must not hold lone surrogates.")
     return value
 
 
