@@ -99,6 +99,11 @@ class Config:
     # api_burst (trackscan.api.rate_limit: per instance, not across instances); 0: no limit.
     api_rate_per_s: float = _env("TRACKSCAN_API_RATE_PER_S", "cloud", 10.0)
     api_burst: int = _env("TRACKSCAN_API_BURST", "cloud", 50)
+    # Failed sign-ins (API keys, ID tokens, console logins) one source address or one key prefix
+    # may make to one API instance within auth_failure_window_s before it is answered 429
+    # (trackscan.api.throttle); 0: no limit.
+    auth_max_failures: int = _env("TRACKSCAN_AUTH_MAX_FAILURES", "cloud", 10)
+    auth_failure_window_s: float = _env("TRACKSCAN_AUTH_FAILURE_WINDOW_S", "cloud", 300.0)
     # Support console (trackscan.api.console): "name:key:scope" dev logins and "email=scope" Google
     # identities of staff, a scope being "*" (every partner) or one partner. Empty: no console.
     console_keys: str = _env("TRACKSCAN_CONSOLE_KEYS", "local", "")

@@ -8,7 +8,7 @@ import re
 
 from tests.infra.conftest import REPO_ROOT, TerraformDir, first, reference
 
-ALERTS = {"dead_letters", "oldest_unacked", "server_errors", "triton_unavailable", "tracks_failed"}
+ALERTS = {"dead_letters", "oldest_unacked", "server_errors", "triton_unavailable", "tracks_failed", "auth_throttled"}
 
 
 def _condition(policy: dict) -> dict:
@@ -69,3 +69,14 @@ def test_triton_alert_fires_when_no_replica_is_scraped(modules: dict[str, Terraf
     query = first(_condition(policy)["condition_prometheus_query_language"])["query"]
     assert "absent(" in query and "< 1" in query
     assert 'job=\\"triton\\"' in modules["monitoring"].locals()["triton_up"]
+
+
+def test_auth_failure_metric_counts_the_log_line_the_throttle_writes(modules: dict[str, TerraformDir]) -> None:
+    metric = modules["monitoring"].resources("google_logging_metric")["auth_failures"]
+    throttle = (REPO_ROOT / "shared" / "trackscan" / "api" / "throttle.py").read_text()
+    assert 'jsonPayload.message=\\"authentication failed\\"' in metric["filter"]
+    assert "severity=WARNING" in metric["filter"] and re.search(r'log\.warning\("authentication failed"', throttle)
+    assert metric["label_extractors"] == {"kind": "EXTRACT(jsonPayload.kind)",
+                                          "outcome": "EXTRACT(jsonPayload.outcome)"}
+    policy = modules["monitoring"].resources("google_monitoring_alert_policy")["auth_throttled"]
+    assert 'outcome = \\"throttled\\"' in first(_condition(policy)["condition_threshold"])["filter"]

@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -253,8 +255,10 @@ def test_console_serves_the_track_page_to_the_dev_login_on_the_stack(submitted: 
 
     base = submitted.stack.env["TRACKSCAN_API_URL"]
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    login = urllib.request.Request(f"{base}/console/login", data=f"key={submitted.stack.api_key}".encode(),
-                                   method="POST")
+    with opener.open(f"{base}/console/login", timeout=30) as response:  # the form's CSRF token first
+        token = re.search(r'name="csrf" value="([^"]+)"', response.read().decode()).group(1)
+    form = urllib.parse.urlencode({"key": submitted.stack.api_key, "csrf": token}).encode()
+    login = urllib.request.Request(f"{base}/console/login", data=form, method="POST")
     with opener.open(login, timeout=30) as response:
         assert response.url.endswith("/console/")
     with opener.open(f"{base}/console/tracks/{submitted.uploaded}", timeout=30) as response:

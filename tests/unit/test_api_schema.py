@@ -2,7 +2,8 @@
 app serves (valid and invalid ones, every operation) and runs its checks on each answer.
 
 The app runs in this process over WSGI with the embedded stores (SQLite; gs:// objects in memory)
-and a stand-in for GCS's upload sessions. The rate limit is off here: its 429 is tested on its own.
+and a stand-in for GCS's upload sessions. The rate limit and the failed sign-in throttle are off
+here (schemathesis sends bad credentials on purpose, many times): their 429s are tested on their own.
 Generation is derandomized, so a run is the same on every machine and never flaky.
 """
 
@@ -38,7 +39,7 @@ _HOME = tempfile.TemporaryDirectory(prefix="trackscan-schema-")
 
 
 def _app():
-    deps = api_deps(Path(_HOME.name), api_rate_per_s=0.0)
+    deps = api_deps(Path(_HOME.name), api_rate_per_s=0.0, auth_max_failures=0)
     # One object and its track, so that generated requests can meet what exists.
     uri = deps.blobs.put(f"gs://{BUCKET}/acme/album/01.flac")
     deps.tracks.create_if_absent(new_record(uri, deps.blobs.stat(uri).generation, "acme", "api"))

@@ -30,16 +30,22 @@ def app(deps, tmp_path):
     return console_app(deps, tmp_path / "ingest")
 
 
+def _login(client, key: str, path: str = "/console/login", **environ):
+    """A sign-in as a browser makes it: the form (and its token) first, then the post."""
+    client.get("/console/login", environ_base=environ)
+    return client.post(path, data={"key": key, "csrf": _csrf(client)}, environ_base=environ)
+
+
 def _signed_in(app, key: str):
     client = app.test_client()
-    response = client.post("/console/login", data={"key": key})
+    response = _login(client, key)
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
 
 
 def _csrf(client) -> str:
     with client.session_transaction() as session:
-        return session["csrf"]
+        return session.get("csrf", "")
 
 
 def test_console_is_not_served_when_no_staff_is_configured(tmp_path):
@@ -54,13 +60,19 @@ def test_console_sends_to_the_login_when_not_signed_in_even_with_a_partner_key(a
 
 def test_console_login_refuses_a_wrong_key_and_a_partner_api_key(app):
     for key in ("wrong", "key-acme"):
-        response = app.test_client().post("/console/login", data={"key": key})
+        response = _login(app.test_client(), key)
         assert response.status_code == 200 and "not a console login" in response.get_data(as_text=True)
 
 
 def test_console_login_never_redirects_off_the_console_when_next_is_foreign(app):
-    response = app.test_client().post("/console/login?next=//evil.example/x", data={"key": ALICE_KEY})
+    response = _login(app.test_client(), ALICE_KEY, "/console/login?next=//evil.example/x")
     assert response.headers["Location"] == "/console/"
+
+
+@pytest.mark.parametrize("target", ["/console/%0d%0aSet-Cookie:x=y", "/console/%0a", "/console/%00", "/console/%C3%A9"])
+def test_console_login_redirects_to_the_index_when_next_holds_control_or_non_ascii_characters(app, target):
+    response = _login(app.test_client(), ALICE_KEY, f"/console/login?next={target}")
+    assert response.status_code == 302 and response.headers["Location"] == "/console/"
 
 
 def test_console_index_counts_every_partner_for_all_partner_staff(app, catalogue):
@@ -145,3 +157,91 @@ def test_console_accepts_a_staff_google_identity_when_the_token_verifies(deps, t
     assert page.status_code == 200 and "beta-secret-demo.wav" in page.get_data(as_text=True)
     assert "storm.ogg" not in page.get_data(as_text=True)
     assert client.get("/console/", headers={"Authorization": "Bearer forged"}).status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/console/login", "/console/", "/console/failed.csv", "/console/search?q=x"])
+def test_console_sends_security_headers_when_serving_pages_and_the_csv(app, catalogue, path):
+    response = _signed_in(app, ALICE_KEY).get(path)
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp and "script-src" not in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_console_pages_hold_no_inline_style_or_script_when_rendered(app, catalogue):
+    client = _signed_in(app, ALICE_KEY)
+    for path in ("/console/", f"/console/tracks/{catalogue.stuck.track_id}", "/console/login"):
+        page = client.get(path).get_data(as_text=True)
+        assert "<style" not in page and "<script" not in page and " style=" not in page
+        assert not re.search(r"\son[a-z]+=", page)  # no event handler attributes
+    stylesheet = client.get("/console/console.css")
+    assert stylesheet.mimetype == "text/css" and "svg.timeline" in stylesheet.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("form", [{"key": ALICE_KEY}, {"key": ALICE_KEY, "csrf": "forged"}])
+def test_console_login_answers_403_when_the_form_token_is_missing_or_wrong(app, form):
+    client = app.test_client()
+    client.get("/console/login")
+    assert client.post("/console/login", data=form).status_code == 403
+    assert client.get("/console/").status_code == 302  # not signed in
+
+
+def test_console_logout_answers_403_and_keeps_the_session_when_the_form_token_is_missing(app, catalogue):
+    client = _signed_in(app, ALICE_KEY)
+    assert client.post("/console/logout").status_code == 403
+    assert client.get("/console/").status_code == 200
+
+
+def test_console_logout_revokes_the_session_when_its_cookie_was_copied_before(app, catalogue):
+    client = _signed_in(app, ALICE_KEY)
+    copied, token = client.get_cookie("session").value, _csrf(client)
+    assert client.post("/console/logout", data={"csrf": token}).status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/console/").status_code == 302  # to the login
+    retried = thief.post(f"/console/tracks/{catalogue.failed.track_id}/retry", data={"csrf": token})
+    assert retried.status_code == 302 and "/console/login" in retried.headers["Location"]
+
+
+def test_console_session_is_revoked_on_every_instance_when_they_share_the_secret(deps, tmp_path, catalogue):
+    from dataclasses import replace
+
+    deps = replace(deps, config=replace(deps.config, console_secret="shared-secret"))
+    first, second = console_app(deps, tmp_path / "ingest"), console_app(deps, tmp_path / "ingest")
+    client = _signed_in(first, ALICE_KEY)
+    cookie, token = client.get_cookie("session").value, _csrf(client)
+    other = second.test_client()
+    other.set_cookie("session", cookie)
+    assert other.get("/console/").status_code == 200  # one sign-in serves every instance
+    client.post("/console/logout", data={"csrf": token})
+    assert other.get("/console/").status_code == 302
+
+
+def test_console_cookie_is_secure_and_expires_when_served_over_https(app):
+    client = app.test_client()
+    client.get("/console/login", headers={"X-Forwarded-Proto": "https"})
+    response = client.post("/console/login", headers={"X-Forwarded-Proto": "https"},
+                           data={"key": ALICE_KEY, "csrf": _csrf(client)})
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "Expires=" in cookie
+    plain = _signed_in(app, ALICE_KEY).get("/console/login")
+    assert "Secure" not in plain.headers.get("Set-Cookie", "")
+
+
+def test_console_login_answers_429_with_retry_after_when_a_source_failed_too_often(tmp_path, catalogue):
+    now = [1000.0]
+    deps = console_deps(tmp_path / "home2")
+    app = create_app(deps, ingest_root_uri="file:///unused", clock=lambda: now[0])
+    client = app.test_client()
+    for _ in range(deps.config.auth_max_failures):
+        assert _login(client, "wrong").status_code == 200
+    refused = _login(client, ALICE_KEY)  # the right key too: else guessing would go on
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "Too many failed sign-ins" in refused.get_data(as_text=True)
+    assert _login(app.test_client(), "nope", REMOTE_ADDR="10.0.0.9").status_code == 200  # another source and key
+    assert _login(app.test_client(), "wrong", REMOTE_ADDR="10.0.0.9").status_code == 429  # the same key prefix
+    now[0] += deps.config.auth_failure_window_s + 1
+    assert _login(client, ALICE_KEY).status_code == 302

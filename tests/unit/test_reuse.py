@@ -47,7 +47,7 @@ def test_ingest_serves_the_earlier_result_without_decoding_or_inference_when_the
     first = upload(song, partner="acme")
     run_to_completion(deps, first)
     scored = deps.tagger.patches_seen
-    second = upload(copy, partner="beta")
+    second = upload(copy, partner="acme")  # the same partner's copy: when it was tagged is its own business
     handled = run_to_completion(deps, second)
     original, reused = _record(deps, first), _record(deps, second)
     assert reused.state is TrackState.DONE and reused.result == original.result and reused.model == original.model
@@ -85,7 +85,7 @@ def test_ingest_tags_different_bytes_when_an_earlier_track_has_the_same_name(dep
     assert _record(deps, event).reused is None
 
 
-def test_api_shows_when_a_reused_result_was_made_but_never_the_other_partners_track(tmp_path, song):
+def test_api_never_shows_the_other_partners_track_or_when_it_was_tagged_when_a_result_is_reused(tmp_path, song):
     deps = make_deps(tmp_path / "home", segment_s=10.0, api_keys="acme:key-acme, beta:key-beta")
     client = create_app(deps, ingest_root_uri=uri_of(tmp_path / "ingest")).test_client()
     body = song.read_bytes()
@@ -99,3 +99,6 @@ def test_api_shows_when_a_reused_result_was_made_but_never_the_other_partners_tr
     text = json.dumps(shown)
     assert shown["state"] == "DONE" and shown["reused"]["made_at"] and shown["reused"]["reused_at"]
     assert first.json["track_id"] not in text and "secret-demo" not in text and "acme" not in text
+    original = deps.tracks.get(first.json["track_id"])
+    # Not when acme's copy was tagged (a timing oracle on another partner's intake): when it was reused.
+    assert shown["reused"]["made_at"] == shown["reused"]["reused_at"] != original.updated_at

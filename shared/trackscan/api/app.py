@@ -13,10 +13,11 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.routing import BaseConverter
 
 from trackscan.api import console, similar, track_operations, validation
-from trackscan.api.auth import Authenticator, IdentityVerifier
+from trackscan.api.auth import API_KEY_HEADER, Authenticator, IdentityVerifier
 from trackscan.api.console_auth import StaffDirectory
 from trackscan.api.errors import ApiError, register_error_handlers
 from trackscan.api.rate_limit import RateLimiter
+from trackscan.api.throttle import FailureThrottle, failure_buckets, log_failure
 from trackscan.api.uploads import AUDIO_TYPE_PREFIXES, SessionStarter, start_upload, upload_request
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.state import segments_scored
@@ -42,7 +43,7 @@ def create_app(
             default. A file:// root serves the API over the local folder adapter.
         upload_sessions: opens resumable upload sessions for ``POST /v1/uploads`` (GCS); None
             answers that endpoint 501, as the local folder has no such sessions.
-        clock: the rate limiter's monotonic clock.
+        clock: the monotonic clock of the rate limit and the failed sign-in throttle.
 
     Raises:
         ValueError: ``config.api_keys``, ``config.partner_identities`` or the rate limit is malformed.
@@ -58,17 +59,35 @@ def create_app(
     views = _Views(deps, ingest_root_uri or f"gs://{deps.config.ingest_bucket_name}", upload_sessions)
     authenticator = Authenticator.from_config(deps.config, verifier)
     limiter = RateLimiter(deps.config.api_rate_per_s, deps.config.api_burst, clock)
+    throttle = FailureThrottle(deps.config.auth_max_failures, deps.config.auth_failure_window_s, clock)
+
+    def partner_of_request() -> str:
+        """The calling partner, unless this source or key prefix failed too often of late."""
+        buckets = failure_buckets(request.remote_addr, request.headers.get(API_KEY_HEADER))
+        wait_s = throttle.wait_s(buckets)
+        if wait_s:
+            log_failure("api", request.remote_addr, wait_s)
+            raise ApiError(429, "RESOURCE_EXHAUSTED", f"Too many failed sign-ins; try again in {wait_s} s.",
+                           {"Retry-After": str(wait_s)})
+        try:
+            return authenticator.partner_of(request.headers)
+        except ApiError as exc:
+            if exc.status == 401:
+                throttle.failed(buckets)
+                log_failure("api", request.remote_addr, 0)
+            raise
 
     @app.before_request
     def authenticate() -> None:
         # Runs before routing errors surface, so unknown paths also need credentials. The console
         # checks its own staff instead: staff are not partners.
         if request.endpoint not in PUBLIC_ENDPOINTS and request.blueprint != console.BLUEPRINT:
-            g.partner = authenticator.partner_of(request.headers)
+            g.partner = partner_of_request()
             wait_s = limiter.wait_s(g.partner)
             if wait_s:
                 raise ApiError(429, "RESOURCE_EXHAUSTED", f"Too many requests; try again in {wait_s} s.",
                                {"Retry-After": str(wait_s)})
+        validation.check_query(request.endpoint, request.args)
 
     app.add_url_rule("/v1/tracks", "submit_track", views.submit_track, methods=["POST"])
     app.add_url_rule("/v1/tracks", "list_tracks", views.list_tracks, methods=["GET"])
@@ -82,7 +101,7 @@ def create_app(
     similar.register(app, deps)
     staff = StaffDirectory(deps.config, verifier)
     if staff.enabled:
-        console.register(app, deps, staff)
+        console.register(app, deps, staff, throttle)
     return app
 
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from collections.abc import Callable
 from functools import wraps
+from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, session, url_for
 
-from trackscan.api import console_chart, track_operations
+from trackscan.api import console_chart, console_session, track_operations
 from trackscan.api.console_auth import Staff, StaffDirectory
+from trackscan.api.console_session import SessionRevocations, new_session_id
 from trackscan.api.errors import ApiError
+from trackscan.api.throttle import FailureThrottle, failure_buckets, log_failure
 from trackscan.api.validation import TRACK_ID
+from trackscan.display import object_name, shown, unshown
 from trackscan.explain import explanation
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.state import segments_scored
@@ -34,47 +37,42 @@ CSV_LIMIT = 10_000
 SEARCH_LIMIT = 50
 
 
-def register(app: Flask, deps: Deps, staff: StaffDirectory) -> None:
-    """Serves the console on the app (call only when ``staff.enabled``)."""
-    if not app.secret_key:
-        # Signs the login cookie. Without a configured secret, each instance makes its own: fine
-        # for the dev stack's single process, a sign-in per instance behind a load balancer.
-        app.secret_key = deps.config.console_secret or secrets.token_hex(32)
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
-    app.register_blueprint(_blueprint(deps, staff), url_prefix="/console")
+def register(app: Flask, deps: Deps, staff: StaffDirectory, throttle: FailureThrottle) -> None:
+    """Serves the console on the app (call only when ``staff.enabled``); failed logins count in ``throttle``."""
+    console_session.configure(app, deps.config.console_secret)
+    revocations = SessionRevocations(deps.blobs, deps.work_root_uri)
+    app.register_blueprint(_blueprint(deps, staff, throttle, revocations), url_prefix="/console")
 
 
-def _blueprint(deps: Deps, staff_directory: StaffDirectory) -> Blueprint:
+def _blueprint(deps: Deps, staff_directory: StaffDirectory, throttle: FailureThrottle,
+               revocations: SessionRevocations) -> Blueprint:
     pages = Blueprint(BLUEPRINT, __name__, template_folder="templates")
+    pages.after_request(console_session.add_security_headers)
+    # Names and messages come from partners: escaped visibly (trackscan.display), then HTML-escaped.
+    pages.add_app_template_filter(shown, "shown")
+    pages.add_app_template_global(lambda record: shown(object_name(record.source_uri, record.partner)), "object_name")
     views = _Views(deps)
 
     def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            staff = _current_staff(staff_directory)
+            staff = _current_staff(staff_directory, revocations)
             if staff is None:
                 return redirect(url_for("console.login", next=request.full_path))
-            if request.method == "POST" and request.form.get("csrf") != session.get("csrf"):
-                abort(403)
+            if request.method == "POST":
+                _check_csrf()
             return view(staff, *args, **kwargs)
 
         return checked
 
-    @pages.route("/login", methods=["GET", "POST"])
-    def login() -> Any:
-        if request.method == "POST":
-            staff = staff_directory.by_key(request.form.get("key", ""))
-            if staff is not None:
-                session.clear()
-                session.update(name=staff.name, partner=staff.partner, csrf=secrets.token_urlsafe(24))
-                return redirect(_safe_next(request.args.get("next")))
-            flash("That key is not a console login.")
-        return render_template("console/login.html")
+    sign_in = _SignIn(staff_directory, throttle, revocations)
+    pages.add_url_rule("/login", "login", sign_in.login, methods=["GET", "POST"])
+    pages.add_url_rule("/logout", "logout", sign_in.logout, methods=["POST"])
 
-    @pages.route("/logout", methods=["POST"])
-    def logout() -> Any:
-        session.clear()
-        return redirect(url_for("console.login"))
+    @pages.route("/console.css")
+    def stylesheet() -> Response:
+        css = resources.files("trackscan.api").joinpath("templates/console/console.css").read_text(encoding="utf-8")
+        return Response(css, mimetype="text/css")
 
     pages.add_url_rule("/", "index", signed_in(views.index))
     pages.add_url_rule("/search", "search", signed_in(views.search))
@@ -84,17 +82,67 @@ def _blueprint(deps: Deps, staff_directory: StaffDirectory) -> Blueprint:
     return pages
 
 
-def _current_staff(directory: StaffDirectory) -> Staff | None:
+class _SignIn:
+    """The login and logout forms: CSRF-checked, failed logins throttled, logout revoking the session."""
+
+    def __init__(self, staff: StaffDirectory, throttle: FailureThrottle, revocations: SessionRevocations) -> None:
+        self._staff = staff
+        self._throttle = throttle
+        self._revocations = revocations
+
+    def login(self) -> Any:
+        """GET: the form; POST: a sign-in with a console key, then on to ``next``."""
+        session.setdefault("csrf", new_session_id())  # before sign-in too: no login CSRF
+        if request.method == "GET":
+            return render_template("console/login.html")
+        _check_csrf()
+        key = request.form.get("key", "")
+        buckets = failure_buckets(request.remote_addr, key)
+        wait_s = self._throttle.wait_s(buckets)
+        staff = None if wait_s else self._staff.by_key(key)
+        if staff is not None:
+            session.clear()
+            session.permanent = True  # expires after console_session.SESSION_LIFETIME
+            session.update(name=staff.name, partner=staff.partner, sid=new_session_id(), csrf=new_session_id())
+            return redirect(_safe_next(request.args.get("next")))
+        log_failure("console", request.remote_addr, wait_s)
+        if wait_s:
+            flash(f"Too many failed sign-ins; try again in {wait_s} s.")
+            return render_template("console/login.html"), 429, {"Retry-After": str(wait_s)}
+        self._throttle.failed(buckets)
+        flash("That key is not a console login.")
+        return render_template("console/login.html")
+
+    def logout(self) -> Any:
+        """Ends the session here and on every instance (its id is revoked), then back to the login."""
+        _check_csrf()
+        if "sid" in session:
+            self._revocations.revoke(session["sid"])
+        session.clear()
+        return redirect(url_for("console.login"))
+
+
+def _check_csrf() -> None:
+    """Refuses a form post whose token is not this session's (403)."""
+    token = session.get("csrf")
+    if not token or request.form.get("csrf") != token:
+        abort(403)
+
+
+def _current_staff(directory: StaffDirectory, revocations: SessionRevocations) -> Staff | None:
     by_token = directory.by_token(request.headers.get("Authorization"))
     if by_token is not None:
-        session.setdefault("csrf", secrets.token_urlsafe(24))
+        session.setdefault("csrf", new_session_id())
         return by_token
-    return Staff(session["name"], session.get("partner")) if "name" in session else None
+    if "name" not in session or "sid" not in session or revocations.is_revoked(session["sid"]):
+        return None
+    return Staff(session["name"], session.get("partner"))
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a path of this console: never an open redirect to another site.
-    if target and target.startswith("/console/") and not target.startswith("//"):
+    # Only a path of this console: never an open redirect to another site, and never a control
+    # or non-ASCII character, which cannot go into the Location header (a 500 otherwise).
+    if target and target.startswith("/console/") and target.isascii() and target.isprintable():
         return target
     return url_for("console.index")
 
@@ -123,7 +171,9 @@ class _Views:
         if TRACK_ID.fullmatch(query):
             return redirect(url_for("console.track", track_id=query))
         lookup = self._deps.tracks.by_source if "://" in query else self._deps.tracks.by_name
-        found = [r for r in lookup(query, SEARCH_LIMIT) if staff.sees(r.partner)] if query else []
+        # A name as the console shows it (escaped) finds the track too; a bare name is its last segment.
+        raw = unshown(query) if "://" in query else unshown(query).rsplit("/", 1)[-1]
+        found = [r for r in lookup(raw, SEARCH_LIMIT) if staff.sees(r.partner)] if query else []
         if not found and query and staff.sees(query) and self._deps.tracks.query(query, None, 1, None):
             return redirect(url_for("console.index", partner=query))
         return render_template("console/search.html", staff=staff, query=query, records=found, explain=explanation)

@@ -10,6 +10,7 @@ likes, resuming after a failure). The bucket notification then ingests the objec
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
@@ -22,6 +23,9 @@ BODY_BUFFER_BYTES = 1 << 20
 # Opens a resumable upload session: (URI, size in bytes, content type, origin or None) -> session URL.
 SessionStarter = Callable[[str, int, str, "str | None"], str]
 AUDIO_TYPE_PREFIXES = ("audio/", "application/octet-stream")
+# A media type as GCS stores it (sent on as a header): printable ASCII only, so no CR, LF, NUL
+# or character outside Latin-1 can reach a header; RFC 6838 caps each name at 127 characters.
+MEDIA_TYPE = re.compile(r"(audio/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}|application/octet-stream)(;[ -~]{1,200})?")
 
 
 class _BoundedBody(io.RawIOBase):
@@ -94,8 +98,8 @@ def upload_request(body: Any, max_file_bytes: int) -> UploadRequest:
     if size > max_file_bytes:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"The file is over the limit of {max_file_bytes} bytes.")
     content_type = body.get("content_type", "application/octet-stream")
-    if not isinstance(content_type, str) or not content_type.startswith(AUDIO_TYPE_PREFIXES):
-        raise invalid("content_type must be audio/* or application/octet-stream.")
+    if not isinstance(content_type, str) or not MEDIA_TYPE.fullmatch(content_type):
+        raise invalid("content_type must be a media type audio/* or application/octet-stream, in printable ASCII.")
     return UploadRequest(filename, size, content_type)
 
 

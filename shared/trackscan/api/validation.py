@@ -7,8 +7,10 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote
+
+from werkzeug.datastructures import MultiDict
 
 from trackscan.adapters.local_blobs import path_of, uri_of
 from trackscan.api.errors import ApiError
@@ -27,8 +29,21 @@ MAX_JSON_BYTES = 64 << 10
 PAGE_SIZE = re.compile(r"[0-9]{1,4}")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+# A JSON number of more digits than this is no size or count of this API (and Python's own limit
+# on integer conversion would otherwise speak for us).
+MAX_NUMBER_DIGITS = 20
 SUBMIT_FIELDS = {"source_uri"}
 UPLOAD_FIELDS = {"filename", "size_bytes", "content_type"}
+# The query parameters of each endpoint, each taken once; every other endpoint takes none.
+QUERY_PARAMETERS: dict[str, frozenset[str]] = {
+    "submit_track": frozenset({"filename"}),
+    "list_tracks": frozenset({"state", "page_size", "page_token", "source"}),
+    "similar_tracks": frozenset({"limit"}),
+    "console.login": frozenset({"next"}),
+    "console.index": frozenset({"state", "partner", "after"}),
+    "console.search": frozenset({"q"}),
+    "console.failed_csv": frozenset({"partner"}),
+}
 
 
 @dataclass(frozen=True)
@@ -46,18 +61,56 @@ def invalid(message: str) -> ApiError:
     return ApiError(400, "INVALID_ARGUMENT", message)
 
 
-def parse_json(data: bytes) -> Any:
-    """The JSON value of a request body.
+def check_query(endpoint: str | None, args: MultiDict[str, str]) -> None:
+    """Refuses query parameters the endpoint does not take, and any given more than once.
 
     Raises:
-        ApiError: 400 when the body is not JSON or nests too deeply for the parser.
+        ApiError: 400 naming the unknown or repeated parameters.
+    """
+    if endpoint is None:  # no such route: the 404 says so
+        return
+    unknown = sorted(set(args) - QUERY_PARAMETERS.get(endpoint, frozenset()))
+    if unknown:
+        raise invalid(f"Unknown query parameters: {', '.join(unknown)}."[:200])
+    repeated = sorted(name for name in args if len(args.getlist(name)) > 1)
+    if repeated:
+        raise invalid(f"Query parameters given more than once: {', '.join(repeated)}.")
+
+
+def parse_json(data: bytes) -> Any:
+    """The JSON value of a request body: an object's keys once each, numbers of sane length.
+
+    Raises:
+        ApiError: 400 when the body is not JSON, repeats a key, holds NaN or Infinity or a
+            number too long for any field, or nests too deeply for the parser.
     """
     try:
-        return json.loads(data)
-    except ValueError as exc:  # UnicodeDecodeError too
-        raise invalid(f"The body is not JSON: {exc}"[:200]) from None
+        return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant, parse_int=_bounded_int)
+    except json.JSONDecodeError as exc:  # UnicodeDecodeError is a ValueError, not a JSONDecodeError
+        raise invalid(f"The body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
+    except UnicodeDecodeError:
+        raise invalid("The body is not JSON: it is not UTF-8 text.") from None
     except RecursionError:
         raise invalid("The body nests too deeply to be a submit request.") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        # json.loads would keep the last silently; a proxy or a log may have read the first.
+        raise invalid(f"The body gives the field {', '.join(map(repr, repeated))} more than once."[:200])
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise invalid(f"The body is not JSON: {name} is not a JSON number.")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise invalid(f"The body holds a number of more than {MAX_NUMBER_DIGITS} digits; no field takes one.")
+    return int(digits)
 
 
 def partner_prefix(ingest_root_uri: str, partner: str) -> str:
@@ -158,10 +211,7 @@ def track_id(value: str) -> str | None:
 
 
 def page_request(args: Mapping[str, str]) -> PageRequest:
-    """The state filter, page size and page token of a list request."""
-    unknown = sorted(set(args) - {"state", "page_size", "page_token", "source"})
-    if unknown:
-        raise invalid(f"Unknown query parameters: {', '.join(unknown)}.")
+    """The state filter, page size and page token of a list request (its names checked by check_query)."""
     return PageRequest(
         _state(args.get("state")), _page_size(args.get("page_size")), _token(args.get("page_token")),
         _source(args.get("source")),
@@ -171,8 +221,10 @@ def page_request(args: Mapping[str, str]) -> PageRequest:
 def _source(value: str | None) -> str | None:
     if value is not None and (not value or len(value.encode("utf-8", "surrogatepass")) > MAX_URI_BYTES):
         raise invalid(f"source must be a URI or file name of 1 to {MAX_URI_BYTES} bytes.")
-    if value is not None:
-        _check_characters(value, "source")
+    # Control characters are allowed: GCS lets an object name hold tab, CR, LF or NUL, and a
+    # lookup stores nothing. Lone surrogates cannot be any stored name.
+    if value is not None and any(unicodedata.category(c) == "Cs" for c in value):
+        raise invalid("source must not hold lone surrogates.")
     return value
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from trackscan.cli.files import upload_event
-from trackscan.cli.output import source_label
+from trackscan.cli.output import shown_label
+from trackscan.display import shown, unshown
 from trackscan.messages import split_pinned_uri
 from trackscan.ports import TrackStore
 from trackscan.tracks import TrackRecord, track_id_for
@@ -23,12 +24,14 @@ def find_track(store: TrackStore, query: str) -> TrackRecord:
     Raises:
         click.ClickException: no track matches, or a bare name matches several (they are listed).
     """
-    matches = _matches(store, query)
+    # A name as shown (escaped, trackscan.display) finds the track too: "a\\tb.wav" is "a<tab>b.wav".
+    matches = _matches(store, query) or (_matches(store, unshown(query)) if unshown(query) != query else [])
     if not matches:
-        raise click.ClickException(f"No track {query} is known (give a track id, a file path, a URI or a file name).")
+        raise click.ClickException(
+            f"No track {shown(query)} is known (give a track id, a file path, a URI or a file name).")
     if len(matches) > 1:
-        listed = "\n".join(f"  {r.track_id}  {r.state.value:<10} {source_label(r)}" for r in matches)
-        raise click.ClickException(f"{len(matches)} tracks are named {query}; give one of their ids:\n{listed}")
+        listed = "\n".join(f"  {r.track_id}  {r.state.value:<10} {shown_label(r)}" for r in matches)
+        raise click.ClickException(f"{len(matches)} tracks are named {shown(query)}; give one of their ids:\n{listed}")
     return matches[0]
 
 

@@ -8,9 +8,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from trackscan.adapters.local_blobs import path_of
 from trackscan.audio_features import audio_features
+from trackscan.display import object_name, shown
 from trackscan.explain import explanation
 from trackscan.tracks import TrackRecord
 
@@ -20,6 +22,21 @@ def source_label(record: TrackRecord) -> str:
     if record.source_uri.startswith("file://"):
         return str(path_of(record.source_uri))
     return record.source_uri
+
+
+def shown_label(record: TrackRecord) -> str:
+    """source_label safe for a terminal: control and bidi characters escaped visibly (trackscan.display)."""
+    return shown(source_label(record))
+
+
+def file_cell(record: TrackRecord) -> Text:
+    """A table's file column, escaped and never read as rich markup.
+
+    The local file's name, or the whole object name under the partner's folder.
+    """
+    if record.source_uri.startswith("file://"):
+        return Text(shown(path_of(record.source_uri).name))
+    return Text(shown(object_name(record.source_uri, record.partner)))
 
 
 def track_json(record: TrackRecord) -> dict[str, Any]:
@@ -72,11 +89,12 @@ def results_table(records: list[TrackRecord]) -> Table:
     return table
 
 
-def _row(record: TrackRecord) -> list[str]:
-    name = source_label(record).rsplit("/", 1)[-1]
+def _row(record: TrackRecord) -> list[str | Text]:
+    name = file_cell(record)
     result = record.result
     if result is None:
-        error = f"[red]{record.state.value}[/red] {record.error.code}: {record.error.message}" if record.error else ""
+        error = Text.assemble((record.state.value, "red"), f" {record.error.code}: {shown(record.error.message)}") \
+            if record.error else ""
         return [name, "", error, "", "", ""]
     minutes, seconds = divmod(round(result.duration_s), 60)
     return [
@@ -91,19 +109,19 @@ def _row(record: TrackRecord) -> list[str]:
 
 def print_status(console: Console, record: TrackRecord, segments_done: int | None = None) -> None:
     """The support view of one track: state, why it is there, segments, timeline and error."""
-    console.print(f"track    {record.track_id}")
-    console.print(f"source   {source_label(record)} (generation {record.generation})")
-    console.print(f"partner  {record.partner}")
-    console.print(f"state    {record.state.value}")
-    console.print(f"why      {explanation(record)}", markup=False)
+    # Data goes out escaped (trackscan.display) and never as rich markup: a partner names its objects.
+    lines = [f"track    {record.track_id}", f"source   {shown_label(record)} (generation {shown(record.generation)})",
+             f"partner  {shown(record.partner)}", f"state    {record.state.value}",
+             f"why      {shown(explanation(record))}"]
     if record.segments_total and segments_done is not None and not record.state.is_final:
-        console.print(f"segments {segments_done} of {record.segments_total} scored")
+        lines.append(f"segments {segments_done} of {record.segments_total} scored")
     elif record.segments_total:
-        console.print(f"segments {record.segments_total}")
+        lines.append(f"segments {record.segments_total}")
     if record.error:
-        console.print(f"error    {record.error.code} in {record.error.step}: {record.error.message}")
+        lines.append(f"error    {record.error.code} in {record.error.step}: {shown(record.error.message)}")
     if record.result:
-        console.print(f"tags     {', '.join(record.result.top_tags)}")
-    console.print("timeline")
-    for event in record.timeline:
-        console.print(f"  {event.time}  {event.state:<10} {event.step} (attempt {event.attempt})")
+        lines.append(f"tags     {', '.join(record.result.top_tags)}")
+    lines.append("timeline")
+    lines += [f"  {event.time}  {event.state:<10} {event.step} (attempt {event.attempt})" for event in record.timeline]
+    for line in lines:
+        console.print(line, markup=False, highlight=False)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from trackscan.cli.cloud_access import require_cloud
 from trackscan.cli.lookup import find_track
-from trackscan.cli.output import source_label
+from trackscan.cli.output import file_cell, shown_label, source_label
 from trackscan.config import Config
 from trackscan.ports import TrackStore
 from trackscan.similarity import DEFAULT_LIMIT, MAX_LIMIT, Neighbour, similar_tracks
@@ -41,7 +41,7 @@ def similar(track: str, limit: int, as_json: bool, cloud: bool) -> None:
             click.echo(json.dumps(_json(neighbour), separators=(",", ":")))
         return
     console = Console(soft_wrap=True)
-    console.print(f"tracks like {source_label(record)} ({', '.join(record.result.top_tags) if record.result else ''})",
+    console.print(f"tracks like {shown_label(record)} ({', '.join(record.result.top_tags) if record.result else ''})",
                   markup=False, highlight=False)
     console.print(_table(neighbours))
 
@@ -72,6 +72,6 @@ def _table(neighbours: list[Neighbour]) -> Table:
         table.add_column(column, overflow="fold")
     for neighbour in neighbours:
         record = neighbour.record
-        table.add_row(f"{neighbour.similarity:.3f}", source_label(record).rsplit("/", 1)[-1],
+        table.add_row(f"{neighbour.similarity:.3f}", file_cell(record),
                       ", ".join(record.result.top_tags) if record.result else "", record.track_id)
     return table

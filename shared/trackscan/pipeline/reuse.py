@@ -3,8 +3,11 @@
 The key is the digest the blob store already has (GCS's MD5, a local file's SHA-256), taken in
 ingest before anything is decoded. Only a result made by the model that would score the track
 now is reused, so a new model never serves an old model's tags. The reusing record keeps the
-result and when it was made, never which track it came from: that track may be another
-partner's, and its id and name are that partner's business (the log line names it for staff).
+result, never which track it came from: that track may be another partner's, and its id and
+name are that partner's business (the log line names it for staff). It says when the result
+was made only when the earlier copy is the same partner's: for another partner's copy, made_at
+is the time of the reuse, as telling when that copy was tagged would tell one partner when
+another received the same file.
 """
 
 from __future__ import annotations
@@ -26,10 +29,14 @@ def serve_previous_result(record: TrackRecord, content_hash: str | None, step: s
     previous = _previous(record, content_hash, deps)
     if previous is None or previous.result is None:
         return False
-    made_at = previous.reused.made_at if previous.reused else previous.updated_at
+    now = utc_now()
+    if previous.partner == record.partner:
+        made_at = previous.reused.made_at if previous.reused else previous.updated_at
+    else:
+        made_at = now  # not when another partner's copy was tagged: a timing oracle on their intake
     supersede_original(record, previous.result, previous.model, deps)  # a backfill re-run: its original first
     transition = Transition(TrackState.DONE, step, result=previous.result, model=previous.model,
-                            content_hash=content_hash, reused=ReusedResult(made_at=made_at, reused_at=utc_now()))
+                            content_hash=content_hash, reused=ReusedResult(made_at=made_at, reused_at=now))
     if deps.tracks.apply(record.track_id, transition) is None:
         return False  # finished meanwhile (a duplicate delivery): nothing to serve
     log.info("result reused", extra={"track_id": record.track_id, "origin_track_id": previous.track_id,

@@ -84,6 +84,10 @@ locals {
     TRACKSCAN_SWEEP_AFTER_S  = "600"
     TRACKSCAN_SWEEP_PAGE     = "1000"
     TRACKSCAN_SWEEP_BUDGET_S = "3"
+
+    # Failed sign-ins per source address or key prefix before 429: the defaults of shared/trackscan/config.py.
+    TRACKSCAN_AUTH_MAX_FAILURES     = "10"
+    TRACKSCAN_AUTH_FAILURE_WINDOW_S = "300"
   }
 
   # The registry's bucket keys (a step's bucket_roles) => bucket names.
@@ -301,10 +305,14 @@ module "api" {
   memory             = "1Gi"
   invoker_members    = local.partner_members
   firestore_database = module.firestore.database_resource_name
-  # Stores uploaded bodies (create only, never overwrite) and stats submitted objects.
+  # Stores uploaded bodies (create only, never overwrite) and stats submitted objects; writes
+  # and reads the console's revoked-session markers in the work bucket (its lifecycle rule
+  # deletes them, long after the 10 h sessions they revoke have expired).
   bucket_roles = [
     { bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectCreator" },
     { bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" },
+    { bucket = module.buckets.work_bucket_name, role = "roles/storage.objectCreator" },
+    { bucket = module.buckets.work_bucket_name, role = "roles/storage.objectViewer" },
   ]
   # A submission is announced on the ingest topic, like the bucket's notifications (ingest is
   # idempotent, so the duplicate for an object the API wrote itself is harmless).

@@ -18,6 +18,7 @@ locals {
 
   tracks_failed_metric   = "logging.googleapis.com/user/${google_logging_metric.tracks_failed.name}"
   events_rejected_metric = "logging.googleapis.com/user/${google_logging_metric.events_rejected.name}"
+  auth_failures_metric   = "logging.googleapis.com/user/${google_logging_metric.auth_failures.name}"
   triton_up              = "up{cluster=\"${var.cluster_name}\", namespace=\"${var.triton_namespace}\", job=\"triton\"}"
 }
 
@@ -71,6 +72,39 @@ resource "google_logging_metric" "events_rejected" {
     value_type   = "INT64"
     unit         = "1"
     display_name = "${var.name_prefix} events rejected"
+  }
+}
+
+# Failed sign-ins to the API and the console (trackscan.api.throttle logs "authentication
+# failed" at WARNING), by kind (api, console) and outcome (refused: 401 or a wrong console key;
+# throttled: 429 after too many failures from one source address or key prefix).
+resource "google_logging_metric" "auth_failures" {
+  project     = var.project_id
+  name        = "${var.name_prefix}-auth-failures"
+  description = "Failed sign-ins to the API and console (log line \"authentication failed\"), by kind and outcome."
+  filter      = "(${local.workload_logs}) AND severity=WARNING AND jsonPayload.message=\"authentication failed\""
+
+  label_extractors = {
+    kind    = "EXTRACT(jsonPayload.kind)"
+    outcome = "EXTRACT(jsonPayload.outcome)"
+  }
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "${var.name_prefix} failed sign-ins"
+
+    labels {
+      key         = "kind"
+      value_type  = "STRING"
+      description = "api (API key or ID token) or console (a console login key)."
+    }
+    labels {
+      key         = "outcome"
+      value_type  = "STRING"
+      description = "refused (401, wrong key) or throttled (429 with Retry-After)."
+    }
   }
 }
 
@@ -232,6 +266,39 @@ resource "google_monitoring_alert_policy" "tracks_failed" {
     mime_type = "text/markdown"
     subject   = "${var.name_prefix}: many tracks FAILED"
     content   = "Tracks recorded FAILED in the last hour, by code on the dashboard. A burst of one code (UNSUPPORTED_FORMAT, TRUNCATED) points at one partner's files; spread codes point at the pipeline."
+  }
+
+  alert_strategy {
+    auto_close = "3600s"
+  }
+}
+
+resource "google_monitoring_alert_policy" "auth_throttled" {
+  project               = var.project_id
+  display_name          = "${var.name_prefix}: sign-ins throttled per hour"
+  combiner              = "OR"
+  severity              = "WARNING"
+  notification_channels = local.channels
+
+  conditions {
+    display_name = "More than ${var.auth_throttled_per_hour_threshold} sign-ins answered 429 for repeated failures in an hour"
+    condition_threshold {
+      filter          = "metric.type = \"${local.auth_failures_metric}\" AND metric.labels.outcome = \"throttled\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = var.auth_throttled_per_hour_threshold
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "3600s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    subject   = "${var.name_prefix}: many failed sign-ins"
+    content   = "Someone keeps presenting wrong API keys, ID tokens or console keys. The `authentication failed` log lines name the source address (never the key). One address: block it at Cloud Armor; many addresses on one key prefix: rotate that partner's key."
   }
 
   alert_strategy {

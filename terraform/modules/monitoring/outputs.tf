@@ -6,6 +6,7 @@ output "alert_policy_names" {
     server_errors      = google_monitoring_alert_policy.server_errors.name
     triton_unavailable = google_monitoring_alert_policy.triton_unavailable.name
     tracks_failed      = google_monitoring_alert_policy.tracks_failed.name
+    auth_throttled     = google_monitoring_alert_policy.auth_throttled.name
   }
 }
 

@@ -67,3 +67,9 @@ variable "failed_tracks_per_hour_threshold" {
   description = "Tracks recorded FAILED within an hour that raise an alert."
   default     = 10
 }
+
+variable "auth_throttled_per_hour_threshold" {
+  type        = number
+  description = "Alert when more sign-ins than this (API keys, ID tokens, console logins) are answered 429 for repeated failures in an hour."
+  default     = 50
+}
