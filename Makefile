@@ -107,6 +107,7 @@ bench: setup triton-venv bench-musicnn-venv
 bench-descriptors: setup bench-venv
 	$(BIN)/python -m benchmarks.bench_descriptors --music "$$(scripts/fetch_music.sh)" \
 		--essentia-python $(BENCH_VENV)/bin/python
+	$(BIN)/python -m benchmarks.bench_key --essentia-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.bench_model --music "$$(scripts/fetch_music.sh)"
 
 # The fault suite alone, writing its table into FAULTS.md.

@@ -73,6 +73,13 @@ def progression_cases(bass: bool | None = None) -> list[ProgressionCase]:
     return cases
 
 
+def subdominant_cases() -> list[ProgressionCase]:
+    """The IV-heavy families with a bass line in every key, instrument and voicing: the bias's test."""
+    return [ProgressionCase(tonic, mode, family, instrument, voicing)
+            for mode, families in PROGRESSIONS.items() for family in families if "heavy" in family
+            for tonic in range(12) for instrument in INSTRUMENTS for voicing in VOICINGS]
+
+
 def progression_audio(case: ProgressionCase, bars: int = 8, sample_rate: int = 22_050) -> np.ndarray:
     """The case's progression, one chord a bar at 100 BPM in 4/4, over drums (and a bass line)."""
     chords = (MAJOR_CHORDS if case.mode == "major" else MINOR_CHORDS)
