@@ -13,12 +13,11 @@ and "msd_scores" [N, 50] (sigmoid of each model's logits) and "embedding" [N, 20
 penultimate layer of MSD_musicnn, which musicnn's extractor calls "penultimate").
 """
 
-# TensorFlow reads its environment variables when first imported, so they are set before it.
-# ruff: noqa: E402
 from __future__ import annotations
 
 import os
 
+# TensorFlow reads its environment variables when first imported, so they are set before it.
 # tf.compat.v1.layers, which musicnn's models.py uses, exist only with Keras 2 (tf-keras).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

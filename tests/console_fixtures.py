@@ -44,7 +44,7 @@ def console_deps(home: Path) -> Deps:
                      console_keys=f"alice:{ALICE_KEY}:*, carol:{CAROL_KEY}:acme")
 
 
-def console_app(deps: Deps, ingest: Path):  # noqa: ANN201 - a Flask app
+def console_app(deps: Deps, ingest: Path):  # returns a Flask app
     """The API with its console, over the local folder adapter."""
     return create_app(deps, ingest_root_uri=uri_of(ingest))
 

@@ -49,7 +49,7 @@ def handle_pulled(message: PulledMessage, deps: Deps) -> None:
             run_step(step_message, deps, attempt=pushed.delivery_attempt)
     except PermanentError as exc:  # malformed, or an event we do not accept: acknowledged, recorded
         keep_rejected(deps.tracks, exc.message, pushed.data, pushed.attributes, pushed.message_id)
-    except Exception:  # noqa: BLE001 - anything else is retried by redelivery
+    except Exception:  # anything else is retried by redelivery (logged, so not a blind except)
         log.exception("step failed; the message will be redelivered", extra={"message_id": message.message_id})
         message.nack()
         return

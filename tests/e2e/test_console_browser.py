@@ -50,7 +50,7 @@ def served(tmp_path) -> Iterator[tuple[str, object, Catalogue]]:
     thread.join(timeout=10)
 
 
-def _sign_in(browser, base: str, key: str):  # noqa: ANN202 - a Playwright page
+def _sign_in(browser, base: str, key: str):  # returns a Playwright page
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     page.goto(f"{base}/console/")
     assert page.url.startswith(f"{base}/console/login")  # sent to the login first

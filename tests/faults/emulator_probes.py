@@ -76,7 +76,7 @@ class Probes:
         started = time.time()
 
         class Endpoint(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            def do_POST(self) -> None:  # the name http.server calls
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 hits[(self.path, body["message"]["data"])].append(time.time() - started)
                 seen.append((self.headers.get("Authorization"), body.get("deliveryAttempt")))
