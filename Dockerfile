@@ -10,8 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 # PyAV's wheel bundles FFmpeg, so the image needs no system codecs.
-COPY requirements.txt ./
-RUN pip install -r requirements.txt
+# The hashed lock (make lock): every build installs the same bytes.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY shared/ shared/
 COPY functions/ functions/

@@ -6,15 +6,24 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup model model-reproducible music triton-venv bench-venv bench-musicnn-venv browser run check lint test test-faults bench bench-descriptors clean tf-lock
+.PHONY: setup lock model model-reproducible music triton-venv bench-venv bench-musicnn-venv browser run check lint test test-faults bench bench-descriptors clean tf-lock
 
 setup: $(INSTALLED) $(MODEL)
 
-$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
+# From the hashed lock (make lock), so two machines install the same bytes; trackscan itself on top.
+$(INSTALLED): requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e .
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# Resolves requirements.txt (the image: requirements.lock) and it with requirements-dev.txt (the
+# dev venv: requirements-dev.lock) to every package with its hashes. Needs the package index.
+LOCK := $(BIN)/uv pip compile --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --quiet
+lock: setup
+	$(LOCK) requirements.txt -o requirements.lock
+	$(LOCK) requirements.txt requirements-dev.txt -o requirements-dev.lock
 
 # Rebuilt when the build inputs change. The same inputs give the same bytes (the graph is put in a
 # canonical form), so a rebuild without a change keeps the sha256 and a release does not roll Triton.
