@@ -58,26 +58,26 @@ def handle_push(event_data: Any, step_name: str) -> None:
 
     Malformed or misrouted messages are logged and acknowledged: redelivering them would never help.
     """
-    pushed = _parse(event_data)
-    message = _message(pushed) if pushed else None
-    if pushed is None or message is None:
+    delivery = _parse(event_data)
+    message = _message(delivery) if delivery else None
+    if delivery is None or message is None:
         return
     if step_for(message).name != step_name:
         keep_rejected(cloud_deps().tracks, f"a {message.kind} message reached the {step_name} step",
-                      pushed.data, pushed.attributes, pushed.message_id)
+                      delivery.data, delivery.attributes, delivery.message_id)
         return
     with logs.traced(_request_trace()):  # every line of the step carries the request's trace
-        run_step(message, cloud_deps(), attempt=pushed.delivery_attempt)
+        run_step(message, cloud_deps(), attempt=delivery.delivery_attempt)
 
 
 def handle_dead_letter_push(event_data: Any) -> None:
     """Marks the track of a dead-lettered message FAILED (RETRIES_EXHAUSTED)."""
-    pushed = _parse(event_data)
-    message = _message(pushed) if pushed else None
-    if message is None or pushed is None:
+    delivery = _parse(event_data)
+    message = _message(delivery) if delivery else None
+    if message is None or delivery is None:
         return
-    attempts = int(pushed.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount", 0) or 0)
-    source = pushed.attributes.get("CloudPubSubDeadLetterSourceSubscription", "its subscription")
+    attempts = int(delivery.attributes.get("CloudPubSubDeadLetterSourceDeliveryCount", 0) or 0)
+    source = delivery.attributes.get("CloudPubSubDeadLetterSourceSubscription", "its subscription")
     reason = f"every delivery from {source} failed; the step's logs hold each error"
     with logs.traced(_request_trace()):
         handle_dead_letter(message, reason, cloud_deps(), attempts)
@@ -143,10 +143,10 @@ def _parse(event_data: Any) -> Delivery | None:
         return None
 
 
-def _message(pushed: Delivery) -> Message | None:
+def _message(delivery: Delivery) -> Message | None:
     deps = cloud_deps()
     try:
-        return message_of(pushed, deps.config)
+        return message_of(delivery, deps.config)
     except PermanentError as exc:  # malformed, or an event we do not accept
-        keep_rejected(deps.tracks, exc.message, pushed.data, pushed.attributes, pushed.message_id)
+        keep_rejected(deps.tracks, exc.message, delivery.data, delivery.attributes, delivery.message_id)
         return None

@@ -40,7 +40,7 @@ def delivery_from_push(event_data: Any) -> Delivery:
         raise BadMessageError(f"not a Pub/Sub push: {exc}") from exc
 
 
-def upload_from_notification(pushed: Delivery, config: Config) -> UploadReceived | None:
+def upload_from_notification(delivery: Delivery, config: Config) -> UploadReceived | None:
     """UploadReceived from a GCS notification; None for events other than a finished upload.
 
     The partner is the first folder of the object name: partners upload under <partner>/, and
@@ -51,7 +51,7 @@ def upload_from_notification(pushed: Delivery, config: Config) -> UploadReceived
         BadMessageError: a field is missing or of the wrong type.
         RejectedEventError: another bucket, no partner prefix, or an unknown partner.
     """
-    attributes = pushed.attributes
+    attributes = delivery.attributes
     if attributes.get("eventType") != FINALIZE:
         return None
     bucket, name, generation = (attributes.get(k) for k in ("bucketId", "objectId", "objectGeneration"))
@@ -60,7 +60,7 @@ def upload_from_notification(pushed: Delivery, config: Config) -> UploadReceived
     if not GENERATION.fullmatch(generation):
         raise BadMessageError(f"objectGeneration {generation[:40]!r} is not a number")
     partner = ingest_partner(bucket, name, config)
-    return UploadReceived(f"gs://{bucket}/{name}", generation, _size(pushed.data), partner)
+    return UploadReceived(f"gs://{bucket}/{name}", generation, _size(delivery.data), partner)
 
 
 def ingest_partner(bucket: str, name: str, config: Config) -> str:
@@ -112,17 +112,17 @@ def _size(data: bytes) -> int:
     raise BadMessageError(f"the notification's size {str(size)[:40]!r} is not a whole number")
 
 
-def message_of(pushed: Delivery, config: Config) -> Message | None:
+def message_of(delivery: Delivery, config: Config) -> Message | None:
     """A pipeline message from a push; on the ingest topic, also a GCS notification.
 
     Raises:
         BadMessageError: malformed, or a field of the wrong type.
         RejectedEventError: an upload ingest does not accept (see ``checked_upload``).
     """
-    if "eventType" in pushed.attributes:
-        return upload_from_notification(pushed, config)
+    if "eventType" in delivery.attributes:
+        return upload_from_notification(delivery, config)
     try:
-        message = from_json(pushed.data)
+        message = from_json(delivery.data)
     except ValueError as exc:
         raise BadMessageError(f"not a trackscan message: {exc}") from exc
     return checked_upload(message, config) if isinstance(message, UploadReceived) else message

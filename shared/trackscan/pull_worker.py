@@ -41,14 +41,14 @@ class WorkerSettings:
 
 def handle_pulled(message: PulledMessage, deps: Deps) -> None:
     """Runs the step of a pulled message; acks it when handled, nacks it to have it retried."""
-    pushed = Delivery(message.data, dict(message.attributes), message.message_id,
+    delivery = Delivery(message.data, dict(message.attributes), message.message_id,
                            message.delivery_attempt or 1)
     try:
-        step_message = message_of(pushed, deps.config)
+        step_message = message_of(delivery, deps.config)
         if step_message is not None:
-            run_step(step_message, deps, attempt=pushed.delivery_attempt)
+            run_step(step_message, deps, attempt=delivery.delivery_attempt)
     except PermanentError as exc:  # malformed, or an event we do not accept: acknowledged, recorded
-        keep_rejected(deps.tracks, exc.message, pushed.data, pushed.attributes, pushed.message_id)
+        keep_rejected(deps.tracks, exc.message, delivery.data, delivery.attributes, delivery.message_id)
     except Exception:  # anything else is retried by redelivery (logged, so not a blind except)
         log.exception("step failed; the message will be redelivered", extra={"message_id": message.message_id})
         message.nack()

@@ -58,8 +58,8 @@ def test_ingest_and_features_read_the_pinned_object_when_its_name_holds_uri_synt
     topics = {step: topic_name(cloud_env.topic_prefix, step) for step in ("ingest", "features", "infer")}
     notification, = taps.pull(topics["ingest"], 1, lambda m: m.attributes.get("objectId") == blob.name)
 
-    pushed = envelope_of(notification, taps.subscription(topics["ingest"]))
-    assert post_raw_push(function_client("ingest"), cloud_env, topics["ingest"], pushed).status_code == 200
+    delivery = envelope_of(notification, taps.subscription(topics["ingest"]))
+    assert post_raw_push(function_client("ingest"), cloud_env, topics["ingest"], delivery).status_code == 200
     track_id = track_id_for(uri, generation)
     record = tracks.get(track_id)
     assert record is not None and (record.source_uri, record.state) == (uri, TrackState.EXTRACTING)

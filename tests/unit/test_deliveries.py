@@ -30,9 +30,9 @@ def _notification(name: str, event_type: str = "OBJECT_FINALIZE", bucket: str = 
 
 
 def test_message_from_push_builds_an_upload_when_a_finalize_notification_arrives():
-    pushed = delivery_from_push(_notification("acme/album/song.mp3"))
-    assert message_of(pushed, CONFIG) == UploadReceived("gs://ingest/acme/album/song.mp3", "17", 1234, "acme")
-    assert pushed.delivery_attempt == 3
+    delivery = delivery_from_push(_notification("acme/album/song.mp3"))
+    assert message_of(delivery, CONFIG) == UploadReceived("gs://ingest/acme/album/song.mp3", "17", 1234, "acme")
+    assert delivery.delivery_attempt == 3
 
 
 def test_message_from_push_ignores_the_event_when_it_is_not_a_finished_upload():
@@ -53,8 +53,8 @@ def test_message_from_push_rejects_the_upload_with_a_reason_when_it_is_not_ours(
 
 
 def test_message_from_push_accepts_any_partner_when_no_registry_is_configured():
-    pushed = delivery_from_push(_notification("anyone/song.mp3"))
-    assert message_of(pushed, Config(ingest_bucket_name="ingest")).partner == "anyone"
+    delivery = delivery_from_push(_notification("anyone/song.mp3"))
+    assert message_of(delivery, Config(ingest_bucket_name="ingest")).partner == "anyone"
 
 
 @pytest.mark.parametrize(
@@ -93,11 +93,11 @@ def test_message_from_push_raises_bad_message_when_the_data_is_not_a_message():
 
 def test_keep_rejected_records_a_refused_event_once_when_it_is_delivered_twice(tmp_path):
     deps = make_deps(tmp_path)
-    pushed = delivery_from_push(_notification("zeta/song.mp3"))
+    delivery = delivery_from_push(_notification("zeta/song.mp3"))
     for _ in range(2):
         with pytest.raises(PermanentError) as refused:
-            message_of(pushed, CONFIG)
-        keep_rejected(deps.tracks, refused.value.message, pushed.data, pushed.attributes, pushed.message_id)
+            message_of(delivery, CONFIG)
+        keep_rejected(deps.tracks, refused.value.message, delivery.data, delivery.attributes, delivery.message_id)
     (event,) = deps.tracks.rejected(10)
     assert event.subject == "gs://ingest/zeta/song.mp3"
     assert "'zeta' is not a registered partner" in event.reason

@@ -23,8 +23,8 @@ resource "google_cloud_run_v2_service" "this" {
     service_account                  = google_service_account.this.email
     timeout                          = "${var.timeout_s}s"
     max_instance_request_concurrency = var.concurrency
-    # Gen2 gives a full Linux kernel: the decode step runs ffmpeg in a resource-limited
-    # subprocess, which gen1's sandbox restricts.
+    # Gen2 gives a full Linux kernel: the features and ingest steps decode in a child process
+    # under an address-space limit (the decoder sandbox), which gen1's sandbox restricts.
     execution_environment = "EXECUTION_ENVIRONMENT_GEN2"
     labels                = var.labels
 
