@@ -28,7 +28,7 @@ from benchmarks import descriptor_cost
 from tests import music_fixtures as fx
 from trackscan.audio.decode import decode_segment, probe
 from trackscan.audio.descriptors import combine, segment_descriptors
-from trackscan.audio.features import to_model_rate
+from trackscan.audio.front_end import to_model_rate
 from trackscan.key_names import respelled
 from trackscan.pipeline.ingest import plan_segments
 

@@ -31,7 +31,7 @@ from tests.key_fixtures import ProgressionCase, progression_audio, progression_c
 from tests.music_fixtures import mirex_key_score
 from trackscan.audio import key as key_module
 from trackscan.audio.descriptors import combine, segment_descriptors
-from trackscan.audio.features import to_model_rate
+from trackscan.audio.front_end import to_model_rate
 from trackscan.key_names import respelled
 
 RATE = 22_050

@@ -36,7 +36,7 @@ from benchmarks.bench_steps import step_durations
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.audio.decode import decode_segment, probe
 from trackscan.audio.descriptors import segment_descriptors
-from trackscan.audio.features import patches_from_audio, to_model_rate
+from trackscan.audio.front_end import patches_from_audio, to_model_rate
 from trackscan.config import Config
 from trackscan.pipeline.ingest import plan_segments
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from trackscan.audio import descriptors
 from trackscan.audio.decode import decode_segment, probe
-from trackscan.audio.features import patches_from_audio, to_model_rate
+from trackscan.audio.front_end import patches_from_audio, to_model_rate
 
 BASELINE_COMMIT = "d71dca8"  # main before issue 11: tempogram lag grid, Krumhansl, pyloudnorm blocks
 FRONT_END_BASELINE = "73887a2"  # main before issue 13 item 3 (the shared front end)

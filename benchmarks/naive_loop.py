@@ -15,7 +15,7 @@ import librosa
 import onnxruntime
 
 from trackscan.audio.descriptors import combine, segment_descriptors
-from trackscan.audio.features import SAMPLE_RATE, patches_from_audio
+from trackscan.audio.front_end import SAMPLE_RATE, patches_from_audio
 from trackscan.config import Config
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from trackscan.audio.decode import decode_segment, probe
-from trackscan.audio.features import patches_from_audio, to_model_rate
+from trackscan.audio.front_end import patches_from_audio, to_model_rate
 from trackscan.labels import MSD_TAGS, MTT_TAGS
 from trackscan.pipeline.aggregate import top_tags
 from trackscan.pipeline.infer import predict_in_batches

@@ -19,7 +19,7 @@ from trackscan.adapters.gcs_blobs import GcsBlobStore
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.adapters.pubsub_publisher import PubSubPublisher, topic_names
 from trackscan.adapters.triton_tagger import TritonTagger
-from trackscan.audio.features import patches_from_audio, to_model_rate
+from trackscan.audio.front_end import patches_from_audio, to_model_rate
 from trackscan.config import Config
 from trackscan.dev import DevStack
 from trackscan.dev.layout import free_ports

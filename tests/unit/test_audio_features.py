@@ -11,7 +11,7 @@ from tests.audio_fixtures import C_MAJOR_CADENCE, cadence
 from tests.music_fixtures import TempoCase, drum_pattern
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.audio.descriptors import segment_descriptors
-from trackscan.audio.features import patches_from_audio, to_model_rate
+from trackscan.audio.front_end import patches_from_audio, to_model_rate
 from trackscan.audio_features import AudioFeatures, audio_features
 from trackscan.config import Config
 from trackscan.pipeline.aggregate import track_result

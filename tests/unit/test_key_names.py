@@ -2,7 +2,7 @@ import pytest
 
 from tests.music_fixtures import KEY_CASES, key_cadence
 from trackscan.audio.descriptors import combine, segment_descriptors
-from trackscan.audio.features import to_model_rate
+from trackscan.audio.front_end import to_model_rate
 from trackscan.audio_features import audio_features
 from trackscan.key_names import key_name, parse_key, respelled
 from trackscan.tracks import TrackRecord, TrackResult, TrackState, new_record

@@ -6,7 +6,7 @@ import pytest
 from tests.key_fixtures import PROGRESSIONS, ProgressionCase, progression_audio
 from tests.music_fixtures import KEY_CASES, key_cadence, mirex_key_score
 from trackscan.audio.descriptors import combine, segment_descriptors
-from trackscan.audio.features import to_model_rate
+from trackscan.audio.front_end import to_model_rate
 
 RATE = 22_050
 

@@ -25,7 +25,7 @@ from tests.music_fixtures import (
     true_peak_sine,
 )
 from trackscan.audio.descriptors import combine, segment_descriptors
-from trackscan.audio.features import to_model_rate
+from trackscan.audio.front_end import to_model_rate
 from trackscan.audio.loudness import K_WEIGHTING, integrated_loudness, loudness_range, subblock_power, true_peak
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from tests.music_fixtures import TEMPO_CASES, drum_pattern
 from trackscan.audio.descriptors import TrackDescriptors, combine, segment_descriptors
-from trackscan.audio.features import to_model_rate
+from trackscan.audio.front_end import to_model_rate
 
 RATE = 22_050
 SECONDS = 30.0

@@ -18,7 +18,7 @@ from functools import lru_cache
 import librosa
 import numpy as np
 
-from trackscan.audio.features import SAMPLE_RATE
+from trackscan.audio.front_end import SAMPLE_RATE
 from trackscan.audio.spectrum import power_spectrogram
 from trackscan.key_names import key_name
 

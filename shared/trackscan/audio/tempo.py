@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.ndimage
 
-from trackscan.audio.features import SAMPLE_RATE
+from trackscan.audio.front_end import SAMPLE_RATE
 from trackscan.audio.spectrum import mel_filters, power_spectrogram
 
 FRAME_RATE_HZ = 100

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from trackscan.audio.descriptors import segment_descriptors
-from trackscan.audio.features import SAMPLE_RATE, patches_from_audio
+from trackscan.audio.front_end import SAMPLE_RATE, patches_from_audio
 
 
 def warm_up() -> None:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tests.audio_fixtures import music_like, tone
-from trackscan.audio.features import N_MELS, PATCH_FRAMES, log_mel, patches_from_audio, to_model_rate, to_patches
+from trackscan.audio.front_end import N_MELS, PATCH_FRAMES, log_mel, patches_from_audio, to_model_rate, to_patches
 from trackscan.audio.spectrum import power_spectrogram
 
 
