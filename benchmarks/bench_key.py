@@ -5,7 +5,7 @@ of them dwelling on the subdominant) in all 24 keys, with and without a bass lin
 in rotating voicings and instruments; then the two that dwell on the subdominant, with a bass
 line, in every key, instrument and voicing. The truth is the key they were written in. Systems:
 trackscan; trackscan with the key settings it had before the subdominant fix (Albrecht &
-Shanahan's profiles, the bass weighted 0.5, no minimum of pitch classes), by setting those
+Shanahan's profiles, plain energies, the bass weighted 0.5, no minimum of pitch classes), by setting those
 constants for the run; Essentia's KeyExtractor with its default, edma and bgate profiles (with
 --essentia-python, in its own venv: AGPL, never a dependency). Scores are MIREX (mir_eval's
 weighting); a key left unnamed scores 0.
@@ -36,8 +36,10 @@ from trackscan.key_names import respelled
 
 RATE = 22_050
 BARS = 8
-# Albrecht & Shanahan (2013), as key.py had them before the subdominant fix.
+# key.py's settings before the subdominant fix: Albrecht & Shanahan's profiles (2013), plain
+# energies, the bass weighted 0.5, no minimum of pitch classes.
 PREVIOUS = {
+    "ENERGY_EXPONENT": 1.0,
     "MAJOR_PROFILE": np.array([0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081]),
     "MINOR_PROFILE": np.array([0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052]),
     "BASS_WEIGHT": 0.5,

@@ -30,6 +30,8 @@ BASS_RANGE_HZ = (30.0, 250.0)
 # bass line, the right key for 93 % at 0.25 (85 % at 0.5); 0 gets 99 % but agrees less with
 # Essentia on the 73 real tracks (49 against 53). BENCHMARKS.md, "Key".
 BASS_WEIGHT = 0.25
+# Pitch-class energy enters raised to this power (see the module docstring); 1 before the fix.
+ENERGY_EXPONENT = 0.5
 # The effective number of pitch classes (the perplexity of the pitch-class distribution) below
 # which no key is named: a tone has 1, a triad about 3, a cadence 7 or more, real music 7.3-12.
 MIN_PITCH_CLASSES = 4.5
@@ -97,7 +99,8 @@ def estimate_key(chroma: np.ndarray, bass_chroma: np.ndarray) -> Key | None:
     offset = tuning_offset(chroma)
     if effective_pitch_classes(fold(chroma, offset)) < MIN_PITCH_CLASSES:
         return None
-    profile = np.sqrt(_scaled(fold(chroma, offset))) + BASS_WEIGHT * np.sqrt(_scaled(fold(bass_chroma, offset)))
+    full, bass = _scaled(fold(chroma, offset)), _scaled(fold(bass_chroma, offset))
+    profile = full**ENERGY_EXPONENT + BASS_WEIGHT * bass**ENERGY_EXPONENT
     fits = [
         (float(np.corrcoef(profile, np.roll(reference, tonic))[0, 1]), tonic, mode)
         for mode, reference in (("major", MAJOR_PROFILE), ("minor", MINOR_PROFILE))
