@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from trackscan.adapters.local_blobs import uri_of
 from trackscan.audio.decode import MAX_CHANNELS, MAX_SAMPLE_RATE
 from trackscan.bootstrap import local_deps, local_tagger, sandboxed_decoder
 from trackscan.cli.files import upload_event
 from trackscan.config import Config
+from trackscan.file_uris import uri_of
 from trackscan.messages import SegmentPlanned
 from trackscan.pipeline import features, infer, ingest
 from trackscan.pipeline.blob_codec import decode_features

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.pipeline_fixtures import make_deps
-from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
+from trackscan.adapters.local_blobs import FolderBlobStore
 from trackscan.api import create_app
+from trackscan.file_uris import uri_of
 from trackscan.pipeline.deps import Deps
 from trackscan.tracks import (
     ErrorInfo,

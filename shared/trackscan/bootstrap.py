@@ -7,15 +7,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from trackscan.adapters.audio_decoders import SandboxedDecoder
-from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
+from trackscan.adapters.local_blobs import FolderBlobStore
 from trackscan.adapters.local_queue import CollectingPublisher
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.adapters.openvino_tagger import OpenVinoTagger
 from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.config import Config
+from trackscan.file_uris import uri_of
 from trackscan.messages import split_pinned_uri
 from trackscan.pipeline.deps import Deps
-from trackscan.ports import BlobStore, Tagger
+from trackscan.ports import BlobStore, Tagger, TrackStore
 
 # TRACKSCAN_MODEL_VARIANT's values: the in-process runtime and its precision.
 MODEL_VARIANTS = ("auto", "openvino-bf16", "openvino-fp32", "onnxruntime-fp32")
@@ -62,9 +63,7 @@ def cloud_deps(config: Config) -> Deps:
     """
     import google.cloud.pubsub_v1 as pubsub_v1
     import google.cloud.storage as storage
-    from google.cloud import firestore
 
-    from trackscan.adapters.firestore_store import FirestoreTrackStore
     from trackscan.adapters.gcs_blobs import GcsBlobStore
     from trackscan.adapters.pubsub_publisher import PubSubPublisher
     from trackscan.adapters.triton_tagger import TritonTagger
@@ -72,9 +71,7 @@ def cloud_deps(config: Config) -> Deps:
     return Deps(
         blobs=GcsBlobStore(storage.Client(project=config.project_id)),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), config),
-        tracks=FirestoreTrackStore(
-            firestore.Client(project=config.project_id, database=config.firestore_database), config.tracks_collection
-        ),
+        tracks=track_store(config, cloud=True),
         tagger=TritonTagger(
             config.triton_grpc_url, config.triton_model_name, config.infer_timeout_s, config.model_sha256
         ),
@@ -82,6 +79,34 @@ def cloud_deps(config: Config) -> Deps:
         config=config,
         work_root_uri=f"gs://{config.work_bucket_name}",
     )
+
+
+def track_store(config: Config, cloud: bool) -> TrackStore:
+    """The track records alone (for the CLI's lookups): SQLite, or Firestore with ``cloud``."""
+    if not cloud:
+        return SqliteTrackStore(config.state_db_path)
+    from google.cloud import firestore
+
+    from trackscan.adapters.firestore_store import FirestoreTrackStore
+
+    client = firestore.Client(project=config.project_id, database=config.firestore_database)
+    return FirestoreTrackStore(client, config.tracks_collection)
+
+
+def work_blob_store(config: Config, cloud: bool) -> tuple[BlobStore, str]:
+    """The blob store the work blobs live in and the URI of their root: a folder, or GCS."""
+    if not cloud:
+        return FolderBlobStore(), uri_of(Path(config.work_dir))
+    import google.cloud.storage as storage
+
+    from trackscan.adapters.gcs_blobs import GcsBlobStore
+
+    return GcsBlobStore(storage.Client(project=config.project_id)), f"gs://{config.work_bucket_name}"
+
+
+def local_blob_store() -> BlobStore:
+    """Local files as blobs, addressed by file:// URIs."""
+    return FolderBlobStore()
 
 
 def sandboxed_decoder(config: Config) -> SandboxedDecoder:

@@ -24,12 +24,12 @@ from tests.api_fixtures import assert_error as _assert_error
 from tests.api_fixtures import schema_errors as _schema_errors
 from tests.audio_fixtures import music_like, write_audio
 from tests.pipeline_fixtures import make_deps, run_to_completion
-from trackscan.adapters.local_blobs import uri_of
 from trackscan.api import create_app
 from trackscan.api.google_identity import google_id_token_verifier
 from trackscan.audio_features import audio_features
 from trackscan.cli.output import track_json
 from trackscan.errors import RetryableError
+from trackscan.file_uris import uri_of
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import features_uri
 from trackscan.tracks import (

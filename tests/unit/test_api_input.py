@@ -16,9 +16,9 @@ import pytest
 
 from tests.api_fixtures import ACME, BETA, BUCKET, api_deps, assert_error
 from tests.pipeline_fixtures import make_deps
-from trackscan.adapters.local_blobs import uri_of
 from trackscan.api import create_app
 from trackscan.api.rate_limit import RateLimiter
+from trackscan.file_uris import uri_of
 from trackscan.messages import UploadReceived
 from trackscan.tracks import track_id_for
 

@@ -21,8 +21,9 @@ import pytest
 from tests.audio_fixtures import music_like, write_audio
 from tests.processes import session_members, wait_until_gone
 from trackscan.adapters.audio_decoders import SandboxedDecoder
-from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
+from trackscan.adapters.local_blobs import FolderBlobStore
 from trackscan.config import DEFAULT_DECODE_MEMORY_BYTES, Config
+from trackscan.file_uris import uri_of
 
 ORPHAN_LIMIT_S = 5.0
 

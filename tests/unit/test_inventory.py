@@ -5,7 +5,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from tests.pipeline_fixtures import make_deps
-from trackscan.adapters.local_blobs import uri_of
+from trackscan.file_uris import uri_of
 from trackscan.inventory import sweep
 from trackscan.messages import UploadReceived
 from trackscan.tracks import new_record

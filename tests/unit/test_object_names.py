@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from tests.audio_fixtures import music_like, write_audio
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
-from trackscan.adapters.local_blobs import uri_of
 from trackscan.api import create_app
+from trackscan.file_uris import uri_of
 from trackscan.messages import SegmentPlanned, pinned_uri, split_pinned_uri
 from trackscan.tracks import TrackState, track_id_for
 

@@ -11,9 +11,10 @@ import pytest
 
 from tests.audio_fixtures import music_like, write_audio
 from tests.pipeline_fixtures import PatchStatsTagger, make_deps, run_to_completion, upload
-from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
+from trackscan.adapters.local_blobs import FolderBlobStore
 from trackscan.api import create_app
 from trackscan.explain import explanation
+from trackscan.file_uris import uri_of
 from trackscan.messages import SegmentPlanned
 from trackscan.tracks import ModelInfo, TrackState, track_id_for
 

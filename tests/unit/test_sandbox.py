@@ -23,9 +23,10 @@ import pytest
 
 from tests.audio_fixtures import bytes_file, music_like, pdf_named, write_audio
 from trackscan.adapters.audio_decoders import InProcessDecoder, SandboxedDecoder
-from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
+from trackscan.adapters.local_blobs import FolderBlobStore
 from trackscan.config import DEFAULT_DECODE_MEMORY_BYTES
 from trackscan.errors import BadAudioError, BadMessageError, PermanentError, RetryableError
+from trackscan.file_uris import uri_of
 
 TIMEOUT_S = 2.0
 

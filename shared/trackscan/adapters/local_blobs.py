@@ -10,25 +10,12 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, BinaryIO
-from urllib.parse import unquote, urlparse
 
+from trackscan.file_uris import path_of, uri_of
 from trackscan.ports import BlobInfo, ListedObject, ObjectPage
 
 # A streamed write holds this much in memory at a time.
 COPY_CHUNK_BYTES = 1 << 20
-
-
-def path_of(uri: str) -> Path:
-    """The local path of a file:// URI."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        raise ValueError(f"not a file:// URI: {uri}")
-    return Path(unquote(parsed.path))
-
-
-def uri_of(path: Path) -> str:
-    """The file:// URI of a path (made absolute)."""
-    return path.resolve().as_uri()
 
 
 class FolderBlobStore:

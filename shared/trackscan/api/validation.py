@@ -12,8 +12,8 @@ from urllib.parse import unquote
 
 from werkzeug.datastructures import MultiDict
 
-from trackscan.adapters.local_blobs import path_of, uri_of
 from trackscan.api.errors import ApiError
+from trackscan.file_uris import path_of, uri_of
 from trackscan.tracks import TrackState
 
 TRACK_ID = re.compile(r"t[0-9a-f]{24}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
+from trackscan.bootstrap import local_blob_store
+from trackscan.file_uris import uri_of
 from trackscan.messages import UploadReceived
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aif", ".aiff"}
@@ -38,7 +39,7 @@ def audio_files(paths: list[Path]) -> FoundFiles:
 def upload_event(path: Path, force: bool = False) -> UploadReceived:
     """The local equivalent of a GCS notification; the modification time plays the generation."""
     uri = uri_of(path)
-    info = FolderBlobStore().stat(uri)
+    info = local_blob_store().stat(uri)
     if info is None:
         raise FileNotFoundError(path)
     return UploadReceived(source_uri=uri, generation=info.generation, size_bytes=info.size_bytes, force=force)

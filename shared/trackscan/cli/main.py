@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from trackscan.adapters.sqlite_store import SqliteTrackStore
+from trackscan.bootstrap import track_store, work_blob_store
 from trackscan.cli.backfill_command import backfill
 from trackscan.cli.cloud_access import require_cloud
 from trackscan.cli.lookup import find_track
@@ -20,7 +20,6 @@ from trackscan.dev.cli import dev
 from trackscan.explain import explanation
 from trackscan.pipeline.deps import predictions_prefix_under
 from trackscan.pipeline.steps import STEP_NAMES, step_named
-from trackscan.ports import BlobStore, TrackStore
 
 
 @click.group()
@@ -68,7 +67,7 @@ def status(track: str, as_json: bool, cloud: bool) -> None:
     config = Config.from_env()
     if cloud:
         require_cloud(("firestore", "storage"))
-    store = _cloud_store(config) if cloud else SqliteTrackStore(config.state_db_path)
+    store = track_store(config, cloud)
     record = find_track(store, track)
     if as_json:
         import json
@@ -80,27 +79,8 @@ def status(track: str, as_json: bool, cloud: bool) -> None:
 
 
 def _segments_scored(config: Config, track_id: str, cloud: bool) -> int:
-    if cloud:
-        from google.cloud import storage
-
-        from trackscan.adapters.gcs_blobs import GcsBlobStore
-
-        blobs: BlobStore = GcsBlobStore(storage.Client(project=config.project_id))
-        work_root = f"gs://{config.work_bucket_name}"
-    else:
-        from trackscan.adapters.local_blobs import FolderBlobStore, uri_of
-
-        blobs, work_root = FolderBlobStore(), uri_of(Path(config.work_dir))
+    blobs, work_root = work_blob_store(config, cloud)
     return len(blobs.list_uris(predictions_prefix_under(work_root, track_id)))
-
-
-def _cloud_store(config: Config) -> TrackStore:
-    from google.cloud import firestore
-
-    from trackscan.adapters.firestore_store import FirestoreTrackStore
-
-    client = firestore.Client(project=config.project_id, database=config.firestore_database)
-    return FirestoreTrackStore(client, config.tracks_collection)
 
 
 @cli.command()

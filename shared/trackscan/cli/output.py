@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from trackscan.adapters.local_blobs import path_of
 from trackscan.audio_features import audio_features
 from trackscan.display import object_name, shown
 from trackscan.explain import explanation
+from trackscan.file_uris import path_of
 from trackscan.tracks import TrackRecord
 
 

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from trackscan.bootstrap import track_store
 from trackscan.cli.cloud_access import require_cloud
 from trackscan.cli.lookup import find_track
 from trackscan.cli.output import file_cell, shown_label, source_label
@@ -47,17 +48,9 @@ def similar(track: str, limit: int, as_json: bool, cloud: bool) -> None:
 
 
 def _store(config: Config, cloud: bool) -> TrackStore:
-    if not cloud:
-        from trackscan.adapters.sqlite_store import SqliteTrackStore
-
-        return SqliteTrackStore(config.state_db_path)
-    require_cloud(("firestore",))
-    from google.cloud import firestore
-
-    from trackscan.adapters.firestore_store import FirestoreTrackStore
-
-    client = firestore.Client(project=config.project_id, database=config.firestore_database)
-    return FirestoreTrackStore(client, config.tracks_collection)
+    if cloud:
+        require_cloud(("firestore",))
+    return track_store(config, cloud)
 
 
 def _json(neighbour: Neighbour) -> dict[str, object]:
