@@ -1,11 +1,11 @@
-"""The cost model's arithmetic (benchmarks/cost_model.py) on small cases worked out by hand."""
+"""The cost model's arithmetic (trackscan.costs.model) on small cases worked out by hand."""
 
 import json
 
 import pytest
 
-from benchmarks import cost_model
-from benchmarks.cost_model import Inputs, per_million, segment_count, track_ops, with_lever
+from trackscan.costs import model as cost_model
+from trackscan.costs.model import Inputs, per_million, segment_count, track_ops, with_lever
 
 FIGURES = {
     "track_s": 120.0, "segment_s": 60.0, "source_bytes_per_s": 16000.0,

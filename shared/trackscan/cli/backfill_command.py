@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 import time
-from pathlib import Path
 
 import click
 
 from trackscan import backfill as backfiller
 from trackscan.config import Config
+from trackscan.costs import model as cost_model
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps
 from trackscan.tracks import ModelInfo
 
-REPO_ROOT = Path(__file__).resolve().parents[3]  # an editable install: the cost model is in the checkout
 COST_PATHS = ("cloud-run-cpu", "amx-pool", "gpu", "pull-workers-amx")
 
 
@@ -28,7 +25,7 @@ COST_PATHS = ("cloud-run-cpu", "amx-pool", "gpu", "pull-workers-amx")
               help="Most re-runs started a second.")
 @click.option("--cloud", is_flag=True, help="Publish the re-runs to the cloud pipeline (Firestore, Pub/Sub, GCS).")
 @click.option("--cost-path", type=click.Choice(COST_PATHS), default="gpu", show_default=True,
-              help="Which deployment benchmarks/cost_model.py prices the re-runs on.")
+              help="Which deployment the cost model (trackscan.costs) prices the re-runs on.")
 def backfill(dry_run: bool, limit: int, rate: float, cloud: bool, cost_path: str) -> None:
     """Re-tag, at a bounded rate, the DONE tracks whose result another model made.
 
@@ -72,18 +69,12 @@ def _survey_line(found: backfiller.Survey, model: ModelInfo, cost_path: str) -> 
 
 
 def _cost(audio_s: float, path: str) -> str:
-    """What re-tagging that much audio costs, from the repository's cost model when it is there."""
-    if not (REPO_ROOT / "benchmarks" / "cost_model.py").is_file():
-        return "(No cost estimate: benchmarks/cost_model.py is only in the source checkout.)"
-    sys.path.insert(0, str(REPO_ROOT))
-    # Imported by name: a benchmark script, not part of the library that mypy checks.
-    cost_model = importlib.import_module("benchmarks.cost_model")
-
+    """What re-tagging that much audio costs, from the cost model (trackscan.costs)."""
     inputs = cost_model.load_inputs()
     per_million = sum(cost_model.per_million(inputs, cost_model.load_prices(), path).values())
     tracks = audio_s / inputs.track_s
     return (f"Re-running it costs about ${tracks * per_million / 1e6:,.2f} on the {path} path "
-            f"(benchmarks/cost_model.py: ${per_million:,.2f} per million {inputs.track_s / 60:.0f}-minute tracks).")
+            f"(the cost model: ${per_million:,.2f} per million {inputs.track_s / 60:.0f}-minute tracks).")
 
 
 def _run_locally(deps: Deps, model: ModelInfo, limit: int, rate: float) -> backfiller.Pass:

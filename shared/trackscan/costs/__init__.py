@@ -1,0 +1,1 @@
+"""What tagging costs on Google Cloud: the cost model and its priced inputs."""
