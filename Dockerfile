@@ -22,5 +22,6 @@ RUN pip install --no-deps . \
     && chmod -R a+rX /app/.numba-cache
 
 USER 10001
-# functions-framework reads FUNCTION_TARGET and PORT from the environment Cloud Run sets.
-CMD ["functions-framework", "--source", "functions/main.py"]
+# gunicorn with the settings and app of trackscan.api.serving (functions-framework's app for
+# FUNCTION_TARGET, the API behind its request guard); PORT and THREADS as functions-framework reads them.
+CMD ["gunicorn", "--config", "python:trackscan.api.serving", "trackscan.api.serving:create_app()"]

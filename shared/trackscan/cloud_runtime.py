@@ -126,12 +126,19 @@ def serve_api(request: Any) -> Any:
     """Hands a functions-framework HTTP request to the Flask app of the API."""
     from flask.ctx import RequestContext
 
+    from trackscan.api.request_guard import seal
+
     app = api_app()
     # The same request object, so the same body stream: functions-framework reads the body again
     # after the response, and a second stream over a drained wsgi.input fails under servers that
     # bound it by Content-Length (werkzeug's, and its test client) with a 500 "client disconnected".
+    # Once answered, the body reads as empty: the hook reads nothing the route did not use
+    # (trackscan.api.request_guard, where the server runs the API behind the guard).
     with RequestContext(app, request.environ, request=request), logs.traced(_request_trace()):
-        return app.full_dispatch_request()
+        try:
+            return app.full_dispatch_request()
+        finally:
+            seal(request.environ)
 
 
 def _parse(event_data: Any) -> Delivery | None:

@@ -99,6 +99,10 @@ class Config:
     # api_burst (trackscan.api.rate_limit: per instance, not across instances); 0: no limit.
     api_rate_per_s: float = _env("TRACKSCAN_API_RATE_PER_S", "cloud", 10.0)
     api_burst: int = _env("TRACKSCAN_API_BURST", "cloud", 50)
+    # Seconds from the start of an API request until its body must have arrived (408 after),
+    # so a slow sender holds a server thread no longer (trackscan.api.request_guard). 32 MiB,
+    # the largest body Cloud Run passes, needs 0.5 MiB/s.
+    api_body_timeout_s: float = _env("TRACKSCAN_API_BODY_TIMEOUT_S", "cloud", 60.0)
     # Failed sign-ins (API keys, ID tokens, console logins) one source address or one key prefix
     # may make to one API instance within auth_failure_window_s before it is answered 429
     # (trackscan.api.throttle); 0: no limit.

@@ -117,19 +117,18 @@ def triton(ports: DevPorts, config: Config, repo_root: Path) -> Service:
 def function(spec: FunctionSpec, ports: DevPorts, source: Path) -> Service:
     """One target of functions/main.py under functions-framework, from this interpreter's venv.
 
-    Served as the image serves it (functions-framework on gunicorn's threaded worker), with as
-    many threads as the service's Cloud Run concurrency. functions-framework's own command would
-    pick gunicorn's sync worker for one thread, and that worker holds each answered connection
-    up to 2 s for the client to close it; the Pub/Sub emulator's client does not, so a
-    one-at-a-time step took one push per 2 s whatever its work (pushes of a 0.05 s features step
-    arrived 2.0 s apart; 0.07 s apart on the threaded worker with one thread).
+    Served as the image serves it (trackscan.api.serving: gunicorn's threaded worker, the API
+    behind its request guard), with as many threads as the service's Cloud Run concurrency.
+    functions-framework's own command would pick gunicorn's sync worker for one thread, and that
+    worker holds each answered connection up to 2 s for the client to close it; the Pub/Sub
+    emulator's client does not, so a one-at-a-time step took one push per 2 s whatever its work
+    (pushes of a 0.05 s features step arrived 2.0 s apart; 0.07 s apart on the threaded worker
+    with one thread).
     """
     port = ports.of(spec.target)
-    app = (f"functions_framework:create_app(target={spec.target!r}, source={str(source)!r}, "
-           f"signature_type={spec.signature_type!r})")
-    argv = (sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1",
-            "--threads", str(spec.concurrency), "--bind", f"{HOST}:{port}", "--timeout", "0",
-            "--limit-request-line", "0", "--log-level", "error", app)
+    app = f"trackscan.api.serving:create_app(target={spec.target!r}, source={str(source)!r})"
+    argv = (sys.executable, "-m", "gunicorn", "--config", "python:trackscan.api.serving",
+            "--threads", str(spec.concurrency), "--bind", f"{HOST}:{port}", app)
     # FUNCTION_TARGET as Cloud Run sets it (the entrypoints read it at import).
     env = {"FUNCTION_TARGET": spec.target, "FUNCTION_SIGNATURE_TYPE": spec.signature_type}
     return Service(spec.target, argv, f"http://{HOST}:{port}/robots.txt", env, any_status=True)

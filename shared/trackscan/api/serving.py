@@ -1,0 +1,67 @@
+"""How the image and the dev stack serve functions/main.py: gunicorn, functions-framework, the guard.
+
+gunicorn loads ``create_app`` and reads its settings from this module::
+
+    gunicorn --config python:trackscan.api.serving 'trackscan.api.serving:create_app()'
+
+The API target is wrapped in ``RequestGuard`` (the outermost app), so a refused request is
+answered from its headers and its body is never read (see ``trackscan.api.request_guard``).
+The other targets take Pub/Sub pushes and are served as functions-framework serves them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from trackscan.api.request_guard import RequestGuard, StartResponse, WsgiApp
+from trackscan.config import Config
+
+API_TARGET = "api"
+DEFAULT_SOURCE = "functions/main.py"
+
+# gunicorn settings (read by `gunicorn --config python:trackscan.api.serving`). The threaded
+# worker: a request holds a thread while it runs, and a sender holds one at most the API's body
+# timeout (TRACKSCAN_API_BODY_TIMEOUT_S); a refused one, no longer than its headers take.
+# THREADS and PORT as functions-framework reads them (Cloud Run sets PORT).
+worker_class = "gthread"
+workers = 1
+threads = int(os.environ.get("THREADS", (os.cpu_count() or 1) * 4))
+bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+# 0: no worker heartbeat kill. The threaded worker's heartbeat runs beside its requests, and
+# Cloud Run ends a request at the service's timeout itself.
+timeout = 0
+# Idle kept-alive connections close after this many seconds (a poller holds them, not a thread).
+keepalive = 5
+limit_request_line = 0
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "error")
+
+
+def create_app(target: str | None = None, source: str | None = None) -> WsgiApp:
+    """functions-framework's app for ``target`` (FUNCTION_TARGET by default) of ``source``.
+
+    The API's is guarded: bodies over ``TRACKSCAN_MAX_FILE_BYTES`` (the largest upload) are
+    refused with 413, and must arrive within ``TRACKSCAN_API_BODY_TIMEOUT_S`` (408).
+    """
+    import functions_framework
+
+    target = target or os.environ.get("FUNCTION_TARGET", "")
+    app: WsgiApp = functions_framework.create_app(target, source or DEFAULT_SOURCE)
+    if target != API_TARGET:
+        return app
+    config = Config.from_env()
+    return RequestGuard(app, config.max_file_bytes, config.api_body_timeout_s, too_large(config.max_file_bytes))
+
+
+def too_large(limit_bytes: int) -> WsgiApp:
+    """The API's 413 answer for a body announced over ``limit_bytes``, as its error handlers write it."""
+    message = f"The request body exceeds the limit of {limit_bytes} bytes."
+    body = json.dumps({"error": {"code": "PAYLOAD_TOO_LARGE", "message": message}}).encode()
+
+    def answer(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        start_response("413 Request Entity Too Large", [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return answer
