@@ -31,6 +31,6 @@ cloud_runtime.cloud_deps = _local_deps
 
 
 @functions_framework.http
-def api(request):  # noqa: ANN001, ANN201 - functions-framework's request and reply
+def api(request):  # functions-framework's request and reply
     """The partner API, as functions/main.py serves it."""
     return cloud_runtime.serve_api(request)

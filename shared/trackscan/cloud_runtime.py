@@ -20,6 +20,7 @@ from trackscan.messages import Message
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import handle_dead_letter, run_step
 from trackscan.pipeline.steps import INGEST, STEP_NAMES, step_for, step_named, topic_name
+from trackscan.ports import NotificationConfigs, UploadSessions
 from trackscan.rejections import keep_rejected
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ def reconcile_pass() -> dict[str, int]:
 
 def notification_check(deps: Deps) -> str:
     """"ok", "missing" (logged at ERROR: uploads then reach ingest only through the sweep) or "unknown"."""
-    topics = getattr(deps.blobs, "notification_topics", lambda _: None)(deps.config.ingest_bucket_name)
+    blobs, bucket_name = deps.blobs, deps.config.ingest_bucket_name
+    topics = blobs.notification_topics(bucket_name) if isinstance(blobs, NotificationConfigs) else None
     if topics is None:
         return "unknown"
     wanted = topic_name(deps.config.topic_prefix, INGEST)
@@ -111,13 +113,12 @@ def notification_check(deps: Deps) -> str:
 @functools.cache
 def api_app() -> Any:
     """The partner API: API keys always, Google ID tokens when an audience is configured."""
-    from trackscan.adapters.gcs_blobs import GcsBlobStore
     from trackscan.api import create_app
     from trackscan.api.google_identity import google_id_token_verifier
 
     deps = cloud_deps()
     audience = deps.config.api_audience
-    sessions = deps.blobs.start_resumable_upload if isinstance(deps.blobs, GcsBlobStore) else None
+    sessions = deps.blobs.start_resumable_upload if isinstance(deps.blobs, UploadSessions) else None
     return create_app(deps, verifier=google_id_token_verifier(audience) if audience else None,
                       upload_sessions=sessions)
 

@@ -30,6 +30,7 @@ from trackscan.messages import Message
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import handle_dead_letter, run_step
 from trackscan.pipeline.steps import STEPS, track_id_of
+from trackscan.ports import QueuedPublisher
 from trackscan.tracks import TrackRecord
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ def _run_in_worker(message: Message, attempt: int) -> list[Message]:
     _step_in_hand = True
     try:
         run_step(message, _worker_deps, attempt)
-        return _worker_deps.publisher.drain()  # type: ignore[attr-defined]
+        assert isinstance(_worker_deps.publisher, QueuedPublisher)  # local_deps builds the in-process queue
+        return _worker_deps.publisher.drain()
     finally:
         _step_in_hand = False
         if _stop_after_step:

@@ -6,7 +6,7 @@ Each has a local adapter (the embedded default) and a cloud adapter; only bootst
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -116,6 +116,33 @@ class Publisher(Protocol):
 
     def publish(self, message: Message) -> None:
         """Sends the message; returns once the transport has accepted it."""
+
+
+@runtime_checkable
+class QueuedPublisher(Publisher, Protocol):
+    """A publisher that keeps what was published for its runtime to hand on (the in-process queue)."""
+
+    def drain(self) -> list[Message]:
+        """Returns and forgets the messages published so far."""
+
+
+# Optional capabilities of a BlobStore, which a runtime uses where its store has them (GCS does).
+
+
+@runtime_checkable
+class UploadSessions(Protocol):
+    """Starts resumable uploads a partner completes without credentials."""
+
+    def start_resumable_upload(self, uri: str, size_bytes: int, content_type: str, origin: str | None) -> str:
+        """The session URL for a new object of this size and type."""
+
+
+@runtime_checkable
+class NotificationConfigs(Protocol):
+    """Says where a bucket's change notifications go."""
+
+    def notification_topics(self, bucket_name: str) -> list[str] | None:
+        """Topic names the bucket notifies; None when the server cannot say."""
 
 
 class TrackStore(Protocol):

@@ -45,6 +45,26 @@ def test_core_module_imports_no_outer_layer_when_inspected(path):
     assert not found, f"{path.name} imports {found}: the core depends on nothing outside it"
 
 
+COMPOSITION_ROOT = LIBRARY / "bootstrap.py"
+ADAPTERS = LIBRARY / "adapters"
+
+
+@pytest.mark.parametrize("path", sorted(LIBRARY.rglob("*.py")), ids=lambda p: str(p.relative_to(LIBRARY)))
+def test_only_the_composition_root_imports_an_adapter_when_inspected(path):
+    if path == COMPOSITION_ROOT or ADAPTERS in path.parents:
+        return
+    adapters = {name for name in _imports(path) if name.startswith("trackscan.adapters")}
+    assert not adapters, f"{path.name} imports {adapters}: only bootstrap.py builds adapters"
+
+
+@pytest.mark.parametrize("path", sorted([*LIBRARY.rglob("*.py"), *(LIBRARY.parents[1] / "functions").rglob("*.py")]),
+                         ids=lambda p: p.name)
+def test_no_module_changes_the_import_path_when_inspected(path):
+    calls = [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)
+             and node.attr in ("insert", "append") and ast.unparse(node.value) == "sys.path"]
+    assert not calls, f"{path.name} changes sys.path: import what the package installs instead"
+
+
 def test_embedded_mode_loads_no_cloud_sdk_when_started(tmp_path):
     # Everything `trackscan run` and `trackscan status` import, with the embedded ports built.
     probe = (
