@@ -20,8 +20,7 @@ def test_terraform_sets_the_database_its_grants_are_limited_to(dev: TerraformDir
 def test_services_and_cli_open_the_configured_database(monkeypatch: pytest.MonkeyPatch) -> None:
     sys.path.insert(0, str(REPO_ROOT / "shared"))
     pytest.importorskip("google.cloud.firestore")
-    from trackscan.bootstrap import cloud_deps
-    from trackscan.cli.main import _cloud_store
+    from trackscan.bootstrap import cloud_deps, track_store
     from trackscan.config import Config
 
     # The emulator variables make the clients anonymous; building them opens no connection.
@@ -29,6 +28,6 @@ def test_services_and_cli_open_the_configured_database(monkeypatch: pytest.Monke
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:9")
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
     config = Config.from_env({"GOOGLE_CLOUD_PROJECT": "p", "TRACKSCAN_FIRESTORE_DATABASE": "prod"})
-    for store in (cloud_deps(config).tracks, _cloud_store(config)):
+    for store in (cloud_deps(config).tracks, track_store(config, cloud=True)):
         assert store._client._database_string == "projects/p/databases/prod"
     assert Config.from_env({}).firestore_database == "(default)", "local and dev runs keep the default database"

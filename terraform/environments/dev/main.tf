@@ -54,20 +54,22 @@ locals {
   # service so that none silently runs on a local default. tests/infra checks this list
   # against the config, so a new setting fails CI until it is added here.
   service_env = {
-    GOOGLE_CLOUD_PROJECT          = var.project_id
-    TRACKSCAN_INGEST_BUCKET       = module.buckets.ingest_bucket_name
-    TRACKSCAN_WORK_BUCKET         = module.buckets.work_bucket_name
-    TRACKSCAN_TOPIC_PREFIX        = local.name
-    TRACKSCAN_TRACKS_COLLECTION   = module.firestore.tracks_collection
-    TRACKSCAN_FIRESTORE_DATABASE  = module.firestore.database_name
-    TRITON_GRPC_URL               = module.gke.triton_grpc_url
-    TRACKSCAN_TRITON_MODEL        = var.triton_model_name
-    TRACKSCAN_MODEL_SHA256        = var.model_sha256
-    TRACKSCAN_PARTNER_IDENTITIES  = local.partner_identities
-    TRACKSCAN_PARTNERS            = join(",", sort(keys(var.partners)))
-    TRACKSCAN_API_AUDIENCE        = local.api_url
-    TRACKSCAN_API_RATE_PER_S      = tostring(var.api_rate_per_s)
-    TRACKSCAN_API_BURST           = tostring(var.api_burst)
+    GOOGLE_CLOUD_PROJECT         = var.project_id
+    TRACKSCAN_INGEST_BUCKET      = module.buckets.ingest_bucket_name
+    TRACKSCAN_WORK_BUCKET        = module.buckets.work_bucket_name
+    TRACKSCAN_TOPIC_PREFIX       = local.name
+    TRACKSCAN_TRACKS_COLLECTION  = module.firestore.tracks_collection
+    TRACKSCAN_FIRESTORE_DATABASE = module.firestore.database_name
+    TRITON_GRPC_URL              = module.gke.triton_grpc_url
+    TRACKSCAN_TRITON_MODEL       = var.triton_model_name
+    TRACKSCAN_MODEL_SHA256       = var.model_sha256
+    TRACKSCAN_PARTNER_IDENTITIES = local.partner_identities
+    TRACKSCAN_PARTNERS           = join(",", sort(keys(var.partners)))
+    TRACKSCAN_API_AUDIENCE       = local.api_url
+    TRACKSCAN_API_RATE_PER_S     = tostring(var.api_rate_per_s)
+    TRACKSCAN_API_BURST          = tostring(var.api_burst)
+    # How long one request's body may take to arrive (shared/trackscan/api/request_guard.py).
+    TRACKSCAN_API_BODY_TIMEOUT_S  = "60"
     TRACKSCAN_CONSOLE_IDENTITIES  = local.console_identities
     TRACKSCAN_SEGMENT_S           = tostring(var.segment_s)
     TRACKSCAN_MAX_DURATION_S      = tostring(var.max_duration_s)
