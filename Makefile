@@ -82,9 +82,10 @@ LINTED := shared functions inference tests benchmarks
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
-# The fast loop: lint, types, and the unit and offline infrastructure tests. No network, no servers;
+# The fast loop: lint, format, types, and the unit and offline infrastructure tests. No network, no servers;
 # checks whose tools `make test` installs (checkov, the provider schema) skip here and say why.
 check: lint
 	$(BIN)/python -m pytest -q -m "unit or infra" -p no:cacheprovider

@@ -138,10 +138,14 @@ def timeline_gaps(run: Run) -> list[tuple[str, float]]:
 def print_report(track: Path, runs: list[Run], durations: dict[str, list[float]]) -> None:
     result = runs[0].record.result
     segments = runs[0].record.segments_total
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
-    print(f"track: {track.name}, {result.duration_s:.0f} s of audio, {segments} segments "
-          f"(top tags: {', '.join(result.top_tags)})\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"track: {track.name}, {result.duration_s:.0f} s of audio, {segments} segments "
+        f"(top tags: {', '.join(result.top_tags)})\n"
+    )
     gap_names = [name for name, _ in timeline_gaps(runs[0])]
     print("| run | upload s | upload→DONE s | " + " | ".join(f"{g} s" for g in gap_names) + " |")
     print("|---|---|---|" + "---|" * len(gap_names))
@@ -160,8 +164,12 @@ def print_report(track: Path, runs: list[Run], durations: dict[str, list[float]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--music", type=Path, default=Path.home() / ".cache" / "trackscan" / "music",
-                        help="folder made by scripts/fetch_music.sh")
+    parser.add_argument(
+        "--music",
+        type=Path,
+        default=Path.home() / ".cache" / "trackscan" / "music",
+        help="folder made by scripts/fetch_music.sh",
+    )
     parser.add_argument("--track", default=DEFAULT_TRACK, help="path of the track under --music")
     parser.add_argument("--runs", type=int, default=2, help="uploads, one after another (the first is cold)")
     parser.add_argument("--env-file", type=Path, help="use the running stack `trackscan dev up` wrote here")

@@ -111,15 +111,21 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             for variant, cost in repetition(files, Path(folder)).items():
                 results[variant].append(cost)
-    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
-          f"{args.corpus}: {len(files)} tracks; {args.repeats} repetitions, in process, one message at a time\n")
-    print("| upload | wall time, median (min-max) | model calls | patches scored | segments decoded | "
-          "results reused |\n|---|---|---|---|---|---|")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}; "
+        f"{args.corpus}: {len(files)} tracks; {args.repeats} repetitions, in process, one message at a time\n"
+    )
+    print(
+        "| upload | wall time, median (min-max) | model calls | patches scored | segments decoded | "
+        "results reused |\n|---|---|---|---|---|---|"
+    )
     for variant in VARIANTS:
         costs = results[variant]
         seconds = [c.seconds for c in costs]
-        print(f"| {variant} | {statistics.median(seconds):.2f} s ({min(seconds):.2f}-{max(seconds):.2f}) | "
-              f"{costs[0].model_calls} | {costs[0].patches} | {costs[0].decodes} | {costs[0].reused} of {len(files)} |")
+        print(
+            f"| {variant} | {statistics.median(seconds):.2f} s ({min(seconds):.2f}-{max(seconds):.2f}) | "
+            f"{costs[0].model_calls} | {costs[0].patches} | {costs[0].decodes} | {costs[0].reused} of {len(files)} |"
+        )
 
 
 if __name__ == "__main__":

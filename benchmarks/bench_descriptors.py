@@ -42,8 +42,13 @@ Result = dict[str, object]
 
 def ours(samples: np.ndarray, rate: int) -> Result:
     track = combine([segment_descriptors(samples, rate, to_model_rate(samples, rate))])
-    return {"tempo_bpm": track.tempo_bpm, "key": track.key, "loudness_lufs": track.loudness_lufs,
-            "loudness_range_lu": track.loudness_range_lu, "true_peak_dbtp": track.true_peak_dbtp}
+    return {
+        "tempo_bpm": track.tempo_bpm,
+        "key": track.key,
+        "loudness_lufs": track.loudness_lufs,
+        "loudness_range_lu": track.loudness_range_lu,
+        "true_peak_dbtp": track.true_peak_dbtp,
+    }
 
 
 def old(module, samples: np.ndarray, rate: int) -> Result:
@@ -71,11 +76,25 @@ def truth_cases(folder: Path) -> list[tuple[str, str, object, np.ndarray, int, P
     """(table, name, truth, [channels, n] audio, rate, wav) for every generated case, written as WAV."""
     cases: list[tuple[str, str, object, np.ndarray, int]] = []
     for case in fx.TEMPO_CASES:
-        cases.append(("tempo, plain mix", f"{case.style} {case.bpm}", case.bpm,
-                      fx.drum_pattern(case, TEMPO_SECONDS, RATE)[None, :], RATE))
+        cases.append(
+            (
+                "tempo, plain mix",
+                f"{case.style} {case.bpm}",
+                case.bpm,
+                fx.drum_pattern(case, TEMPO_SECONDS, RATE)[None, :],
+                RATE,
+            )
+        )
     for i, (case, mix) in enumerate(fx.random_mix_cases(6, seed=11)):
-        cases.append(("tempo, random mix", f"{case.style} {case.bpm}", case.bpm,
-                      fx.drum_pattern(case, TEMPO_SECONDS, RATE, seed=i, mix=mix)[None, :], RATE))
+        cases.append(
+            (
+                "tempo, random mix",
+                f"{case.style} {case.bpm}",
+                case.bpm,
+                fx.drum_pattern(case, TEMPO_SECONDS, RATE, seed=i, mix=mix)[None, :],
+                RATE,
+            )
+        )
     for key_case in fx.KEY_CASES:
         cases.append(("key", key_case.name, key_case.name, fx.key_cadence(key_case, KEY_SECONDS, RATE)[None, :], RATE))
     for name, (parts, lufs) in fx.EBU_LOUDNESS_CASES.items():
@@ -109,27 +128,39 @@ def accuracy(cases, answers: dict[str, dict[Path, Result]]) -> None:
         by_table.setdefault(case[0], []).append(case)
     for table in ("tempo, plain mix", "tempo, random mix"):
         print(f"\n### Tempo, {len(by_table[table])} drum and bass-line patterns, {table.split(', ')[1]}\n")
-        print("| system | within 2 % | within 4 % of truth, x2, x1/2, x3 or x1/3 | median error when within 2 % (BPM) |"
-              "\n|---|---|---|---|")
+        print(
+            "| system | within 2 % | within 4 % of truth, x2, x1/2, x3 or x1/3 | median error when within 2 % (BPM) |"
+            "\n|---|---|---|---|"
+        )
         for system, results in answers.items():
             pairs = [(truth, results[path].get("tempo_bpm")) for _, _, truth, _, _, path in by_table[table]]
             print(tempo_row(system, pairs))
     print("\n### Key, cadences in all 24 keys (MIREX score)\n\n| system | mean score | exact |\n|---|---|---|")
     for system, results in answers.items():
-        scores = [fx.mirex_key_score(str(results[p].get("key") or "C minor"), truth)
-                  for _, _, truth, _, _, p in by_table["key"] if results[p].get("key") is not None]
+        scores = [
+            fx.mirex_key_score(str(results[p].get("key") or "C minor"), truth)
+            for _, _, truth, _, _, p in by_table["key"]
+            if results[p].get("key") is not None
+        ]
         if scores:
             print(f"| {system} | {np.mean(scores):.3f} | {sum(s == 1 for s in scores)}/{len(scores)} |")
     print("\n### Loudness, EBU test signals (inside the EBU tolerance / cases; largest error)\n")
-    print("| system | Tech 3341 1-5, LUFS +-0.1 | Tech 3342 1-4, LRA +-1 LU | true peak +0.2/-0.4 dB |"
-          "\n|---|---|---|---|")
-    checks = {"loudness": ("loudness_lufs", -0.1, 0.1), "loudness range": ("loudness_range_lu", -1.0, 1.0),
-              "true peak": ("true_peak_dbtp", -0.4, 0.2)}
+    print(
+        "| system | Tech 3341 1-5, LUFS +-0.1 | Tech 3342 1-4, LRA +-1 LU | true peak +0.2/-0.4 dB |\n|---|---|---|---|"
+    )
+    checks = {
+        "loudness": ("loudness_lufs", -0.1, 0.1),
+        "loudness range": ("loudness_range_lu", -1.0, 1.0),
+        "true peak": ("true_peak_dbtp", -0.4, 0.2),
+    }
     for system, results in answers.items():
         cells = []
         for table, (field, low, high) in checks.items():
-            errors = [float(results[p][field]) - truth for _, _, truth, _, _, p in by_table[table] if
-                      results[p].get(field) is not None]
+            errors = [
+                float(results[p][field]) - truth
+                for _, _, truth, _, _, p in by_table[table]
+                if results[p].get(field) is not None
+            ]
             inside = sum(low <= e <= high for e in errors)
             cells.append(f"{inside}/{len(by_table[table])} ({max(map(abs, errors)):.2f})" if errors else "-")
         print(f"| {system} | " + " | ".join(cells) + " |")
@@ -148,8 +179,11 @@ def real_music(music: Path, limit: int | None, python: str | None, baseline) -> 
         for start_s, length_s in plan_segments(duration_s, 60.0):
             with path.open("rb") as reader:
                 decoded = decode_segment(reader, start_s, length_s)
-            segments.append(segment_descriptors(decoded.samples, decoded.sample_rate,
-                                                to_model_rate(decoded.samples, decoded.sample_rate)))
+            segments.append(
+                segment_descriptors(
+                    decoded.samples, decoded.sample_rate, to_model_rate(decoded.samples, decoded.sample_rate)
+                )
+            )
         track = combine(segments)
         cpu["trackscan (decode + descriptors)"] += time.process_time() - began
         began = time.process_time()
@@ -171,31 +205,49 @@ def agreement(rows) -> None:
     print(f"\n### Real music, {len(rows)} tracks: trackscan against Essentia and librosa\n")
     print("| measure | value |\n|---|---|")
     have_ess = [r for r in rows if r[3]]
-    summary = [("tempo within 4 % of librosa beat_track",
-                sum(near(t.tempo_bpm, lib["tempo_bpm"]) for _, t, lib, _ in rows), len(rows))]
+    summary = [
+        (
+            "tempo within 4 % of librosa beat_track",
+            sum(near(t.tempo_bpm, lib["tempo_bpm"]) for _, t, lib, _ in rows),
+            len(rows),
+        )
+    ]
     if have_ess:
-        summary += [(name, count, len(have_ess)) for name, count in (
-            ("tempo within 4 % of Essentia", sum(near(t.tempo_bpm, e["tempo_bpm"]) for _, t, _, e in have_ess)),
-            ("tempo within 4 % of Essentia or x2, x1/2, x3, x1/3",
-             sum(near(t.tempo_bpm, e["tempo_bpm"], MULTIPLES) for _, t, _, e in have_ess)),
-            ("Essentia within 4 % of librosa beat_track",
-             sum(near(e["tempo_bpm"], lib["tempo_bpm"]) for _, _, lib, e in have_ess)),
-            ("same key as Essentia", sum(t.key == e["key"] for _, t, _, e in have_ess)),
-        )]
+        summary += [
+            (name, count, len(have_ess))
+            for name, count in (
+                ("tempo within 4 % of Essentia", sum(near(t.tempo_bpm, e["tempo_bpm"]) for _, t, _, e in have_ess)),
+                (
+                    "tempo within 4 % of Essentia or x2, x1/2, x3, x1/3",
+                    sum(near(t.tempo_bpm, e["tempo_bpm"], MULTIPLES) for _, t, _, e in have_ess),
+                ),
+                (
+                    "Essentia within 4 % of librosa beat_track",
+                    sum(near(e["tempo_bpm"], lib["tempo_bpm"]) for _, _, lib, e in have_ess),
+                ),
+                ("same key as Essentia", sum(t.key == e["key"] for _, t, _, e in have_ess)),
+            )
+        ]
     for name, count, total in summary:
         print(f"| {name} | {count}/{total} |")
     for field, label in (("loudness_lufs", "LUFS"), ("loudness_range_lu", "LRA"), ("true_peak_dbtp", "true peak")):
         diffs = [abs(getattr(t, field) - e[field]) for _, t, _, e in have_ess if getattr(t, field) is not None]
         if diffs:
-            print(f"| {label}: median / largest difference from Essentia | {statistics.median(diffs):.2f} / "
-                  f"{max(diffs):.2f} |")
-    print("\n| track | trackscan BPM | Essentia BPM | librosa BPM | trackscan key | Essentia key | LUFS (ts / ess) |"
-          " LRA (ts / ess) | dBTP (ts / ess) |\n|---|---|---|---|---|---|---|---|---|")
+            print(
+                f"| {label}: median / largest difference from Essentia | {statistics.median(diffs):.2f} / "
+                f"{max(diffs):.2f} |"
+            )
+    print(
+        "\n| track | trackscan BPM | Essentia BPM | librosa BPM | trackscan key | Essentia key | LUFS (ts / ess) |"
+        " LRA (ts / ess) | dBTP (ts / ess) |\n|---|---|---|---|---|---|---|---|---|"
+    )
     for path, t, lib, e in rows:
-        print(f"| {path.parent.name}/{path.name} | {t.tempo_bpm} ({t.tempo_confidence:.2f}) | {e.get('tempo_bpm')} | "
-              f"{lib['tempo_bpm']} | {t.key} | {e.get('key')} | {t.loudness_lufs} / {e.get('loudness_lufs')} | "
-              f"{t.loudness_range_lu} / {e.get('loudness_range_lu')} | "
-              f"{t.true_peak_dbtp} / {e.get('true_peak_dbtp')} |")
+        print(
+            f"| {path.parent.name}/{path.name} | {t.tempo_bpm} ({t.tempo_confidence:.2f}) | {e.get('tempo_bpm')} | "
+            f"{lib['tempo_bpm']} | {t.key} | {e.get('key')} | {t.loudness_lufs} / {e.get('loudness_lufs')} | "
+            f"{t.loudness_range_lu} / {e.get('loudness_range_lu')} | "
+            f"{t.true_peak_dbtp} / {e.get('true_peak_dbtp')} |"
+        )
 
 
 def run_all(cases, analyse: Callable[[np.ndarray, int, Path], Result]) -> dict[Path, Result]:
@@ -209,8 +261,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="at most this many tracks per corpus")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions of the CPU comparison")
     args = parser.parse_args()
-    print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, librosa "
-          f"{librosa.__version__}")
+    print(
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, librosa "
+        f"{librosa.__version__}"
+    )
     baseline = descriptor_cost.baseline_module()
     with tempfile.TemporaryDirectory() as folder:
         cases = truth_cases(Path(folder))
@@ -220,8 +274,9 @@ def main() -> None:
         ess = essentia(args.essentia_python, [case[-1] for case in cases])
         if ess:
             answers["Essentia 2.1b6"] = {case[-1]: ess[str(case[-1])] for case in cases}
-        answers["librosa beat_track"] = {path: librosa_tempo(path) if table.startswith("tempo") else {}
-                                         for table, _, _, _, _, path in cases}
+        answers["librosa beat_track"] = {
+            path: librosa_tempo(path) if table.startswith("tempo") else {} for table, _, _, _, _, path in cases
+        }
         accuracy(cases, answers)
     if args.music:
         real_music(args.music, args.limit, args.essentia_python, baseline)

@@ -54,10 +54,13 @@ def trackscan_key(audio: np.ndarray) -> str | None:
 
 def essentia_keys(python: str, paths: list[Path]) -> dict[str, dict[str, str | None]]:
     runner = Path(__file__).with_name("essentia_runner.py")
-    out = subprocess.run([python, str(runner), "--keys", *map(str, paths)], capture_output=True, text=True,
-                         check=True).stdout
-    return {r["path"]: {name: respelled(value) for name, value in r.items() if name != "path"}
-            for r in map(json.loads, out.splitlines())}
+    out = subprocess.run(
+        [python, str(runner), "--keys", *map(str, paths)], capture_output=True, text=True, check=True
+    ).stdout
+    return {
+        r["path"]: {name: respelled(value) for name, value in r.items() if name != "path"}
+        for r in map(json.loads, out.splitlines())
+    }
 
 
 def answers(cases: list[ProgressionCase], essentia_python: str | None) -> dict[str, list[str | None]]:
@@ -79,8 +82,12 @@ def answers(cases: list[ProgressionCase], essentia_python: str | None) -> dict[s
     return found
 
 
-def report(title: str, cases: list[ProgressionCase], found: dict[str, list[str | None]],
-           group_of: Callable[[ProgressionCase], str]) -> None:
+def report(
+    title: str,
+    cases: list[ProgressionCase],
+    found: dict[str, list[str | None]],
+    group_of: Callable[[ProgressionCase], str],
+) -> None:
     """One row per group of cases and one for all: MIREX score (exact keys) by system."""
     systems = list(found)
     print(f"\n{title}, {len(cases)} cases: MIREX score (exact keys)\n")
@@ -102,11 +109,19 @@ def main() -> None:
     parser.add_argument("--essentia-python", help="python of the venv with Essentia (make bench-venv)")
     args = parser.parse_args()
     cases = progression_cases()
-    report("Every family in all 24 keys", cases, answers(cases, args.essentia_python),
-           lambda case: f"{case.family}, {'bass' if case.bass else 'no bass'}")
+    report(
+        "Every family in all 24 keys",
+        cases,
+        answers(cases, args.essentia_python),
+        lambda case: f"{case.family}, {'bass' if case.bass else 'no bass'}",
+    )
     cases = subdominant_cases()
-    report("Dwelling on IV, with a bass line, every key, instrument and voicing", cases,
-           answers(cases, args.essentia_python), lambda case: f"{case.mode}, {case.instrument}, {case.voicing}")
+    report(
+        "Dwelling on IV, with a bass line, every key, instrument and voicing",
+        cases,
+        answers(cases, args.essentia_python),
+        lambda case: f"{case.mode}, {case.instrument}, {case.voicing}",
+    )
 
 
 if __name__ == "__main__":

@@ -87,8 +87,14 @@ def run_contender(contender: Contender, env: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory() as home:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
-        done = subprocess.run(contender.argv, env={**env, **contender.env, "TRACKSCAN_HOME": home}, check=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            contender.argv,
+            env={**env, **contender.env, "TRACKSCAN_HOME": home},
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         contender.wall_s.append(time.perf_counter() - began)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     contender.cpu_s.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -97,21 +103,39 @@ def run_contender(contender: Contender, env: dict[str, str]) -> None:
         contender.step_cpu_s.append({step: sum(times) for step, times in per_step.items()})
 
 
-def contenders(files: list[Path], workers: int, musicnn_python: str | None,
-               baseline: Path | None = None) -> list[Contender]:
+def contenders(
+    files: list[Path], workers: int, musicnn_python: str | None, baseline: Path | None = None
+) -> list[Contender]:
     """The naive loop, the musicnn reference (when its venv is given), the baseline checkout's
     `trackscan run` (when given) and this checkout's `trackscan run`, which comes last."""
     paths = [str(p) for p in files]
     found = [Contender("naive loop", [sys.executable, "-m", "benchmarks.naive_loop", *paths])]
     if musicnn_python:
         found.append(Contender("musicnn reference (MTT + MSD)", [musicnn_python, str(MUSICNN_REFERENCE), *paths]))
-    run = [sys.executable, "-m", "trackscan.cli", "run", "--json", "--log-format", "json", "--workers", str(workers),
-           *paths]
+    run = [
+        sys.executable,
+        "-m",
+        "trackscan.cli",
+        "run",
+        "--json",
+        "--log-format",
+        "json",
+        "--workers",
+        str(workers),
+        *paths,
+    ]
     if baseline:
         # Its package ahead of this one on the path; the model and the venv are this checkout's.
-        found.append(Contender(f"`trackscan run --workers {workers}` (baseline: {baseline.name})", run,
-                               {"PYTHONPATH": str(baseline.resolve() / "shared"),
-                                "TRACKSCAN_MODEL_PATH": Config.from_env().model_path}))
+        found.append(
+            Contender(
+                f"`trackscan run --workers {workers}` (baseline: {baseline.name})",
+                run,
+                {
+                    "PYTHONPATH": str(baseline.resolve() / "shared"),
+                    "TRACKSCAN_MODEL_PATH": Config.from_env().model_path,
+                },
+            )
+        )
     found.append(Contender(f"`trackscan run --workers {workers}`", run))
     return found
 
@@ -140,14 +164,18 @@ def print_comparison(runners: list[Contender], audio_s: float, rounds: int) -> N
     for contender in runners:
         wall = statistics.median(contender.wall_s)
         busy = [cpu / wall for cpu, wall in zip(contender.cpu_s, contender.wall_s, strict=True)]
-        print(f"| {contender.name} | {spread(contender.wall_s)} | {audio_s / wall:.1f} | {spread(contender.cpu_s)} "
-              f"| {spread(busy, digits=2)} | {naive / wall:.2f}x |")
+        print(
+            f"| {contender.name} | {spread(contender.wall_s)} | {audio_s / wall:.1f} | {spread(contender.cpu_s)} "
+            f"| {spread(busy, digits=2)} | {naive / wall:.2f}x |"
+        )
     trackscan = runners[-1]
     if trackscan.step_cpu_s:
         steps = sorted({step for run in trackscan.step_cpu_s for step in run})
         cpu = statistics.median(trackscan.cpu_s)
-        print("\nWhere `trackscan run`'s CPU goes (median over rounds; the steps' own processes, decoder "
-              "children excluded):\n")
+        print(
+            "\nWhere `trackscan run`'s CPU goes (median over rounds; the steps' own processes, decoder "
+            "children excluded):\n"
+        )
         print("| part | CPU s | share |\n|---|---|---|")
         measured = 0.0
         for step in steps:
@@ -162,13 +190,20 @@ def print_comparison(runners: list[Contender], audio_s: float, rounds: int) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--music", type=Path, required=True, help="folder made by scripts/fetch_music.sh")
-    parser.add_argument("--corpus", nargs="+", default=["demo"],
-                        help="folders under --music to take every track from (default: the demo set)")
+    parser.add_argument(
+        "--corpus",
+        nargs="+",
+        default=["demo"],
+        help="folders under --music to take every track from (default: the demo set)",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--rounds", type=int, default=3, help="interleaved runs of each contender")
     parser.add_argument("--musicnn-python", help="python of the musicnn reference venv (make bench-musicnn-venv)")
-    parser.add_argument("--baseline", type=Path,
-                        help="another checkout (e.g. `git worktree add ../base HEAD~1`) whose trackscan runs beside")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git worktree add ../base HEAD~1`) whose trackscan runs beside",
+    )
     args = parser.parse_args()
     config = Config.from_env()
     files = sorted(p.resolve() for folder in args.corpus for p in (args.music / folder).iterdir())
@@ -177,8 +212,10 @@ def main() -> None:
     patches_per_s = model_patches_per_s(config.model_path, patches)
     machine = platform.processor() or platform.machine()
     print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"corpus: {', '.join(args.corpus)}: {len(files)} tracks, {audio_s / 60:.1f} min of audio, "
-          f"{len(patches)} patches\n")
+    print(
+        f"corpus: {', '.join(args.corpus)}: {len(files)} tracks, {audio_s / 60:.1f} min of audio, "
+        f"{len(patches)} patches\n"
+    )
     print("| measure | value |\n|---|---|")
     print(f"| decode + features, one process | {rtf:.1f}x realtime |")
     print(f"| model (onnxruntime fp32, batch 32) | {patches_per_s:.0f} patches/s |")

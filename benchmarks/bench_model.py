@@ -132,8 +132,10 @@ def print_gate(results: dict[str, Agreement], batch: int, tracks: int) -> None:
     print("| variant | top-5 same, MTT | MSD | both | min embedding cosine | gate |\n|---|---|---|---|---|---|")
     for name, a in results.items():
         verdict = "pass" if a.passed else "FAIL"
-        print(f"| {name} | {a.same_top_mtt:.1%} | {a.same_top_msd:.1%} | {a.same_top_both:.1%} "
-              f"| {a.min_embedding_cosine:.5f} | {verdict} |")
+        print(
+            f"| {name} | {a.same_top_mtt:.1%} | {a.same_top_msd:.1%} | {a.same_top_both:.1%} "
+            f"| {a.min_embedding_cosine:.5f} | {verdict} |"
+        )
 
 
 def before_after(config: Config, segments: list[np.ndarray], batches: list[int], rounds: int) -> None:
@@ -144,8 +146,10 @@ def before_after(config: Config, segments: list[np.ndarray], batches: list[int],
     measures = {run: functools.partial(patches_per_s, tagger, segments, run[1]) for run, tagger in runs.items()}
     figures = interleaved(measures, rounds)
     sizes = [len(s) for s in segments]
-    print(f"\n### In the infer step, 1 thread per worker, {len(segments)} segments of {config.segment_s:g} s, "
-          f"{sum(sizes)} patches\n")
+    print(
+        f"\n### In the infer step, 1 thread per worker, {len(segments)} segments of {config.segment_s:g} s, "
+        f"{sum(sizes)} patches\n"
+    )
     print("| runtime | batch | patches per model call | patches per wall s | patches per CPU s |")
     print("|---|---|---|---|---|")
     for (variant, batch), pairs in figures.items():
@@ -161,8 +165,13 @@ def main() -> None:
     parser.add_argument("--patches", type=int, default=128, help="patches timed per configuration and round")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--parts", nargs="+", default=["sweep", "gate", "pipeline"], help="which parts to run")
-    parser.add_argument("--batch", type=int, nargs="+", default=[Config.from_env().infer_batch_patches],
-                        help="batches of the 'after' rows; the gate uses the first (default: the configured one)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=[Config.from_env().infer_batch_patches],
+        help="batches of the 'after' rows; the gate uses the first (default: the configured one)",
+    )
     args = parser.parse_args()
     config = Config.from_env()
     files = sorted(p for folder in args.corpus for p in (args.music / folder).iterdir())
@@ -171,8 +180,10 @@ def main() -> None:
     tracks = [np.concatenate(track) for track in per_track]
     sample = np.concatenate(tracks)[np.random.default_rng(0).permutation(sum(map(len, tracks)))[: args.patches]]
     print(f"date: {datetime.date.today()}, machine: {cpu_description()}, load average {os.getloadavg()[0]:.1f}")
-    print(f"Python {platform.python_version()}; corpus: {len(files)} tracks, {len(segments)} segments, "
-          f"{len(sample)} of {sum(map(len, tracks))} patches timed per configuration")
+    print(
+        f"Python {platform.python_version()}; corpus: {len(files)} tracks, {len(segments)} segments, "
+        f"{len(sample)} of {sum(map(len, tracks))} patches timed per configuration"
+    )
     for threads in args.threads if "sweep" in args.parts else []:
         print_sweep(sweep(config.model_path, sample, threads, args.rounds), threads)
     if "gate" in args.parts:

@@ -85,11 +85,15 @@ def main() -> None:
     print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; emulators on loopback\n")
     print("| what | p50 s | max s |")
     print("|---|---|---|")
-    print(f"| stalled query ({args.batch} of {args.stalled}, 3 states) | {statistics.median(query_s):.2f} "
-          f"| {max(query_s):.2f} |")
+    print(
+        f"| stalled query ({args.batch} of {args.stalled}, 3 states) | {statistics.median(query_s):.2f} "
+        f"| {max(query_s):.2f} |"
+    )
     print(f"| reconcile pass of {args.batch} replays | {statistics.median(pass_s):.2f} | {max(pass_s):.2f} |")
-    print(f"| per replay (stat + publish), ms | {1000 * statistics.median(pass_s) / args.batch:.1f} "
-          f"| {1000 * max(pass_s) / args.batch:.1f} |")
+    print(
+        f"| per replay (stat + publish), ms | {1000 * statistics.median(pass_s) / args.batch:.1f} "
+        f"| {1000 * max(pass_s) / args.batch:.1f} |"
+    )
 
 
 if __name__ == "__main__":

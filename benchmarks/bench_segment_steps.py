@@ -52,8 +52,9 @@ def first_segments(music: Path, segment_s: float, count: int, deps: Deps) -> lis
     return segments
 
 
-def time_steps(segment: SegmentPlanned, deps: Deps, taggers: dict[str, Tagger],
-               child: int) -> dict[str, tuple[float, float]]:
+def time_steps(
+    segment: SegmentPlanned, deps: Deps, taggers: dict[str, Tagger], child: int
+) -> dict[str, tuple[float, float]]:
     """(wall s, CPU s) of one features and one infer invocation per variant, from clean blobs.
 
     CPU is this process's plus, for features, the decoder child's: what one core would have to do.
@@ -163,19 +164,27 @@ def main() -> None:
                 for step, measured in time_steps(segment, deps, taggers, child).items():
                     times[step].append(measured)
         patches = [patch_count(s, deps) for s in segments]
-        print(f"{len(segments)} segments of {args.segment_s:.0f} s ({patches} patches), {args.rounds} rounds, "
-              f"one model thread; auto is {taggers['auto'].model_info().variant}\n")
+        print(
+            f"{len(segments)} segments of {args.segment_s:.0f} s ({patches} patches), {args.rounds} rounds, "
+            f"one model thread; auto is {taggers['auto'].model_info().variant}\n"
+        )
         print("| step | wall median (s) | wall min-max (s) | CPU median (s) | CPU max (s) |\n|---|---|---|---|---|")
         for step, pairs in times.items():
             wall, cpu = np.array(pairs).T  # (wall, CPU) pairs to two columns
-            print(f"| {step} | {np.median(wall):.2f} | {wall.min():.2f}-{wall.max():.2f} "
-                  f"| {np.median(cpu):.2f} | {cpu.max():.2f} |")
+            print(
+                f"| {step} | {np.median(wall):.2f} | {wall.min():.2f}-{wall.max():.2f} "
+                f"| {np.median(cpu):.2f} | {cpu.max():.2f} |"
+            )
         if args.heaviest:
-            print(f"\nheaviest segment ({args.segment_s:.0f} s, {MAX_CHANNELS} channels, {MAX_SAMPLE_RATE} Hz "
-                  f"16-bit WAV) in the sandbox; cap {config.decode_memory_bytes >> 20} MiB, decode timeout "
-                  f"{config.decode_timeout_s:g} s\n")
-            print("| repetition | decode wall (s) | decoder CPU (s) | peak address space after probe / decode (MiB) |"
-                  "\n|---|---|---|---|")
+            print(
+                f"\nheaviest segment ({args.segment_s:.0f} s, {MAX_CHANNELS} channels, {MAX_SAMPLE_RATE} Hz "
+                f"16-bit WAV) in the sandbox; cap {config.decode_memory_bytes >> 20} MiB, decode timeout "
+                f"{config.decode_timeout_s:g} s\n"
+            )
+            print(
+                "| repetition | decode wall (s) | decoder CPU (s) | peak address space after probe / decode (MiB) |"
+                "\n|---|---|---|---|"
+            )
             for repetition in range(args.rounds):
                 wall_s, cpu_s, before, peak = heaviest_segment(config, args.segment_s, Path(home))
                 print(f"| {repetition + 1} | {wall_s:.2f} | {cpu_s:.2f} | {before >> 20} / {peak >> 20} |")

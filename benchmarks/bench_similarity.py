@@ -68,8 +68,12 @@ def tag_packages(music: Path, tagged: Path) -> None:
             continue
         env = {**os.environ, "TRACKSCAN_HOME": str(tagged / "home")}
         with target.with_suffix(".partial").open("w") as out:
-            subprocess.run([sys.executable, "-m", "trackscan.cli", "run", "--json", str(music / package)],
-                           stdout=out, env=env, check=False)
+            subprocess.run(
+                [sys.executable, "-m", "trackscan.cli", "run", "--json", str(music / package)],
+                stdout=out,
+                env=env,
+                check=False,
+            )
         target.with_suffix(".partial").rename(target)
 
 
@@ -104,20 +108,26 @@ def quality(folder: Path) -> list[str]:
         ("tag scores (100), cosine", hits_at_k(tags, labels)),
         ("mean embedding (200), raw, cosine", hits_at_k(embeddings, labels)),
         ("**search vector**: embedding less its own mean (Pearson)", hits_at_k(search, labels)),
-        ("tags and embedding, each centred, concatenated", hits_at_k(
-            np.hstack([_unit(tags - tags.mean(1, keepdims=True)), search]), labels)),
+        (
+            "tags and embedding, each centred, concatenated",
+            hits_at_k(np.hstack([_unit(tags - tags.mean(1, keepdims=True)), search]), labels),
+        ),
         ("embedding less the evaluation set's mean (in-sample)", hits_at_k(embeddings - embeddings.mean(0), labels)),
     ]
     for corpus in corpora:
         reference = embeddings[labels != corpus].mean(0)
-        rows.append((f"embedding less the mean of the other packages than {corpus}",
-                     hits_at_k(embeddings - reference, labels)))
+        rows.append(
+            (f"embedding less the mean of the other packages than {corpus}", hits_at_k(embeddings - reference, labels))
+        )
     store_hits = _through_store(lines, labels)
     rows.insert(4, ("search vector through SqliteTrackStore.nearest", store_hits))
     counts = ", ".join(f"{c}: {(labels == c).sum()}" for c in corpora)
-    out = [f"{len(labels)} tracks ({counts}); precision@{K} of the same package, 95% bootstrap interval.", "",
-           "| vector | precision@5 | 95% interval | " + " | ".join(corpora) + " |",
-           "|---|---|---|" + "---|" * len(corpora)]
+    out = [
+        f"{len(labels)} tracks ({counts}); precision@{K} of the same package, 95% bootstrap interval.",
+        "",
+        "| vector | precision@5 | 95% interval | " + " | ".join(corpora) + " |",
+        "|---|---|---|" + "---|" * len(corpora),
+    ]
     for name, hits in rows:
         low, high = bootstrap(hits)
         per_corpus = " | ".join(f"{hits[labels == c].mean():.3f}" for c in corpora)
@@ -126,8 +136,15 @@ def quality(folder: Path) -> list[str]:
 
 
 def _result(line: dict) -> TrackResult:
-    return TrackResult(line["tags"], line["top_tags"], line["tempo_bpm"], line["key"], line["loudness_lufs"],
-                       line["duration_s"], line["embedding"])
+    return TrackResult(
+        line["tags"],
+        line["top_tags"],
+        line["tempo_bpm"],
+        line["key"],
+        line["loudness_lufs"],
+        line["duration_s"],
+        line["embedding"],
+    )
 
 
 def _through_store(lines: list[dict], labels: np.ndarray) -> np.ndarray:
@@ -137,8 +154,10 @@ def _through_store(lines: list[dict], labels: np.ndarray) -> np.ndarray:
         corpus_of = {}
         for line, label in zip(lines, labels, strict=True):
             record = store.create_if_absent(new_record(f"file:///{label}/{line['track_id']}", "1", "p", "ingest"))
-            store.apply(record.track_id, Transition(TrackState.DONE, "finalize", result=_result(line),
-                                                    model=ModelInfo("musicnn", "0" * 64)))
+            store.apply(
+                record.track_id,
+                Transition(TrackState.DONE, "finalize", result=_result(line), model=ModelInfo("musicnn", "0" * 64)),
+            )
             corpus_of[record.track_id] = label
         hits = []
         for track_id, label in corpus_of.items():
@@ -190,33 +209,52 @@ def latency(sizes: list[int], rounds: int, cold_rounds: int) -> list[str]:
                 found = stores[size].nearest("bench", query, 10)
                 warm[size].append(time.perf_counter() - started)
                 assert len(found) == 10
-    out = ["| stored vectors | warm query, median (p10-p90) | cold query (loads the matrix), median (min-max) | "
-           "matrix in memory |", "|---|---|---|---|"]
+    out = [
+        "| stored vectors | warm query, median (p10-p90) | cold query (loads the matrix), median (min-max) | "
+        "matrix in memory |",
+        "|---|---|---|---|",
+    ]
     for size in sizes:
         w, c = np.array(warm[size]) * 1000, np.array(cold[size]) * 1000
         mib = size * SEARCH_DIMENSIONS * 4 / 2**20
-        out.append(f"| {size:,} | {np.median(w):.1f} ms ({np.percentile(w, 10):.1f}-{np.percentile(w, 90):.1f}) | "
-                   f"{np.median(c):.0f} ms ({c.min():.0f}-{c.max():.0f}) | {mib:.0f} MiB |")
+        out.append(
+            f"| {size:,} | {np.median(w):.1f} ms ({np.percentile(w, 10):.1f}-{np.percentile(w, 90):.1f}) | "
+            f"{np.median(c):.0f} ms ({c.min():.0f}-{c.max():.0f}) | {mib:.0f} MiB |"
+        )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--music", type=Path, help="the fetched music (scripts/fetch_music.sh): tag what is not cached")
-    parser.add_argument("--tagged", type=Path, default=Path(".trackscan/similarity"),
-                        help="folder of <package>.jsonl from `trackscan run --json`")
+    parser.add_argument(
+        "--tagged",
+        type=Path,
+        default=Path(".trackscan/similarity"),
+        help="folder of <package>.jsonl from `trackscan run --json`",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--cold-rounds", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}, "
-          f"numpy {np.__version__}; {statistics.__name__} over interleaved rounds")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}, "
+        f"numpy {np.__version__}; {statistics.__name__} over interleaved rounds"
+    )
     if args.music:
         tag_packages(args.music, args.tagged)
     if any(args.tagged.glob("*.jsonl")):
         print("\n".join(["", "## Quality", "", *quality(args.tagged)]))
-    print("\n".join(["", "## Latency (SqliteTrackStore.nearest, limit 10)", "",
-                     *latency(args.sizes, args.rounds, args.cold_rounds)]))
+    print(
+        "\n".join(
+            [
+                "",
+                "## Latency (SqliteTrackStore.nearest, limit 10)",
+                "",
+                *latency(args.sizes, args.rounds, args.cold_rounds),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

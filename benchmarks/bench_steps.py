@@ -40,8 +40,13 @@ def run_once(track: Path, workers: int) -> tuple[float, list[str]]:
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "TRACKSCAN_HOME": home, "TRACKSCAN_LOG_LEVEL": "INFO"}
         began = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "trackscan.cli", "run", "--json", "--workers", str(workers),
-                               str(track)], env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "trackscan.cli", "run", "--json", "--workers", str(workers), str(track)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return time.perf_counter() - began, done.stderr.splitlines()
 
 
@@ -53,8 +58,10 @@ def main() -> None:
     args = parser.parse_args()
     track = build(args.music, args.music / f"long-{args.minutes:.0f}min.mp3", args.minutes)
     wall_s, log_lines = run_once(track, args.workers)
-    print(f"track: {args.minutes:.0f} min MP3 ({track.stat().st_size >> 20} MiB), {args.workers} workers, "
-          f"wall {wall_s:.1f} s ({args.minutes * 60 / wall_s:.1f}x realtime)\n")
+    print(
+        f"track: {args.minutes:.0f} min MP3 ({track.stat().st_size >> 20} MiB), {args.workers} workers, "
+        f"wall {wall_s:.1f} s ({args.minutes * 60 / wall_s:.1f}x realtime)\n"
+    )
     print_table(step_durations(log_lines), step_durations(log_lines, "cpu_s"))
 
 
@@ -64,8 +71,10 @@ def print_table(wall: dict[str, list[float]], cpu: dict[str, list[float]]) -> No
     for step in STEPS:
         times = np.array(wall.get(step) or [np.nan])
         cpu_max = max(cpu.get(step) or [np.nan])
-        print(f"| {step} | {len(wall.get(step, []))} | {np.percentile(times, 50):.2f} "
-              f"| {np.percentile(times, 99):.2f} | {times.max():.2f} | {cpu_max:.2f} |")
+        print(
+            f"| {step} | {len(wall.get(step, []))} | {np.percentile(times, 50):.2f} "
+            f"| {np.percentile(times, 99):.2f} | {times.max():.2f} | {cpu_max:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ def fill_bucket(count: int) -> None:
         blob = bucket.blob(f"{PARTNER}/{uuid.uuid4().hex}.ogg")
         blob.upload_from_string(b"not audio: the sweep only lists it")
         if index % 100 != 0:
-            deps.tracks.create_if_absent(new_record(f"gs://{bucket.name}/{blob.name}", str(blob.generation),
-                                                    PARTNER, "ingest"))
+            deps.tracks.create_if_absent(
+                new_record(f"gs://{bucket.name}/{blob.name}", str(blob.generation), PARTNER, "ingest")
+            )
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(upload, range(count)))
@@ -85,11 +86,12 @@ def main() -> None:
     seconds = [p[0] for p in passes]
     listed = sum(p[1] for p in passes)
     print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; emulators on loopback\n")
-    print("| passes to cover the bucket | objects listed | uploads replayed | pass p50 s | pass max s "
-          "| objects/s |")
+    print("| passes to cover the bucket | objects listed | uploads replayed | pass p50 s | pass max s | objects/s |")
     print("|---|---|---|---|---|---|")
-    print(f"| {len(passes)} | {listed} | {sum(p[2] for p in passes)} | {statistics.median(seconds):.2f} "
-          f"| {max(seconds):.2f} | {listed / sum(seconds):.0f} |")
+    print(
+        f"| {len(passes)} | {listed} | {sum(p[2] for p in passes)} | {statistics.median(seconds):.2f} "
+        f"| {max(seconds):.2f} | {listed / sum(seconds):.0f} |"
+    )
 
 
 if __name__ == "__main__":

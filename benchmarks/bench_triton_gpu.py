@@ -77,8 +77,9 @@ class PointResult:
     gpu_util_percent: float | None
 
 
-def measure(server: tuple[str, dict[str, str]], settings: ServerSettings, batch: int, concurrency: int,
-            args: argparse.Namespace) -> PointResult:
+def measure(
+    server: tuple[str, dict[str, str]], settings: ServerSettings, batch: int, concurrency: int, args: argparse.Namespace
+) -> PointResult:
     """Runs one point: the load for its duration, Triton's counters and the GPU samples around it."""
     url, headers = server
     load = Load(url, args.model_name, batch, concurrency, args.duration_s, args.max_requests, args.processes)
@@ -89,10 +90,17 @@ def measure(server: tuple[str, dict[str, str]], settings: ServerSettings, batch:
     inferences, executions = after[0] - before[0], after[1] - before[1]
     timed = len(tally.latencies_s)
     return PointResult(
-        instances=settings.instances, queue_delay_us=settings.queue_delay_us, patches_per_request=batch,
-        concurrency=concurrency, requests=timed, good_outputs=tally.good_outputs, bad_outputs=tally.bad_outputs,
-        errors=tally.errors[:5], patches_per_s=round(timed * batch / tally.wall_s, 1) if tally.wall_s else 0.0,
-        p50_ms=percentile_ms(tally.latencies_s, 50), p99_ms=percentile_ms(tally.latencies_s, 99),
+        instances=settings.instances,
+        queue_delay_us=settings.queue_delay_us,
+        patches_per_request=batch,
+        concurrency=concurrency,
+        requests=timed,
+        good_outputs=tally.good_outputs,
+        bad_outputs=tally.bad_outputs,
+        errors=tally.errors[:5],
+        patches_per_s=round(timed * batch / tally.wall_s, 1) if tally.wall_s else 0.0,
+        p50_ms=percentile_ms(tally.latencies_s, 50),
+        p99_ms=percentile_ms(tally.latencies_s, 99),
         # Warm-up requests count here too: the ratio is what the batcher did, not a rate.
         patches_per_model_call=round(inferences / executions, 1) if executions else None,
         gpu_util_percent=gpu.mean_percent(),
@@ -113,11 +121,15 @@ def propose(results: list[PointResult], sla_p99_ms: float) -> dict[str, object]:
     best = max(r.patches_per_s for r in ok)
     good = [r for r in ok if r.patches_per_s >= NEAR_BEST * best]
     chosen = min(good, key=lambda r: (r.instances, r.queue_delay_us, r.concurrency))
-    curve = [r for r in ok if r.concurrency == 1 and r.instances == chosen.instances
-             and r.queue_delay_us == chosen.queue_delay_us]
+    curve = [
+        r
+        for r in ok
+        if r.concurrency == 1 and r.instances == chosen.instances and r.queue_delay_us == chosen.queue_delay_us
+    ]
     curve_best = max(curve, key=lambda r: r.patches_per_s)
-    knee = min((r for r in curve if r.patches_per_s >= KNEE * curve_best.patches_per_s),
-               key=lambda r: r.patches_per_request)
+    knee = min(
+        (r for r in curve if r.patches_per_s >= KNEE * curve_best.patches_per_s), key=lambda r: r.patches_per_request
+    )
     preferred = sorted({knee.patches_per_request, curve_best.patches_per_request})
     delays = {r.queue_delay_us for r in results}
     if len(delays) > 1:
@@ -127,14 +139,16 @@ def propose(results: list[PointResult], sla_p99_ms: float) -> dict[str, object]:
         # One delay swept: wait at most half of one knee-sized model call, so waiting never
         # costs more latency than the batching it buys, and never over the cap.
         delay = min(MAX_QUEUE_DELAY_CAP_US, max(100, int(round((knee.p50_ms or 0) * 1000 / 2, -2))))
-        delay_basis = (f"half the p50 of a {knee.patches_per_request}-patch call at one client ({knee.p50_ms} ms),"
-                       f" at most {MAX_QUEUE_DELAY_CAP_US} µs")
+        delay_basis = (
+            f"half the p50 of a {knee.patches_per_request}-patch call at one client ({knee.p50_ms} ms),"
+            f" at most {MAX_QUEUE_DELAY_CAP_US} µs"
+        )
     return {
         "instances": chosen.instances,
         "instances_basis": f"fewest instances within 5 % of the best {best} patches/s",
         "preferred_batch_sizes": preferred,
         "preferred_basis": f"smallest batch at >= 90 % of the best single-client rate ({knee.patches_per_request}),"
-                           f" and the best ({curve_best.patches_per_request})",
+        f" and the best ({curve_best.patches_per_request})",
         "max_queue_delay_us": delay,
         "queue_delay_basis": delay_basis,
         "best_patches_per_s": best,
@@ -149,8 +163,9 @@ def run_sweep(args: argparse.Namespace) -> dict[str, object]:
     agreement = None
     for instances in args.instances:
         for delay in args.queue_delays_us:
-            settings = ServerSettings(instances, delay, args.max_batch_size, args.device, args.precision,
-                                      not args.no_tensorrt)
+            settings = ServerSettings(
+                instances, delay, args.max_batch_size, args.device, args.precision, not args.no_tensorrt
+            )
             with running_server(settings, args) as server:
                 if agreement is None and args.check_onnx:
                     agreement = agreement_with_onnx(server[0], args.model_name, args.model_path)
@@ -160,10 +175,14 @@ def run_sweep(args: argparse.Namespace) -> dict[str, object]:
                     # Kept current, so a run stopped at its time limit still leaves its points.
                     args.out.write_text(json.dumps({"partial": True, "sweep": [asdict(r) for r in results]}))
     return {
-        "machine": machine(on_gpu), "date": time.strftime("%Y-%m-%d"),
-        "server": {"kind": "tritonserver" if args.tritonserver else "pytriton", "device": args.device,
-                   "precision": args.precision if on_gpu else "fp32",
-                   "tensorrt": bool(args.tritonserver and on_gpu and not args.no_tensorrt)},
+        "machine": machine(on_gpu),
+        "date": time.strftime("%Y-%m-%d"),
+        "server": {
+            "kind": "tritonserver" if args.tritonserver else "pytriton",
+            "device": args.device,
+            "precision": args.precision if on_gpu else "fp32",
+            "tensorrt": bool(args.tritonserver and on_gpu and not args.no_tensorrt),
+        },
         "agreement_with_onnx_fp32": agreement,
         "sweep": [asdict(r) for r in results],
         "proposal": propose(results, args.sla_p99_ms),
@@ -176,31 +195,52 @@ def machine(on_gpu: bool) -> dict[str, object]:
     if on_gpu:
         import subprocess
 
-        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, check=False).stdout.strip() or None
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "gpu": gpu,
-            "python": platform.python_version()}
+        gpu = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            or None
+        )
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "gpu": gpu,
+        "python": platform.python_version(),
+    }
 
 
-HEADER = ("| instances | queue µs | patches/request | clients | requests | patches/s | p50 ms | p99 ms "
-          "| patches/model call | GPU util % |\n|---|---|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| instances | queue µs | patches/request | clients | requests | patches/s | p50 ms | p99 ms "
+    "| patches/model call | GPU util % |\n|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def _row(r: PointResult) -> str:
     def show(value: object) -> str:
         return "n/a" if value is None else str(value)
 
-    return (f"| {r.instances} | {r.queue_delay_us} | {r.patches_per_request} | {r.concurrency} | {r.requests} "
-            f"| {r.patches_per_s} | {show(r.p50_ms)} | {show(r.p99_ms)} | {show(r.patches_per_model_call)} "
-            f"| {show(r.gpu_util_percent)} |")
+    return (
+        f"| {r.instances} | {r.queue_delay_us} | {r.patches_per_request} | {r.concurrency} | {r.requests} "
+        f"| {r.patches_per_s} | {show(r.p50_ms)} | {show(r.p99_ms)} | {show(r.patches_per_model_call)} "
+        f"| {show(r.gpu_util_percent)} |"
+    )
 
 
 def markdown(report: dict[str, object]) -> str:
     """The sweep as a Markdown table, with the proposal under it."""
     rows = [_row(PointResult(**point)) for point in report["sweep"]]  # type: ignore[attr-defined]
     proposal = report["proposal"]
-    lines = [f"Triton sweep, {report['date']}, server {report['server']}, machine {report['machine']}", "",
-             HEADER, *rows, "", "Proposed config.pbtxt settings:"]
+    lines = [
+        f"Triton sweep, {report['date']}, server {report['server']}, machine {report['machine']}",
+        "",
+        HEADER,
+        *rows,
+        "",
+        "Proposed config.pbtxt settings:",
+    ]
     lines += [f"- {key}: {value}" for key, value in proposal.items() if key != "best_point"]  # type: ignore[union-attr]
     if report.get("agreement_with_onnx_fp32"):
         lines.append(f"- agreement with onnxruntime fp32 (max abs diff): {report['agreement_with_onnx_fp32']}")
@@ -220,17 +260,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--instances", type=_ints, help="model instances to try, e.g. 1,2")
     parser.add_argument("--queue-delays-us", type=_ints, help="dynamic batcher delays to try, e.g. 500,2000")
     parser.add_argument("--duration-s", type=float, help="timed seconds a point")
-    parser.add_argument("--max-batch-size", type=int, default=256,
-                        help="the server's: what the dynamic batcher may merge requests up to")
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=256,
+        help="the server's: what the dynamic batcher may merge requests up to",
+    )
     parser.add_argument("--max-requests", type=int, default=0, help="requests a client sends at most (0: no limit)")
-    parser.add_argument("--processes", type=int, default=max(1, min(8, (os.cpu_count() or 2) // 2)),
-                        help="client processes (one Python process cannot feed a fast GPU)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=max(1, min(8, (os.cpu_count() or 2) // 2)),
+        help="client processes (one Python process cannot feed a fast GPU)",
+    )
     parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="on a GPU")
     parser.add_argument("--sla-p99-ms", type=float, default=1000.0, help="points slower at p99 are not proposed")
     parser.add_argument("--model-path", type=Path, default=MODEL_PATH)
     parser.add_argument("--model-name", default="musicnn")
-    parser.add_argument("--server-python", help="interpreter for triton_local.py (default: .venv-triton's, "
-                                                "else this one)")
+    parser.add_argument(
+        "--server-python", help="interpreter for triton_local.py (default: .venv-triton's, else this one)"
+    )
     parser.add_argument("--tritonserver", help="a tritonserver binary (onnxruntime backend) instead of PyTriton")
     parser.add_argument("--no-tensorrt", action="store_true", help="with --tritonserver on a GPU: CUDA only")
     parser.add_argument("--check-onnx", action="store_true", help="compare one batch with onnxruntime fp32 here")
@@ -263,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         args.table.write_text(table)
     print(table)
     bad = sum(p["bad_outputs"] + len(p["errors"]) for p in report["sweep"])  # type: ignore[index,union-attr]
-    print(f"{len(report['sweep'])} points, median {statistics.median(p['patches_per_s'] for p in report['sweep'])}"  # type: ignore[union-attr,index]
-          f" patches/s, {bad} bad outputs or errors, {report['sweep_wall_s']} s", file=sys.stderr)
+    print(
+        f"{len(report['sweep'])} points, median {statistics.median(p['patches_per_s'] for p in report['sweep'])}"  # type: ignore[union-attr,index]
+        f" patches/s, {bad} bad outputs or errors, {report['sweep_wall_s']} s",
+        file=sys.stderr,
+    )
     return 1 if bad else 0
 
 

@@ -64,26 +64,38 @@ def breakdown_table(inputs: Inputs, prices: dict[str, float]) -> list[str]:
 
 def lever_table(inputs: Inputs, prices: dict[str, float]) -> list[str]:
     """Each lever moved alone (then together): operations per track and dollars per million."""
-    rows = ["| lever | value | segments | messages | GCS A | GCS B | Firestore W / R | work blobs MB "
-            "| longest CPU step s | " + " | ".join(PATHS) + " |", "|---" * (9 + len(PATHS)) + "|"]
+    rows = [
+        "| lever | value | segments | messages | GCS A | GCS B | Firestore W / R | work blobs MB "
+        "| longest CPU step s | " + " | ".join(PATHS) + " |",
+        "|---" * (9 + len(PATHS)) + "|",
+    ]
     for lever, value, change in LEVERS:
         variant = with_lever(inputs, change)
         ops = track_ops(variant)
         totals = [_money(sum(per_million(variant, prices, p).values())) for p in PATHS]
-        rows.append(f"| {lever} | {value} | {ops.segments} | {ops.pubsub_messages} | {ops.gcs_class_a} "
-                    f"| {ops.gcs_class_b} | {ops.firestore_writes} / {ops.firestore_reads} "
-                    f"| {ops.work_bytes / 1e6:.2f} | {longest_step_s(variant):.1f} | " + " | ".join(totals) + " |")
+        rows.append(
+            f"| {lever} | {value} | {ops.segments} | {ops.pubsub_messages} | {ops.gcs_class_a} "
+            f"| {ops.gcs_class_b} | {ops.firestore_writes} / {ops.firestore_reads} "
+            f"| {ops.work_bytes / 1e6:.2f} | {longest_step_s(variant):.1f} | " + " | ".join(totals) + " |"
+        )
     return rows
 
 
 def report(inputs: Inputs, prices: dict[str, float]) -> str:
     """The three tables as Markdown."""
     ops = track_ops(inputs)
-    lines = [f"One {inputs.track_s:.0f} s track at {inputs.segment_s:.0f} s segments: {ops.segments} segments, "
-             f"{ops.patches} patches, {ops.pubsub_messages} Pub/Sub messages, {ops.run_requests} Cloud Run requests, "
-             f"{ops.firestore_writes} Firestore writes and {ops.firestore_reads} reads, {ops.gcs_class_a} GCS "
-             f"Class A and {ops.gcs_class_b} Class B operations.", "", *summary_table(inputs, prices), "",
-             *breakdown_table(inputs, prices), "", *lever_table(inputs, prices)]
+    lines = [
+        f"One {inputs.track_s:.0f} s track at {inputs.segment_s:.0f} s segments: {ops.segments} segments, "
+        f"{ops.patches} patches, {ops.pubsub_messages} Pub/Sub messages, {ops.run_requests} Cloud Run requests, "
+        f"{ops.firestore_writes} Firestore writes and {ops.firestore_reads} reads, {ops.gcs_class_a} GCS "
+        f"Class A and {ops.gcs_class_b} Class B operations.",
+        "",
+        *summary_table(inputs, prices),
+        "",
+        *breakdown_table(inputs, prices),
+        "",
+        *lever_table(inputs, prices),
+    ]
     return "\n".join(lines) + "\n"
 
 

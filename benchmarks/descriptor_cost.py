@@ -53,7 +53,10 @@ def baseline_module(commit: str = BASELINE_COMMIT) -> ModuleType | None:
     try:
         source = subprocess.run(
             ["git", "show", f"{commit}:shared/trackscan/audio/descriptors.py"],
-            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -84,8 +87,9 @@ def segments(music: Path | None, count: int = 4) -> list[tuple[np.ndarray, int]]
     return [(np.stack([left, 0.9 * left]), 44_100)]
 
 
-def cpu_per_audio_minute(compute: Callable[[np.ndarray, int, np.ndarray], object],
-                         audio: list[tuple[np.ndarray, int]]) -> float:
+def cpu_per_audio_minute(
+    compute: Callable[[np.ndarray, int, np.ndarray], object], audio: list[tuple[np.ndarray, int]]
+) -> float:
     """CPU seconds of ``compute`` per minute of audio, over all the segments."""
     monos = [to_model_rate(samples, rate) for samples, rate in audio]
     began = time.process_time()
@@ -222,10 +226,23 @@ class _Worker:
     def __init__(self, name: str, shared: Path, env: dict[str, str], music: Path, corpora: list[str], dump: Path):
         self.name, self.dump = name, dump
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.descriptor_cost", "--worker", "--music", str(music),
-             "--dump", str(dump), "--corpus", *corpora],
-            cwd=REPO_ROOT, env={**env, "PYTHONPATH": f"{shared}{os.pathsep}{REPO_ROOT}"},
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.descriptor_cost",
+                "--worker",
+                "--music",
+                str(music),
+                "--dump",
+                str(dump),
+                "--corpus",
+                *corpora,
+            ],
+            cwd=REPO_ROOT,
+            env={**env, "PYTHONPATH": f"{shared}{os.pathsep}{REPO_ROOT}"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     def ask(self, command: str) -> dict[str, float]:
@@ -253,8 +270,10 @@ def compare_front_end(music: Path, corpora: list[str], rounds: int, baseline: st
         f"old ({baseline}), OPENBLAS_NUM_THREADS=1": (old_shared, {**plain, "OPENBLAS_NUM_THREADS": "1"}),
         "new (this tree)": (REPO_ROOT / "shared", plain),
     }
-    workers = [_Worker(name, shared, env, music, corpora, folder / f"dump{i}")
-               for i, (name, (shared, env)) in enumerate(runners.items())]
+    workers = [
+        _Worker(name, shared, env, music, corpora, folder / f"dump{i}")
+        for i, (name, (shared, env)) in enumerate(runners.items())
+    ]
     for worker in workers:
         worker.ask("warm")
     results: dict[str, object] = {w.name: {"rounds": []} for w in workers}
@@ -273,13 +292,20 @@ def _agreement(old: Path, new: Path) -> dict[str, float]:
     """How the new tree's outputs differ from the old one's on the same segments."""
     old_tracks = json.loads(old.with_suffix(".json").read_text())
     new_tracks = json.loads(new.with_suffix(".json").read_text())
-    same = {field: sum(old_tracks[t][field] == new_tracks[t][field] for t in old_tracks)
-            for field in ("tempo_bpm", "time_signature", "key", "loudness_lufs", "loudness_range_lu")}
-    peaks = [abs((old_tracks[t]["true_peak_dbtp"] or 0.0) - (new_tracks[t]["true_peak_dbtp"] or 0.0))
-             for t in old_tracks]
+    same = {
+        field: sum(old_tracks[t][field] == new_tracks[t][field] for t in old_tracks)
+        for field in ("tempo_bpm", "time_signature", "key", "loudness_lufs", "loudness_range_lu")
+    }
+    peaks = [
+        abs((old_tracks[t]["true_peak_dbtp"] or 0.0) - (new_tracks[t]["true_peak_dbtp"] or 0.0)) for t in old_tracks
+    ]
     old_patches, new_patches = np.load(old.with_suffix(".npy")), np.load(new.with_suffix(".npy"))
-    return {"tracks": len(old_tracks), **{f"same {k}": v for k, v in same.items()},
-            "true peak max diff dB": max(peaks), "patches max abs diff": float(np.abs(old_patches - new_patches).max())}
+    return {
+        "tracks": len(old_tracks),
+        **{f"same {k}": v for k, v in same.items()},
+        "true peak max diff dB": max(peaks),
+        "patches max abs diff": float(np.abs(old_patches - new_patches).max()),
+    }
 
 
 def front_end_report(results: dict[str, object]) -> str:
@@ -292,17 +318,34 @@ def front_end_report(results: dict[str, object]) -> str:
         rounds = runner["rounds"]  # type: ignore[index]
         audio_s = rounds[0]["audio_s"]
         speeds = [r["audio_s"] / sum(r[s] for s in STAGES) for r in rounds]
-        lines.append(f"| {name} | **{statistics.median(speeds):.0f}x** | {min(speeds):.0f}x | {max(speeds):.0f}x "
-                     f"| {60 / statistics.median(speeds):.3f} |")
+        lines.append(
+            f"| {name} | **{statistics.median(speeds):.0f}x** | {min(speeds):.0f}x | {max(speeds):.0f}x "
+            f"| {60 / statistics.median(speeds):.3f} |"
+        )
         per_minute = {s: 60 * statistics.median(r[s] for r in rounds) / audio_s for s in STAGES}
-        stage_lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in per_minute.values())
-                           + f" | {sum(per_minute.values()):.3f} |")
+        stage_lines.append(
+            f"| {name} | "
+            + " | ".join(f"{v:.3f}" for v in per_minute.values())
+            + f" | {sum(per_minute.values()):.3f} |"
+        )
         parts = runner["parts"]  # type: ignore[index]
         part_lines.append(f"| {name} | " + " | ".join(f"{60 * parts[p] / audio_s:.3f}" for p in PARTS) + " |")
     agreement = results["agreement"]
-    return "\n".join([*lines, "", "CPU s per audio minute by stage (median of the rounds):", "", *stage_lines, "",
-                      "Descriptor parts, CPU s per audio minute (one pass, each part called alone):", "",
-                      *part_lines, "", f"New against old on the same segments: {agreement}"])
+    return "\n".join(
+        [
+            *lines,
+            "",
+            "CPU s per audio minute by stage (median of the rounds):",
+            "",
+            *stage_lines,
+            "",
+            "Descriptor parts, CPU s per audio minute (one pass, each part called alone):",
+            "",
+            *part_lines,
+            "",
+            f"New against old on the same segments: {agreement}",
+        ]
+    )
 
 
 def main() -> None:
@@ -321,9 +364,11 @@ def main() -> None:
     load = os.getloadavg()
     results = compare_front_end(args.music, args.corpus, args.rounds, args.baseline)
     audio_s = results["new (this tree)"]["rounds"][0]["audio_s"]  # type: ignore[index]
-    print(f"{started}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-          f"{load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end; corpora {', '.join(args.corpus)}: "
-          f"{audio_s / 60:.1f} min of audio in 60 s segments, {args.rounds} interleaved rounds\n")
+    print(
+        f"{started}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end; corpora {', '.join(args.corpus)}: "
+        f"{audio_s / 60:.1f} min of audio in 60 s segments, {args.rounds} interleaved rounds\n"
+    )
     print(front_end_report(results))
 
 

@@ -37,8 +37,10 @@ def describe(path: str) -> dict[str, object]:
     if channels == 1:
         stereo = np.column_stack([stereo[:, 0], np.zeros_like(stereo[:, 0])]).astype(np.float32)
     _, _, integrated, loudness_range = es.LoudnessEBUR128(sampleRate=rate)(stereo)
-    peak = max(float(np.max(np.abs(es.TruePeakDetector(sampleRate=rate, version=4)(
-        essentia.array(stereo[:, channel]))[1]))) for channel in range(2))
+    peak = max(
+        float(np.max(np.abs(es.TruePeakDetector(sampleRate=rate, version=4)(essentia.array(stereo[:, channel]))[1])))
+        for channel in range(2)
+    )
     return {
         "path": path,
         "tempo_bpm": round(float(bpm), 2),

@@ -76,8 +76,10 @@ def main() -> None:
     tracks = [np.concatenate(segment_patches(p, config.segment_s)) for p in held_out]
     reference = score_tracks(OnnxTagger(config.model_path, threads=1), tracks, 8)
     model = openvino.Core().read_model(config.model_path)
-    trials = {"default preset": (None, nncf.QuantizationPreset.PERFORMANCE),
-              "mixed preset": (None, nncf.QuantizationPreset.MIXED)}
+    trials = {
+        "default preset": (None, nncf.QuantizationPreset.PERFORMANCE),
+        "mixed preset": (None, nncf.QuantizationPreset.MIXED),
+    }
     performance = nncf.QuantizationPreset.PERFORMANCE
     trials |= {f"int8 in the {part} only": (names, performance) for part, names in PARTS.items()}
     print(f"| int8 ({len(tracks)} held-out tracks) | MTT | MSD | both | min cosine | gate | patches per CPU s |")
@@ -88,8 +90,11 @@ def main() -> None:
         tagger = CompiledTagger(quantised(model, calibration, only, preset))
         a = agreement(reference, score_tracks(tagger, tracks, 8))
         verdict = "pass" if a.passed else "FAIL"
-        print(f"| {label} | {a.same_top_mtt:.1%} | {a.same_top_msd:.1%} | {a.same_top_both:.1%} "
-              f"| {a.min_embedding_cosine:.3f} | {verdict} | {speed(tagger, calibration[:64]):.1f} |", flush=True)
+        print(
+            f"| {label} | {a.same_top_mtt:.1%} | {a.same_top_msd:.1%} | {a.same_top_both:.1%} "
+            f"| {a.min_embedding_cosine:.3f} | {verdict} | {speed(tagger, calibration[:64]):.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

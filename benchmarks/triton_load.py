@@ -81,7 +81,8 @@ def _one_client(load: Load, seed: int, start: threading.Barrier, tally: ClientTa
         start.wait()
         deadline = time.perf_counter() + load.duration_s
         while time.perf_counter() < deadline and (
-                not load.max_requests_per_client or len(own.latencies_s) < load.max_requests_per_client):
+            not load.max_requests_per_client or len(own.latencies_s) < load.max_requests_per_client
+        ):
             sent = time.perf_counter()
             response = client.infer(load.model_name, [request], outputs=outputs)
             own.latencies_s.append(time.perf_counter() - sent)

@@ -58,35 +58,65 @@ def variant_config(settings: ServerSettings, model_name: str = "musicnn") -> str
     accelerator = ""
     if on_gpu and settings.tensorrt:
         precision = "FP16" if settings.precision == "fp16" else "FP32"
-        accelerator = ('optimization { execution_accelerators { gpu_execution_accelerator: [ { name: "tensorrt"\n'
-                       f'  parameters {{ key: "precision_mode" value: "{precision}" }}\n'
-                       '  parameters { key: "max_workspace_size_bytes" value: "4294967296" } } ] } }\n')
-    outputs = ",\n".join(f'  {{ name: "{name}", data_type: TYPE_FP32, dims: [ {shape[0]} ] }}'
-                         for name, shape in OUTPUT_SHAPES.items())
-    return (f'name: "{model_name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {settings.max_batch_size}\n'
-            'input [\n  { name: "patches", data_type: TYPE_FP32, dims: [ 187, 96 ] }\n]\n'
-            f"output [\n{outputs}\n]\n"
-            f"dynamic_batching {{\n  max_queue_delay_microseconds: {settings.queue_delay_us}\n}}\n"
-            f"instance_group [\n  {{ kind: {'KIND_GPU' if on_gpu else 'KIND_CPU'}, count: {settings.instances} }}\n]\n"
-            + accelerator)
+        accelerator = (
+            'optimization { execution_accelerators { gpu_execution_accelerator: [ { name: "tensorrt"\n'
+            f'  parameters {{ key: "precision_mode" value: "{precision}" }}\n'
+            '  parameters { key: "max_workspace_size_bytes" value: "4294967296" } } ] } }\n'
+        )
+    outputs = ",\n".join(
+        f'  {{ name: "{name}", data_type: TYPE_FP32, dims: [ {shape[0]} ] }}' for name, shape in OUTPUT_SHAPES.items()
+    )
+    return (
+        f'name: "{model_name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {settings.max_batch_size}\n'
+        'input [\n  { name: "patches", data_type: TYPE_FP32, dims: [ 187, 96 ] }\n]\n'
+        f"output [\n{outputs}\n]\n"
+        f"dynamic_batching {{\n  max_queue_delay_microseconds: {settings.queue_delay_us}\n}}\n"
+        f"instance_group [\n  {{ kind: {'KIND_GPU' if on_gpu else 'KIND_CPU'}, count: {settings.instances} }}\n]\n"
+        + accelerator
+    )
 
 
 def _pytriton_argv(settings: ServerSettings, args: argparse.Namespace, grpc: int, http: int) -> list[str]:
     python = args.server_python or (str(TRITON_VENV_PYTHON) if TRITON_VENV_PYTHON.exists() else sys.executable)
-    return [python, str(TRITON_LOCAL), "--grpc-port", str(grpc), "--http-port", str(http),
-            "--model-path", str(args.model_path), "--model-name", args.model_name,
-            "--max-batch-size", str(settings.max_batch_size), "--max-queue-delay-us", str(settings.queue_delay_us),
-            "--instances", str(settings.instances), "--device", settings.device, "--precision", settings.precision]
+    return [
+        python,
+        str(TRITON_LOCAL),
+        "--grpc-port",
+        str(grpc),
+        "--http-port",
+        str(http),
+        "--model-path",
+        str(args.model_path),
+        "--model-name",
+        args.model_name,
+        "--max-batch-size",
+        str(settings.max_batch_size),
+        "--max-queue-delay-us",
+        str(settings.queue_delay_us),
+        "--instances",
+        str(settings.instances),
+        "--device",
+        settings.device,
+        "--precision",
+        settings.precision,
+    ]
 
 
-def _tritonserver_argv(settings: ServerSettings, args: argparse.Namespace, grpc: int, http: int,
-                       repository: Path) -> list[str]:
+def _tritonserver_argv(
+    settings: ServerSettings, args: argparse.Namespace, grpc: int, http: int, repository: Path
+) -> list[str]:
     model_dir = repository / args.model_name
     (model_dir / "1").mkdir(parents=True)
     shutil.copy(args.model_path, model_dir / "1" / "model.onnx")
     (model_dir / "config.pbtxt").write_text(variant_config(settings, args.model_name))
-    return [args.tritonserver, f"--model-repository={repository}", f"--grpc-port={grpc}", f"--http-port={http}",
-            f"--metrics-port={free_port()}", "--exit-timeout-secs=5"]
+    return [
+        args.tritonserver,
+        f"--model-repository={repository}",
+        f"--grpc-port={grpc}",
+        f"--http-port={http}",
+        f"--metrics-port={free_port()}",
+        "--exit-timeout-secs=5",
+    ]
 
 
 @contextmanager
@@ -99,13 +129,22 @@ def running_server(settings: ServerSettings, args: argparse.Namespace) -> Iterat
     grpc, http = free_port(), free_port()
     token = secrets.token_urlsafe(16)
     with tempfile.TemporaryDirectory(prefix="triton-sweep-") as workdir:
-        argv = (_tritonserver_argv(settings, args, grpc, http, Path(workdir) / "models") if args.tritonserver
-                else _pytriton_argv(settings, args, grpc, http))
+        argv = (
+            _tritonserver_argv(settings, args, grpc, http, Path(workdir) / "models")
+            if args.tritonserver
+            else _pytriton_argv(settings, args, grpc, http)
+        )
         log_path = Path(workdir) / "server.log"
         with open(log_path, "wb") as log:
-            server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      start_new_session=True, cwd=REPO_ROOT,
-                                      env={**os.environ, ACCESS_TOKEN_ENV: token})
+            server = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=REPO_ROOT,
+                env={**os.environ, ACCESS_TOKEN_ENV: token},
+            )
         url = f"127.0.0.1:{grpc}"
         try:
             _wait_ready(url, args.model_name, server, log_path)
@@ -163,8 +202,9 @@ def agreement_with_onnx(url: str, model_name: str, model_path: Path) -> dict[str
     try:
         request = triton_grpc.InferInput("patches", list(patches.shape), "FP32")
         request.set_data_from_numpy(patches)
-        response = client.infer(model_name, [request],
-                                outputs=[triton_grpc.InferRequestedOutput(n) for n in OUTPUT_SHAPES])
+        response = client.infer(
+            model_name, [request], outputs=[triton_grpc.InferRequestedOutput(n) for n in OUTPUT_SHAPES]
+        )
     finally:
         client.close()
     return {name: float(np.max(np.abs(response.as_numpy(name) - expected[name]))) for name in OUTPUT_SHAPES}

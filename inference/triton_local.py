@@ -42,23 +42,34 @@ LOGGER = logging.getLogger("triton_local")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; defaults come from the same env vars trackscan reads."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-path", type=Path,
-                        default=Path(os.environ.get("TRACKSCAN_MODEL_PATH") or MODEL_PATH))
+    parser.add_argument("--model-path", type=Path, default=Path(os.environ.get("TRACKSCAN_MODEL_PATH") or MODEL_PATH))
     parser.add_argument("--model-name", default=os.environ.get("TRACKSCAN_TRITON_MODEL") or "musicnn")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--http-port", type=int, default=8000)
-    parser.add_argument("--exit-timeout-s", type=int, default=8,
-                        help="How long Triton drains in-flight requests when told to stop.")
+    parser.add_argument(
+        "--exit-timeout-s", type=int, default=8, help="How long Triton drains in-flight requests when told to stop."
+    )
     parser.add_argument("--max-batch-size", type=int, default=MAX_BATCH_SIZE)
     parser.add_argument("--max-queue-delay-us", type=int, default=MAX_QUEUE_DELAY_US)
-    parser.add_argument("--preferred-batch-sizes", default="",
-                        help="Comma-separated preferred batch sizes of the dynamic batcher (none by default).")
+    parser.add_argument(
+        "--preferred-batch-sizes",
+        default="",
+        help="Comma-separated preferred batch sizes of the dynamic batcher (none by default).",
+    )
     parser.add_argument("--instances", type=int, default=1, help="Model instances (one inference callable each).")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                        help="cpu: onnxruntime; cuda: PyTorch on the GPU (needs torch and onnx2torch).")
-    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp16",
-                        help="Precision of the model on cuda (the CPU path is always fp32).")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cpu: onnxruntime; cuda: PyTorch on the GPU (needs torch and onnx2torch).",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "fp16"),
+        default="fp16",
+        help="Precision of the model on cuda (the CPU path is always fp32).",
+    )
     return parser.parse_args(argv)
 
 
@@ -137,10 +148,13 @@ def serve(args: argparse.Namespace) -> None:
 
     started = time.monotonic()
     config = TritonConfig(
-        http_address=args.host, http_port=args.http_port,
-        grpc_address=args.host, grpc_port=args.grpc_port,
+        http_address=args.host,
+        http_port=args.http_port,
+        grpc_address=args.host,
+        grpc_port=args.grpc_port,
         # No metrics endpoint: one less port to collide with, and none is read locally.
-        allow_metrics=False, exit_timeout_secs=args.exit_timeout_s,
+        allow_metrics=False,
+        exit_timeout_secs=args.exit_timeout_s,
     )
     # PyTriton guards the statistics and repository endpoints with a token it makes up; a caller
     # that reads statistics (the sweep benchmark) chooses the token instead.
@@ -165,8 +179,15 @@ def serve(args: argparse.Namespace) -> None:
             strict=True,
         )
         triton.connect()
-        LOGGER.info("Triton ready: model %s, gRPC %s:%d, HTTP %s:%d, started in %.1f s", args.model_name,
-                    args.host, args.grpc_port, args.host, args.http_port, time.monotonic() - started)
+        LOGGER.info(
+            "Triton ready: model %s, gRPC %s:%d, HTTP %s:%d, started in %.1f s",
+            args.model_name,
+            args.host,
+            args.grpc_port,
+            args.host,
+            args.http_port,
+            time.monotonic() - started,
+        )
         triton.serve()
 
 

@@ -66,11 +66,14 @@ class DictBlobStore:
         return len(doomed)
 
 
-
 def api_deps(tmp_path: Path, **config_changes: object) -> Deps:
     """Local deps for the API: partners acme and beta by API key, 4 KiB files, objects in memory."""
-    config = {"ingest_bucket_name": BUCKET, "api_keys": "acme:key-acme, beta:key-beta", "max_file_bytes": 4096,
-              **config_changes}
+    config = {
+        "ingest_bucket_name": BUCKET,
+        "api_keys": "acme:key-acme, beta:key-beta",
+        "max_file_bytes": 4096,
+        **config_changes,
+    }
     return replace(make_deps(tmp_path / "home", **config), blobs=DictBlobStore())
 
 
@@ -86,5 +89,3 @@ def assert_error(response, status: int, code: str | None = None) -> None:
     assert response.mimetype == "application/json"
     assert not schema_errors("Error", response.json)
     assert code is None or response.json["error"]["code"] == code
-
-

@@ -75,8 +75,9 @@ def _write_m4a(path: Path, samples: np.ndarray, sample_rate: int) -> None:
     with av.open(str(path), "w", format="mp4") as container:
         stream = container.add_stream("aac", rate=sample_rate, layout="mono" if planar.shape[0] == 1 else "stereo")
         for start in range(0, planar.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, start : start + 1024]),
-                                               format="fltp", layout=stream.layout.name)
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(planar[:, start : start + 1024]), format="fltp", layout=stream.layout.name
+            )
             frame.sample_rate = sample_rate
             for packet in stream.encode(frame):
                 container.mux(packet)

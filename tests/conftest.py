@@ -1,7 +1,7 @@
 """Marks every test by what it needs, from the folder it lives in, so `pytest -m` picks a loop.
 
-    pytest -m "unit or infra"     the fast loop (`make check`): no network, no servers
-    pytest -m "not emulator"      everything that runs without the gcloud emulators
+pytest -m "unit or infra"     the fast loop (`make check`): no network, no servers
+pytest -m "not emulator"      everything that runs without the gcloud emulators
 """
 
 from __future__ import annotations

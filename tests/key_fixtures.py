@@ -14,10 +14,23 @@ from tests.music_fixtures import STYLES, TempoCase, drum_pattern
 from trackscan.key_names import key_name
 
 # Chords on each scale degree as semitones above the tonic: major keys, then natural minor.
-MAJOR_CHORDS = {"I": (0, 4, 7), "ii": (2, 5, 9), "iii": (4, 7, 11), "IV": (5, 9, 12), "V": (7, 11, 14),
-                "vi": (9, 12, 16)}
-MINOR_CHORDS = {"i": (0, 3, 7), "III": (3, 7, 10), "iv": (5, 8, 12), "v": (7, 10, 14), "V": (7, 11, 14),
-                "VI": (8, 12, 15), "VII": (10, 14, 17)}
+MAJOR_CHORDS = {
+    "I": (0, 4, 7),
+    "ii": (2, 5, 9),
+    "iii": (4, 7, 11),
+    "IV": (5, 9, 12),
+    "V": (7, 11, 14),
+    "vi": (9, 12, 16),
+}
+MINOR_CHORDS = {
+    "i": (0, 3, 7),
+    "III": (3, 7, 10),
+    "iv": (5, 8, 12),
+    "v": (7, 10, 14),
+    "V": (7, 11, 14),
+    "VI": (8, 12, 15),
+    "VII": (10, 14, 17),
+}
 # Progression families, one chord a bar. The IV-heavy ones spend more bars on IV than on I.
 PROGRESSIONS = {
     "major": {
@@ -68,21 +81,30 @@ def progression_cases(bass: bool | None = None) -> list[ProgressionCase]:
             for tonic in range(12):
                 for with_bass in (True, False) if bass is None else (bass,):
                     spin = tonic + len(cases)
-                    cases.append(ProgressionCase(tonic, mode, family, INSTRUMENTS[spin % 3], VOICINGS[(spin // 3) % 3],
-                                                 with_bass))
+                    cases.append(
+                        ProgressionCase(
+                            tonic, mode, family, INSTRUMENTS[spin % 3], VOICINGS[(spin // 3) % 3], with_bass
+                        )
+                    )
     return cases
 
 
 def subdominant_cases() -> list[ProgressionCase]:
     """The IV-heavy families with a bass line in every key, instrument and voicing: the bias's test."""
-    return [ProgressionCase(tonic, mode, family, instrument, voicing)
-            for mode, families in PROGRESSIONS.items() for family in families if "heavy" in family
-            for tonic in range(12) for instrument in INSTRUMENTS for voicing in VOICINGS]
+    return [
+        ProgressionCase(tonic, mode, family, instrument, voicing)
+        for mode, families in PROGRESSIONS.items()
+        for family in families
+        if "heavy" in family
+        for tonic in range(12)
+        for instrument in INSTRUMENTS
+        for voicing in VOICINGS
+    ]
 
 
 def progression_audio(case: ProgressionCase, bars: int = 8, sample_rate: int = 22_050) -> np.ndarray:
     """The case's progression, one chord a bar at 100 BPM in 4/4, over drums (and a bass line)."""
-    chords = (MAJOR_CHORDS if case.mode == "major" else MINOR_CHORDS)
+    chords = MAJOR_CHORDS if case.mode == "major" else MINOR_CHORDS
     names = PROGRESSIONS[case.mode][case.family]
     bar_s = 4 * 60.0 / BPM
     base = 36 + case.tonic if case.tonic >= 9 else 48 + case.tonic  # MIDI: the tonic between A2 and G#3
@@ -94,10 +116,14 @@ def progression_audio(case: ProgressionCase, bars: int = 8, sample_rate: int = 2
             _add(out, 0.25 * _note(_hz(midi), bar_s, case.instrument, sample_rate), start)
         if case.bass:
             for beat in range(4):  # the root on every beat, an octave below the tonic's register
-                _add(out, 0.35 * _note(_hz(base - 12 + steps[0]), 0.9 * bar_s / 4, "bass", sample_rate),
-                     start + int(beat * bar_s / 4 * sample_rate))
-    drums = drum_pattern(TempoCase(BPM, "rock"), out.size / sample_rate, sample_rate, seed=case.tonic,
-                         mix=(1.0, 0.7, 0.2, 0.0))
+                _add(
+                    out,
+                    0.35 * _note(_hz(base - 12 + steps[0]), 0.9 * bar_s / 4, "bass", sample_rate),
+                    start + int(beat * bar_s / 4 * sample_rate),
+                )
+    drums = drum_pattern(
+        TempoCase(BPM, "rock"), out.size / sample_rate, sample_rate, seed=case.tonic, mix=(1.0, 0.7, 0.2, 0.0)
+    )
     mixed = out / np.max(np.abs(out)) + 0.5 * drums[: out.size]
     assert STYLES["rock"].beats_per_bar == 4
     return (0.5 * mixed / np.max(np.abs(mixed))).astype(np.float32)

@@ -20,9 +20,12 @@ from trackscan.pipeline.deps import Deps
 
 @functools.cache
 def _local_deps() -> Deps:
-    return api_deps(Path(os.environ["TRACKSCAN_TEST_API_HOME"]),
-                    max_file_bytes=int(os.environ["TRACKSCAN_MAX_FILE_BYTES"]),
-                    console_keys=f"alice:{ALICE_KEY}:*", api_rate_per_s=0.0)
+    return api_deps(
+        Path(os.environ["TRACKSCAN_TEST_API_HOME"]),
+        max_file_bytes=int(os.environ["TRACKSCAN_MAX_FILE_BYTES"]),
+        console_keys=f"alice:{ALICE_KEY}:*",
+        api_rate_per_s=0.0,
+    )
 
 
 # The instance's cloud ports, replaced by local ones: cloud_runtime builds the API app over them

@@ -129,18 +129,20 @@ def autoscaler(step: str, settings: dict[str, Any], prefix: str, max_replicas: i
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"worker-{step}"},
             "minReplicas": 1,
             "maxReplicas": max_replicas,
-            "metrics": [{
-                "type": "External",
-                "external": {
-                    "metric": {
-                        "name": "pubsub.googleapis.com|subscription|num_undelivered_messages",
-                        "selector": {"matchLabels": {"resource.labels.subscription_id": f"{prefix}-{step}"}},
+            "metrics": [
+                {
+                    "type": "External",
+                    "external": {
+                        "metric": {
+                            "name": "pubsub.googleapis.com|subscription|num_undelivered_messages",
+                            "selector": {"matchLabels": {"resource.labels.subscription_id": f"{prefix}-{step}"}},
+                        },
+                        # A replica runs `concurrency` steps of up to 10 s: 5 waiting per slot is under a
+                        # minute of work.
+                        "target": {"type": "AverageValue", "averageValue": str(5 * settings["concurrency"])},
                     },
-                    # A replica runs `concurrency` steps of up to 10 s: 5 waiting per slot is under a
-                    # minute of work.
-                    "target": {"type": "AverageValue", "averageValue": str(5 * settings["concurrency"])},
-                },
-            }],
+                }
+            ],
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": 120}},
         },
     }
@@ -178,8 +180,9 @@ def kustomization(files: list[str], env_file: str | None) -> dict[str, Any]:
     }
 
 
-def render(steps: dict[str, Any], selected: list[str], prefix: str, image: str, max_replicas: int,
-           env_file: str | None) -> dict[str, list[dict[str, Any]] | dict[str, Any]]:
+def render(
+    steps: dict[str, Any], selected: list[str], prefix: str, image: str, max_replicas: int, env_file: str | None
+) -> dict[str, list[dict[str, Any]] | dict[str, Any]]:
     """File name => its objects (a list) or the kustomization (a dict)."""
     files: dict[str, Any] = {"namespace.yaml": [namespace()], "networkpolicy.yaml": [network_policy()]}
     for step in selected:

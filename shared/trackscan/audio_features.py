@@ -36,12 +36,35 @@ from trackscan.tracks import TrackRecord, TrackResult
 ENERGETIC = ("fast", "loud", "drums", "beat", "beats", "techno", "metal", "hard rock", "punk")
 CALM = ("quiet", "soft", "slow", "ambient", "new age", "chillout")
 DANCEABLE = ("dance", "beat", "beats", "techno", "party", "electro", "funk")
-ACOUSTIC = ("acoustic", "classical", "guitar", "piano", "strings", "violin", "cello", "harp", "flute", "folk",
-            "harpsichord", "sitar")
+ACOUSTIC = (
+    "acoustic",
+    "classical",
+    "guitar",
+    "piano",
+    "strings",
+    "violin",
+    "cello",
+    "harp",
+    "flute",
+    "folk",
+    "harpsichord",
+    "sitar",
+)
 ELECTRONIC = ("electronic", "electronica", "electro", "techno", "synth")
 NO_VOICE = ("no vocal", "no vocals", "no voice", "instrumental")
-VOICE = ("vocal", "vocals", "singing", "voice", "male vocal", "female vocal", "male voice", "female voice",
-         "female vocalists", "male vocalists", "female vocalist")
+VOICE = (
+    "vocal",
+    "vocals",
+    "singing",
+    "voice",
+    "male vocal",
+    "female vocal",
+    "male voice",
+    "female voice",
+    "female vocalists",
+    "male vocalists",
+    "female vocalist",
+)
 QUIET_LUFS, LOUD_LUFS = -40.0, -6.0
 EVIDENCE_FLOOR = 0.01  # keeps a ratio of two weak scores near one half rather than undefined
 
@@ -75,19 +98,25 @@ def audio_features(record: TrackRecord) -> AudioFeatures | None:
     voice, no_voice = _strongest(tags, VOICE), _strongest(tags, NO_VOICE)
     return AudioFeatures(
         id=record.track_id,
-        danceability=_unit(0.5 * (result.tempo_confidence or 0.0) * _dance_tempo(result.tempo_bpm)
-                           + 0.5 * _strongest(tags, DANCEABLE)),
-        energy=_unit(0.5 * _loudness_scale(result.loudness_lufs) + 0.25 * _strongest(tags, ENERGETIC)
-                     + 0.25 * (1 - _strongest(tags, CALM))),
+        danceability=_unit(
+            0.5 * (result.tempo_confidence or 0.0) * _dance_tempo(result.tempo_bpm) + 0.5 * _strongest(tags, DANCEABLE)
+        ),
+        energy=_unit(
+            0.5 * _loudness_scale(result.loudness_lufs)
+            + 0.25 * _strongest(tags, ENERGETIC)
+            + 0.25 * (1 - _strongest(tags, CALM))
+        ),
         key=tonic,
         loudness=result.loudness_lufs,
         mode=mode,
         speechiness=_unit(voice * (1 - (result.key_confidence or 0.0)) * (1 - (result.tempo_confidence or 0.0))),
         acousticness=_share(_strongest(tags, ACOUSTIC), _strongest(tags, ELECTRONIC)),
         instrumentalness=_share(no_voice, voice),
-        valence=_unit(0.5 * (tags.get("happy", 0.0) - tags.get("sad", 0.0) + 1) / 2
-                      + 0.3 * (0.5 if mode < 0 else float(mode))
-                      + 0.2 * np.clip(((result.tempo_bpm or 60.0) - 60.0) / 120.0, 0.0, 1.0)),
+        valence=_unit(
+            0.5 * (tags.get("happy", 0.0) - tags.get("sad", 0.0) + 1) / 2
+            + 0.3 * (0.5 if mode < 0 else float(mode))
+            + 0.2 * np.clip(((result.tempo_bpm or 60.0) - 60.0) / 120.0, 0.0, 1.0)
+        ),
         tempo=result.tempo_bpm,
         time_signature=result.time_signature,
         duration_ms=int(round(result.duration_s * 1000)),

@@ -76,8 +76,14 @@ def survey(store: TrackStore, model: ModelInfo) -> Survey:
         after = page[-1].track_id
 
 
-def backfill_pass(deps: Deps, model: ModelInfo, limit: int, rate_per_s: float,
-                  send: Callable[[UploadReceived], None], sleep: Callable[[float], None] = time.sleep) -> Pass:
+def backfill_pass(
+    deps: Deps,
+    model: ModelInfo,
+    limit: int,
+    rate_per_s: float,
+    send: Callable[[UploadReceived], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Pass:
     """Sends up to ``limit`` stale tracks to be re-run, at most ``rate_per_s`` a second, from the saved cursor.
 
     The cursor is saved after each page and where the pass stops (a write per page, not per track:
@@ -103,8 +109,9 @@ def backfill_pass(deps: Deps, model: ModelInfo, limit: int, rate_per_s: float,
     return done
 
 
-def _send(record: TrackRecord, model: ModelInfo, deps: Deps, send: Callable[[UploadReceived], None],
-          done: Pass) -> bool:
+def _send(
+    record: TrackRecord, model: ModelInfo, deps: Deps, send: Callable[[UploadReceived], None], done: Pass
+) -> bool:
     rerun = deps.tracks.get(rerun_track_id(record.track_id, model.sha256))
     if rerun is not None and rerun.state is TrackState.FAILED:
         done.failed_before += 1

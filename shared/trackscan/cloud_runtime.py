@@ -64,8 +64,13 @@ def handle_push(event_data: Any, step_name: str) -> None:
     if delivery is None or message is None:
         return
     if step_for(message).name != step_name:
-        keep_rejected(cloud_deps().tracks, f"a {message.kind} message reached the {step_name} step",
-                      delivery.data, delivery.attributes, delivery.message_id)
+        keep_rejected(
+            cloud_deps().tracks,
+            f"a {message.kind} message reached the {step_name} step",
+            delivery.data,
+            delivery.attributes,
+            delivery.message_id,
+        )
         return
     with logs.traced(_request_trace()):  # every line of the step carries the request's trace
         run_step(message, cloud_deps(), attempt=delivery.delivery_attempt)
@@ -97,7 +102,7 @@ def reconcile_pass() -> dict[str, int]:
 
 
 def notification_check(deps: Deps) -> str:
-    """"ok", "missing" (logged at ERROR: uploads then reach ingest only through the sweep) or "unknown"."""
+    """Returns "ok", "missing" (logged at ERROR: uploads then reach ingest only through the sweep) or "unknown"."""
     blobs, bucket_name = deps.blobs, deps.config.ingest_bucket_name
     topics = blobs.notification_topics(bucket_name) if isinstance(blobs, NotificationConfigs) else None
     if topics is None:
@@ -105,8 +110,10 @@ def notification_check(deps: Deps) -> str:
     wanted = topic_name(deps.config.topic_prefix, INGEST)
     if wanted in topics:
         return "ok"
-    log.error("the ingest bucket has no notification config to the ingest topic", extra={
-        "bucket": deps.config.ingest_bucket_name, "topic": wanted, "found": topics})
+    log.error(
+        "the ingest bucket has no notification config to the ingest topic",
+        extra={"bucket": deps.config.ingest_bucket_name, "topic": wanted, "found": topics},
+    )
     return "missing"
 
 
@@ -119,8 +126,7 @@ def api_app() -> Any:
     deps = cloud_deps()
     audience = deps.config.api_audience
     sessions = deps.blobs.start_resumable_upload if isinstance(deps.blobs, UploadSessions) else None
-    return create_app(deps, verifier=google_id_token_verifier(audience) if audience else None,
-                      upload_sessions=sessions)
+    return create_app(deps, verifier=google_id_token_verifier(audience) if audience else None, upload_sessions=sessions)
 
 
 def serve_api(request: Any) -> Any:

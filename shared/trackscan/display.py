@@ -45,7 +45,7 @@ def object_name(source_uri: str, partner: str) -> str:
     gs://bucket/acme/album/01.wav is album/01.wav; a file:// URI is its decoded path.
     """
     if source_uri.startswith("file://"):
-        return unquote(source_uri[len("file://"):])
+        return unquote(source_uri[len("file://") :])
     _, _, path = source_uri.partition("://")
     _, _, name = path.partition("/")  # the bucket aside
-    return name[len(partner) + 1:] if name.startswith(f"{partner}/") else name
+    return name[len(partner) + 1 :] if name.startswith(f"{partner}/") else name

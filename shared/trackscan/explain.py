@@ -15,8 +15,10 @@ def explanation(record: TrackRecord, now: datetime | None = None) -> str:
     """
     now = now or datetime.now(UTC)
     if record.state is TrackState.DONE and record.reused:
-        return (f"done {_age(record.updated_at, now)} ago, served from an earlier upload of the same bytes "
-                f"tagged {_age(record.reused.made_at, now)} ago")
+        return (
+            f"done {_age(record.updated_at, now)} ago, served from an earlier upload of the same bytes "
+            f"tagged {_age(record.reused.made_at, now)} ago"
+        )
     if record.state is TrackState.DONE:
         return f"done {_age(record.updated_at, now)} ago"
     if record.state is TrackState.FAILED and record.error:
@@ -28,8 +30,9 @@ def explanation(record: TrackRecord, now: datetime | None = None) -> str:
             where = f" (segment {failed.segment_index + 1} of {record.segments_total})"
         return f"{failed.step} attempt {failed.attempt} failed {_age(failed.time, now)} ago: {failed.error}{where}"
     last_step = record.timeline[-1].step if record.timeline else "?"
-    return (f"{record.state.value} for {_age(record.updated_at, now)} since {last_step}; "
-            "no failed attempt recorded since")
+    return (
+        f"{record.state.value} for {_age(record.updated_at, now)} since {last_step}; no failed attempt recorded since"
+    )
 
 
 def _age(iso_time: str, now: datetime) -> str:

@@ -93,8 +93,9 @@ class _Position:
         return json.dumps({"page": self.page, "after": self.after})
 
 
-def _replay_unknown(deps: Deps, root: str, objects: list[ListedObject], cutoff: str, done: SweepPass,
-                    allowed: int) -> str | None:
+def _replay_unknown(
+    deps: Deps, root: str, objects: list[ListedObject], cutoff: str, done: SweepPass, allowed: int
+) -> str | None:
     """Replays the page's unannounced uploads, at most ``allowed``; the last one's URI if it stopped early."""
     done.listed += len(objects)
     uploads: list[tuple[UploadReceived, str]] = []
@@ -115,8 +116,10 @@ def _replay_unknown(deps: Deps, root: str, objects: list[ListedObject], cutoff: 
         list(pool.map(deps.publisher.publish, due))
     done.replayed += len(due)
     for upload in due:
-        log.info("unannounced upload sent to ingest", extra={
-            "track_id": track_id_for(upload.source_uri, upload.generation), "source_uri": upload.source_uri})
+        log.info(
+            "unannounced upload sent to ingest",
+            extra={"track_id": track_id_for(upload.source_uri, upload.generation), "source_uri": upload.source_uri},
+        )
     return due[-1].source_uri if stopped_early else None
 
 

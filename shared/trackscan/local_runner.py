@@ -206,8 +206,9 @@ class LocalRunner:
             handle_dead_letter(job.message, error, self._deps, job.attempt)
             self._report_if_finished(track_id_of(job.message))
             return
-        log.warning("step will be retried", extra={
-            "track_id": track_id_of(job.message), "attempt": job.attempt, "error": error})
+        log.warning(
+            "step will be retried", extra={"track_id": track_id_of(job.message), "attempt": job.attempt, "error": error}
+        )
         self._push(job.message, job.attempt + 1, RETRY_BASE_S * 2 ** (job.attempt - 1), error)
 
     def _report_if_finished(self, track_id: str) -> None:

@@ -72,6 +72,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """The message followed by ``key=value`` for each extra field (track_id, step, error...)."""
-        fields = " ".join(f"{key}={value}" for key, value in vars(record).items()
-                          if key not in _STANDARD_FIELDS and value is not None)
+        fields = " ".join(
+            f"{key}={value}" for key, value in vars(record).items() if key not in _STANDARD_FIELDS and value is not None
+        )
         return f"{record.getMessage()} {fields}".rstrip()

@@ -160,9 +160,7 @@ class TrackStore(Protocol):
     def record_failed_attempt(self, track_id: str, attempt: FailedAttempt) -> None:
         """Keeps the latest failed attempt on the record; changes neither its state nor updated_at."""
 
-    def query(
-        self, partner: str | None, state: TrackState | None, limit: int, after: str | None
-    ) -> list[TrackRecord]:
+    def query(self, partner: str | None, state: TrackState | None, limit: int, after: str | None) -> list[TrackRecord]:
         """Records newest first, filtered by partner and state, after a paging cursor."""
 
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:

@@ -41,8 +41,7 @@ class WorkerSettings:
 
 def handle_pulled(message: PulledMessage, deps: Deps) -> None:
     """Runs the step of a pulled message; acks it when handled, nacks it to have it retried."""
-    delivery = Delivery(message.data, dict(message.attributes), message.message_id,
-                           message.delivery_attempt or 1)
+    delivery = Delivery(message.data, dict(message.attributes), message.message_id, message.delivery_attempt or 1)
     try:
         step_message = message_of(delivery, deps.config)
         if step_message is not None:

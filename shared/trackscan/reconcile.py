@@ -64,8 +64,9 @@ class ReplayNote(Transition):
         if record.state is not self.state:
             return None
         now = utc_now()
-        return replace(record, timeline=(*record.timeline, TimelineEvent(self.state.value, now, self.step)),
-                       updated_at=now)
+        return replace(
+            record, timeline=(*record.timeline, TimelineEvent(self.state.value, now, self.step)), updated_at=now
+        )
 
 
 def reconcile(deps: Deps, older_than_s: float, limit: int | None = None, now: datetime | None = None) -> Pass:
@@ -99,8 +100,9 @@ def replay(record: TrackRecord, deps: Deps, why: str, step: str = STEP) -> bool:
     """
     upload = upload_of(record, deps)
     if upload is None:
-        error = ErrorInfo("SOURCE_GONE", "The object was deleted or replaced before the track "
-                          "finished, so it cannot be tagged.", step)
+        error = ErrorInfo(
+            "SOURCE_GONE", "The object was deleted or replaced before the track finished, so it cannot be tagged.", step
+        )
         record_failure(deps, record.track_id, error, attempt=1)
         log.warning("track's source is gone", extra={"track_id": record.track_id, "reason": why})
         return False

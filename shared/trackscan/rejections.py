@@ -49,8 +49,16 @@ def _subject(attributes: dict[str, str]) -> str:
 def keep_rejected(tracks: TrackStore, reason: str, data: bytes, attributes: dict[str, str], message_id: str) -> None:
     """Logs the refused event at ERROR and records it; a store failure only loses the record."""
     event = rejected_event(reason, data, attributes, message_id)
-    log.error("rejected event", extra={"reason": reason, "subject": event.subject, "message_id": message_id,
-                                       "event_id": event.event_id, "track_id": attributes.get("track_id")})
+    log.error(
+        "rejected event",
+        extra={
+            "reason": reason,
+            "subject": event.subject,
+            "message_id": message_id,
+            "event_id": event.event_id,
+            "track_id": attributes.get("track_id"),
+        },
+    )
     try:
         tracks.record_rejected(event)
     except Exception:  # noqa: BLE001 - the event is acknowledged either way; the log line stays

@@ -244,8 +244,14 @@ class Transition:
         if self.supersede:
             if record.state is not TrackState.DONE or self.result is None or record.model == self.model:
                 return None  # nothing to replace, or already replaced (a repeated commit)
-            return replace(record, timeline=record.timeline + (event,), result=self.result, model=self.model,
-                           updated_at=now, reused=self.reused)
+            return replace(
+                record,
+                timeline=record.timeline + (event,),
+                result=self.result,
+                model=self.model,
+                updated_at=now,
+                reused=self.reused,
+            )
         if self.restart:
             return replace(
                 record,

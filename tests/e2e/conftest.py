@@ -12,8 +12,9 @@ TRACKSCAN = [sys.executable, "-m", "trackscan.cli"]
 
 def run_cli(args: list[str], home: Path, timeout_s: float = 900, **env: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, "TRACKSCAN_HOME": str(home), **env}
-    return subprocess.run([*TRACKSCAN, *args], capture_output=True, text=True, env=environment,
-                          timeout=timeout_s, cwd=home.parent)
+    return subprocess.run(
+        [*TRACKSCAN, *args], capture_output=True, text=True, env=environment, timeout=timeout_s, cwd=home.parent
+    )
 
 
 def json_lines(stdout: str) -> dict[str, dict]:

@@ -9,9 +9,23 @@ from tests.audio_fixtures import ALL_SUFFIXES, bytes_file, music_like, pdf_named
 from tests.e2e.conftest import json_lines, run_cli
 
 pytestmark = pytest.mark.e2e
-RESULT_FIELDS = {"track_id", "source", "state", "duration_s", "tags", "top_tags", "tempo_bpm", "key",
-                 "loudness_lufs", "error", "tempo_confidence", "time_signature", "key_confidence", "loudness_range_lu",
-                 "true_peak_dbtp"}
+RESULT_FIELDS = {
+    "track_id",
+    "source",
+    "state",
+    "duration_s",
+    "tags",
+    "top_tags",
+    "tempo_bpm",
+    "key",
+    "loudness_lufs",
+    "error",
+    "tempo_confidence",
+    "time_signature",
+    "key_confidence",
+    "loudness_range_lu",
+    "true_peak_dbtp",
+}
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +142,11 @@ def test_run_names_skipped_files_when_verbose(first_run, tmp_path):
 
 @pytest.mark.parametrize(("log_format", "is_json"), [("auto", True), ("json", True), ("text", False)])
 def test_run_logs_json_unless_text_is_asked_when_stderr_is_not_a_terminal(first_run, library, log_format, is_json):
-    shown = run_cli(["run", str(library / "song.wav"), "--json", "--force", "--log-format", log_format],
-                    first_run[0], TRACKSCAN_LOG_LEVEL="INFO")
+    shown = run_cli(
+        ["run", str(library / "song.wav"), "--json", "--force", "--log-format", log_format],
+        first_run[0],
+        TRACKSCAN_LOG_LEVEL="INFO",
+    )
     lines = [line for line in shown.stderr.splitlines() if "step finished" in line]
     assert lines, shown.stderr
     assert all(line.startswith("{") for line in lines) is is_json

@@ -27,8 +27,9 @@ CHROMIUM = os.environ.get("TRACKSCAN_CHROMIUM") or shutil.which("chromium") or s
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
-                                         "(requirements-dev.txt)")
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)"
+    )
     if CHROMIUM is None:
         pytest.skip("no chromium on PATH: `apt-get install chromium` (make test does it where apt-get runs as root)")
     with playwright_api.sync_playwright() as playwright:

@@ -42,7 +42,10 @@ class CliRun:
         environment = {**os.environ, "TRACKSCAN_HOME": str(home), "TRACKSCAN_LOG_LEVEL": "INFO", **env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "trackscan.cli", "run", "--json", "--workers", "2", *map(str, paths)],
-            stdout=subprocess.PIPE, stderr=self.stderr_path.open("w"), text=True, env=environment,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr_path.open("w"),
+            text=True,
+            env=environment,
             start_new_session=True,
         )
         self.lines: list[dict] = []
@@ -83,8 +86,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     reason = tools_unavailable() or triton_unavailable(config)
     if reason:
         pytest.skip(f"emulator stack unavailable: {reason}")
-    stack = FaultStack(config=config, ports=DevPorts.free(), state_dir=tmp_path_factory.mktemp("faultstack"),
-                       functions_source=REPO_ROOT / "functions" / "main.py", extra_env=FUNCTION_ENV)
+    stack = FaultStack(
+        config=config,
+        ports=DevPorts.free(),
+        state_dir=tmp_path_factory.mktemp("faultstack"),
+        functions_source=REPO_ROOT / "functions" / "main.py",
+        extra_env=FUNCTION_ENV,
+    )
     try:
         stack.start()
     except DevStackUnavailable as exc:

@@ -54,12 +54,16 @@ class Probes:
         self.publisher.create_topic(name=path)
         return path
 
-    def subscription(self, name: str, topic: str, endpoint: str = "", backoff: bool = True,
-                     oidc: dict | None = None) -> str:
+    def subscription(
+        self, name: str, topic: str, endpoint: str = "", backoff: bool = True, oidc: dict | None = None
+    ) -> str:
         path = self.subscriber.subscription_path(self.project, name)
         request: dict[str, object] = {
-            "name": path, "topic": topic, "ack_deadline_seconds": 60,
-            "dead_letter_policy": {"dead_letter_topic": self.dead_letter, "max_delivery_attempts": 100}}
+            "name": path,
+            "topic": topic,
+            "ack_deadline_seconds": 60,
+            "dead_letter_policy": {"dead_letter_topic": self.dead_letter, "max_delivery_attempts": 100},
+        }
         if endpoint:
             request["push_config"] = {"push_endpoint": endpoint, **({"oidc_token": oidc} if oidc else {})}
         if backoff:
@@ -99,14 +103,18 @@ class Probes:
         started = time.time()
         time.sleep(FAIL_S + 60)
         server.shutdown()
-        lines = [f"push with an OIDC token configured: Authorization headers seen {sorted({str(a) for a, _ in seen})}; "
-                 f"deliveryAttempt in the payload {sorted({str(d) for _, d in seen})}"]
+        lines = [
+            f"push with an OIDC token configured: Authorization headers seen {sorted({str(a) for a, _ in seen})}; "
+            f"deliveryAttempt in the payload {sorted({str(d) for _, d in seen})}"
+        ]
         for name in cases:
             for (path, data), times in sorted(hits.items()):
                 if path == f"/{name}":
                     gaps = [round(b - a, 1) for a, b in zip(times, times[1:], strict=False)]
-                    lines.append(f"push retry, endpoint failing {FAIL_S:.0f} s, {name}: message {data} pushed "
-                                 f"{len(times)} times, gaps {gaps} s, last at {times[-1]:.0f} s")
+                    lines.append(
+                        f"push retry, endpoint failing {FAIL_S:.0f} s, {name}: message {data} pushed "
+                        f"{len(times)} times, gaps {gaps} s, last at {times[-1]:.0f} s"
+                    )
         return lines
 
     # --- Pub/Sub streaming pull ---
@@ -120,8 +128,12 @@ class Probes:
             for i in range(3):
                 self.publisher.publish(topic, f"kill-{trial}-{i}".encode()).result()
         env = {**os.environ}
-        holders = [subprocess.Popen([sys.executable, "-c", HOLDER, path], env=env, start_new_session=True,
-                                    stderr=subprocess.DEVNULL) for path in paths]
+        holders = [
+            subprocess.Popen(
+                [sys.executable, "-c", HOLDER, path], env=env, start_new_session=True, stderr=subprocess.DEVNULL
+            )
+            for path in paths
+        ]
         time.sleep(8)
         for holder in holders:
             os.killpg(holder.pid, signal.SIGKILL)
@@ -134,13 +146,20 @@ class Probes:
                 for received in response.received_messages:
                     back[path].append((round(time.time() - killed_at, 1), received.delivery_attempt))
                 if response.received_messages:
-                    self.subscriber.acknowledge(subscription=path,
-                                                ack_ids=[m.ack_id for m in response.received_messages])
+                    self.subscriber.acknowledge(
+                        subscription=path, ack_ids=[m.ack_id for m in response.received_messages]
+                    )
             time.sleep(0.5)
-        return [f"streaming-pull subscriber (max_messages=1) SIGKILLed holding messages, trial {i}: "
-                + (f"3 messages pullable again after {back[p][0][0]}-{back[p][-1][0]} s, attempts "
-                   f"{sorted(a for _, a in back[p])}" if back[p] else f"none pullable within {watch_s:.0f} s")
-                for i, p in enumerate(paths)]
+        return [
+            f"streaming-pull subscriber (max_messages=1) SIGKILLed holding messages, trial {i}: "
+            + (
+                f"3 messages pullable again after {back[p][0][0]}-{back[p][-1][0]} s, attempts "
+                f"{sorted(a for _, a in back[p])}"
+                if back[p]
+                else f"none pullable within {watch_s:.0f} s"
+            )
+            for i, p in enumerate(paths)
+        ]
 
     def restart_keeps_nothing(self) -> list[str]:
         self.topic("probe-restart")
@@ -152,8 +171,10 @@ class Probes:
 
         topics = list(pubsub_v1.PublisherClient().list_topics(project=f"projects/{self.project}"))
         exists = firestore.Client(project=self.project).collection("probe").document("kept").get().exists
-        return [f"Pub/Sub emulator restarted: {len(topics)} topics left; "
-                f"Firestore emulator restarted: the document written before {'survived' if exists else 'is gone'}"]
+        return [
+            f"Pub/Sub emulator restarted: {len(topics)} topics left; "
+            f"Firestore emulator restarted: the document written before {'survived' if exists else 'is gone'}"
+        ]
 
     # --- Firestore ---
 
@@ -183,8 +204,10 @@ class Probes:
             outcomes = list(pool.map(increment, range(writers)))
         count = document.get().get("count")
         failures = {o: outcomes.count(o) for o in set(outcomes) if o != "ok"}
-        return [f"Firestore emulator, {writers} concurrent transactions on one document: {outcomes.count('ok')} "
-                f"committed, failures {failures}, final count {count}, {time.monotonic() - started:.1f} s"]
+        return [
+            f"Firestore emulator, {writers} concurrent transactions on one document: {outcomes.count('ok')} "
+            f"committed, failures {failures}, final count {count}, {time.monotonic() - started:.1f} s"
+        ]
 
     def firestore_index(self) -> list[str]:
         from google.cloud import firestore
@@ -193,9 +216,12 @@ class Probes:
         for i in range(3):
             tracks.document(f"t{i}").set({"state": "DONE", "updated_at": f"2026-01-0{i + 1}"})
         query = tracks.where(filter=firestore.FieldFilter("state", "==", "DONE")).order_by(
-            "updated_at", direction=firestore.Query.DESCENDING)
-        return [f"Firestore emulator, equality + order_by on another field with no composite index defined: "
-                f"{len(list(query.stream()))} documents returned (production needs the index)"]
+            "updated_at", direction=firestore.Query.DESCENDING
+        )
+        return [
+            f"Firestore emulator, equality + order_by on another field with no composite index defined: "
+            f"{len(list(query.stream()))} documents returned (production needs the index)"
+        ]
 
     # --- fake GCS ---
 
@@ -216,12 +242,19 @@ class Probes:
                     results.append("412")
             return results
 
-        media = [requests.post(f"{url}/upload/storage/v1/b/{bucket.name}/o", data=b"z",
-                               params={"uploadType": "media", "name": "media", "ifGenerationMatch": "0"}).status_code
-                 for _ in range(2)]
-        return [f"fake-gcs-server, create-only writes (ifGenerationMatch=0) twice: client multipart "
-                f"{library('multipart')}, client resumable {library('resumable', chunk_size=256 * 1024)}, "
-                f"plain media upload HTTP {media}"]
+        media = [
+            requests.post(
+                f"{url}/upload/storage/v1/b/{bucket.name}/o",
+                data=b"z",
+                params={"uploadType": "media", "name": "media", "ifGenerationMatch": "0"},
+            ).status_code
+            for _ in range(2)
+        ]
+        return [
+            f"fake-gcs-server, create-only writes (ifGenerationMatch=0) twice: client multipart "
+            f"{library('multipart')}, client resumable {library('resumable', chunk_size=256 * 1024)}, "
+            f"plain media upload HTTP {media}"
+        ]
 
     def gcs_notification(self) -> list[str]:
         topic = f"projects/{self.project}/topics/{topic_name(self.stack.config.topic_prefix, 'ingest')}"
@@ -234,30 +267,41 @@ class Probes:
         while len(attributes) < 2 and time.time() < deadline:
             response = self.subscriber.pull(request={"subscription": path, "max_messages": 10}, timeout=5)
             attributes += [dict(m.message.attributes) for m in response.received_messages]
-        return [f"fake-gcs-server OBJECT_FINALIZE of an overwrite: attribute names {sorted(attributes[-1])}"
-                if attributes else "fake-gcs-server: no notification within 20 s"]
+        return [
+            f"fake-gcs-server OBJECT_FINALIZE of an overwrite: attribute names {sorted(attributes[-1])}"
+            if attributes
+            else "fake-gcs-server: no notification within 20 s"
+        ]
 
 
 def no_eventarc() -> list[str]:
     env = {**os.environ, "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
-    listing = subprocess.run(["gcloud", "beta", "emulators", "--help"], capture_output=True, text=True, env=env,
-                             timeout=60).stdout
+    listing = subprocess.run(
+        ["gcloud", "beta", "emulators", "--help"], capture_output=True, text=True, env=env, timeout=60
+    ).stdout
     groups = [g for g in ("bigtable", "datastore", "eventarc", "firestore", "pubsub", "spanner") if g in listing]
     return [f"gcloud beta emulators groups: {groups}"]
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        stack = FaultStack(config=Config.from_env({}), ports=DevPorts.free(), state_dir=Path(folder),
-                           with_triton=False, extra_env={})
+        stack = FaultStack(
+            config=Config.from_env({}), ports=DevPorts.free(), state_dir=Path(folder), with_triton=False, extra_env={}
+        )
         stack.start()
         try:
             with environ(stack.env):
                 probes = Probes(stack)
                 steps: list[Callable[[], list[str]]] = [
-                    probes.gcs_preconditions, probes.gcs_notification, probes.firestore_index,
-                    probes.firestore_contention, probes.push, probes.killed_subscriber, probes.restart_keeps_nothing,
-                    no_eventarc]
+                    probes.gcs_preconditions,
+                    probes.gcs_notification,
+                    probes.firestore_index,
+                    probes.firestore_contention,
+                    probes.push,
+                    probes.killed_subscriber,
+                    probes.restart_keeps_nothing,
+                    no_eventarc,
+                ]
                 for step in steps:
                     for line in step():
                         print(line, flush=True)

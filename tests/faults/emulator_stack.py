@@ -25,8 +25,11 @@ SEGMENT_S = 10.0  # short segments: a 25 s track has 3, so reuse and partial pro
 # Every function gets these; the decode failpoint fires only on sources named *crashme*.
 # Triton gets them too: with a token of ours, a test can unload the model (a drain).
 TRITON_TOKEN = "fault-suite"
-FUNCTION_ENV = {"TRACKSCAN_SEGMENT_S": f"{SEGMENT_S:g}", "TRACKSCAN_FAILPOINTS": "decode@crashme=crash",
-                "TRITON_LOCAL_ACCESS_TOKEN": TRITON_TOKEN}
+FUNCTION_ENV = {
+    "TRACKSCAN_SEGMENT_S": f"{SEGMENT_S:g}",
+    "TRACKSCAN_FAILPOINTS": "decode@crashme=crash",
+    "TRITON_LOCAL_ACCESS_TOKEN": TRITON_TOKEN,
+}
 FINAL = ("DONE", "FAILED")
 
 
@@ -56,8 +59,7 @@ class FaultStack(DevStack):
         service = next(s for s in self._services if s.name == name)
         started = time.monotonic()
         environment = {**os.environ, **self.function_env(), **service.env, **(env or {})}
-        child, popen = processes.start_child(name, service.argv, environment, self.state_dir / "logs",
-                                             cwd=REPO_ROOT)
+        child, popen = processes.start_child(name, service.argv, environment, self.state_dir / "logs", cwd=REPO_ROOT)
         self._children[self._children.index(self._child(name))] = child
         self._popens[name] = popen
         self.state.write(self._children, env=self.env, ports=vars(self.ports))
@@ -142,18 +144,30 @@ class Cloud:
         """Uploads a file into the ingest bucket as the dev partner: fake GCS announces it."""
         blob = self.storage.bucket(self.config.ingest_bucket_name).blob(f"{self.partner}/{name or path.name}")
         blob.upload_from_filename(str(path))
-        return Upload(blob.name, f"gs://{self.config.ingest_bucket_name}/{blob.name}", str(blob.generation),
-                      int(blob.size or path.stat().st_size))
+        return Upload(
+            blob.name,
+            f"gs://{self.config.ingest_bucket_name}/{blob.name}",
+            str(blob.generation),
+            int(blob.size or path.stat().st_size),
+        )
 
     def publish_finalize(self, upload: Upload) -> str:
         """Publishes the OBJECT_FINALIZE notification of an upload again, as GCS may (a new message id)."""
         attributes = {
-            "bucketId": self.config.ingest_bucket_name, "objectId": upload.name,
-            "objectGeneration": upload.generation, "eventType": "OBJECT_FINALIZE",
-            "payloadFormat": "JSON_API_V1", "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "bucketId": self.config.ingest_bucket_name,
+            "objectId": upload.name,
+            "objectGeneration": upload.generation,
+            "eventType": "OBJECT_FINALIZE",
+            "payloadFormat": "JSON_API_V1",
+            "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        data = {"kind": "storage#object", "name": upload.name, "bucket": self.config.ingest_bucket_name,
-                "generation": upload.generation, "size": str(upload.size_bytes)}
+        data = {
+            "kind": "storage#object",
+            "name": upload.name,
+            "bucket": self.config.ingest_bucket_name,
+            "generation": upload.generation,
+            "size": str(upload.size_bytes),
+        }
         topic = self.publisher.topic_path(self.config.project_id, topic_name(self.config.topic_prefix, "ingest"))
         return self.publisher.publish(topic, json.dumps(data).encode(), **attributes).result(timeout=30)
 
@@ -196,8 +210,9 @@ class Cloud:
         for the block, for a pull worker to take over; pushes again afterwards, so whatever is
         left goes to the function. Yields the subscription's name."""
         path = self.subscription_path(step)
-        endpoint = next(s.push_endpoint for s in subscriptions(self.config, self.stack.ports)
-                        if s.name == f"{NAME_PREFIX}-{step}")
+        endpoint = next(
+            s.push_endpoint for s in subscriptions(self.config, self.stack.ports) if s.name == f"{NAME_PREFIX}-{step}"
+        )
         self.subscriber.modify_push_config(subscription=path, push_config={})
         try:
             yield path.rsplit("/", 1)[1]
@@ -215,9 +230,13 @@ class Cloud:
         mask = field_mask_pb2.FieldMask(paths=["dead_letter_policy", "retry_policy"])
 
         def update(max_attempts: int, retry_policy: object) -> None:
-            subscription = {"name": path, "dead_letter_policy": {
-                "dead_letter_topic": saved.dead_letter_policy.dead_letter_topic,
-                "max_delivery_attempts": max_attempts}}
+            subscription = {
+                "name": path,
+                "dead_letter_policy": {
+                    "dead_letter_topic": saved.dead_letter_policy.dead_letter_topic,
+                    "max_delivery_attempts": max_attempts,
+                },
+            }
             if retry_policy is not None:
                 subscription["retry_policy"] = retry_policy
             self.subscriber.update_subscription(request={"subscription": subscription, "update_mask": mask})
@@ -227,7 +246,6 @@ class Cloud:
             yield
         finally:
             update(saved.dead_letter_policy.max_delivery_attempts, saved.retry_policy)
-
 
     @contextlib.contextmanager
     def ack_deadline(self, step: str, seconds: int) -> Iterator[None]:
@@ -240,7 +258,8 @@ class Cloud:
 
         def update(value: int) -> None:
             self.subscriber.update_subscription(
-                request={"subscription": {"name": path, "ack_deadline_seconds": value}, "update_mask": mask})
+                request={"subscription": {"name": path, "ack_deadline_seconds": value}, "update_mask": mask}
+            )
 
         update(seconds)
         try:

@@ -31,8 +31,9 @@ def reference_results(paths: Iterable[Path], home: Path) -> dict[Path, TrackResu
     from trackscan.adapters.audio_decoders import InProcessDecoder
     from trackscan.bootstrap import local_deps
 
-    config = replace(Config.from_env({"TRACKSCAN_HOME": str(home)}), segment_s=SEGMENT_S,
-                     model_variant="onnxruntime-fp32")
+    config = replace(
+        Config.from_env({"TRACKSCAN_HOME": str(home)}), segment_s=SEGMENT_S, model_variant="onnxruntime-fp32"
+    )
     deps = local_deps(config, model_threads=1)
     deps = replace(deps, decoder=InProcessDecoder(deps.blobs))
     results = {}
@@ -49,10 +50,16 @@ def same_result(stored: dict[str, Any] | None, expected: TrackResult, tolerance:
     """Whether a stored result equals the reference (Triton and onnxruntime agree within 1e-5)."""
     if not stored:
         return False
-    deltas = [abs(stored["tags"][model][tag] - score) for model, scores in expected.tags.items()
-              for tag, score in scores.items()]
-    return (max(deltas) <= tolerance and stored["key"] == expected.key
-            and abs(stored["duration_s"] - expected.duration_s) < 1e-3)
+    deltas = [
+        abs(stored["tags"][model][tag] - score)
+        for model, scores in expected.tags.items()
+        for tag, score in scores.items()
+    ]
+    return (
+        max(deltas) <= tolerance
+        and stored["key"] == expected.key
+        and abs(stored["duration_s"] - expected.duration_s) < 1e-3
+    )
 
 
 def failed_codes(records: Iterable[dict | None]) -> dict[str, int]:
@@ -96,6 +103,9 @@ def fault_row(fault: str, uploads: list[Upload], records: dict, references: dict
     row.failed = failed_codes(finished)
     row.lost = sum(r is None or r["state"] not in ("DONE", "FAILED") for r in finished)
     done = {t: r for t, r in records.items() if r and r["state"] == "DONE"}
-    row.duplicated = sum(done_count(r) > 1 or (t in references and not same_result(r["result"], references[t]))
-                         for t, r in done.items() if t in {u.track_id for u in uploads})
+    row.duplicated = sum(
+        done_count(r) > 1 or (t in references and not same_result(r["result"], references[t]))
+        for t, r in done.items()
+        if t in {u.track_id for u in uploads}
+    )
     return row

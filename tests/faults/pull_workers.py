@@ -51,11 +51,20 @@ class Tail:
 
     def matching(self, message: str, track_ids: Iterable[str] | None = None) -> list[tuple[float, dict]]:
         ids = set(track_ids) if track_ids is not None else None
-        return [(t, r) for t, r in list(self.lines)
-                if r.get("message") == message and (ids is None or r.get("track_id") in ids)]
+        return [
+            (t, r)
+            for t, r in list(self.lines)
+            if r.get("message") == message and (ids is None or r.get("track_id") in ids)
+        ]
 
-    def wait_for(self, message: str, track_ids: Iterable[str] | None, count: int, timeout_s: float,
-                 alive: Callable[[], bool] = lambda: True) -> list[tuple[float, dict]]:
+    def wait_for(
+        self,
+        message: str,
+        track_ids: Iterable[str] | None,
+        count: int,
+        timeout_s: float,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> list[tuple[float, dict]]:
         """Waits until count matching lines were seen; fails the test past timeout_s."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and alive():
@@ -89,24 +98,44 @@ def log_lines(path: Path, message: str, track_ids: Iterable[str]) -> list[dict]:
 class PullWorker:
     """`trackscan worker --step STEP` in a subprocess of its own group, like one pod."""
 
-    def __init__(self, stack: FaultStack, step: str, subscription: str, log_path: Path,
-                 failpoints: str = "") -> None:
-        env = {**os.environ, **stack.function_env(), "TRACKSCAN_FAILPOINTS": failpoints,
-               "TRACKSCAN_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
+    def __init__(self, stack: FaultStack, step: str, subscription: str, log_path: Path, failpoints: str = "") -> None:
+        env = {
+            **os.environ,
+            **stack.function_env(),
+            "TRACKSCAN_FAILPOINTS": failpoints,
+            "TRACKSCAN_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
         self.log_path = log_path
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "trackscan.cli", "worker", "--step", step, "--subscription", subscription,
-                 "--concurrency", "1"],
-                env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "trackscan.cli",
+                    "worker",
+                    "--step",
+                    step,
+                    "--subscription",
+                    subscription,
+                    "--concurrency",
+                    "1",
+                ],
+                env=env,
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.tail = Tail(log_path)
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def wait_for(self, message: str, track_ids: Iterable[str] | None, count: int = 1,
-                 timeout_s: float = 120) -> list[tuple[float, dict]]:
+    def wait_for(
+        self, message: str, track_ids: Iterable[str] | None, count: int = 1, timeout_s: float = 120
+    ) -> list[tuple[float, dict]]:
         return self.tail.wait_for(message, track_ids, count, timeout_s, self.alive)
 
     def terminate(self) -> float:
@@ -154,8 +183,9 @@ class PulledStep:
             worker.close()
 
     def worker(self, name: str, failpoints: str = "") -> PullWorker:
-        self.workers.append(PullWorker(self.stack, self.step, self.subscription, self.log_dir / f"{name}.log",
-                                       failpoints))
+        self.workers.append(
+            PullWorker(self.stack, self.step, self.subscription, self.log_dir / f"{name}.log", failpoints)
+        )
         return self.workers[-1]
 
     def hand_back(self) -> None:
@@ -177,13 +207,17 @@ REDELIVERY_WAIT_S = 40.0
 def comeback(steps: list[tuple[float, dict]], fault_at: float, replayed: int) -> str:
     """How the messages of a dead worker came back: redelivered (after how long), or replayed."""
     if replayed:
-        return (f"its messages did not come back within {REDELIVERY_WAIT_S:.0f} s (the emulator "
-                f"strands some: see FAULTS.md), so the step went back to its function and reconcile replayed")
+        return (
+            f"its messages did not come back within {REDELIVERY_WAIT_S:.0f} s (the emulator "
+            f"strands some: see FAULTS.md), so the step went back to its function and reconcile replayed"
+        )
     back = [(t, line) for t, line in steps if line["attempt"] > 1]
     if not back:
         return "no message needed redelivery"
-    return (f"its messages came back {back[0][0] - fault_at:.0f} s later "
-            f"(attempts {sorted(line['attempt'] for _, line in back)})")
+    return (
+        f"its messages came back {back[0][0] - fault_at:.0f} s later "
+        f"(attempts {sorted(line['attempt'] for _, line in back)})"
+    )
 
 
 def wait_or_replay(step: PulledStep, cloud: Cloud, deps: Deps, track_ids: list[str]) -> tuple[dict, int]:

@@ -24,8 +24,10 @@ class FaultRow:
     def markdown(self) -> str:
         failed = ", ".join(f"{n} {code}" for code, n in sorted(self.failed.items())) or "0"
         recover = f"{self.recover_s:.1f}" if self.recover_s is not None else "-"
-        return (f"| {self.fault} | {self.stack} | {self.submitted} | {self.done} | {failed} | {self.lost} "
-                f"| {self.duplicated} | {recover} | {self.note} |")
+        return (
+            f"| {self.fault} | {self.stack} | {self.submitted} | {self.done} | {failed} | {self.lost} "
+            f"| {self.duplicated} | {recover} | {self.note} |"
+        )
 
 
 ROWS: list[FaultRow] = []

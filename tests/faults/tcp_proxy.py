@@ -76,6 +76,7 @@ class FaultyProxy:
 
     def stop(self) -> None:
         """Closes the listener and every connection, then the loop."""
+
         async def close() -> None:
             if self._server is not None:
                 self._server.close()
@@ -122,13 +123,16 @@ class FaultyProxy:
         self._writers.add(server_writer)
         pair = (client_writer, server_writer)
         link = _Link(pair, doomed=number <= self.faults.stall_first + self.faults.freeze_first)
-        await asyncio.gather(self._pipe(client_reader, server_writer, link, answer=False),
-                             self._pipe(server_reader, client_writer, link, answer=True))
+        await asyncio.gather(
+            self._pipe(client_reader, server_writer, link, answer=False),
+            self._pipe(server_reader, client_writer, link, answer=True),
+        )
         for writer in pair:
             self._forget(writer)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link,
-                    answer: bool) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link, answer: bool
+    ) -> None:
         try:
             while data := await reader.read(CHUNK_BYTES):
                 faults = self.faults
@@ -136,8 +140,9 @@ class FaultyProxy:
                 if high > 0:
                     await asyncio.sleep(self._random.uniform(low, high))
                 link.chunks += 1
-                if not link.frozen and ((link.doomed and link.chunks > FREEZE_AFTER_CHUNKS)
-                                        or self._random.random() < faults.freeze):
+                if not link.frozen and (
+                    (link.doomed and link.chunks > FREEZE_AFTER_CHUNKS) or self._random.random() < faults.freeze
+                ):
                     self.counts["frozen"] += 1
                     link.frozen = True
                 if link.frozen:

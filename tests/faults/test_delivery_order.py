@@ -157,8 +157,11 @@ class DeliverySchedule(RuleBasedStateMachine):
         Totals.failed.update(r.error.code for r in records.values() if r and r.error)
         done = {t: r for t, r in records.items() if r and r.state is TrackState.DONE}
         Totals.done += len(done)
-        doubled = {t for t, r in done.items()
-                   if [e.state for e in r.timeline].count("DONE") != 1 or r.result != self.reference[t]}
+        doubled = {
+            t
+            for t, r in done.items()
+            if [e.state for e in r.timeline].count("DONE") != 1 or r.result != self.reference[t]
+        }
         Totals.duplicated += len(doubled)
         assert len(done) == len(self.track_ids) and not doubled
         assert all(not self.deps.blobs.list_uris(track_prefix(self.deps, t)) for t in self.track_ids)
@@ -167,9 +170,13 @@ class DeliverySchedule(RuleBasedStateMachine):
 @pytest.fixture(scope="module")
 def songs(tmp_path_factory) -> list[Path]:
     folder = tmp_path_factory.mktemp("songs")
-    return [write_audio(folder / f"song{i}.wav", music_like(seconds)
-                        + np.random.default_rng(i).normal(0, 0.01, int(seconds * 44_100)).astype(np.float32))
-            for i, seconds in enumerate(TRACK_SECONDS)]
+    return [
+        write_audio(
+            folder / f"song{i}.wav",
+            music_like(seconds) + np.random.default_rng(i).normal(0, 0.01, int(seconds * 44_100)).astype(np.float32),
+        )
+        for i, seconds in enumerate(TRACK_SECONDS)
+    ]
 
 
 def _undisturbed(songs: list[Path], home: Path) -> dict[str, TrackResult]:
@@ -185,14 +192,30 @@ def test_pipeline_finishes_every_track_once_when_deliveries_come_in_any_order_an
     DeliverySchedule.songs = songs
     DeliverySchedule.reference = _undisturbed(songs, tmp_path / "reference")
     schedules = int(os.environ.get("FAULTS_SCHEDULES", SCHEDULES_DEFAULT))
-    run_state_machine_as_test(DeliverySchedule, settings=settings(
-        max_examples=schedules, stateful_step_count=60, deadline=None, database=None,
-        suppress_health_check=[HealthCheck.too_slow]))
-    row = FaultRow(f"{Totals.schedules} random delivery schedules of 3 tracks (2-4 segments each): any order, "
-                   "interleaved, copies, late redeliveries, publish failing part-way", "embedded", Totals.tracks,
-                   done=Totals.done, failed=dict(Totals.failed), lost=Totals.lost, duplicated=Totals.duplicated)
-    row.note = (f"Hypothesis stateful test; {Totals.deliveries} deliveries, {Totals.copies} copies, "
-                f"{Totals.late} late redeliveries of handled messages, {Totals.nacked} nacked after a partial "
-                "publish; state never went back; results equal an undisturbed run's")
+    run_state_machine_as_test(
+        DeliverySchedule,
+        settings=settings(
+            max_examples=schedules,
+            stateful_step_count=60,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+    row = FaultRow(
+        f"{Totals.schedules} random delivery schedules of 3 tracks (2-4 segments each): any order, "
+        "interleaved, copies, late redeliveries, publish failing part-way",
+        "embedded",
+        Totals.tracks,
+        done=Totals.done,
+        failed=dict(Totals.failed),
+        lost=Totals.lost,
+        duplicated=Totals.duplicated,
+    )
+    row.note = (
+        f"Hypothesis stateful test; {Totals.deliveries} deliveries, {Totals.copies} copies, "
+        f"{Totals.late} late redeliveries of handled messages, {Totals.nacked} nacked after a partial "
+        "publish; state never went back; results equal an undisturbed run's"
+    )
     ROWS.append(row)
     assert (Totals.lost, Totals.duplicated, sum(Totals.failed.values())) == (0, 0, 0)

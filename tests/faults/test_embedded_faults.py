@@ -78,9 +78,13 @@ def test_run_loses_nothing_when_stopped_mid_run_and_rerun(library, reference, tm
     started = time.monotonic()
     rerun = CliRun(library, home, TRACKSCAN_SEGMENT_S=SEGMENT_S)
     assert rerun.finish() == 0
-    row = FaultRow(f"{name} to `trackscan run` after the first track", "embedded", len(library),
-                   recover_s=time.monotonic() - started,
-                   note=f"exit {drain_s:.1f} s after the signal; rerun resumes")
+    row = FaultRow(
+        f"{name} to `trackscan run` after the first track",
+        "embedded",
+        len(library),
+        recover_s=time.monotonic() - started,
+        note=f"exit {drain_s:.1f} s after the signal; rerun resumes",
+    )
     _check_outcome(rerun.lines, reference, row)
     scored = first.log_count("predictions written") + rerun.log_count("predictions written")
     row.note += f"; segments scored {scored} of {SEGMENTS_PER_TRACK * len(library)}"
@@ -107,10 +111,14 @@ def test_run_leaves_no_process_behind_and_loses_nothing_when_the_parent_alone_is
     started = time.monotonic()
     rerun = CliRun(library, home, TRACKSCAN_SEGMENT_S=SEGMENT_S)
     assert rerun.finish() == 0
-    row = FaultRow("SIGKILL to the parent of `trackscan run` alone, mid-run", "embedded", len(library),
-                   recover_s=time.monotonic() - started,
-                   note=f"{len(before)} processes before the kill (parent, workers, decoders); {len(left)} left "
-                        f"{gone_s:.1f} s after it; rerun resumes")
+    row = FaultRow(
+        "SIGKILL to the parent of `trackscan run` alone, mid-run",
+        "embedded",
+        len(library),
+        recover_s=time.monotonic() - started,
+        note=f"{len(before)} processes before the kill (parent, workers, decoders); {len(left)} left "
+        f"{gone_s:.1f} s after it; rerun resumes",
+    )
     _check_outcome(rerun.lines, reference, row)
     ROWS.append(row)
     assert len(before) >= 3 and left == []
@@ -128,9 +136,13 @@ def test_run_retries_the_step_and_finishes_when_one_worker_gets_sigterm(library,
     ended_first = run.process.poll() is None  # the worker ended before the run did
     assert run.finish() == 0
     restarts = run.log_count("a worker process died; restarting the pool")
-    row = FaultRow("SIGTERM to one worker of `trackscan run`, mid-run", "embedded", len(library),
-                   note=f"the worker ended after its step; the pool restarted {restarts} time(s) and retried the "
-                        f"steps in flight ({run.log_count('step will be retried')} retries)")
+    row = FaultRow(
+        "SIGTERM to one worker of `trackscan run`, mid-run",
+        "embedded",
+        len(library),
+        note=f"the worker ended after its step; the pool restarted {restarts} time(s) and retried the "
+        f"steps in flight ({run.log_count('step will be retried')} retries)",
+    )
     _check_outcome(run.lines, reference, row)
     ROWS.append(row)
     assert ended_first and restarts >= 1
@@ -140,6 +152,7 @@ def test_run_retries_the_step_and_finishes_when_one_worker_gets_sigterm(library,
 def _busy_workers(parent: int, timeout_s: float) -> list[int]:
     """The run's worker processes (its forked children, which share its command line), once both
     have started a decoder child, that is, once both have steps in hand."""
+
     def cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
 
@@ -166,11 +179,16 @@ def test_pipeline_records_one_result_when_every_message_is_delivered_five_times(
     handled = run_to_completion(deps, *(events * 5))
     run_to_completion(deps, *[m for m in handled if not isinstance(m, UploadReceived)])
     records = [track_json(deps.tracks.get(track_id_of(e))) for e in events]
-    row = FaultRow("every upload delivered 5 times, then every step message again", "embedded", len(library),
-                   note=f"{len(handled)} deliveries handled in process")
+    row = FaultRow(
+        "every upload delivered 5 times, then every step message again",
+        "embedded",
+        len(library),
+        note=f"{len(handled)} deliveries handled in process",
+    )
     _check_outcome(records, reference, row)
-    row.duplicated += sum([e.state for e in deps.tracks.get(track_id_of(ev)).timeline].count("DONE") != 1
-                          for ev in events)
+    row.duplicated += sum(
+        [e.state for e in deps.tracks.get(track_id_of(ev)).timeline].count("DONE") != 1 for ev in events
+    )
     ROWS.append(row)
     assert (row.done, row.lost, row.duplicated) == (len(library), 0, 0)
 
@@ -200,13 +218,23 @@ def poison(tmp_path_factory) -> dict[Path, str]:
 
 def test_run_fails_each_poison_file_with_its_code_when_mixed_with_good_ones(library, poison, tmp_path):
     started = time.monotonic()
-    run = CliRun([*library[:2], *poison], tmp_path / ".trackscan", TRACKSCAN_MAX_DURATION_S="150",
-                 TRACKSCAN_SEGMENT_S=SEGMENT_S, TRACKSCAN_FAILPOINTS="decode@crashme=crash")
+    run = CliRun(
+        [*library[:2], *poison],
+        tmp_path / ".trackscan",
+        TRACKSCAN_MAX_DURATION_S="150",
+        TRACKSCAN_SEGMENT_S=SEGMENT_S,
+        TRACKSCAN_FAILPOINTS="decode@crashme=crash",
+    )
     assert run.finish() == 1  # some tracks FAILED
     latest = {Path(r["source"]).name: r for r in run.lines}
-    row = FaultRow("poison files (truncated, garbled, empty, PDF, noise, overlong, 1 kHz, 384 kHz, "
-                   "16 channels, decoder crash) beside 2 good tracks", "embedded", 2 + len(poison),
-                   recover_s=time.monotonic() - started, note="one run; the good tracks finish")
+    row = FaultRow(
+        "poison files (truncated, garbled, empty, PDF, noise, overlong, 1 kHz, 384 kHz, "
+        "16 channels, decoder crash) beside 2 good tracks",
+        "embedded",
+        2 + len(poison),
+        recover_s=time.monotonic() - started,
+        note="one run; the good tracks finish",
+    )
     row.done = sum(r["state"] == "DONE" for r in latest.values())
     row.failed = dict(Counter(r["error"]["code"] for r in latest.values() if r["error"]))
     row.lost = row.submitted - len(latest)
@@ -219,12 +247,21 @@ def test_run_fails_each_poison_file_with_its_code_when_mixed_with_good_ones(libr
 
 def test_run_ends_retries_exhausted_when_a_step_keeps_failing(library, tmp_path):
     started = time.monotonic()
-    run = CliRun(library[:1], tmp_path / ".trackscan", TRACKSCAN_FAILPOINTS="infer=error",
-                 TRACKSCAN_SEGMENT_S=SEGMENT_S)
+    run = CliRun(
+        library[:1], tmp_path / ".trackscan", TRACKSCAN_FAILPOINTS="infer=error", TRACKSCAN_SEGMENT_S=SEGMENT_S
+    )
     assert run.finish() == 1  # the track FAILED
     (record,) = run.lines
-    ROWS.append(FaultRow("the infer step fails every time", "embedded", 1, failed={"RETRIES_EXHAUSTED": 1},
-                         recover_s=time.monotonic() - started, note="5 attempts with backoff, then dead letter"))
+    ROWS.append(
+        FaultRow(
+            "the infer step fails every time",
+            "embedded",
+            1,
+            failed={"RETRIES_EXHAUSTED": 1},
+            recover_s=time.monotonic() - started,
+            note="5 attempts with backoff, then dead letter",
+        )
+    )
     assert record["state"] == "FAILED"
     assert record["error"]["code"] == "RETRIES_EXHAUSTED"
     assert "failpoint infer" in record["error"]["message"]
@@ -247,8 +284,12 @@ def _run_holding(deps: Deps, messages: list[Message], held_kind: type) -> list[M
 def test_steps_rederive_work_blobs_when_the_lifecycle_rule_deleted_them_before_the_next_step(tmp_path):
     """Fault matrix row 18: an intermediate blob expires while the message that needs it waits."""
     rng = np.random.default_rng(18)
-    songs = [write_audio(tmp_path / f"song{i}.wav", music_like(14.0) + rng.normal(0, 0.01 * (i + 1), 14 * 44_100)
-                         .astype(np.float32)) for i in range(3)]
+    songs = [
+        write_audio(
+            tmp_path / f"song{i}.wav", music_like(14.0) + rng.normal(0, 0.01 * (i + 1), 14 * 44_100).astype(np.float32)
+        )
+        for i in range(3)
+    ]
     reference = make_deps(tmp_path / "reference", segment_s=4.0)
     run_to_completion(reference, *[upload(song) for song in songs])
     deps = make_deps(tmp_path / "home", segment_s=4.0)
@@ -263,16 +304,23 @@ def test_steps_rederive_work_blobs_when_the_lifecycle_rule_deleted_them_before_t
     handled = run_to_completion(deps, *waiting)
     records = [deps.tracks.get(t) for t in ids]
     replays = Counter(track_id_of(m) for m in handled if isinstance(m, UploadReceived))
-    row = FaultRow("work blobs deleted (lifecycle) while their next message waits: the features before infer; "
-                   "all before finalize; all and the upload before finalize", "embedded", len(ids))
+    row = FaultRow(
+        "work blobs deleted (lifecycle) while their next message waits: the features before infer; "
+        "all before finalize; all and the upload before finalize",
+        "embedded",
+        len(ids),
+    )
     row.done = sum(r.state == "DONE" for r in records)
     row.failed = dict(Counter(r.error.code for r in records if r.state == "FAILED"))
     row.lost = sum(not r.state.is_final for r in records)
     expected = {t: reference.tracks.get(t).result for t in ids[:2]}
-    row.duplicated = sum([e.state for e in r.timeline].count("DONE") > 1 or r.result != expected[r.track_id]
-                         for r in records[:2])
-    row.note = (f"the step finding its input gone replays the upload and ingest re-derives what is missing "
-                f"(replays per track: {[replays[t] for t in ids]}); without a source: SOURCE_GONE")
+    row.duplicated = sum(
+        [e.state for e in r.timeline].count("DONE") > 1 or r.result != expected[r.track_id] for r in records[:2]
+    )
+    row.note = (
+        f"the step finding its input gone replays the upload and ingest re-derives what is missing "
+        f"(replays per track: {[replays[t] for t in ids]}); without a source: SOURCE_GONE"
+    )
     ROWS.append(row)
     assert [r.state for r in records] == ["DONE", "DONE", "FAILED"]
     assert records[2].error.code == "SOURCE_GONE"

@@ -54,8 +54,7 @@ RECONCILE_EVERY_S = 5.0
 RECONCILE_AFTER_S = 5.0
 
 
-def test_ingest_keeps_one_track_and_one_result_when_a_notification_is_delivered_five_times(
-        stack, cloud, tmp_path):
+def test_ingest_keeps_one_track_and_one_result_when_a_notification_is_delivered_five_times(stack, cloud, tmp_path):
     first, spread, second = make_songs(tmp_path, 3)
     references = reference_results([first, spread, second], tmp_path / "reference")
     ingest_log = Tail(stack.log_path("ingest"))
@@ -74,15 +73,21 @@ def test_ingest_keeps_one_track_and_one_result_when_a_notification_is_delivered_
     records |= cloud.wait_final([overwrite.track_id], timeout_s=120)
     ingest_log.close()
     uploads = [at_once, late, overwrite]
-    row = fault_row("the same OBJECT_FINALIZE 5x at once, another 5x over 10 s; then the object overwritten",
-               uploads, records, expected_results(uploads, [first, spread, second], references),
-               recover_s=recover_s)
+    row = fault_row(
+        "the same OBJECT_FINALIZE 5x at once, another 5x over 10 s; then the object overwritten",
+        uploads,
+        records,
+        expected_results(uploads, [first, spread, second], references),
+        recover_s=recover_s,
+    )
     scored = segments_scored(stack, [u.track_id for u in uploads])
     deliveries = len(ingest_log.matching("step finished", [at_once.track_id, late.track_id]))
-    row.note = (f"copies published with the GCS attributes; {deliveries} ingest runs for the 2 tracks; "
-                f"segments scored {sum(scored.values())} of {SEGMENTS * len(uploads)}; "
-                f"new generation = new track {overwrite.track_id != at_once.track_id}; "
-                f"work blobs left {cloud.work_blobs(u.track_id for u in uploads)}")
+    row.note = (
+        f"copies published with the GCS attributes; {deliveries} ingest runs for the 2 tracks; "
+        f"segments scored {sum(scored.values())} of {SEGMENTS * len(uploads)}; "
+        f"new generation = new track {overwrite.track_id != at_once.track_id}; "
+        f"work blobs left {cloud.work_blobs(u.track_id for u in uploads)}"
+    )
     ROWS.append(row)
     assert overwrite.track_id != at_once.track_id
     assert (row.done, row.lost, row.duplicated) == (3, 0, 0)
@@ -114,14 +119,19 @@ def test_functions_fail_each_poison_file_with_its_code_when_mixed_with_good_ones
         uploads = list(pool.map(cloud.upload, [*poison, *good]))
     records = cloud.wait_final([u.track_id for u in uploads], timeout_s=120)
     by_name = {Path(u.name).name: records[u.track_id] for u in uploads}
-    row = fault_row("poison files (zero bytes, PDF named .mp3, truncated MP3, decoder crash) beside 2 good tracks",
-               uploads, records, expected_results(uploads[len(poison):], good, references),
-               recover_s=time.monotonic() - started)
+    row = fault_row(
+        "poison files (zero bytes, PDF named .mp3, truncated MP3, decoder crash) beside 2 good tracks",
+        uploads,
+        records,
+        expected_results(uploads[len(poison) :], good, references),
+        recover_s=time.monotonic() - started,
+    )
     gone = gone_services(stack)
     row.note = f"uploaded at once; every function process still running: {not gone}"
     ROWS.append(row)
     assert {p.name: (by_name[p.name] or {}).get("error", {}).get("code") for p in poison} == {
-        p.name: code for p, code in poison.items()}
+        p.name: code for p, code in poison.items()
+    }
     assert (row.done, row.lost, row.duplicated) == (len(good), 0, 0)
     assert not gone
 
@@ -143,19 +153,25 @@ def test_dead_letter_function_fails_the_track_when_a_step_keeps_failing(stack, c
     times = [t for t, _ in attempts]
     gaps = ", ".join(f"{b - a:.0f}" for a, b in zip(times, times[1:], strict=False))
     span_s = times[-1] - times[0] if times else 0.0
-    row = fault_row("the infer step fails every time (failpoint infer=error in the function)", [upload], records, {},
-               recover_s=failed_after_s)
-    row.note = (f"{len(attempts)} pushes in {span_s:.0f} s, gaps {gaps} s (subscription: "
-                f"{MAX_DELIVERY_ATTEMPTS} attempts, backoff 1-10 s); then the dead_letter function recorded: "
-                f"\"{record['error']['message'][:60]}...\"")
+    row = fault_row(
+        "the infer step fails every time (failpoint infer=error in the function)",
+        [upload],
+        records,
+        {},
+        recover_s=failed_after_s,
+    )
+    row.note = (
+        f"{len(attempts)} pushes in {span_s:.0f} s, gaps {gaps} s (subscription: "
+        f"{MAX_DELIVERY_ATTEMPTS} attempts, backoff 1-10 s); then the dead_letter function recorded: "
+        f'"{record["error"]["message"][:60]}..."'
+    )
     ROWS.append(row)
     assert record["state"] == "FAILED"
     assert record["error"]["code"] == "RETRIES_EXHAUSTED"
     assert len(attempts) == MAX_DELIVERY_ATTEMPTS
 
 
-def test_pull_worker_keeps_the_written_prediction_when_the_worker_dies_before_the_ack(stack, cloud, deps,
-                                                                                       tmp_path):
+def test_pull_worker_keeps_the_written_prediction_when_the_worker_dies_before_the_ack(stack, cloud, deps, tmp_path):
     (song,) = make_songs(tmp_path, 1, first_seed=30)
     references = reference_results([song], tmp_path / "reference")
     with PulledStep(stack, cloud, "infer", tmp_path) as step:
@@ -170,11 +186,18 @@ def test_pull_worker_keeps_the_written_prediction_when_the_worker_dies_before_th
     steps = replacement.tail.matching("step finished", [upload.track_id])
     scored = segments_scored(stack, [upload.track_id], crashing.log_path, replacement.log_path)
     reused = log_lines(replacement.log_path, "predictions exist, reused", [upload.track_id])
-    row = fault_row("pull worker (infer) killed after writing a prediction, before the ack", [upload], records,
-               {upload.track_id: references[song]}, recover_s=recover_s)
-    row.note = (f"failpoint after_prediction_write=crash (exit {crashing.process.returncode}), worker replaced; "
-                f"{comeback(steps, crashed_at, replayed)}; segments scored {sum(scored.values())} of {SEGMENTS}: "
-                f"the dead worker's prediction was kept ({len(reused)} later deliveries found and reused it)")
+    row = fault_row(
+        "pull worker (infer) killed after writing a prediction, before the ack",
+        [upload],
+        records,
+        {upload.track_id: references[song]},
+        recover_s=recover_s,
+    )
+    row.note = (
+        f"failpoint after_prediction_write=crash (exit {crashing.process.returncode}), worker replaced; "
+        f"{comeback(steps, crashed_at, replayed)}; segments scored {sum(scored.values())} of {SEGMENTS}: "
+        f"the dead worker's prediction was kept ({len(reused)} later deliveries found and reused it)"
+    )
     ROWS.append(row)
     assert crashing.process.returncode == 137
     assert (row.done, row.lost, row.duplicated) == (1, 0, 0)
@@ -189,7 +212,7 @@ def test_pull_worker_finishes_the_step_in_hand_and_takes_no_new_work_when_sigter
         upload = cloud.upload(song)
         worker.wait_for("step finished", [upload.track_id])
         signalled_at = worker.terminate()  # the next segment is in hand by now
-        (drained_at, _), = worker.wait_for("worker draining", None, timeout_s=60)
+        ((drained_at, _),) = worker.wait_for("worker draining", None, timeout_s=60)
         with contextlib.suppress(subprocess.TimeoutExpired):
             worker.process.wait(timeout=60)
         drain_s = time.monotonic() - signalled_at
@@ -197,11 +220,18 @@ def test_pull_worker_finishes_the_step_in_hand_and_takes_no_new_work_when_sigter
         records, replayed = wait_or_replay(step, cloud, deps, [upload.track_id])
         recover_s = time.monotonic() - signalled_at
     in_hand = [line for t, line in worker.tail.matching("step finished") if t >= drained_at]
-    row = fault_row("SIGTERM to a pull worker (features) mid-step", [upload], records,
-                    {upload.track_id: references[song]}, recover_s=recover_s)
-    row.note = (f"exit code {worker.process.returncode} {drain_s:.1f} s after the signal, having finished "
-                f"{len(in_hand)} step after it and started none; the rest: "
-                + ("replayed by reconcile (nacked messages stranded)" if replayed else "pushed to the function"))
+    row = fault_row(
+        "SIGTERM to a pull worker (features) mid-step",
+        [upload],
+        records,
+        {upload.track_id: references[song]},
+        recover_s=recover_s,
+    )
+    row.note = (
+        f"exit code {worker.process.returncode} {drain_s:.1f} s after the signal, having finished "
+        f"{len(in_hand)} step after it and started none; the rest: "
+        + ("replayed by reconcile (nacked messages stranded)" if replayed else "pushed to the function")
+    )
     ROWS.append(row)
     timing = f"draining {drained_at - signalled_at:.1f} s after the signal, exit after {drain_s:.1f} s"
     assert worker.process.returncode == 0 and drain_s < 10, timing  # Cloud Run's grace period
@@ -226,10 +256,17 @@ def test_pull_worker_message_comes_back_when_the_worker_is_killed_mid_step(stack
         recover_s = time.monotonic() - killed_at
     steps = replacement.tail.matching("step finished", [upload.track_id])
     fault = "the worker process alone (the OOM killer)" if alone else "its process group (a pod kill)"
-    row = fault_row(f"SIGKILL to a pull worker (features) mid-step: {fault}", [upload], records,
-                    {upload.track_id: references[song]}, recover_s=recover_s)
-    row.note = (f"{len(before)} processes before, {len(left)} left {ORPHAN_LIMIT_S:.0f} s after; worker replaced; "
-                f"{comeback(steps, killed_at, replayed)}")
+    row = fault_row(
+        f"SIGKILL to a pull worker (features) mid-step: {fault}",
+        [upload],
+        records,
+        {upload.track_id: references[song]},
+        recover_s=recover_s,
+    )
+    row.note = (
+        f"{len(before)} processes before, {len(left)} left {ORPHAN_LIMIT_S:.0f} s after; worker replaced; "
+        f"{comeback(steps, killed_at, replayed)}"
+    )
     ROWS.append(row)
     assert len(before) >= 2 and left == []
     assert (row.done, row.lost, row.duplicated) == (1, 0, 0)
@@ -249,8 +286,9 @@ STALL_WAIT_S = 30.0  # after the outage, how long the dev settings get before re
 
 
 @pytest.mark.parametrize(("settings", "attempts", "backoff"), RETRY_SETTINGS, ids=[s[0] for s in RETRY_SETTINGS])
-def test_infer_completes_every_track_when_triton_is_down_for_a_minute(stack, cloud, deps, tmp_path, settings,
-                                                                      attempts, backoff):
+def test_infer_completes_every_track_when_triton_is_down_for_a_minute(
+    stack, cloud, deps, tmp_path, settings, attempts, backoff
+):
     songs = make_songs(tmp_path, 3, first_seed=50 + attempts)
     references = reference_results(songs, tmp_path / "reference")
     infer_log = Tail(stack.log_path("infer"))
@@ -272,12 +310,20 @@ def test_infer_completes_every_track_when_triton_is_down_for_a_minute(stack, clo
         recover_s = time.monotonic() - up_at
     infer_log.close()
     pushes = [t for t, _ in infer_log.matching("step failed", ids) if down_at < t < up_at]
-    row = fault_row(f"Triton stopped for {up_at - down_at:.0f} s with 3 tracks in flight; infer subscription: "
-               f"{attempts} attempts, {'1-10 s backoff' if backoff else 'no retry policy'}", uploads, records,
-               expected_results(uploads, songs, references), recover_s=recover_s)
-    row.note = (f"{len(pushes)} failed infer pushes during the outage; {redelivered} segments scored from "
-                f"redeliveries after it" + (f", then reconcile replayed {replayed} stalled tracks" if replayed else "")
-                + f"; segments scored {sum(segments_scored(stack, ids).values())} of {SEGMENTS * len(uploads)}")
+    row = fault_row(
+        f"Triton stopped for {up_at - down_at:.0f} s with 3 tracks in flight; infer subscription: "
+        f"{attempts} attempts, {'1-10 s backoff' if backoff else 'no retry policy'}",
+        uploads,
+        records,
+        expected_results(uploads, songs, references),
+        recover_s=recover_s,
+    )
+    row.note = (
+        f"{len(pushes)} failed infer pushes during the outage; {redelivered} segments scored from "
+        f"redeliveries after it"
+        + (f", then reconcile replayed {replayed} stalled tracks" if replayed else "")
+        + f"; segments scored {sum(segments_scored(stack, ids).values())} of {SEGMENTS * len(uploads)}"
+    )
     ROWS.append(row)
     assert (row.lost, row.duplicated) == (0, 0)
     assert set(row.failed) <= {"RETRIES_EXHAUSTED"}  # the dev settings may give up before the minute is over
@@ -311,8 +357,10 @@ def test_functions_lose_no_track_when_a_burst_of_short_tracks_arrives(stack, clo
     scored = segments_scored(stack, ids)
     row = fault_row(f"a burst of {count} tracks of 1-2 s uploaded at once", uploads, records, {}, recover_s=last_s)
     row.duplicated += sum(1 for n in scored.values() if n > 1)
-    row.note = (f"uploads took {uploaded_s:.0f} s (16 threads); all finished {last_s:.0f} s after the first "
-                f"upload: {count / last_s:.2f} tracks/s")
+    row.note = (
+        f"uploads took {uploaded_s:.0f} s (16 threads); all finished {last_s:.0f} s after the first "
+        f"upload: {count / last_s:.2f} tracks/s"
+    )
     ROWS.append(row)
     assert (row.done, row.lost, row.duplicated) == (count, 0, 0)
 
@@ -323,8 +371,7 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def _scheduled_reconcile(cloud: Cloud, deps: Deps, track_ids: list[str],
-                         timeout_s: float) -> tuple[dict, int, int]:
+def _scheduled_reconcile(cloud: Cloud, deps: Deps, track_ids: list[str], timeout_s: float) -> tuple[dict, int, int]:
     """What Cloud Scheduler does in production, faster: a reconcile pass every RECONCILE_EVERY_S
     until every track is final. A pass skips a track whose last step was still running when it
     looked; a later pass finds it.
@@ -343,7 +390,7 @@ def _scheduled_reconcile(cloud: Cloud, deps: Deps, track_ids: list[str],
 
 def test_reconcile_completes_every_track_when_the_pubsub_emulator_restarts(stack, cloud, deps, tmp_path):
     songs = make_songs(tmp_path, 4, first_seed=80)
-    late_song, = make_songs(tmp_path, 1, seconds=5.0, first_seed=90)
+    (late_song,) = make_songs(tmp_path, 1, seconds=5.0, first_seed=90)
     references = reference_results([*songs, late_song], tmp_path / "reference")
     uploads = [cloud.upload(path) for path in songs]
     ids = [u.track_id for u in uploads]
@@ -364,13 +411,19 @@ def test_reconcile_completes_every_track_when_the_pubsub_emulator_restarts(stack
     # 60 s was once not enough on a busy machine (load average 3 to 4): fake GCS's publisher
     # retries its first publish to the restarted emulator for up to 60 s.
     records |= cloud.wait_final([late.track_id], timeout_s=150)
-    row = fault_row("Pub/Sub emulator restarted with 4 tracks in flight; topics re-provisioned; reconcile",
-               [*uploads, late], records, expected_results([*uploads, late], [*songs, late_song], references),
-               recover_s=recover_s)
-    row.note = (f"in flight at the stop: {dict(in_flight)}; topics kept by the emulator: {len(kept)}; "
-                f"{sum(stuck.values()) - stuck['DONE'] - stuck['FAILED']} stuck {QUIET_S:.0f} s later, "
-                f"reconcile replayed {replayed} in {passes} passes; an upload after the restart was announced "
-                f"and DONE: {(records[late.track_id] or {}).get('state') == 'DONE'}")
+    row = fault_row(
+        "Pub/Sub emulator restarted with 4 tracks in flight; topics re-provisioned; reconcile",
+        [*uploads, late],
+        records,
+        expected_results([*uploads, late], [*songs, late_song], references),
+        recover_s=recover_s,
+    )
+    row.note = (
+        f"in flight at the stop: {dict(in_flight)}; topics kept by the emulator: {len(kept)}; "
+        f"{sum(stuck.values()) - stuck['DONE'] - stuck['FAILED']} stuck {QUIET_S:.0f} s later, "
+        f"reconcile replayed {replayed} in {passes} passes; an upload after the restart was announced "
+        f"and DONE: {(records[late.track_id] or {}).get('state') == 'DONE'}"
+    )
     ROWS.append(row)
     assert kept == []
     assert (row.done, row.lost, row.duplicated) == (len(uploads) + 1, 0, 0)

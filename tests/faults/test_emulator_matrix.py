@@ -54,10 +54,12 @@ def _final(records: dict) -> bool:
 CRASH_AFTER_STATE_WRITE = [("ingest", "after_ingest_commit", "EXTRACTING"), ("finalize", "after_result_commit", "DONE")]
 
 
-@pytest.mark.parametrize(("step", "failpoint", "state_at_crash"), CRASH_AFTER_STATE_WRITE,
-                         ids=[c[0] for c in CRASH_AFTER_STATE_WRITE])
+@pytest.mark.parametrize(
+    ("step", "failpoint", "state_at_crash"), CRASH_AFTER_STATE_WRITE, ids=[c[0] for c in CRASH_AFTER_STATE_WRITE]
+)
 def test_redelivery_finishes_the_track_once_when_a_worker_dies_between_its_state_write_and_the_ack(
-        stack, cloud, deps, tmp_path, step, failpoint, state_at_crash):
+    stack, cloud, deps, tmp_path, step, failpoint, state_at_crash
+):
     (song,) = make_songs(tmp_path, 1, first_seed=100 + len(step))
     references = reference_results([song], tmp_path / "reference")
     features_log, step_log = Tail(stack.log_path("features")), Tail(stack.log_path(step))
@@ -86,17 +88,28 @@ def test_redelivery_finishes_the_track_once_when_a_worker_dies_between_its_state
     step_log.close()
     scored = segments_scored(stack, [upload.track_id])
     features_runs = len(features_log.matching("step finished", [upload.track_id]))
-    row = fault_row(f"pull worker ({step}) killed after its state write ({state_at_crash}), before the ack",
-                    [upload], records, {upload.track_id: references[song]}, recover_s=recover_s)
-    row.note = (f"failpoint {failpoint}=crash (exit {crashing.process.returncode}); the record said {at_crash} "
-                f"at the crash; the unacked message was handled again {len(redelivered)} time(s) ({how})"
-                f"{', and reconcile replayed' if replayed else ''}; ")
+    row = fault_row(
+        f"pull worker ({step}) killed after its state write ({state_at_crash}), before the ack",
+        [upload],
+        records,
+        {upload.track_id: references[song]},
+        recover_s=recover_s,
+    )
+    row.note = (
+        f"failpoint {failpoint}=crash (exit {crashing.process.returncode}); the record said {at_crash} "
+        f"at the crash; the unacked message was handled again {len(redelivered)} time(s) ({how})"
+        f"{', and reconcile replayed' if replayed else ''}; "
+    )
     if step == "ingest":
-        row.note += (f"{features_runs} features runs for {SEGMENTS} segments, segments scored "
-                     f"{sum(scored.values())} of {SEGMENTS}")
+        row.note += (
+            f"{features_runs} features runs for {SEGMENTS} segments, segments scored "
+            f"{sum(scored.values())} of {SEGMENTS}"
+        )
     else:
-        row.note += (f"the redelivery found DONE and only deleted the work blobs "
-                     f"(left: {cloud.work_blobs([upload.track_id])}); segments scored {sum(scored.values())}")
+        row.note += (
+            f"the redelivery found DONE and only deleted the work blobs "
+            f"(left: {cloud.work_blobs([upload.track_id])}); segments scored {sum(scored.values())}"
+        )
     ROWS.append(row)
     assert crashing.process.returncode == 137 and (state_at_crash, step) in written
     assert redelivered, "the unacknowledged message never came back"
@@ -133,16 +146,24 @@ def test_one_prediction_wins_when_an_infer_push_outlasts_its_ack_deadline(stack,
     infer_log.close()
     orphans = cloud.work_blobs([upload.track_id])
     runs = Counter(line["segment_index"] for _, line in infer_log.matching("step finished", [upload.track_id]))
-    slowest = max((line["duration_s"] for _, line in infer_log.matching("step finished", [upload.track_id])),
-                  default=0.0)
+    slowest = max(
+        (line["duration_s"] for _, line in infer_log.matching("step finished", [upload.track_id])), default=0.0
+    )
     written = log_lines(stack.log_path("infer"), "predictions written", [upload.track_id])
-    row = fault_row(f"an infer push slower ({SLOW_S} s) than its ack deadline ({ACK_DEADLINE_S} s)", [upload],
-                    records, {upload.track_id: references[song]}, recover_s=recover_s)
+    row = fault_row(
+        f"an infer push slower ({SLOW_S} s) than its ack deadline ({ACK_DEADLINE_S} s)",
+        [upload],
+        records,
+        {upload.track_id: references[song]},
+        recover_s=recover_s,
+    )
     doubled = sorted(i for i, n in runs.items() if n > 1)
-    row.note = (f"infer runs per segment {dict(sorted(runs.items()))}: segments {doubled} ran twice at once, the "
-                f"slowest run took {slowest:.0f} s; the copy redelivered after the deadline wrote the prediction and "
-                f"the track finished; the slow one ended cleanly later, {len(written) - SEGMENTS} of its writes "
-                f"landing after finalize had cleaned up ({orphans} orphan blob(s) left to the lifecycle rule)")
+    row.note = (
+        f"infer runs per segment {dict(sorted(runs.items()))}: segments {doubled} ran twice at once, the "
+        f"slowest run took {slowest:.0f} s; the copy redelivered after the deadline wrote the prediction and "
+        f"the track finished; the slow one ended cleanly later, {len(written) - SEGMENTS} of its writes "
+        f"landing after finalize had cleaned up ({orphans} orphan blob(s) left to the lifecycle rule)"
+    )
     ROWS.append(row)
     assert (row.done, row.lost, row.duplicated) == (1, 0, 0)
     assert doubled, "the emulator sent no concurrent copy of the slow push"
@@ -159,13 +180,16 @@ STORM_WAIT_S = 60.0  # for the next step of a replacement worker; longer: strand
 
 
 def test_no_healthy_message_is_dead_lettered_when_pull_workers_are_preempted_again_and_again(
-        stack, cloud, deps, tmp_path):
+    stack, cloud, deps, tmp_path
+):
     songs = make_songs(tmp_path, 3, first_seed=120)
     references = reference_results(songs, tmp_path / "reference")
     kills, replayed, attempts = 0, 0, Counter()
-    with (cloud.retry_settings("features", REGISTRY_ATTEMPTS, True),
-          cloud.ack_deadline("features", STORM_ACK_DEADLINE_S),
-          PulledStep(stack, cloud, "features", tmp_path) as pulled):
+    with (
+        cloud.retry_settings("features", REGISTRY_ATTEMPTS, True),
+        cloud.ack_deadline("features", STORM_ACK_DEADLINE_S),
+        PulledStep(stack, cloud, "features", tmp_path) as pulled,
+    ):
         worker = pulled.worker("worker0")
         uploads = [cloud.upload(path) for path in songs]
         ids = [u.track_id for u in uploads]
@@ -186,12 +210,19 @@ def test_no_healthy_message_is_dead_lettered_when_pull_workers_are_preempted_aga
         recover_s = time.monotonic() - started
         for pulled_worker in pulled.workers:
             attempts.update(line["attempt"] for line in log_lines(pulled_worker.log_path, "step finished", ids))
-    row = fault_row(f"{kills} SIGKILLs of pull workers (features) holding messages; {REGISTRY_ATTEMPTS} delivery "
-                    f"attempts (the registry's), ack deadline {STORM_ACK_DEADLINE_S} s", uploads, records,
-                    expected_results(uploads, songs, references), recover_s=recover_s)
-    row.note = (f"a kill whenever a worker finished a step, a new worker each time; features runs by delivery "
-                f"attempt {dict(sorted(attempts.items()))}; dead-lettered {sum(row.failed.values())}"
-                + (f"; messages stranded, reconcile replayed {replayed}" if replayed else ""))
+    row = fault_row(
+        f"{kills} SIGKILLs of pull workers (features) holding messages; {REGISTRY_ATTEMPTS} delivery "
+        f"attempts (the registry's), ack deadline {STORM_ACK_DEADLINE_S} s",
+        uploads,
+        records,
+        expected_results(uploads, songs, references),
+        recover_s=recover_s,
+    )
+    row.note = (
+        f"a kill whenever a worker finished a step, a new worker each time; features runs by delivery "
+        f"attempt {dict(sorted(attempts.items()))}; dead-lettered {sum(row.failed.values())}"
+        + (f"; messages stranded, reconcile replayed {replayed}" if replayed else "")
+    )
     ROWS.append(row)
     assert (row.done, row.lost, row.duplicated) == (len(uploads), 0, 0)
     assert max(attempts, default=1) < REGISTRY_ATTEMPTS
@@ -251,8 +282,7 @@ def _most_at_once(runs: list[tuple[float, dict]]) -> int:
 
 def test_track_record_loses_no_update_when_many_segments_write_it_at_once(stack, cloud, deps, tmp_path):
     # 1. The store alone: WRITERS transitions that always apply (a redo appends to the timeline).
-    record = deps.tracks.create_if_absent(new_record(f"gs://contention/{time.time_ns()}", "1", "dev-partner",
-                                                     "ingest"))
+    record = deps.tracks.create_if_absent(new_record(f"gs://contention/{time.time_ns()}", "1", "dev-partner", "ingest"))
     redos = [Transition(TrackState.RECEIVED, "contention", attempt=i, restart=True) for i in range(WRITERS)]
     outcomes = _concurrent_applies(deps, record.track_id, redos)
     stored = deps.tracks.get(record.track_id)
@@ -272,18 +302,26 @@ def test_track_record_loses_no_update_when_many_segments_write_it_at_once(stack,
     features_log.close()
     infer_log.close()
     failures = [line["error"] for _, line in infer_log.matching("step failed", [upload.track_id])]
-    overlap = _most_at_once(infer_log.matching("step finished", [upload.track_id])
-                            + infer_log.matching("step failed", [upload.track_id]))
+    overlap = _most_at_once(
+        infer_log.matching("step finished", [upload.track_id]) + infer_log.matching("step failed", [upload.track_id])
+    )
     inferring = [e for e in (records[upload.track_id] or {}).get("timeline", []) if e["state"] == "INFERRING"]
-    row = fault_row(f"{WRITERS} concurrent writers on one track record; then a {LONG_TRACK_S:.0f} s track's 12 "
-                    "infer pushes at once (12 threads)", [upload], records, {upload.track_id: references[song]},
-                    recover_s=recover_s)
+    row = fault_row(
+        f"{WRITERS} concurrent writers on one track record; then a {LONG_TRACK_S:.0f} s track's 12 "
+        "infer pushes at once (12 threads)",
+        [upload],
+        records,
+        {upload.track_id: references[song]},
+        recover_s=recover_s,
+    )
     row.lost = len(stored.timeline) - 1 - committed  # type: ignore[union-attr]
-    row.note = (f"store: {committed} of {WRITERS} writes committed, none lost ({len(stored.timeline) - 1} "  # type: ignore[union-attr]
-                f"timeline events), most attempts {max(a for a, _, _ in outcomes)}, errors {dict(errors)}; "
-                f"pipeline: up to {overlap} infer runs at once, {len(failures)} failed "
-                f"({Counter(f.split(':')[0] for f in failures)}) and were redelivered; INFERRING entered "
-                f"{len(inferring)} time(s); segments scored {sum(segments_scored(stack, [upload.track_id]).values())}")
+    row.note = (
+        f"store: {committed} of {WRITERS} writes committed, none lost ({len(stored.timeline) - 1} "  # type: ignore[union-attr]
+        f"timeline events), most attempts {max(a for a, _, _ in outcomes)}, errors {dict(errors)}; "
+        f"pipeline: up to {overlap} infer runs at once, {len(failures)} failed "
+        f"({Counter(f.split(':')[0] for f in failures)}) and were redelivered; INFERRING entered "
+        f"{len(inferring)} time(s); segments scored {sum(segments_scored(stack, [upload.track_id]).values())}"
+    )
     ROWS.append(row)
     assert committed == WRITERS and len(stored.timeline) == 1 + WRITERS  # type: ignore[union-attr]
     assert set(errors) <= {"RetryableError"}
@@ -299,10 +337,13 @@ DRAIN_S = 20.0
 
 def _unload_model(stack: FaultStack) -> int:
     """Unloads the model from Triton through its repository API, as a draining server does."""
-    url = (f"http://127.0.0.1:{stack.ports.triton_http}/v2/repository/models/"
-           f"{stack.config.triton_model_name}/unload")
-    request = urllib.request.Request(url, data=b"{}", method="POST", headers={
-        "triton-access-token": TRITON_TOKEN, "Content-Type": "application/json"})
+    url = f"http://127.0.0.1:{stack.ports.triton_http}/v2/repository/models/{stack.config.triton_model_name}/unload"
+    request = urllib.request.Request(
+        url,
+        data=b"{}",
+        method="POST",
+        headers={"triton-access-token": TRITON_TOKEN, "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=60) as response:
         return response.status
 
@@ -326,11 +367,18 @@ def test_infer_fails_no_track_when_triton_drains_and_answers_unknown_model(stack
     infer_log.close()
     errors = [line["error"] for t, line in infer_log.matching("step failed", ids) if t > drained_at]
     unknown = sum("unknown model" in e for e in errors)
-    row = fault_row(f"Triton drains: the model unloaded for {DRAIN_S:.0f} s (\"unknown model\"), then a fresh "
-                    "Triton", uploads, records, expected_results(uploads, songs, references), recover_s=recover_s)
-    row.note = (f"{len(errors)} failed infer pushes after the drain, {unknown} answered \"unknown model\", the rest "
-                f"unavailable while Triton restarted; all redelivered; segments scored "
-                f"{sum(segments_scored(stack, ids).values())} of {SEGMENTS * len(uploads)}")
+    row = fault_row(
+        f'Triton drains: the model unloaded for {DRAIN_S:.0f} s ("unknown model"), then a fresh Triton',
+        uploads,
+        records,
+        expected_results(uploads, songs, references),
+        recover_s=recover_s,
+    )
+    row.note = (
+        f'{len(errors)} failed infer pushes after the drain, {unknown} answered "unknown model", the rest '
+        f"unavailable while Triton restarted; all redelivered; segments scored "
+        f"{sum(segments_scored(stack, ids).values())} of {SEGMENTS * len(uploads)}"
+    )
     ROWS.append(row)
     assert unknown > 0
     assert (row.done, row.lost, row.duplicated) == (len(uploads), 0, 0)
@@ -347,13 +395,18 @@ LOST_ANSWERS = Faults(lose_answer=0.2)
 
 
 def _step_durations(stack: FaultStack, track_ids: list[str]) -> list[float]:
-    lines = [line for name in STEP_NAMES for message in ("step finished", "step failed")
-             for line in log_lines(stack.log_path(name), message, track_ids)]
+    lines = [
+        line
+        for name in STEP_NAMES
+        for message in ("step finished", "step failed")
+        for line in log_lines(stack.log_path(name), message, track_ids)
+    ]
     return [line["duration_s"] for line in lines]
 
 
 def test_steps_end_and_tracks_finish_when_the_network_to_firestore_and_triton_delays_and_drops(
-        stack, cloud, deps, tmp_path):
+    stack, cloud, deps, tmp_path
+):
     songs = make_songs(tmp_path, 3, first_seed=160)
     references = reference_results(songs, tmp_path / "reference")
     firestore = FaultyProxy(stack.ports.firestore, FIRESTORE_NETWORK, seed=16).start()
@@ -367,13 +420,20 @@ def test_steps_end_and_tracks_finish_when_the_network_to_firestore_and_triton_de
         triton.stop()
     ids = [u.track_id for u in uploads]
     durations = _step_durations(stack, ids)
-    row = fault_row("network between the functions and Firestore and Triton: 0-50 ms a chunk, 1 % of chunks cut "
-                    "the connection, 10 % of connections never answered; Triton's connections also go silent "
-                    "mid-call (1 % of chunks)", uploads, records, expected_results(uploads, songs, references),
-                    recover_s=recover_s)
-    row.note = (f"TCP proxy: Firestore {_proxy_counts(firestore)}; Triton {_proxy_counts(triton)}; "
-                f"{len(durations)} step runs, the longest {max(durations, default=0):.1f} s: every call ended "
-                "at its deadline and the next opened a new connection")
+    row = fault_row(
+        "network between the functions and Firestore and Triton: 0-50 ms a chunk, 1 % of chunks cut "
+        "the connection, 10 % of connections never answered; Triton's connections also go silent "
+        "mid-call (1 % of chunks)",
+        uploads,
+        records,
+        expected_results(uploads, songs, references),
+        recover_s=recover_s,
+    )
+    row.note = (
+        f"TCP proxy: Firestore {_proxy_counts(firestore)}; Triton {_proxy_counts(triton)}; "
+        f"{len(durations)} step runs, the longest {max(durations, default=0):.1f} s: every call ended "
+        "at its deadline and the next opened a new connection"
+    )
     ROWS.append(row)
     assert firestore.counts["stalled"] and triton.counts["stalled"] and triton.counts["frozen"]
     assert (row.done, row.lost, row.duplicated) == (len(uploads), 0, 0)
@@ -395,8 +455,7 @@ def _proxy_counts(proxy: FaultyProxy) -> str:
 DUPLICATE_ROUNDS = 3  # the proxy drops any chunk Pub/Sub sends, not only publish answers: a round may double nothing
 
 
-def test_consumers_dedupe_on_the_track_when_lost_publish_answers_make_publishers_send_twice(
-        stack, cloud, tmp_path):
+def test_consumers_dedupe_on_the_track_when_lost_publish_answers_make_publishers_send_twice(stack, cloud, tmp_path):
     pubsub = FaultyProxy(stack.ports.pubsub, LOST_ANSWERS, seed=17).start()
     songs: list[Path] = []
     uploads: list[Upload] = []
@@ -416,11 +475,18 @@ def test_consumers_dedupe_on_the_track_when_lost_publish_answers_make_publishers
         pubsub.stop()
     ids = [u.track_id for u in uploads]
     references = reference_results(songs, tmp_path / "reference")
-    row = fault_row("the functions' publish answers lost (20 % of Pub/Sub's answers dropped with the connection): "
-                    "the same message published again under a new id", uploads, records,
-                    expected_results(uploads, songs, references), recover_s=recover_s)
-    row.note = (f"TCP proxy: {_proxy_counts(pubsub)}; {copies} extra deliveries of features, infer and finalize "
-                f"messages; segments scored {sum(segments_scored(stack, ids).values())} of {SEGMENTS * len(ids)}")
+    row = fault_row(
+        "the functions' publish answers lost (20 % of Pub/Sub's answers dropped with the connection): "
+        "the same message published again under a new id",
+        uploads,
+        records,
+        expected_results(uploads, songs, references),
+        recover_s=recover_s,
+    )
+    row.note = (
+        f"TCP proxy: {_proxy_counts(pubsub)}; {copies} extra deliveries of features, infer and finalize "
+        f"messages; segments scored {sum(segments_scored(stack, ids).values())} of {SEGMENTS * len(ids)}"
+    )
     ROWS.append(row)
     assert pubsub.counts["answers lost"] > 0 and copies > 0
     assert (row.done, row.lost, row.duplicated) == (len(uploads), 0, 0)
@@ -429,8 +495,11 @@ def test_consumers_dedupe_on_the_track_when_lost_publish_answers_make_publishers
 
 def _extra_runs(stack: FaultStack, track_ids: list[str]) -> int:
     """Runs of the features, infer and finalize steps beyond one per track and segment."""
-    runs = Counter((name, line["track_id"], line.get("segment_index")) for name in STEP_NAMES[1:]
-                   for line in log_lines(stack.log_path(name), "step finished", track_ids))
+    runs = Counter(
+        (name, line["track_id"], line.get("segment_index"))
+        for name in STEP_NAMES[1:]
+        for line in log_lines(stack.log_path(name), "step finished", track_ids)
+    )
     return sum(n - 1 for n in runs.values())
 
 
@@ -466,11 +535,18 @@ def test_sweep_ingests_every_upload_when_its_notification_went_nowhere(stack, cl
         passes.append(_reconcile_function(stack))
         swept += passes[-1]["sweep"]["replayed"]
         time.sleep(SWEEP_EVERY_S)
-    row = fault_row("uploads whose notifications went nowhere (the ingest topic deleted and recreated)", uploads,
-                    records, expected_results(uploads, songs, references), recover_s=time.monotonic() - started)
-    row.note = (f"announced {announced} of {len(uploads)}; the reconcile function's inventory sweep (uploads older "
-                f"than 20 s without a record) sent {swept} to ingest in {len(passes)} passes; "
-                f"every function process still running: {not gone_services(stack)}")
+    row = fault_row(
+        "uploads whose notifications went nowhere (the ingest topic deleted and recreated)",
+        uploads,
+        records,
+        expected_results(uploads, songs, references),
+        recover_s=time.monotonic() - started,
+    )
+    row.note = (
+        f"announced {announced} of {len(uploads)}; the reconcile function's inventory sweep (uploads older "
+        f"than 20 s without a record) sent {swept} to ingest in {len(passes)} passes; "
+        f"every function process still running: {not gone_services(stack)}"
+    )
     ROWS.append(row)
     assert announced == 0
     assert (row.done, row.lost, row.duplicated) == (len(uploads), 0, 0)

@@ -173,16 +173,23 @@ def test_soak_loses_no_track_when_functions_and_triton_are_killed_at_random(stac
     by_path = dict(zip(paths, uploads, strict=False))
     sampled = [by_path[p] for p in sample if p in by_path]
     expected = expected_results(sampled, [p for p in sample if p in by_path], references)
-    row = fault_row(f"soak: {count} tracks streamed ({IN_FLIGHT} in flight), SIGKILLs of the step functions and "
-                    f"Triton every {gap_s[0]:.0f}-{gap_s[1]:.0f} s, the Pub/Sub emulator restarted once", uploads,
-                    records, expected, recover_s=elapsed_s)
+    row = fault_row(
+        f"soak: {count} tracks streamed ({IN_FLIGHT} in flight), SIGKILLs of the step functions and "
+        f"Triton every {gap_s[0]:.0f}-{gap_s[1]:.0f} s, the Pub/Sub emulator restarted once",
+        uploads,
+        records,
+        expected,
+        recover_s=elapsed_s,
+    )
     planned = {u.track_id: 3 if Path(u.name).name.startswith("song") else 1 for u in uploads}
     scored = segments_scored(stack, list(planned))
     row.duplicated += sum(1 for t, n in scored.items() if n > planned[t])
-    row.note = (f"kills {dict(sorted(chaos.kills.items()))}, Pub/Sub restarts {chaos.pubsub_restarts}; "
-                f"{scheduler.passes} scheduled passes replayed {scheduler.replayed} stalled tracks and swept "
-                f"{scheduler.swept} unannounced uploads ({scheduler.errors} passes failed); {len(sampled)} results "
-                f"compared; {count / elapsed_s:.2f} tracks/s")
+    row.note = (
+        f"kills {dict(sorted(chaos.kills.items()))}, Pub/Sub restarts {chaos.pubsub_restarts}; "
+        f"{scheduler.passes} scheduled passes replayed {scheduler.replayed} stalled tracks and swept "
+        f"{scheduler.swept} unannounced uploads ({scheduler.errors} passes failed); {len(sampled)} results "
+        f"compared; {count / elapsed_s:.2f} tracks/s"
+    )
     ROWS.append(row)
     assert len(uploads) == count
     assert sum(chaos.kills.values()) > 0 and chaos.pubsub_restarts == 1, "the soak ended before its faults"

@@ -52,8 +52,14 @@ def function_triton_skip_reason() -> str:
 @pytest.fixture(scope="session")
 def function_stack(tmp_path_factory: pytest.TempPathFactory, function_triton_skip_reason: str) -> Iterator[DevStack]:
     """Emulators, fake GCS and (where it can run) Triton; no functions."""
-    stack = DevStack(config=Config.from_env({}), ports=DevPorts.free(), state_dir=tmp_path_factory.mktemp("fn-dev"),
-                     functions_source=None, with_triton=not function_triton_skip_reason, api_key=API_KEY)
+    stack = DevStack(
+        config=Config.from_env({}),
+        ports=DevPorts.free(),
+        state_dir=tmp_path_factory.mktemp("fn-dev"),
+        functions_source=None,
+        with_triton=not function_triton_skip_reason,
+        api_key=API_KEY,
+    )
     try:
         stack.start()
     except DevStackUnavailable as exc:
@@ -122,8 +128,9 @@ class Taps:
     def subscription(self, topic: str) -> str:
         return self._paths[topic]
 
-    def pull(self, topic: str, expected: int, match: Callable[[Any], bool] = lambda m: True,
-             timeout_s: float = 20.0) -> list[Any]:
+    def pull(
+        self, topic: str, expected: int, match: Callable[[Any], bool] = lambda m: True, timeout_s: float = 20.0
+    ) -> list[Any]:
         """Pulls (and acks) the topic's messages until `expected` of them match; returns those.
 
         Then pulls once more, so a test sees any message published beyond what it expected.
@@ -153,8 +160,12 @@ def taps(cloud_env: Config) -> Iterator[Taps]:
     tapped.close()
 
 
-def envelope(data: bytes, attributes: dict[str, str], subscription: str = "projects/p/subscriptions/s",
-             message_id: str | None = None) -> dict[str, Any]:
+def envelope(
+    data: bytes,
+    attributes: dict[str, str],
+    subscription: str = "projects/p/subscriptions/s",
+    message_id: str | None = None,
+) -> dict[str, Any]:
     """The body of a Pub/Sub push request."""
     return {
         "message": {

@@ -45,8 +45,8 @@ def test_api_serves_openapi_yaml_when_called_without_credentials(function_client
 
 
 def test_api_records_track_and_publishes_upload_when_submit_authenticated(
-        function_client, cloud_env: Config, taps: Taps, tracks: FirestoreTrackStore,
-        partner_object: tuple[str, str, int]):
+    function_client, cloud_env: Config, taps: Taps, tracks: FirestoreTrackStore, partner_object: tuple[str, str, int]
+):
     uri, generation, size = partner_object
     client = function_client("api")
     response = client.post("/v1/tracks", json={"source_uri": uri}, headers={"X-API-Key": API_KEY})
@@ -57,8 +57,9 @@ def test_api_records_track_and_publishes_upload_when_submit_authenticated(
     record = tracks.get(track_id)
     assert record is not None
     assert (record.state, record.partner, record.source_uri) == (TrackState.RECEIVED, PARTNER, uri)
-    submitted, = taps.pull(topic_name(cloud_env.topic_prefix, "ingest"), 1,
-                           lambda m: m.attributes.get("kind") == UploadReceived.kind)
+    (submitted,) = taps.pull(
+        topic_name(cloud_env.topic_prefix, "ingest"), 1, lambda m: m.attributes.get("kind") == UploadReceived.kind
+    )
     assert from_json(submitted.data) == UploadReceived(uri, generation, size, PARTNER)
     shown = client.get(f"/v1/tracks/{track_id}", headers={"X-API-Key": API_KEY})
     assert shown.status_code == 200 and shown.get_json()["partner"] == PARTNER
@@ -66,7 +67,8 @@ def test_api_records_track_and_publishes_upload_when_submit_authenticated(
 
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "not-the-key"}], ids=["no key", "wrong key"])
 def test_api_refuses_submit_when_api_key_missing_or_wrong(
-        headers: dict[str, str], function_client, tracks: FirestoreTrackStore, partner_object: tuple[str, str, int]):
+    headers: dict[str, str], function_client, tracks: FirestoreTrackStore, partner_object: tuple[str, str, int]
+):
     uri, generation, _ = partner_object
     response = function_client("api").post("/v1/tracks", json={"source_uri": uri}, headers=headers)
     assert response.status_code == 401

@@ -85,14 +85,21 @@ def _deliver(client: Any, config: Config, taps: Taps, topic: str, message: Any) 
 
 
 def test_step_functions_take_track_to_done_when_each_output_is_pushed_to_the_next(
-        function_client, cloud_env: Config, taps: Taps, song: Path, tracks: FirestoreTrackStore,
-        blobs: GcsBlobStore, monkeypatch: pytest.MonkeyPatch, needs_triton: None):
+    function_client,
+    cloud_env: Config,
+    taps: Taps,
+    song: Path,
+    tracks: FirestoreTrackStore,
+    blobs: GcsBlobStore,
+    monkeypatch: pytest.MonkeyPatch,
+    needs_triton: None,
+):
     monkeypatch.setenv("TRACKSCAN_SEGMENT_S", SEGMENT_S)
     config = Config.from_env()
     uri, generation = _upload(config, song)
     track_id = track_id_for(uri, generation)
     topics = {step: topic_name(config.topic_prefix, step) for step in STEP_NAMES}
-    notification, = taps.pull(topics["ingest"], 1, lambda m: uri.endswith(m.attributes.get("objectId", "")))
+    (notification,) = taps.pull(topics["ingest"], 1, lambda m: uri.endswith(m.attributes.get("objectId", "")))
     assert notification.attributes["eventType"] == "OBJECT_FINALIZE"
 
     # ingest: the raw push fake GCS's notification reaches the ingest function through the dev stack.
@@ -110,7 +117,8 @@ def test_step_functions_take_track_to_done_when_each_output_is_pushed_to_the_nex
     assert [_deliver(features, config, taps, topics["features"], m) for m in segments] == [200, 200]
     ready = taps.pull(topics["infer"], 2, _of_track(track_id))
     assert sorted(blobs.list_uris(f"gs://{config.work_bucket_name}/{track_id}/features/")) == sorted(
-        from_json(m.data).features_uri for m in ready)
+        from_json(m.data).features_uri for m in ready
+    )
     assert _state(tracks, track_id).state is TrackState.EXTRACTING
 
     # infer: the first segment moves the track on; only the last announces it.
@@ -119,7 +127,7 @@ def test_step_functions_take_track_to_done_when_each_output_is_pushed_to_the_nex
     assert _state(tracks, track_id).state is TrackState.INFERRING
     assert taps.pull(topics["finalize"], 0, _of_track(track_id), timeout_s=5) == []
     assert _deliver(infer, config, taps, topics["infer"], ready[1]) == 200
-    inferred, = taps.pull(topics["finalize"], 1, _of_track(track_id))
+    (inferred,) = taps.pull(topics["finalize"], 1, _of_track(track_id))
     assert from_json(inferred.data) == TrackInferred(track_id, 2)
 
     # finalize: the result is committed and the work blobs are gone.
@@ -137,8 +145,12 @@ MALFORMED = {
     "data not JSON": ("features", envelope(b"\x00not json", {})),
     "unknown kind": ("infer", envelope(b'{"kind": "no-such-kind"}', {})),
     "unknown track": ("finalize", envelope(to_json(TrackInferred("t-unknown", 1)).encode(), {})),
-    "notification without generation": ("ingest", envelope(b"{}", {
-        "eventType": "OBJECT_FINALIZE", "bucketId": "trackscan-ingest", "objectId": f"{PARTNER}/a.ogg"})),
+    "notification without generation": (
+        "ingest",
+        envelope(
+            b"{}", {"eventType": "OBJECT_FINALIZE", "bucketId": "trackscan-ingest", "objectId": f"{PARTNER}/a.ogg"}
+        ),
+    ),
     "dead letter of garbage": ("dead_letter", envelope(b"[1, 2]", {})),
 }
 
@@ -149,15 +161,20 @@ def test_step_function_acknowledges_when_envelope_malformed(case: str, function_
     if "message" in body:
         response = post_raw_push(function_client(target), cloud_env, "some-topic", body)
     else:  # not a Pub/Sub push at all: only a binary CloudEvent can carry it
-        headers = {"ce-id": "1", "ce-source": "//pubsub.googleapis.com/projects/p/topics/t",
-                   "ce-type": "google.cloud.pubsub.topic.v1.messagePublished", "ce-specversion": "1.0"}
+        headers = {
+            "ce-id": "1",
+            "ce-source": "//pubsub.googleapis.com/projects/p/topics/t",
+            "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+            "ce-specversion": "1.0",
+        }
         response = function_client(target).post("/", json=body, headers=headers)
     assert 200 <= response.status_code < 300, response.get_data(as_text=True)
 
 
 def _decoding_track(tracks: FirestoreTrackStore, config: Config) -> TrackRecord:
-    record = tracks.create_if_absent(new_record(f"gs://{config.ingest_bucket_name}/{PARTNER}/{uuid.uuid4().hex}.ogg",
-                                                "1", PARTNER, "ingest"))
+    record = tracks.create_if_absent(
+        new_record(f"gs://{config.ingest_bucket_name}/{PARTNER}/{uuid.uuid4().hex}.ogg", "1", PARTNER, "ingest")
+    )
     moved = tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, "ingest", segments_total=1))
     assert moved is not None
     return moved
@@ -171,8 +188,12 @@ def _features_blob() -> bytes:
 
 
 def test_infer_answers_non_2xx_and_records_the_attempt_when_triton_unreachable(
-        function_client, cloud_env: Config, tracks: FirestoreTrackStore, blobs: GcsBlobStore,
-        monkeypatch: pytest.MonkeyPatch):
+    function_client,
+    cloud_env: Config,
+    tracks: FirestoreTrackStore,
+    blobs: GcsBlobStore,
+    monkeypatch: pytest.MonkeyPatch,
+):
     monkeypatch.setenv("TRITON_GRPC_URL", f"127.0.0.1:{free_ports(1)[0]}")
     record = _decoding_track(tracks, cloud_env)
     features_uri = f"gs://{cloud_env.work_bucket_name}/{record.track_id}/features/00000.npz"
@@ -190,17 +211,21 @@ def test_infer_answers_non_2xx_and_records_the_attempt_when_triton_unreachable(
 
 
 def test_dead_letter_marks_track_failed_when_retries_exhausted(
-        function_client, cloud_env: Config, tracks: FirestoreTrackStore, blobs: GcsBlobStore):
+    function_client, cloud_env: Config, tracks: FirestoreTrackStore, blobs: GcsBlobStore
+):
     record = _decoding_track(tracks, cloud_env)
     work_prefix = f"gs://{cloud_env.work_bucket_name}/{record.track_id}/"
     blobs.write_if_absent(f"{work_prefix}features/00000.npz", _features_blob())
     message = SegmentPlanned(record.track_id, f"{record.source_uri}#1", 0, 1, 0.0, 3.0)
     source = f"projects/{cloud_env.project_id}/subscriptions/trackscan-features"
     # The attributes Pub/Sub adds to a message it forwards to a dead-letter topic.
-    attributes = {"kind": message.kind, "track_id": record.track_id,
-                  "CloudPubSubDeadLetterSourceDeliveryCount": "10",
-                  "CloudPubSubDeadLetterSourceSubscription": source,
-                  "CloudPubSubDeadLetterSourceSubscriptionProject": cloud_env.project_id}
+    attributes = {
+        "kind": message.kind,
+        "track_id": record.track_id,
+        "CloudPubSubDeadLetterSourceDeliveryCount": "10",
+        "CloudPubSubDeadLetterSourceSubscription": source,
+        "CloudPubSubDeadLetterSourceSubscriptionProject": cloud_env.project_id,
+    }
     body = envelope(to_json(message).encode(), attributes)
     response = post_raw_push(function_client("dead_letter"), cloud_env, "trackscan-features-dead-letter", body)
     assert response.status_code == 200
@@ -215,14 +240,23 @@ def test_dead_letter_marks_track_failed_when_retries_exhausted(
 def _stalled_record(tracks: FirestoreTrackStore, source_uri: str, generation: str) -> TrackRecord:
     """A EXTRACTING track last updated a year ago: its next message was lost."""
     old = "2025-11-26T00:00:00.000+00:00"
-    record = replace(new_record(source_uri, generation, PARTNER, "ingest"), state=TrackState.EXTRACTING,
-                     created_at=old, updated_at=old)
+    record = replace(
+        new_record(source_uri, generation, PARTNER, "ingest"),
+        state=TrackState.EXTRACTING,
+        created_at=old,
+        updated_at=old,
+    )
     return tracks.create_if_absent(record)
 
 
 def test_reconcile_replays_a_stalled_track_and_fails_one_whose_source_is_gone(
-        function_client, cloud_env: Config, tracks: FirestoreTrackStore, taps: Taps, song: Path,
-        monkeypatch: pytest.MonkeyPatch):
+    function_client,
+    cloud_env: Config,
+    tracks: FirestoreTrackStore,
+    taps: Taps,
+    song: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
     monkeypatch.setenv("TRACKSCAN_RECONCILE_AFTER_S", "3600")  # leaves other tests' fresh records alone
     uri, generation = _upload(cloud_env, song)
     stalled = _stalled_record(tracks, uri, generation)
@@ -231,8 +265,11 @@ def test_reconcile_replays_a_stalled_track_and_fails_one_whose_source_is_gone(
     response = function_client("reconcile").post("/")
     assert response.status_code == 200
     assert response.get_json()["replayed"] >= 1 and response.get_json()["source_gone"] >= 1
-    (replayed,) = taps.pull(topic_name(cloud_env.topic_prefix, "ingest"), 1, lambda m: (
-        m.attributes.get("kind") == UploadReceived.kind and from_json(m.data).source_uri == uri))
+    (replayed,) = taps.pull(
+        topic_name(cloud_env.topic_prefix, "ingest"),
+        1,
+        lambda m: m.attributes.get("kind") == UploadReceived.kind and from_json(m.data).source_uri == uri,
+    )
     assert from_json(replayed.data) == UploadReceived(uri, generation, song.stat().st_size, PARTNER)
     assert _state(tracks, stalled.track_id).state is TrackState.EXTRACTING  # ingest moves it on, not reconcile
     failed = _state(tracks, gone.track_id)

@@ -95,8 +95,15 @@ def test_release_gate_runs_the_tests_in_the_builder_image_and_fails_on_emulator_
     assert "make test" in test["args"][-1] and "dev stack unavailable" in test["args"][-1]
     assert "tools/builder" in _step(build, "builder-image")["args"][-1]
     text = dockerfile.decode()
-    for tool in ("google-cloud-cli-pubsub-emulator", "google-cloud-cli-firestore-emulator", "openjdk-", "terraform",
-                 "make", "git", "python:3.11"):
+    for tool in (
+        "google-cloud-cli-pubsub-emulator",
+        "google-cloud-cli-firestore-emulator",
+        "openjdk-",
+        "terraform",
+        "make",
+        "git",
+        "python:3.11",
+    ):
         assert tool in text, f"the builder image lacks {tool}"
 
 

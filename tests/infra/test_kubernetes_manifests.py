@@ -98,10 +98,14 @@ def test_only_the_cloud_run_egress_range_reaches_grpc(manifests: dict, dev: Terr
     assert [peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer] == [run_egress_cidr]
     # Besides Cloud Run, only the infer step's pull workers in their namespace.
     in_cluster = [peer for peer in peers if "ipBlock" not in peer]
-    assert in_cluster == [{
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": dev.locals()["worker_namespace"]}},
-        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "trackscan-worker", "trackscan.dev/step": "infer"}},
-    }]
+    assert in_cluster == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": dev.locals()["worker_namespace"]}},
+            "podSelector": {
+                "matchLabels": {"app.kubernetes.io/name": "trackscan-worker", "trackscan.dev/step": "infer"}
+            },
+        }
+    ]
     assert manifests[("Service", "triton")]["spec"]["loadBalancerSourceRanges"] == [run_egress_cidr]
     default_deny = manifests[("NetworkPolicy", "default-deny-ingress")]["spec"]
     assert default_deny["podSelector"] == {} and default_deny["policyTypes"] == ["Ingress"]

@@ -12,14 +12,19 @@ PIN = re.compile(r"^([A-Za-z0-9_.\[\]-]+)==([^\s\\;]+)", re.M)
 
 
 def _pins(path: Path) -> dict[str, str]:
-    return {re.sub(r"\[.*\]", "", name).lower().replace("_", "-"): version
-            for name, version in PIN.findall(path.read_text())}
+    return {
+        re.sub(r"\[.*\]", "", name).lower().replace("_", "-"): version
+        for name, version in PIN.findall(path.read_text())
+    }
 
 
-@pytest.mark.parametrize(("lock", "sources"), [
-    ("requirements.lock", ("requirements.txt",)),
-    ("requirements-dev.lock", ("requirements.txt", "requirements-dev.txt")),
-])
+@pytest.mark.parametrize(
+    ("lock", "sources"),
+    [
+        ("requirements.lock", ("requirements.txt",)),
+        ("requirements-dev.lock", ("requirements.txt", "requirements-dev.txt")),
+    ],
+)
 def test_lock_pins_what_the_requirements_pin_when_compiled(lock, sources):
     locked = _pins(REPO / lock)
     wanted = {name: version for source in sources for name, version in _pins(REPO / source).items()}

@@ -61,7 +61,7 @@ def test_log_metrics_match_the_log_lines_the_code_writes(modules: dict[str, Terr
         assert re.search(rf'log\.error\(\s*"{message}"', source), f'the code no longer logs "{message}" at ERROR'
     # FAILED tracks are counted by code, the field the code logs with "track failed".
     assert metrics["tracks_failed"]["label_extractors"] == {"code": "EXTRACT(jsonPayload.code)"}
-    assert re.search(r'log\.error\("track failed", extra=\{[^}]*"code":', step_policy)
+    assert re.search(r'log\.error\(\s*"track failed",\s*extra=\{[^}]*"code":', step_policy)
 
 
 def test_triton_alert_fires_when_no_replica_is_scraped(modules: dict[str, TerraformDir]) -> None:
@@ -75,8 +75,10 @@ def test_auth_failure_metric_counts_the_log_line_the_throttle_writes(modules: di
     metric = modules["monitoring"].resources("google_logging_metric")["auth_failures"]
     throttle = (REPO_ROOT / "shared" / "trackscan" / "api" / "throttle.py").read_text()
     assert 'jsonPayload.message=\\"authentication failed\\"' in metric["filter"]
-    assert "severity=WARNING" in metric["filter"] and re.search(r'log\.warning\("authentication failed"', throttle)
-    assert metric["label_extractors"] == {"kind": "EXTRACT(jsonPayload.kind)",
-                                          "outcome": "EXTRACT(jsonPayload.outcome)"}
+    assert "severity=WARNING" in metric["filter"] and re.search(r'log\.warning\(\s*"authentication failed"', throttle)
+    assert metric["label_extractors"] == {
+        "kind": "EXTRACT(jsonPayload.kind)",
+        "outcome": "EXTRACT(jsonPayload.outcome)",
+    }
     policy = modules["monitoring"].resources("google_monitoring_alert_policy")["auth_throttled"]
     assert 'outcome = \\"throttled\\"' in first(_condition(policy)["condition_threshold"])["filter"]

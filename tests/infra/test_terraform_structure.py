@@ -39,17 +39,13 @@ META_ARGUMENTS = {"source", "version", "providers", "depends_on", "count", "for_
 
 def _cloud_run_calls(dev: TerraformDir) -> dict[str, dict]:
     return {
-        name: body
-        for name, body in dev.module_calls().items()
-        if body["source"] == "../../modules/cloud_run_service"
+        name: body for name, body in dev.module_calls().items() if body["source"] == "../../modules/cloud_run_service"
     }
 
 
 def _subscription_calls(dev: TerraformDir) -> dict[str, dict]:
     return {
-        name: body
-        for name, body in dev.module_calls().items()
-        if body["source"] == "../../modules/push_subscription"
+        name: body for name, body in dev.module_calls().items() if body["source"] == "../../modules/push_subscription"
     }
 
 

@@ -80,8 +80,11 @@ def test_worker_arguments_are_accepted_by_the_cli(steps: dict[str, dict[str, Any
         container = _container(deployment)
         arguments = container["command"][2:] + container["args"]
         context = worker.make_context("worker", list(arguments))
-        assert context.params == {"step": step, "subscription": f"trackscan-{step}",
-                                  "concurrency": settings["concurrency"]}
+        assert context.params == {
+            "step": step,
+            "subscription": f"trackscan-{step}",
+            "concurrency": settings["concurrency"],
+        }
     with pytest.raises(click.UsageError):
         worker.make_context("worker", ["--step", "no-such-step"])
 

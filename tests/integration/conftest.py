@@ -53,12 +53,20 @@ def triton_skip_reason(emulator_tools: None, stack_config: Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def dev_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-              stack_config: Config, triton_skip_reason: str) -> Iterator[DevStack]:
+def dev_stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    stack_config: Config,
+    triton_skip_reason: str,
+) -> Iterator[DevStack]:
     """The running dev stack; functions only where functions/main.py exists."""
-    stack = DevStack(config=stack_config, ports=DevPorts.free(), state_dir=tmp_path_factory.mktemp("dev"),
-                     functions_source=FUNCTIONS_SOURCE if FUNCTIONS_SOURCE.is_file() else None,
-                     with_triton=not triton_skip_reason)
+    stack = DevStack(
+        config=stack_config,
+        ports=DevPorts.free(),
+        state_dir=tmp_path_factory.mktemp("dev"),
+        functions_source=FUNCTIONS_SOURCE if FUNCTIONS_SOURCE.is_file() else None,
+        with_triton=not triton_skip_reason,
+    )
     try:
         stack.start()
     except DevStackUnavailable as exc:

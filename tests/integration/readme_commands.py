@@ -42,8 +42,9 @@ def readme_blocks(text: str | None = None) -> list[Block]:
     for match in SH_BLOCK.finditer(text):
         headings = HEADING.findall(text, 0, match.start())
         joined = re.sub(r"\\\n\s*", "", match.group(1))
-        commands = tuple(line.strip() for line in joined.splitlines()
-                         if line.strip() and not line.strip().startswith("#"))
+        commands = tuple(
+            line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")
+        )
         blocks.append(Block(headings[-1] if headings else "", commands))
     return blocks
 
@@ -116,8 +117,9 @@ class Shell:
         """Runs one command line as written; its exported variables are kept for the next."""
         script = f"{command}\n__rc=$?\nenv -0 > {shlex.quote(str(self._exported))}\nexit $__rc\n"
         self._exported.unlink(missing_ok=True)
-        done = subprocess.run(["bash", "-c", script], cwd=self.folder, env=self.env, capture_output=True,
-                              text=True, timeout=timeout_s)
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=self.folder, env=self.env, capture_output=True, text=True, timeout=timeout_s
+        )
         if self._exported.is_file():
             pairs = (item.split("=", 1) for item in self._exported.read_text().split("\0") if "=" in item)
             self.env = {name: value for name, value in pairs if name not in _SHELL_OWN}

@@ -84,7 +84,8 @@ def test_gcs_stat_reports_size_and_generation_when_object_exists(blobs: GcsBlobS
 
 
 def test_gcs_open_read_returns_old_content_when_generation_pinned_and_overwritten(
-        blobs: GcsBlobStore, bucket_name: str):
+    blobs: GcsBlobStore, bucket_name: str
+):
     from google.cloud import storage
 
     uri = f"gs://{bucket_name}/partner/song.ogg"
@@ -100,8 +101,17 @@ def test_gcs_open_read_returns_old_content_when_generation_pinned_and_overwritte
 
 
 # Names a partner could give, as GCS stores them; the last is 1,024 bytes, GCS's limit.
-ODD_NAMES = ["p/take #1.flac", "p/what?.flac", "p/100% live.flac", "p/a%2F..%2Fb.flac", "p/two  spaces .flac",
-             "p/Sigur Rós – Hoppípolla 🎧.flac", "p/mix.flac#17", "p/#/?/%", "p/" + "é" * 510 + "xx"]
+ODD_NAMES = [
+    "p/take #1.flac",
+    "p/what?.flac",
+    "p/100% live.flac",
+    "p/a%2F..%2Fb.flac",
+    "p/two  spaces .flac",
+    "p/Sigur Rós – Hoppípolla 🎧.flac",
+    "p/mix.flac#17",
+    "p/#/?/%",
+    "p/" + "é" * 510 + "xx",
+]
 
 
 def test_gcs_store_keeps_every_name_intact_when_it_holds_uri_syntax(blobs: GcsBlobStore, bucket_name: str):
@@ -132,7 +142,7 @@ class _Body:
         end = len(self.data) if n < 0 else min(len(self.data), self.position + n)
         if self.fail_at is not None and end > self.fail_at:
             raise _ClientGone("the client went away")
-        chunk, self.position = bytes(self.data[self.position:end]), end
+        chunk, self.position = bytes(self.data[self.position : end]), end
         return chunk
 
     def tell(self) -> int:
@@ -152,10 +162,12 @@ def test_gcs_write_if_absent_streams_a_reader_in_chunks_when_given_one(blobs: Gc
     assert _read(blobs, uri) == data
 
 
-@pytest.mark.xfail(strict=True, reason="fake-gcs-server 1.54 drops ifGenerationMatch on resumable uploads "
-                   "(fsouza/fake-gcs-server#1967, fixed by #2260); GCS enforces it when the upload finalizes")
-def test_gcs_write_if_absent_keeps_the_object_when_a_reader_is_written_over_it(blobs: GcsBlobStore,
-                                                                              bucket_name: str):
+@pytest.mark.xfail(
+    strict=True,
+    reason="fake-gcs-server 1.54 drops ifGenerationMatch on resumable uploads "
+    "(fsouza/fake-gcs-server#1967, fixed by #2260); GCS enforces it when the upload finalizes",
+)
+def test_gcs_write_if_absent_keeps_the_object_when_a_reader_is_written_over_it(blobs: GcsBlobStore, bucket_name: str):
     uri = f"gs://{bucket_name}/p/kept.flac"
     assert blobs.write_if_absent(uri, _Body(b"first")) is True
     assert blobs.write_if_absent(uri, _Body(b"second")) is False
@@ -169,8 +181,7 @@ def test_gcs_write_if_absent_leaves_no_object_when_the_reader_fails_midway(blobs
     assert blobs.stat(uri) is None
 
 
-def test_gcs_resumable_upload_session_creates_the_object_when_the_file_is_put(blobs: GcsBlobStore,
-                                                                             bucket_name: str):
+def test_gcs_resumable_upload_session_creates_the_object_when_the_file_is_put(blobs: GcsBlobStore, bucket_name: str):
     import requests
 
     uri = f"gs://{bucket_name}/p/big take #1.flac"
@@ -213,8 +224,10 @@ def probe_config(stack_env: dict[str, str], stack_config: Config) -> Iterator[Co
     topics = list(topic_names(config).values())
     for topic in topics:
         publisher.create_topic(name=publisher.topic_path(config.project_id, topic))
-        subscriber.create_subscription(name=subscriber.subscription_path(config.project_id, topic),
-                                       topic=publisher.topic_path(config.project_id, topic))
+        subscriber.create_subscription(
+            name=subscriber.subscription_path(config.project_id, topic),
+            topic=publisher.topic_path(config.project_id, topic),
+        )
     yield config
     for topic in topics:
         subscriber.delete_subscription(subscription=subscriber.subscription_path(config.project_id, topic))
@@ -280,8 +293,9 @@ def tracks(collection: str, stack_config: Config) -> FirestoreTrackStore:
     return FirestoreTrackStore(firestore.Client(project=stack_config.project_id), collection)
 
 
-def _record(name: str, partner: str = "p", generation: str = "1", updated_s: int = 0,
-            state: TrackState = TrackState.RECEIVED) -> TrackRecord:
+def _record(
+    name: str, partner: str = "p", generation: str = "1", updated_s: int = 0, state: TrackState = TrackState.RECEIVED
+) -> TrackRecord:
     """A record with a chosen updated_at, so "newest first" has one right answer."""
     stamp = f"2026-01-01T00:00:{updated_s:02d}.000+00:00"
     record = new_record(f"gs://ingest/{partner}/{name}", generation, partner, "ingest")
@@ -289,8 +303,15 @@ def _record(name: str, partner: str = "p", generation: str = "1", updated_s: int
 
 
 def _result() -> TrackResult:
-    return TrackResult(tags={"mtt": {"guitar": 0.5}, "msd": {"rock": 0.25}}, top_tags=["guitar"], tempo_bpm=120.0,
-                       key="C major", loudness_lufs=-14.0, duration_s=60.0, embedding=[0.5] * 200)
+    return TrackResult(
+        tags={"mtt": {"guitar": 0.5}, "msd": {"rock": 0.25}},
+        top_tags=["guitar"],
+        tempo_bpm=120.0,
+        key="C major",
+        loudness_lufs=-14.0,
+        duration_s=60.0,
+        embedding=[0.5] * 200,
+    )
 
 
 def test_firestore_create_if_absent_returns_stored_record_when_created_twice(tracks: FirestoreTrackStore):
@@ -327,11 +348,16 @@ def test_firestore_apply_keeps_done_when_failed_arrives_after(tracks: FirestoreT
 
 
 def test_firestore_query_pages_newest_first_when_filtered_by_partner_and_state(tracks: FirestoreTrackStore):
-    mine = [tracks.create_if_absent(_record(f"{i}.ogg", "p", updated_s=i,
-                                            state=TrackState.EXTRACTING if i % 2 else TrackState.DONE))
-            for i in range(5)]
-    theirs = [tracks.create_if_absent(_record(f"{i}.ogg", "q", updated_s=10 + i, state=TrackState.EXTRACTING))
-              for i in range(2)]
+    mine = [
+        tracks.create_if_absent(
+            _record(f"{i}.ogg", "p", updated_s=i, state=TrackState.EXTRACTING if i % 2 else TrackState.DONE)
+        )
+        for i in range(5)
+    ]
+    theirs = [
+        tracks.create_if_absent(_record(f"{i}.ogg", "q", updated_s=10 + i, state=TrackState.EXTRACTING))
+        for i in range(2)
+    ]
     pages, after = [], None
     while True:
         page = tracks.query("p", None, limit=2, after=after)
@@ -345,8 +371,12 @@ def test_firestore_query_pages_newest_first_when_filtered_by_partner_and_state(t
     decoding = tracks.query("p", TrackState.EXTRACTING, limit=10, after=None)
     assert [r.track_id for r in decoding] == [mine[3].track_id, mine[1].track_id]
     every_partner = tracks.query(None, TrackState.EXTRACTING, limit=10, after=None)
-    assert [r.track_id for r in every_partner] == [theirs[1].track_id, theirs[0].track_id,
-                                                   mine[3].track_id, mine[1].track_id]
+    assert [r.track_id for r in every_partner] == [
+        theirs[1].track_id,
+        theirs[0].track_id,
+        mine[3].track_id,
+        mine[1].track_id,
+    ]
     assert tracks.query("nobody", None, limit=10, after=None) == []
 
 
@@ -359,12 +389,13 @@ def test_firestore_stalled_lists_one_state_oldest_first_up_to_the_cutoff(tracks:
     stalled = tracks.stalled(TrackState.EXTRACTING, cutoff, limit=10)
     assert [r.track_id for r in stalled] == [by_stamp[s].track_id for s in (10, 20, 30, 40)]
     assert [r.track_id for r in tracks.stalled(TrackState.EXTRACTING, cutoff, limit=2)] == [
-        by_stamp[10].track_id, by_stamp[20].track_id]
+        by_stamp[10].track_id,
+        by_stamp[20].track_id,
+    ]
     assert tracks.stalled(TrackState.RECEIVED, cutoff, limit=10) == []
 
 
-def test_firestore_by_source_returns_newest_generation_first_when_source_overwritten(
-        tracks: FirestoreTrackStore):
+def test_firestore_by_source_returns_newest_generation_first_when_source_overwritten(tracks: FirestoreTrackStore):
     old = tracks.create_if_absent(_record("a.ogg", generation="1", updated_s=1))
     new = tracks.create_if_absent(_record("a.ogg", generation="2", updated_s=2))
     tracks.create_if_absent(_record("b.ogg", updated_s=3))
@@ -377,8 +408,7 @@ def test_firestore_by_source_returns_newest_generation_first_when_source_overwri
 def test_firestore_apply_lets_exactly_one_thread_win_when_threads_race(collection: str, stack_config: Config):
     from google.cloud import firestore
 
-    stores = [FirestoreTrackStore(firestore.Client(project=stack_config.project_id), collection)
-              for _ in range(RACERS)]
+    stores = [FirestoreTrackStore(firestore.Client(project=stack_config.project_id), collection) for _ in range(RACERS)]
     record = stores[0].create_if_absent(_record("raced.ogg"))
     barrier = threading.Barrier(RACERS)
     outcomes: list[object] = [None] * RACERS
@@ -386,8 +416,9 @@ def test_firestore_apply_lets_exactly_one_thread_win_when_threads_race(collectio
     def race(index: int) -> None:
         barrier.wait()
         try:
-            outcomes[index] = stores[index].apply(record.track_id, Transition(TrackState.EXTRACTING, "ingest",
-                                                                              attempt=index + 1))
+            outcomes[index] = stores[index].apply(
+                record.track_id, Transition(TrackState.EXTRACTING, "ingest", attempt=index + 1)
+            )
         except Exception as exc:  # noqa: BLE001 - the test sorts every outcome below
             outcomes[index] = exc
 
@@ -419,8 +450,9 @@ def triton_url(dev_stack: DevStack, triton_skip_reason: str) -> str:
 def test_triton_tagger_scores_like_onnx_tagger_when_given_same_patches(triton_url: str, stack_config: Config):
     patches = patches_from_audio(to_model_rate(music_like(12.0)[None, :], 44_100))
     onnx = OnnxTagger(stack_config.model_path)
-    triton = TritonTagger(triton_url, stack_config.triton_model_name, stack_config.infer_timeout_s,
-                          onnx.model_info().sha256)
+    triton = TritonTagger(
+        triton_url, stack_config.triton_model_name, stack_config.infer_timeout_s, onnx.model_info().sha256
+    )
     expected, got = onnx.predict(patches), triton.predict(patches)
     assert got.mtt.shape == (len(patches), 50) and len(patches) == 4
     for name in ("mtt", "msd", "embedding"):
@@ -431,10 +463,12 @@ def test_triton_tagger_scores_like_onnx_tagger_when_given_same_patches(triton_ur
 
 @pytest.mark.parametrize("where", ["closed port", "http port"])
 def test_triton_tagger_raises_retryable_quickly_when_server_unreachable(
-        where: str, triton_url: str, dev_stack: DevStack, stack_config: Config):
+    where: str, triton_url: str, dev_stack: DevStack, stack_config: Config
+):
     url = f"127.0.0.1:{free_ports(1)[0]}" if where == "closed port" else f"127.0.0.1:{dev_stack.ports.triton_http}"
-    tagger = TritonTagger(url, stack_config.triton_model_name, timeout_s=stack_config.infer_timeout_s,
-                          model_sha256="0" * 64)
+    tagger = TritonTagger(
+        url, stack_config.triton_model_name, timeout_s=stack_config.infer_timeout_s, model_sha256="0" * 64
+    )
     started = time.monotonic()
     with pytest.raises(RetryableError, match=url):
         tagger.predict(np.zeros((1, 187, 96), np.float32))

@@ -26,17 +26,25 @@ MODEL = ModelInfo("musicnn", "ab" * 32)
 def tracks(stack_env: dict[str, str], stack_config: Config) -> FirestoreTrackStore:
     from google.cloud import firestore
 
-    return FirestoreTrackStore(firestore.Client(project=stack_config.project_id),
-                               f"tracks-capabilities-{uuid.uuid4().hex[:10]}")
+    return FirestoreTrackStore(
+        firestore.Client(project=stack_config.project_id), f"tracks-capabilities-{uuid.uuid4().hex[:10]}"
+    )
 
 
-def _done(store: FirestoreTrackStore, name: str, distance: float, partner: str = "acme",
-          content_hash: str | None = None, model: ModelInfo = MODEL) -> TrackRecord:
+def _done(
+    store: FirestoreTrackStore,
+    name: str,
+    distance: float,
+    partner: str = "acme",
+    content_hash: str | None = None,
+    model: ModelInfo = MODEL,
+) -> TrackRecord:
     record = store.create_if_absent(new_record(f"gs://ingest/{partner}/{name}", "1", partner, "ingest"))
     embedding = [float(x) for x in (1 - distance) * BASE + distance * OTHER]
     result = TrackResult({"mtt": {}, "msd": {}}, [name], 120.0, "C major", -14.0, 30.0, embedding)
-    done = store.apply(record.track_id, Transition(TrackState.DONE, "finalize", result=result, model=model,
-                                                   content_hash=content_hash))
+    done = store.apply(
+        record.track_id, Transition(TrackState.DONE, "finalize", result=result, model=model, content_hash=content_hash)
+    )
     assert done is not None
     return done
 
@@ -88,18 +96,24 @@ def test_firestore_keeps_a_rerun_apart_from_the_tracks_until_it_supersedes_one(t
     original = _done(tracks, "song.ogg", 0.2)
     new_model = ModelInfo("musicnn", "cd" * 32)
     rerun_id = rerun_track_id(original.track_id, new_model.sha256)
-    rerun = dataclasses.replace(new_record(original.source_uri, "1", "acme", "ingest"), track_id=rerun_id,
-                                rerun_of=original.track_id)
+    rerun = dataclasses.replace(
+        new_record(original.source_uri, "1", "acme", "ingest"), track_id=rerun_id, rerun_of=original.track_id
+    )
     tracks.create_if_absent(rerun)
     assert tracks.get(rerun_id).rerun_of == original.track_id
     assert [r.track_id for r in tracks.query("acme", None, 10, None)] == [original.track_id]
     assert [r.track_id for r in tracks.by_source(original.source_uri, 10)] == [original.track_id]
     newer = dataclasses.replace(original.result, top_tags=["newer"])
-    superseded = tracks.apply(original.track_id, Transition(TrackState.DONE, "backfill", result=newer,
-                                                             model=new_model, supersede=True))
+    superseded = tracks.apply(
+        original.track_id, Transition(TrackState.DONE, "backfill", result=newer, model=new_model, supersede=True)
+    )
     assert superseded.model == new_model and superseded.state is TrackState.DONE
-    assert tracks.apply(original.track_id, Transition(TrackState.DONE, "backfill", result=newer, model=new_model,
-                                                      supersede=True)) is None  # once only
+    assert (
+        tracks.apply(
+            original.track_id, Transition(TrackState.DONE, "backfill", result=newer, model=new_model, supersede=True)
+        )
+        is None
+    )  # once only
 
 
 def test_gcs_content_hash_is_the_md5_of_the_bytes_when_uploaded(stack_env: dict[str, str], stack_config: Config):

@@ -32,7 +32,7 @@ from trackscan.pipeline.steps import topic_name
 
 OUTPUTS = ("mtt_scores", "msd_scores", "embedding")
 # Stand-ins for functions/main.py: record each CloudEvent they get, as functions-framework made it.
-STUB_FUNCTIONS = '''
+STUB_FUNCTIONS = """
 import json, os
 import functions_framework
 
@@ -44,7 +44,7 @@ def _record(target, event):
 @functions_framework.cloud_event
 def ingest(event):
     _record("ingest", event)
-'''
+"""
 
 
 def _wait_for(condition, timeout_s: float, what: str):
@@ -67,8 +67,7 @@ def test_dev_stack_servers_answer_when_started(dev_stack: DevStack, stack_env: d
     assert document.get().to_dict() == {"answered": True}
 
 
-def test_fake_gcs_publishes_object_finalize_when_ingest_object_uploaded(dev_stack: DevStack,
-                                                                        stack_env: dict[str, str]):
+def test_fake_gcs_publishes_object_finalize_when_ingest_object_uploaded(dev_stack: DevStack, stack_env: dict[str, str]):
     from google.cloud import pubsub_v1, storage
 
     config = dev_stack.config
@@ -108,22 +107,25 @@ def test_triton_infers_like_onnxruntime_when_given_patches(dev_stack: DevStack, 
     client = triton.InferenceServerClient(dev_stack.env["TRITON_GRPC_URL"])
     inputs = [triton.InferInput("patches", list(patches.shape), "FP32")]
     inputs[0].set_data_from_numpy(patches)
-    result = client.infer(dev_stack.config.triton_model_name, inputs,
-                          outputs=[triton.InferRequestedOutput(name) for name in OUTPUTS])
+    result = client.infer(
+        dev_stack.config.triton_model_name, inputs, outputs=[triton.InferRequestedOutput(name) for name in OUTPUTS]
+    )
     session = ort.InferenceSession(dev_stack.config.model_path, providers=["CPUExecutionProvider"])
     expected = dict(zip(OUTPUTS, session.run(list(OUTPUTS), {"patches": patches}), strict=True))
     for name in OUTPUTS:
         np.testing.assert_allclose(result.as_numpy(name), expected[name], rtol=0, atol=1e-5)
 
 
-def test_push_subscriptions_have_dead_letter_and_retry_policy_when_provisioned(dev_stack: DevStack,
-                                                                              stack_env: dict[str, str]):
+def test_push_subscriptions_have_dead_letter_and_retry_policy_when_provisioned(
+    dev_stack: DevStack, stack_env: dict[str, str]
+):
     from google.cloud import pubsub_v1
 
     with pubsub_v1.SubscriberClient() as subscriber:
         for planned in subscriptions(dev_stack.config, dev_stack.ports):
             found = subscriber.get_subscription(
-                subscription=subscriber.subscription_path(dev_stack.config.project_id, planned.name))
+                subscription=subscriber.subscription_path(dev_stack.config.project_id, planned.name)
+            )
             assert found.push_config.push_endpoint == planned.push_endpoint
             assert found.dead_letter_policy.dead_letter_topic.endswith(f"/topics/{planned.dead_letter_topic}")
             assert found.dead_letter_policy.max_delivery_attempts == MAX_DELIVERY_ATTEMPTS
@@ -132,7 +134,8 @@ def test_push_subscriptions_have_dead_letter_and_retry_policy_when_provisioned(d
 
 
 def test_push_subscription_delivers_cloud_event_to_function_when_published(
-        dev_stack: DevStack, stack_env: dict[str, str], tmp_path: Path):
+    dev_stack: DevStack, stack_env: dict[str, str], tmp_path: Path
+):
     from google.cloud import pubsub_v1
 
     config, topic, marker = dev_stack.config, f"probe-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
@@ -193,9 +196,14 @@ def _group_members(pgids: set[int]) -> list[int]:
 def test_dev_down_leaves_no_process_when_stack_was_up(emulator_tools: None, tmp_path: Path):
     env = {**os.environ, "TRACKSCAN_HOME": str(tmp_path / "home")}
     dev = [sys.executable, "-c", "from trackscan.dev.cli import dev; dev()"]
-    up = subprocess.run([*dev, "up", "--free-ports", "--no-triton", "--no-functions", "--env-file",
-                         str(tmp_path / ".dev.env")], env=env, cwd=tmp_path, capture_output=True, text=True,
-                        timeout=300)
+    up = subprocess.run(
+        [*dev, "up", "--free-ports", "--no-triton", "--no-functions", "--env-file", str(tmp_path / ".dev.env")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     state_path = tmp_path / "home" / "dev" / "processes.json"
     recorded = json.loads(state_path.read_text())["processes"] if state_path.exists() else []
     pgids = {child["pid"] for child in recorded}

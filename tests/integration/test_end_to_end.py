@@ -60,8 +60,7 @@ class Submitted:
 
 @pytest.fixture(scope="module")
 def music_file() -> Path:
-    done = subprocess.run([str(REPO_ROOT / "scripts" / "fetch_music.sh")], capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([str(REPO_ROOT / "scripts" / "fetch_music.sh")], capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         pytest.skip(f"could not fetch the Debian music packages: {done.stderr.strip()[-300:]}")
     path = Path(done.stdout.strip()) / MUSIC
@@ -94,9 +93,13 @@ def embedded_run(music_file: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     env["TRACKSCAN_MODEL_VARIANT"] = "onnxruntime-fp32"
     run = EmbeddedRun(home / "stdout.jsonl", home / "stderr.log")
     with run.stdout.open("w") as stdout, run.stderr.open("w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "trackscan.cli", "run", str(music_file), "--json"],
-                                   env={**env, "TRACKSCAN_HOME": str(home / ".trackscan")}, cwd=home,
-                                   stdout=stdout, stderr=stderr)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "trackscan.cli", "run", str(music_file), "--json"],
+            env={**env, "TRACKSCAN_HOME": str(home / ".trackscan")},
+            cwd=home,
+            stdout=stdout,
+            stderr=stderr,
+        )
     yield dataclasses.replace(run, process=process)
     if process.poll() is None:
         process.kill()
@@ -109,15 +112,20 @@ def embedded(embedded_run: EmbeddedRun, finished: dict[str, TrackRecord]) -> dic
     assert embedded_run.process is not None
     returncode = embedded_run.process.wait(timeout=EMBEDDED_TIMEOUT_S)
     assert returncode == 0, embedded_run.stderr.read_text()[-2000:]
-    line, = (json.loads(text) for text in embedded_run.stdout.read_text().splitlines() if text.strip())
+    (line,) = (json.loads(text) for text in embedded_run.stdout.read_text().splitlines() if text.strip())
     assert line["state"] == "DONE", line["error"]
     return line
 
 
-def _api(stack: DevStack, method: str, path: str, body: bytes | None = None,
-         content_type: str = "application/json") -> dict[str, Any]:
-    request = urllib.request.Request(stack.env["TRACKSCAN_API_URL"] + path, data=body, method=method,
-                                     headers={"X-API-Key": stack.api_key, "Content-Type": content_type})
+def _api(
+    stack: DevStack, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
+) -> dict[str, Any]:
+    request = urllib.request.Request(
+        stack.env["TRACKSCAN_API_URL"] + path,
+        data=body,
+        method=method,
+        headers={"X-API-Key": stack.api_key, "Content-Type": content_type},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -135,8 +143,13 @@ def submitted(running_stack: DevStack, embedded_run: EmbeddedRun, music_file: Pa
     by_uri.upload_from_filename(str(music_file))
     uri = f"gs://{config.ingest_bucket_name}/{by_uri.name}"
     api_uri = _api(running_stack, "POST", "/v1/tracks", json.dumps({"source_uri": uri}).encode())
-    api_body = _api(running_stack, "POST", f"/v1/tracks?filename=e2e-{run_id}-body.ogg",
-                    music_file.read_bytes(), content_type="audio/ogg")
+    api_body = _api(
+        running_stack,
+        "POST",
+        f"/v1/tracks?filename=e2e-{run_id}-body.ogg",
+        music_file.read_bytes(),
+        content_type="audio/ogg",
+    )
     assert api_uri["track_id"] == track_id_for(uri, str(by_uri.generation))
     gcs_id = track_id_for(f"gs://{config.ingest_bucket_name}/{uploaded.name}", str(uploaded.generation))
     return Submitted(gcs_id, api_uri["track_id"], api_body["track_id"], running_stack)
@@ -173,7 +186,8 @@ def _assert_tags_match(result: dict[str, Any], embedded: dict[str, Any]) -> None
 
 
 def test_cloud_pipeline_tags_like_embedded_run_when_music_uploaded_to_ingest_bucket(
-        submitted: Submitted, finished: dict[str, TrackRecord], embedded: dict[str, Any]):
+    submitted: Submitted, finished: dict[str, TrackRecord], embedded: dict[str, Any]
+):
     record = finished[submitted.uploaded]
     assert record.state.value == "DONE", record.error
     assert record.result is not None and record.model is not None
@@ -185,7 +199,8 @@ def test_cloud_pipeline_tags_like_embedded_run_when_music_uploaded_to_ingest_buc
 
 @pytest.mark.parametrize("way", ["api_uri", "api_body"])
 def test_api_serves_tags_like_embedded_run_when_track_submitted_through_api(
-        way: str, submitted: Submitted, finished: dict[str, TrackRecord], embedded: dict[str, Any]):
+    way: str, submitted: Submitted, finished: dict[str, TrackRecord], embedded: dict[str, Any]
+):
     track_id = getattr(submitted, way)
     resource = _api(submitted.stack, "GET", f"/v1/tracks/{track_id}")
     assert resource["state"] == "DONE", resource["error"]
@@ -194,7 +209,8 @@ def test_api_serves_tags_like_embedded_run_when_track_submitted_through_api(
 
 
 def test_cloud_timeline_runs_received_to_done_when_track_finishes(
-        submitted: Submitted, finished: dict[str, TrackRecord]):
+    submitted: Submitted, finished: dict[str, TrackRecord]
+):
     for track_id in submitted.all:
         record = finished[track_id]
         # The three carry the same bytes: one that ingest saw after another finished is served its
@@ -221,7 +237,8 @@ def test_cloud_pipeline_leaves_no_work_blobs_when_track_done(submitted: Submitte
 
 
 def test_cloud_reupload_of_the_same_bytes_is_served_the_finished_result(
-        submitted: Submitted, finished: dict[str, TrackRecord], music_file: Path):
+    submitted: Submitted, finished: dict[str, TrackRecord], music_file: Path
+):
     from google.cloud import firestore, storage
 
     from trackscan.adapters.firestore_store import FirestoreTrackStore
@@ -244,7 +261,8 @@ def test_cloud_reupload_of_the_same_bytes_is_served_the_finished_result(
 
 
 def test_api_finds_the_same_sound_first_when_asked_for_similar_tracks_on_the_stack(
-        submitted: Submitted, finished: dict[str, TrackRecord]):
+    submitted: Submitted, finished: dict[str, TrackRecord]
+):
     found = _api(submitted.stack, "GET", f"/v1/tracks/{submitted.uploaded}/similar?limit=2")["similar"]
     assert len(found) == 2 and submitted.uploaded not in {t["track_id"] for t in found}
     assert all(t["similarity"] == pytest.approx(1.0, abs=1e-4) for t in found)  # the same bytes
@@ -267,7 +285,8 @@ def test_console_serves_the_track_page_to_the_dev_login_on_the_stack(submitted: 
 
 
 def test_backfill_pass_retags_a_result_of_another_model_through_the_stack(
-        submitted: Submitted, finished: dict[str, TrackRecord]):
+    submitted: Submitted, finished: dict[str, TrackRecord]
+):
     from dataclasses import replace
 
     from trackscan import backfill

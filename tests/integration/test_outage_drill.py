@@ -60,7 +60,8 @@ def _swept(reconcile_log: Path) -> set[str]:
 
 
 def test_uploads_made_while_pubsub_was_down_reach_done_with_no_manual_step(
-        emulator_tools: None, triton_skip_reason: str, tmp_path: Path):
+    emulator_tools: None, triton_skip_reason: str, tmp_path: Path
+):
     if triton_skip_reason:
         pytest.skip(triton_skip_reason)
     home, env_file = tmp_path / "home", tmp_path / ".dev.env"
@@ -82,8 +83,10 @@ def test_uploads_made_while_pubsub_was_down_reach_done_with_no_manual_step(
             time.sleep(5)
         assert all(state == "DONE" for state in states.values()), states
         swept = _swept(home / "dev" / "logs" / "reconcile.log") & set(track_ids)
-        print(f"outage drill: {len(swept)} of {len(track_ids)} uploads sent to ingest by the sweep, "
-              f"the rest by a notification fake GCS delivered late")
+        print(
+            f"outage drill: {len(swept)} of {len(track_ids)} uploads sent to ingest by the sweep, "
+            f"the rest by a notification fake GCS delivered late"
+        )
     finally:
         down = run_cli(["dev", "down", "--env-file", str(env_file)], home)
     assert down.returncode == 0 and not env_file.exists()

@@ -54,8 +54,12 @@ MAKE_TARGETS_NOT_RUN = {
     "bench": "the benchmarks, many minutes on a busy machine",
     "music": "downloads Debian packages; the e2e music_dir fixture runs its script",
 }
-SYNOPSES = [part if part.startswith("trackscan ") else f"trackscan {part}"
-            for command in ALL_COMMANDS if is_synopsis(command) for part in command.split(" / ")]
+SYNOPSES = [
+    part if part.startswith("trackscan ") else f"trackscan {part}"
+    for command in ALL_COMMANDS
+    if is_synopsis(command)
+    for part in command.split(" / ")
+]
 STACK_BLOCKS = [block for block in BLOCKS if any(DEV_UP.search(code(c)) for c in block.commands if runnable(c))]
 # Blocks of commands for a running stack that do not start one themselves (the outage drill).
 ON_STACK_BLOCKS = [block for block in BLOCKS if block not in STACK_BLOCKS and any(map(runnable, block.commands))]
@@ -91,8 +95,13 @@ def test_make_target_the_readme_names_exists(target: str):
 @pytest.mark.parametrize("synopsis", SYNOPSES)
 def test_cli_synopsis_names_only_options_the_command_has(synopsis: str):
     path = list(itertools.takewhile(lambda word: re.fullmatch(r"[a-z]+", word), synopsis.split()[1:]))
-    done = subprocess.run([sys.executable, "-m", "trackscan.cli", *path, "--help"], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": python_path(), "COLUMNS": "200"}, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "trackscan.cli", *path, "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": python_path(), "COLUMNS": "200"},
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     for option in re.findall(r"--[a-z][a-z-]*", synopsis):
         assert re.search(rf"(^|[\s,]){option}\b", done.stdout, re.M), f"{synopsis}: {option} not in {path} --help"
@@ -133,9 +142,13 @@ def shell(checkout: Path, tmp_path: Path) -> Iterator[Shell]:
     terminal.set(TRACKSCAN_HOME=str(tmp_path / "home"), CURL_HOME=str(curl_home), PYTHONPATH=python_path())
     yield terminal
     # Whatever failed, the stack goes (a second `dev down` says none was running).
-    subprocess.run([sys.executable, "-m", "trackscan.cli", "dev", "down"], cwd=checkout, capture_output=True,
-                   env={**os.environ, "TRACKSCAN_HOME": str(tmp_path / "home"), "PYTHONPATH": python_path()},
-                   timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "trackscan.cli", "dev", "down"],
+        cwd=checkout,
+        capture_output=True,
+        env={**os.environ, "TRACKSCAN_HOME": str(tmp_path / "home"), "PYTHONPATH": python_path()},
+        timeout=120,
+    )
 
 
 class Reader:
@@ -151,8 +164,9 @@ class Reader:
         """Runs the command (once per track id printed so far where it says TRACK_ID)."""
         if "TRACK_ID" in command:
             assert self.track_ids, f"{command}: no upload before it printed a track id"
-        for concrete in ([command.replace("TRACK_ID", t) for t in self.track_ids] if "TRACK_ID" in command
-                         else [command]):
+        for concrete in (
+            [command.replace("TRACK_ID", t) for t in self.track_ids] if "TRACK_ID" in command else [command]
+        ):
             effect = next((check for pattern, check in EFFECTS if re.search(pattern, code(concrete))), None)
             assert effect is not None, f"{concrete}: add its promised effect to EFFECTS in this test"
             effect(self, concrete)
@@ -239,7 +253,7 @@ EFFECTS: list[tuple[str, Callable[[Reader, str], None]]] = [
 def _setup_and_teardown(block: Block) -> tuple[list[str], list[str]]:
     """A stack block's commands up to loading the env file, and its `dev down`."""
     loads = next(i for i, c in enumerate(block.commands) if re.search(r"\. \S*\.dev\.env", c))
-    return list(block.commands[:loads + 1]), [c for c in block.commands if " dev down" in code(c)]
+    return list(block.commands[: loads + 1]), [c for c in block.commands if " dev down" in code(c)]
 
 
 @pytest.mark.integration

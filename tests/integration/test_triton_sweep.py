@@ -14,9 +14,21 @@ import pytest
 from benchmarks import bench_triton_gpu
 from benchmarks.triton_servers import TRITON_VENV_PYTHON
 
-POINT_KEYS = {"instances", "queue_delay_us", "patches_per_request", "concurrency", "requests", "good_outputs",
-              "bad_outputs", "errors", "patches_per_s", "p50_ms", "p99_ms", "patches_per_model_call",
-              "gpu_util_percent"}
+POINT_KEYS = {
+    "instances",
+    "queue_delay_us",
+    "patches_per_request",
+    "concurrency",
+    "requests",
+    "good_outputs",
+    "bad_outputs",
+    "errors",
+    "patches_per_s",
+    "p50_ms",
+    "p99_ms",
+    "patches_per_model_call",
+    "gpu_util_percent",
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +38,23 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict:
         print(reason)
         pytest.skip(reason)
     out = tmp_path_factory.mktemp("sweep") / "sweep.json"
-    argv = ["--preset", "cpu", "--batches", "1,4", "--concurrency", "2", "--duration-s", "3",
-            "--max-requests", "2", "--processes", "1", "--check-onnx", "--out", str(out)]
+    argv = [
+        "--preset",
+        "cpu",
+        "--batches",
+        "1,4",
+        "--concurrency",
+        "2",
+        "--duration-s",
+        "3",
+        "--max-requests",
+        "2",
+        "--processes",
+        "1",
+        "--check-onnx",
+        "--out",
+        str(out),
+    ]
     assert bench_triton_gpu.main(argv) == 0
     return json.loads(Path(out).read_text())
 

@@ -44,8 +44,20 @@ from trackscan.tracks import (
 
 AUDIENCE = "https://api.trackscan.test"
 ACME_EMAIL = "uploader@acme.iam.gserviceaccount.com"
-RESULT_FIELDS = ("tags", "top_tags", "tempo_bpm", "key", "loudness_lufs", "duration_s", "embedding",
-                 "tempo_confidence", "time_signature", "key_confidence", "loudness_range_lu", "true_peak_dbtp")
+RESULT_FIELDS = (
+    "tags",
+    "top_tags",
+    "tempo_bpm",
+    "key",
+    "loudness_lufs",
+    "duration_s",
+    "embedding",
+    "tempo_confidence",
+    "time_signature",
+    "key_confidence",
+    "loudness_range_lu",
+    "true_peak_dbtp",
+)
 
 
 class BrokenTrackStore:
@@ -89,9 +101,20 @@ def _track(deps, partner: str, name: str, state: TrackState = TrackState.FAILED)
     if state is TrackState.FAILED:
         error = ErrorInfo("CORRUPT", "The file is not audio.", "ingest")
         return deps.tracks.apply(record.track_id, Transition(state, "ingest", error=error))
-    result = TrackResult({"mtt": {"guitar": 0.9}, "msd": {"rock": 0.8}}, ["guitar", "rock"], 120.0, "C major",
-                         -14.2, 25.0, [0.1, 0.2], tempo_confidence=0.8, time_signature=4, key_confidence=0.7,
-                         loudness_range_lu=6.5, true_peak_dbtp=-0.8)
+    result = TrackResult(
+        {"mtt": {"guitar": 0.9}, "msd": {"rock": 0.8}},
+        ["guitar", "rock"],
+        120.0,
+        "C major",
+        -14.2,
+        25.0,
+        [0.1, 0.2],
+        tempo_confidence=0.8,
+        time_signature=4,
+        key_confidence=0.7,
+        loudness_range_lu=6.5,
+        true_peak_dbtp=-0.8,
+    )
     return deps.tracks.apply(
         record.track_id, Transition(state, "finalize", result=result, model=ModelInfo("musicnn", "ab" * 32))
     )
@@ -128,8 +151,9 @@ def test_submit_returns_a_new_track_id_when_the_object_was_overwritten(client, d
     assert _submit(client, uri).json["track_id"] != first.json["track_id"]
 
 
-@pytest.mark.parametrize("uri", [_uri("beta", "song.flac"), "gs://other-bucket/acme/song.flac",
-                                 f"gs://{BUCKET}/acme-evil/song.flac"])
+@pytest.mark.parametrize(
+    "uri", [_uri("beta", "song.flac"), "gs://other-bucket/acme/song.flac", f"gs://{BUCKET}/acme-evil/song.flac"]
+)
 def test_submit_answers_403_when_the_uri_is_outside_the_partner_prefix(client, deps, uri):
     deps.blobs.put(uri)
     _assert_error(_submit(client, uri), 403, "PERMISSION_DENIED")
@@ -141,8 +165,9 @@ def test_submit_answers_404_when_the_object_does_not_exist(client):
 
 
 def test_submit_stores_and_submits_the_body_when_audio_is_uploaded(client, deps):
-    response = client.post("/v1/tracks?filename=take-1.flac", data=b"fLaC" + b"\1" * 200,
-                           headers={**ACME, "Content-Type": "audio/flac"})
+    response = client.post(
+        "/v1/tracks?filename=take-1.flac", data=b"fLaC" + b"\1" * 200, headers={**ACME, "Content-Type": "audio/flac"}
+    )
     uri = _uri("acme", "take-1.flac")
     assert response.status_code == 202
     assert deps.blobs.objects[uri][0] == b"fLaC" + b"\1" * 200
@@ -152,32 +177,38 @@ def test_submit_stores_and_submits_the_body_when_audio_is_uploaded(client, deps)
 
 def test_submit_answers_409_when_the_upload_filename_is_taken(client, deps):
     deps.blobs.put(_uri("acme", "take-1.flac"), b"first")
-    response = client.post("/v1/tracks?filename=take-1.flac", data=b"second",
-                           headers={**ACME, "Content-Type": "application/octet-stream"})
+    response = client.post(
+        "/v1/tracks?filename=take-1.flac", data=b"second", headers={**ACME, "Content-Type": "application/octet-stream"}
+    )
     _assert_error(response, 409, "ALREADY_EXISTS")
     assert deps.blobs.objects[_uri("acme", "take-1.flac")][0] == b"first"
 
 
 def test_submit_answers_413_when_the_upload_exceeds_max_file_bytes(client, deps):
-    response = client.post("/v1/tracks?filename=big.wav", data=b"\0" * 5000,
-                           headers={**ACME, "Content-Type": "audio/wav"})
+    response = client.post(
+        "/v1/tracks?filename=big.wav", data=b"\0" * 5000, headers={**ACME, "Content-Type": "audio/wav"}
+    )
     _assert_error(response, 413, "PAYLOAD_TOO_LARGE")
     assert deps.blobs.objects == {}
 
 
 def test_submit_answers_413_when_a_chunked_upload_exceeds_max_file_bytes(client, deps):
     # No Content-Length: werkzeug can only stop reading at its limit, which must not truncate.
-    response = client.post("/v1/tracks?filename=big.wav", input_stream=io.BytesIO(b"\0" * 5000),
-                           headers={**ACME, "Content-Type": "audio/wav", "Transfer-Encoding": "chunked"},
-                           environ_overrides={"wsgi.input_terminated": True})
+    response = client.post(
+        "/v1/tracks?filename=big.wav",
+        input_stream=io.BytesIO(b"\0" * 5000),
+        headers={**ACME, "Content-Type": "audio/wav", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     _assert_error(response, 413, "PAYLOAD_TOO_LARGE")
     assert deps.blobs.objects == {}
 
 
 @pytest.mark.parametrize("size_bytes", [4095, 4096])
 def test_submit_accepts_the_upload_when_it_is_within_max_file_bytes(client, deps, size_bytes):
-    response = client.post("/v1/tracks?filename=fits.wav", data=b"\1" * size_bytes,
-                           headers={**ACME, "Content-Type": "audio/wav"})
+    response = client.post(
+        "/v1/tracks?filename=fits.wav", data=b"\1" * size_bytes, headers={**ACME, "Content-Type": "audio/wav"}
+    )
     assert response.status_code == 202
     assert len(deps.blobs.objects[_uri("acme", "fits.wav")][0]) == size_bytes
 
@@ -209,8 +240,7 @@ def test_get_audio_features_returns_our_features_when_the_track_is_done(client, 
 
 def test_get_audio_features_answers_409_when_the_track_has_no_result(client, deps):
     record = _track(deps, "acme", "broken.flac", TrackState.FAILED)
-    _assert_error(client.get(f"/v1/tracks/{record.track_id}/audio-features", headers=ACME), 409,
-                  "FAILED_PRECONDITION")
+    _assert_error(client.get(f"/v1/tracks/{record.track_id}/audio-features", headers=ACME), 409, "FAILED_PRECONDITION")
 
 
 def test_get_audio_features_answers_404_when_the_track_belongs_to_another_partner(client, deps):
@@ -301,10 +331,17 @@ def test_retry_answers_404_when_the_track_belongs_to_another_partner(client, dep
     assert deps.tracks.get(record.track_id).state is TrackState.FAILED
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}, {"Authorization": "Bearer "},
-    {"Authorization": "Basic YWNtZTprZXk="}, {"Authorization": "Bearer a.b.c"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-API-Key": "wrong"},
+        {"X-API-Key": ""},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Basic YWNtZTprZXk="},
+        {"Authorization": "Bearer a.b.c"},
+    ],
+)
 def test_api_answers_401_when_credentials_are_missing_or_invalid(client, headers):
     response = client.get("/v1/tracks", headers=headers)
     _assert_error(response, 401, "UNAUTHENTICATED")
@@ -413,8 +450,16 @@ def _id_token(signer, **changes) -> str:
     from google.auth import jwt
 
     now = int(time.time())
-    claims = {"iss": "https://accounts.google.com", "aud": AUDIENCE, "sub": "1234", "email": ACME_EMAIL,
-              "email_verified": True, "iat": now, "exp": now + 600, **changes}
+    claims = {
+        "iss": "https://accounts.google.com",
+        "aud": AUDIENCE,
+        "sub": "1234",
+        "email": ACME_EMAIL,
+        "email_verified": True,
+        "iat": now,
+        "exp": now + 600,
+        **changes,
+    }
     return jwt.encode(signer, claims).decode()
 
 
@@ -433,13 +478,16 @@ def test_google_verifier_maps_the_verified_email_to_its_partner_when_the_token_i
     assert response.status_code == 200 and response.json["partner"] == "acme"
 
 
-@pytest.mark.parametrize("changes", [
-    {"aud": "https://another-service.test"},
-    {"iss": "https://evil.example"},
-    {"exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200},
-    {"email_verified": False},
-    {"email": None},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"aud": "https://another-service.test"},
+        {"iss": "https://evil.example"},
+        {"exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200},
+        {"email_verified": False},
+        {"email": None},
+    ],
+)
 def test_google_verifier_answers_401_when_a_claim_is_wrong(deps, google_signer, changes):
     signer, certs = google_signer
     headers = {"Authorization": f"Bearer {_id_token(signer, **changes)}"}
@@ -447,7 +495,8 @@ def test_google_verifier_answers_401_when_a_claim_is_wrong(deps, google_signer, 
 
 
 def test_google_verifier_answers_401_without_naming_the_expected_audience_when_the_audience_is_wrong(
-        deps, google_signer):
+    deps, google_signer
+):
     signer, certs = google_signer
     headers = {"Authorization": f"Bearer {_id_token(signer, aud='https://another-service.test')}"}
     response = _google_client(deps, certs).get("/v1/tracks", headers=headers)
@@ -498,8 +547,12 @@ def test_openapi_document_describes_exactly_the_app_routes_when_compared(client)
         for rule in client.application.url_map.iter_rules()
         for method in rule.methods - implicit
     }
-    documented = {(path, method) for path, item in OPENAPI["paths"].items() for method in item
-                  if method in {"get", "post", "put", "patch", "delete"}}
+    documented = {
+        (path, method)
+        for path, item in OPENAPI["paths"].items()
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
     assert served == documented
 
 
@@ -513,8 +566,9 @@ def test_api_tags_an_uploaded_song_end_to_end_when_served_over_the_local_folder(
     deps = make_deps(tmp_path / "home", api_keys="acme:key-acme")
     client = create_app(deps, ingest_root_uri=uri_of(tmp_path / "ingest")).test_client()
     song = write_audio(tmp_path / "song.flac", music_like(6.0))
-    submitted = client.post("/v1/tracks?filename=song.flac", data=song.read_bytes(),
-                            headers={**ACME, "Content-Type": "audio/flac"})
+    submitted = client.post(
+        "/v1/tracks?filename=song.flac", data=song.read_bytes(), headers={**ACME, "Content-Type": "audio/flac"}
+    )
     assert submitted.status_code == 202
     run_to_completion(deps, *deps.publisher.drain())  # type: ignore[attr-defined]
     body = client.get(submitted.headers["Location"], headers=ACME).json

@@ -15,14 +15,36 @@ from tests.console_fixtures import ALICE_KEY, CAROL_KEY
 from trackscan.api import create_app
 from trackscan.tracks import new_record
 
-HOSTILE = ["\x00", "\r\n", "\n", "\x1b[2J", "\t", "\u202e", "\u2028", "é", "\u4e2d", "\U0001f600", "\x7f", "\x85",
-           "%0d%0a", "\\", ""]
+HOSTILE = [
+    "\x00",
+    "\r\n",
+    "\n",
+    "\x1b[2J",
+    "\t",
+    "\u202e",
+    "\u2028",
+    "é",
+    "\u4e2d",
+    "\U0001f600",
+    "\x7f",
+    "\x85",
+    "%0d%0a",
+    "\\",
+    "",
+]
 # Every query parameter any route takes, tried on every route, and every JSON or form field; each
 # hostile value follows a valid start, so that it gets past the first checks.
 QUERY_NAMES = ("state", "page_size", "page_token", "source", "limit", "filename", "next", "q", "partner", "after")
 BODY_NAMES = ("source_uri", "filename", "content_type", "size_bytes", "key", "csrf")
-VALID_START = {"source_uri": f"gs://{BUCKET}/acme/", "filename": "a", "content_type": "audio/flac", "next": "/console/",
-               "source": f"gs://{BUCKET}/acme/", "q": "a", "state": "DONE"}
+VALID_START = {
+    "source_uri": f"gs://{BUCKET}/acme/",
+    "filename": "a",
+    "content_type": "audio/flac",
+    "next": "/console/",
+    "source": f"gs://{BUCKET}/acme/",
+    "q": "a",
+    "state": "DONE",
+}
 
 
 def _session_url(uri: str, size_bytes: int, content_type: str, origin: str | None) -> str:
@@ -54,20 +76,37 @@ def track_id(deps) -> str:
     return deps.tracks.create_if_absent(new_record(uri, deps.blobs.stat(uri).generation, "acme", "api")).track_id
 
 
-@pytest.mark.parametrize(("method", "path", "query"), [
-    ("GET", "/v1/tracks/{id}", "_method=DELETE"), ("GET", "/v1/tracks/{id}", "foo=bar"),
-    ("GET", "/v1/tracks/{id}/audio-features", "x=1"), ("POST", "/v1/tracks/{id}:retry", "force=true"),
-    ("POST", "/v1/uploads", "filename=a.flac"), ("GET", "/openapi.yaml", "v=2"), ("POST", "/v1/tracks", "force=1"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "query"),
+    [
+        ("GET", "/v1/tracks/{id}", "_method=DELETE"),
+        ("GET", "/v1/tracks/{id}", "foo=bar"),
+        ("GET", "/v1/tracks/{id}/audio-features", "x=1"),
+        ("POST", "/v1/tracks/{id}:retry", "force=true"),
+        ("POST", "/v1/uploads", "filename=a.flac"),
+        ("GET", "/openapi.yaml", "v=2"),
+        ("POST", "/v1/tracks", "force=1"),
+    ],
+)
 def test_api_answers_400_when_a_route_gets_an_unknown_query_parameter(client, track_id, method, path, query):
-    response = client.open(f"{path.format(id=track_id)}?{query}", method=method, headers=ACME,
-                           json={"source_uri": f"gs://{BUCKET}/acme/album/01.flac"})
+    response = client.open(
+        f"{path.format(id=track_id)}?{query}",
+        method=method,
+        headers=ACME,
+        json={"source_uri": f"gs://{BUCKET}/acme/album/01.flac"},
+    )
     assert_error(response, 400, "INVALID_ARGUMENT")
     assert "Unknown query parameters" in response.json["error"]["message"]
 
 
-@pytest.mark.parametrize("path", ["/v1/tracks?state=DONE&state=FAILED", "/v1/tracks?page_size=1&page_size=200",
-                                  "/v1/tracks/{id}/similar?limit=1&limit=2"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/tracks?state=DONE&state=FAILED",
+        "/v1/tracks?page_size=1&page_size=200",
+        "/v1/tracks/{id}/similar?limit=1&limit=2",
+    ],
+)
 def test_api_answers_400_when_a_single_valued_parameter_is_repeated(client, track_id, path):
     response = client.get(path.format(id=track_id), headers=ACME)
     assert_error(response, 400, "INVALID_ARGUMENT")
@@ -78,10 +117,16 @@ def test_api_answers_401_before_400_when_an_unknown_parameter_comes_without_cred
     assert_error(client.get(f"/v1/tracks/{track_id}?foo=bar"), 401, "UNAUTHENTICATED")
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/v1/tracks", b'{"source_uri": "gs://x/beta/a", "source_uri": "gs://%s/acme/album/01.flac"}' % BUCKET.encode()),
-    ("/v1/uploads", b'{"filename": "a.flac", "size_bytes": 10, "size_bytes": 99999999999}'),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/v1/tracks",
+            b'{"source_uri": "gs://x/beta/a", "source_uri": "gs://%s/acme/album/01.flac"}' % BUCKET.encode(),
+        ),
+        ("/v1/uploads", b'{"filename": "a.flac", "size_bytes": 10, "size_bytes": 99999999999}'),
+    ],
+)
 def test_api_answers_400_when_a_json_body_repeats_a_key(client, path, body):
     response = client.post(path, data=body, content_type="application/json", headers=ACME)
     assert_error(response, 400, "INVALID_ARGUMENT")
@@ -97,19 +142,39 @@ def test_api_answers_400_in_its_own_words_when_a_json_number_is_huge_or_not_a_nu
     assert "4300" not in message and "sys.set_int_max_str_digits" not in message and len(message) < 200
 
 
-@pytest.mark.parametrize("content_type", ["audio/flac\r\nX-Goog-Acl: public-read", "audio/flac\n", "audio/fl\x00ac",
-                                          "audio/flac; name=é", "audio/\u4e2d", "audio/", "audio/flac\x7f"])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "audio/flac\r\nX-Goog-Acl: public-read",
+        "audio/flac\n",
+        "audio/fl\x00ac",
+        "audio/flac; name=é",
+        "audio/\u4e2d",
+        "audio/",
+        "audio/flac\x7f",
+    ],
+)
 def test_start_upload_answers_400_when_the_content_type_could_not_be_a_header(client, content_type):
-    response = client.post("/v1/uploads", headers=ACME,
-                           json={"filename": "a.flac", "size_bytes": 10, "content_type": content_type})
+    response = client.post(
+        "/v1/uploads", headers=ACME, json={"filename": "a.flac", "size_bytes": 10, "content_type": content_type}
+    )
     assert_error(response, 400, "INVALID_ARGUMENT")
 
 
-@pytest.mark.parametrize("content_type", ["audio/flac", "audio/x-flac", "application/octet-stream",
-                                          "audio/ogg; codecs=opus", 'audio/mp4; codecs="mp4a.40.2"'])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "audio/flac",
+        "audio/x-flac",
+        "application/octet-stream",
+        "audio/ogg; codecs=opus",
+        'audio/mp4; codecs="mp4a.40.2"',
+    ],
+)
 def test_start_upload_accepts_the_content_type_when_it_is_a_printable_audio_media_type(client, content_type):
-    response = client.post("/v1/uploads", headers=ACME,
-                           json={"filename": "a.flac", "size_bytes": 10, "content_type": content_type})
+    response = client.post(
+        "/v1/uploads", headers=ACME, json={"filename": "a.flac", "size_bytes": 10, "content_type": content_type}
+    )
     assert response.status_code == 201, response.get_data(as_text=True)
 
 
@@ -151,8 +216,9 @@ def test_every_route_answers_below_500_when_any_field_holds_hostile_characters(a
             # starts a new session.
             client, fresh_token = _signed_in_console(app)
             form = {"key": ALICE_KEY, "csrf": fresh_token, **(body or {})}
-        response = client.open(path, method=method, query_string=query, headers=ACME,
-                               json=None if is_console else body, data=form)
+        response = client.open(
+            path, method=method, query_string=query, headers=ACME, json=None if is_console else body, data=form
+        )
         assert response.status_code < 500, (method, path, query, body, response.get_data(as_text=True)[:300])
         seen += 1
     assert seen > 40

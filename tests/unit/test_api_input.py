@@ -37,8 +37,19 @@ def _submit(client, uri: str, headers=ACME):
     return client.post("/v1/tracks", json={"source_uri": uri}, headers=headers)
 
 
-@pytest.mark.parametrize("name", ["take #1.flac", "what?.flac", "100%.flac", "a%2F..%2Fb.flac", "two  spaces .flac",
-                                  "Sigur Rós – Hoppípolla 🎧.flac", "mix.flac#17", "album/#/?/%.flac"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "take #1.flac",
+        "what?.flac",
+        "100%.flac",
+        "a%2F..%2Fb.flac",
+        "two  spaces .flac",
+        "Sigur Rós – Hoppípolla 🎧.flac",
+        "mix.flac#17",
+        "album/#/?/%.flac",
+    ],
+)
 def test_submit_publishes_the_name_as_gcs_stores_it_when_it_holds_uri_syntax(client, deps, name):
     uri = deps.blobs.put(f"gs://{BUCKET}/acme/{name}")
     response = _submit(client, uri)
@@ -67,11 +78,22 @@ def folder(tmp_path):
     return deps, create_app(deps, ingest_root_uri=uri_of(root)).test_client(), uri_of(root) + "/acme/"
 
 
-@pytest.mark.parametrize("escape", [
-    "%2e%2e/beta/secret.flac", "%2E%2E/beta/secret.flac", "..%2Fbeta%2Fsecret.flac", "%2e%2e%2f%2e%2e%2foutside.flac",
-    "x/%2e%2e/%2e%2e/beta/secret.flac", "%2Fbeta/secret.flac", "./mine.flac", "x#/../../beta/secret.flac",
-    "mine.flac?../../beta/secret.flac", "%00.flac", "%ff.flac",
-])
+@pytest.mark.parametrize(
+    "escape",
+    [
+        "%2e%2e/beta/secret.flac",
+        "%2E%2E/beta/secret.flac",
+        "..%2Fbeta%2Fsecret.flac",
+        "%2e%2e%2f%2e%2e%2foutside.flac",
+        "x/%2e%2e/%2e%2e/beta/secret.flac",
+        "%2Fbeta/secret.flac",
+        "./mine.flac",
+        "x#/../../beta/secret.flac",
+        "mine.flac?../../beta/secret.flac",
+        "%00.flac",
+        "%ff.flac",
+    ],
+)
 def test_submit_answers_400_and_reads_nothing_when_a_file_uri_leaves_its_prefix_encoded(folder, escape):
     deps, client, prefix = folder
     assert_error(_submit(client, prefix + escape), 400, "INVALID_ARGUMENT")
@@ -103,8 +125,9 @@ def roomy_client(tmp_path):
 
 
 @pytest.mark.parametrize("path", ["/v1/tracks", "/v1/uploads"])
-@pytest.mark.parametrize("body", [b"[" * 30_000 + b"]" * 30_000, b'{"a":' * 8_000 + b"1" + b"}" * 8_000],
-                         ids=["arrays", "objects"])
+@pytest.mark.parametrize(
+    "body", [b"[" * 30_000 + b"]" * 30_000, b'{"a":' * 8_000 + b"1" + b"}" * 8_000], ids=["arrays", "objects"]
+)
 def test_api_answers_400_when_the_json_body_nests_deeper_than_the_parser_goes(roomy_client, body, path):
     response = roomy_client.post(path, data=body, headers={**ACME, "Content-Type": "application/json"})
     assert_error(response, 400, "INVALID_ARGUMENT")
@@ -130,8 +153,11 @@ def test_api_answers_403_and_accepts_nothing_when_the_partner_is_not_registered_
 
 def _big_upload(client, name: str, body: bytes):
     # The body as a stream of known length: the test client then copies nothing.
-    return client.post(f"/v1/tracks?filename={name}", input_stream=io.BytesIO(body),
-                       headers={**ACME, "Content-Type": "audio/flac", "Content-Length": str(len(body))})
+    return client.post(
+        f"/v1/tracks?filename={name}",
+        input_stream=io.BytesIO(body),
+        headers={**ACME, "Content-Type": "audio/flac", "Content-Length": str(len(body))},
+    )
 
 
 def test_upload_streams_the_body_to_the_folder_when_it_is_large(tmp_path):
@@ -154,9 +180,12 @@ def test_upload_streams_the_body_to_the_folder_when_it_is_large(tmp_path):
 def test_upload_answers_413_and_leaves_no_file_when_a_chunked_body_exceeds_the_limit(tmp_path):
     deps = make_deps(tmp_path / "home", api_keys="acme:key-acme", max_file_bytes=4096)
     client = create_app(deps, ingest_root_uri=uri_of(tmp_path / "ingest")).test_client()
-    response = client.post("/v1/tracks?filename=big.wav", input_stream=io.BytesIO(b"\0" * (3 << 20)),
-                           headers={**ACME, "Content-Type": "audio/wav", "Transfer-Encoding": "chunked"},
-                           environ_overrides={"wsgi.input_terminated": True})
+    response = client.post(
+        "/v1/tracks?filename=big.wav",
+        input_stream=io.BytesIO(b"\0" * (3 << 20)),
+        headers={**ACME, "Content-Type": "audio/wav", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
     assert [p for p in (tmp_path / "ingest").rglob("*") if p.is_file()] == []
     assert deps.publisher.messages == []
@@ -173,8 +202,11 @@ class _Unreadable(io.BytesIO):
 
 def test_upload_answers_409_without_reading_the_body_when_the_filename_is_taken(client, deps):
     deps.blobs.put(f"gs://{BUCKET}/acme/taken.flac", b"first")
-    response = client.post("/v1/tracks?filename=taken.flac", input_stream=_Unreadable(bytes(3000)),
-                           headers={**ACME, "Content-Type": "audio/flac", "Content-Length": "3000"})
+    response = client.post(
+        "/v1/tracks?filename=taken.flac",
+        input_stream=_Unreadable(bytes(3000)),
+        headers={**ACME, "Content-Type": "audio/flac", "Content-Length": "3000"},
+    )
     assert_error(response, 409, "ALREADY_EXISTS")
     assert deps.blobs.objects[f"gs://{BUCKET}/acme/taken.flac"][0] == b"first"
 
@@ -205,12 +237,16 @@ def _start(client, body, headers=ACME):
 
 
 def test_start_upload_answers_the_session_url_for_a_new_object_when_asked(session_client, sessions):
-    response = _start(session_client, {"filename": "album/take #1.flac", "size_bytes": 4000,
-                                       "content_type": "audio/flac"})
+    response = _start(
+        session_client, {"filename": "album/take #1.flac", "size_bytes": 4000, "content_type": "audio/flac"}
+    )
     assert response.status_code == 201, response.get_data(as_text=True)
     uri = f"gs://{BUCKET}/acme/album/take #1.flac"
-    assert response.json == {"source_uri": uri, "upload_url": "https://storage.example/upload?upload_id=1",
-                             "tracks_url": f"/v1/tracks?source={quote(uri, safe='')}"}
+    assert response.json == {
+        "source_uri": uri,
+        "upload_url": "https://storage.example/upload?upload_id=1",
+        "tracks_url": f"/v1/tracks?source={quote(uri, safe='')}",
+    }
     assert sessions.started == [(uri, 4000, "audio/flac", None)]
     listed = session_client.get(response.json["tracks_url"], headers=ACME)
     assert listed.status_code == 200 and listed.json["tracks"] == []
@@ -222,17 +258,23 @@ def test_start_upload_answers_409_and_opens_no_session_when_the_object_exists(se
     assert sessions.started == []
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({"filename": "big.flac", "size_bytes": 4097}, 413),
-    ({"filename": "a.flac"}, 400), ({"filename": "a.flac", "size_bytes": "10"}, 400),
-    ({"filename": "a.flac", "size_bytes": True}, 400), ({"filename": "a.flac", "size_bytes": 0}, 400),
-    ({"filename": "../beta/a.flac", "size_bytes": 10}, 400), ({"filename": "", "size_bytes": 10}, 400),
-    ({"filename": "a\nb.flac", "size_bytes": 10}, 400), ({"filename": "a.pdf", "size_bytes": 10,
-                                                          "content_type": "application/pdf"}, 400),
-    ({"filename": "a.flac", "size_bytes": 10, "force": True}, 400), ([], 400),
-])
-def test_start_upload_answers_4xx_and_opens_no_session_when_the_request_is_bad(session_client, sessions, body,
-                                                                               status):
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"filename": "big.flac", "size_bytes": 4097}, 413),
+        ({"filename": "a.flac"}, 400),
+        ({"filename": "a.flac", "size_bytes": "10"}, 400),
+        ({"filename": "a.flac", "size_bytes": True}, 400),
+        ({"filename": "a.flac", "size_bytes": 0}, 400),
+        ({"filename": "../beta/a.flac", "size_bytes": 10}, 400),
+        ({"filename": "", "size_bytes": 10}, 400),
+        ({"filename": "a\nb.flac", "size_bytes": 10}, 400),
+        ({"filename": "a.pdf", "size_bytes": 10, "content_type": "application/pdf"}, 400),
+        ({"filename": "a.flac", "size_bytes": 10, "force": True}, 400),
+        ([], 400),
+    ],
+)
+def test_start_upload_answers_4xx_and_opens_no_session_when_the_request_is_bad(session_client, sessions, body, status):
     assert_error(_start(session_client, body), status)
     assert sessions.started == []
 
@@ -286,16 +328,18 @@ def test_api_counts_no_request_against_a_partner_when_credentials_are_missing(tm
 
 def test_upload_answers_400_when_the_filename_is_no_object_name(client, deps):
     for name in ("a/../b.flac", "a//b.flac", "%2E", quote("a\rb.flac")):
-        response = client.post(f"/v1/tracks?filename={name}", data=b"fLaC",
-                               headers={**ACME, "Content-Type": "audio/flac"})
+        response = client.post(
+            f"/v1/tracks?filename={name}", data=b"fLaC", headers={**ACME, "Content-Type": "audio/flac"}
+        )
         assert_error(response, 400, "INVALID_ARGUMENT")
     assert deps.blobs.objects == {}
 
 
 def test_upload_stores_the_name_as_given_when_it_holds_uri_syntax(client, deps):
     name = "live/100% #1?.flac"
-    response = client.post(f"/v1/tracks?filename={quote(name, safe='')}", data=b"fLaC",
-                           headers={**ACME, "Content-Type": "audio/flac"})
+    response = client.post(
+        f"/v1/tracks?filename={quote(name, safe='')}", data=b"fLaC", headers={**ACME, "Content-Type": "audio/flac"}
+    )
     assert response.status_code == 202
     assert list(deps.blobs.objects) == [f"gs://{BUCKET}/acme/{name}"]
 

@@ -48,15 +48,18 @@ def _app():
 
 # Audio bodies are bytes, sent as generated, like application/octet-stream ones.
 schemathesis.serializer.alias("audio/*", "application/octet-stream")
-CONFIG = SchemathesisConfig.from_dict({
-    "checks": {"positive_data_acceptance": {"expected-statuses": SEMANTIC_REFUSALS}},
-    "headers": ACME,
-})
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {"positive_data_acceptance": {"expected-statuses": SEMANTIC_REFUSALS}},
+        "headers": ACME,
+    }
+)
 schema = schemathesis.openapi.from_wsgi("/openapi.yaml", _app(), config=CONFIG)
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
 def test_api_answers_as_its_openapi_document_says_when_given_generated_requests(case):
     case.call_and_validate(headers=ACME)

@@ -57,11 +57,17 @@ def test_only_the_composition_root_imports_an_adapter_when_inspected(path):
     assert not adapters, f"{path.name} imports {adapters}: only bootstrap.py builds adapters"
 
 
-@pytest.mark.parametrize("path", sorted([*LIBRARY.rglob("*.py"), *(LIBRARY.parents[1] / "functions").rglob("*.py")]),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted([*LIBRARY.rglob("*.py"), *(LIBRARY.parents[1] / "functions").rglob("*.py")]), ids=lambda p: p.name
+)
 def test_no_module_changes_the_import_path_when_inspected(path):
-    calls = [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Attribute)
-             and node.attr in ("insert", "append") and ast.unparse(node.value) == "sys.path"]
+    calls = [
+        node
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr in ("insert", "append")
+        and ast.unparse(node.value) == "sys.path"
+    ]
     assert not calls, f"{path.name} changes sys.path: import what the package installs instead"
 
 

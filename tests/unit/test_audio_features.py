@@ -35,8 +35,14 @@ def _features(tagger: OnnxTagger, audio: np.ndarray) -> AudioFeatures:
     mono = to_model_rate(samples, RATE)
     segment = SegmentFeatures(patches_from_audio(mono), segment_descriptors(samples, RATE, mono))
     predictions = SegmentPredictions(tagger.predict(segment.patches), tagger.model_info())
-    record = TrackRecord("t" + "0" * 24, "file:///x.wav", "1", "local", state=TrackState.DONE,
-                         result=track_result([segment], [predictions]))
+    record = TrackRecord(
+        "t" + "0" * 24,
+        "file:///x.wav",
+        "1",
+        "local",
+        state=TrackState.DONE,
+        result=track_result([segment], [predictions]),
+    )
     features = audio_features(record)
     assert features is not None
     return features
@@ -69,8 +75,14 @@ def test_energy_is_lower_when_the_same_track_plays_at_minus_40_lufs_than_at_minu
 def test_audio_features_carry_the_descriptors_when_a_track_is_done(tagger):
     features = _features(tagger, cadence(C_MAJOR_CADENCE, SECONDS, RATE))
     assert (features.key, features.mode, features.duration_ms) == (0, 1, 20_000)
-    values = (features.danceability, features.energy, features.speechiness, features.acousticness,
-              features.instrumentalness, features.valence)
+    values = (
+        features.danceability,
+        features.energy,
+        features.speechiness,
+        features.acousticness,
+        features.instrumentalness,
+        features.valence,
+    )
     assert all(0.0 <= v <= 1.0 for v in values)
 
 

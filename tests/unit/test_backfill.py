@@ -25,7 +25,7 @@ class NewModelTagger(PatchStatsTagger):
 
     def predict(self, patches):
         old = super().predict(patches)
-        return replace(old, mtt=old.mtt ** 0.5)
+        return replace(old, mtt=old.mtt**0.5)
 
     def model_info(self) -> ModelInfo:
         return NEW_MODEL
@@ -121,8 +121,7 @@ def test_reruns_stay_out_of_partner_lists_and_similarity_search_when_done(upgrad
     listed = upgraded.tracks.query("local", None, 10, None)
     assert len(listed) == 3 and all(r.track_id.startswith("t") for r in listed)
     found = similar_tracks(upgraded.tracks, _record(upgraded, catalogue[0]), 10)
-    assert sorted(n.record.track_id for n in found) == sorted(
-        _record(upgraded, e).track_id for e in catalogue[1:])
+    assert sorted(n.record.track_id for n in found) == sorted(_record(upgraded, e).track_id for e in catalogue[1:])
 
 
 def test_backfill_serves_a_rerun_from_an_identical_upload_when_the_new_model_tagged_it(upgraded, catalogue, tmp_path):

@@ -30,8 +30,9 @@ ORPHAN_LIMIT_S = 5.0
 
 def _start(script: str) -> subprocess.Popen:
     """A Python parent in a session of its own; it prints one line once its children are up."""
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
 
 
 def _kill_parent_and_wait(parent: subprocess.Popen) -> list[int]:

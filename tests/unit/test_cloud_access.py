@@ -24,9 +24,14 @@ def test_require_cloud_says_how_to_log_in_when_there_are_no_credentials(monkeypa
 
 
 def test_status_cloud_fails_in_one_line_when_the_emulator_is_gone(tmp_path):
-    shown = run_cli(["status", "--cloud", "tnothing"], tmp_path / "home",
-                    FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{free_ports(1)[0]}", STORAGE_EMULATOR_HOST="")
+    shown = run_cli(
+        ["status", "--cloud", "tnothing"],
+        tmp_path / "home",
+        FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{free_ports(1)[0]}",
+        STORAGE_EMULATOR_HOST="",
+    )
     assert shown.returncode == 1
     assert "Traceback" not in shown.stderr
     assert [line for line in shown.stderr.splitlines() if line.strip()] == [
-        line for line in shown.stderr.splitlines() if "does not answer" in line]
+        line for line in shown.stderr.splitlines() if "does not answer" in line
+    ]

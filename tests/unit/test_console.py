@@ -123,8 +123,9 @@ def test_console_retry_restarts_a_failed_track_and_publishes_its_upload(app, dep
     assert response.status_code == 302
     assert deps.tracks.get(catalogue.failed.track_id).state is TrackState.RECEIVED
     published = deps.publisher.drain()  # type: ignore[attr-defined]
-    assert published == [UploadReceived(catalogue.failed.source_uri, catalogue.failed.generation,
-                                        published[0].size_bytes, "acme")]
+    assert published == [
+        UploadReceived(catalogue.failed.source_uri, catalogue.failed.generation, published[0].size_bytes, "acme")
+    ]
 
 
 def test_console_retry_refuses_another_partners_track_when_scoped(app, deps, catalogue):
@@ -138,7 +139,9 @@ def test_console_exports_failed_tracks_as_csv(app, catalogue):
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert response.mimetype == "text/csv"
     assert {(r["track_id"], r["error_code"]) for r in rows} == {
-        (catalogue.failed.track_id, "CORRUPT"), (catalogue.beta_failed.track_id, "TRUNCATED")}
+        (catalogue.failed.track_id, "CORRUPT"),
+        (catalogue.beta_failed.track_id, "TRUNCATED"),
+    }
 
 
 def test_console_accepts_a_staff_google_identity_when_the_token_verifies(deps, tmp_path, catalogue):
@@ -223,8 +226,9 @@ def test_console_session_is_revoked_on_every_instance_when_they_share_the_secret
 def test_console_cookie_is_secure_and_expires_when_served_over_https(app):
     client = app.test_client()
     client.get("/console/login", headers={"X-Forwarded-Proto": "https"})
-    response = client.post("/console/login", headers={"X-Forwarded-Proto": "https"},
-                           data={"key": ALICE_KEY, "csrf": _csrf(client)})
+    response = client.post(
+        "/console/login", headers={"X-Forwarded-Proto": "https"}, data={"key": ALICE_KEY, "csrf": _csrf(client)}
+    )
     cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "Expires=" in cookie
     plain = _signed_in(app, ALICE_KEY).get("/console/login")

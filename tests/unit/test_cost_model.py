@@ -8,11 +8,22 @@ from trackscan.costs import model as cost_model
 from trackscan.costs.model import Inputs, per_million, segment_count, track_ops, with_lever
 
 FIGURES = {
-    "track_s": 120.0, "segment_s": 60.0, "source_bytes_per_s": 16000.0,
-    "ingest_s": 1.0, "features_fixed_s": 0.5, "features_s_per_audio_min": 2.0, "infer_fixed_s": 0.5,
-    "finalize_s": 1.0, "cpu_fp32_vcpu_s_per_patch": 0.1, "amx_bf16_vcpu_s_per_patch": 0.05,
-    "amx_request_threads": 2.0, "pool_utilisation": 0.5, "pool_gib_per_vcpu": 4.0,
-    "gpu_h100_patches_per_s": 1000.0, "gpu_l4_patches_per_s": 100.0, "gpu_request_s": 0.1,
+    "track_s": 120.0,
+    "segment_s": 60.0,
+    "source_bytes_per_s": 16000.0,
+    "ingest_s": 1.0,
+    "features_fixed_s": 0.5,
+    "features_s_per_audio_min": 2.0,
+    "infer_fixed_s": 0.5,
+    "finalize_s": 1.0,
+    "cpu_fp32_vcpu_s_per_patch": 0.1,
+    "amx_bf16_vcpu_s_per_patch": 0.05,
+    "amx_request_threads": 2.0,
+    "pool_utilisation": 0.5,
+    "pool_gib_per_vcpu": 4.0,
+    "gpu_h100_patches_per_s": 1000.0,
+    "gpu_l4_patches_per_s": 100.0,
+    "gpu_request_s": 0.1,
     "work_residence_h": 0.0,
 }
 ZERO_PRICES = dict.fromkeys(cost_model.load_prices(), 0.0)

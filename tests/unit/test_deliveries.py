@@ -23,8 +23,13 @@ def _push(data: bytes, attributes: dict[str, str], attempt: int | str | None = N
     return envelope
 
 
-def _notification(name: str, event_type: str = "OBJECT_FINALIZE", bucket: str = "ingest", size: object = "1234",
-                  generation: str = "17") -> dict:
+def _notification(
+    name: str,
+    event_type: str = "OBJECT_FINALIZE",
+    bucket: str = "ingest",
+    size: object = "1234",
+    generation: str = "17",
+) -> dict:
     attributes = {"eventType": event_type, "bucketId": bucket, "objectId": name, "objectGeneration": generation}
     return _push(json.dumps({"name": name, "size": size}).encode(), attributes, attempt=3)
 
@@ -41,10 +46,12 @@ def test_message_from_push_ignores_the_event_when_it_is_not_a_finished_upload():
 
 @pytest.mark.parametrize(
     ("envelope", "reason"),
-    [(_notification("no-partner-prefix.mp3"), "not under a partner prefix"),
-     (_notification("Acme/song.mp3"), "'Acme' is not a registered partner"),
-     (_notification("zeta/song.mp3"), "'zeta' is not a registered partner"),
-     (_notification("acme/song.mp3", bucket="elsewhere"), "gs://elsewhere is not the ingest bucket")],
+    [
+        (_notification("no-partner-prefix.mp3"), "not under a partner prefix"),
+        (_notification("Acme/song.mp3"), "'Acme' is not a registered partner"),
+        (_notification("zeta/song.mp3"), "'zeta' is not a registered partner"),
+        (_notification("acme/song.mp3", bucket="elsewhere"), "gs://elsewhere is not the ingest bucket"),
+    ],
     ids=["outside-partner-prefix", "partner-case-variant", "unknown-partner", "other-bucket"],
 )
 def test_message_from_push_rejects_the_upload_with_a_reason_when_it_is_not_ours(envelope, reason):
@@ -59,11 +66,16 @@ def test_message_from_push_accepts_any_partner_when_no_registry_is_configured():
 
 @pytest.mark.parametrize(
     "envelope",
-    [_notification("acme/a.mp3", size="abc"), _notification("acme/a.mp3", size=[1]),
-     _notification("acme/a.mp3", generation="x17"), _push(b"not json", {"eventType": "OBJECT_FINALIZE",
-                                                                       "bucketId": "ingest", "objectId": "acme/a",
-                                                                       "objectGeneration": "1"}),
-     _push(b"{}", {"eventType": "OBJECT_FINALIZE", "bucketId": "ingest"})],
+    [
+        _notification("acme/a.mp3", size="abc"),
+        _notification("acme/a.mp3", size=[1]),
+        _notification("acme/a.mp3", generation="x17"),
+        _push(
+            b"not json",
+            {"eventType": "OBJECT_FINALIZE", "bucketId": "ingest", "objectId": "acme/a", "objectGeneration": "1"},
+        ),
+        _push(b"{}", {"eventType": "OBJECT_FINALIZE", "bucketId": "ingest"}),
+    ],
     ids=["size-abc", "size-list", "generation-not-numeric", "data-not-json", "missing-attributes"],
 )
 def test_message_from_push_raises_bad_message_when_a_notification_field_has_the_wrong_shape(envelope):

@@ -48,11 +48,15 @@ def test_combine_gives_no_descriptors_when_audio_is_silent():
     assert track.true_peak_dbtp == -200.0
 
 
-@pytest.mark.parametrize(("audio", "why"), [
-    (tone(1000.0, 30.0), "a steady 1 kHz tone"),
-    (tone(440.0, 30.0), "a steady 440 Hz tone"),
-    (chord([C, E, G], 30.0), "one sustained C major triad"),
-], ids=["sine-1k", "sine-440", "sustained-chord"])
+@pytest.mark.parametrize(
+    ("audio", "why"),
+    [
+        (tone(1000.0, 30.0), "a steady 1 kHz tone"),
+        (tone(440.0, 30.0), "a steady 440 Hz tone"),
+        (chord([C, E, G], 30.0), "one sustained C major triad"),
+    ],
+    ids=["sine-1k", "sine-440", "sustained-chord"],
+)
 def test_combine_names_no_tempo_and_no_key_when_nothing_repeats_and_too_few_notes_sound(audio, why):
     # Nothing repeats, and a tone or one chord fits several keys alike: no answer, not a guess. (White
     # noise is not caught: its onsets repeat by chance as much as the least steady real track's.)

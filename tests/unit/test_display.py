@@ -23,15 +23,25 @@ HOSTILE_NAME = "api/'><b>x</b>/\x1b[2J\x1b[31mred\rover\nline\x00\t[bold]m[/bold
 
 
 def _hostile(deps, partner: str = "acme", state: TrackState = TrackState.FAILED):
-    record = replace(new_record(f"gs://{BUCKET}/{partner}/{HOSTILE_NAME}", "1", partner, "ingest"), state=state,
-                     error=ErrorInfo("CORRUPT", f"could not decode {HOSTILE_NAME}", "ingest"))
+    record = replace(
+        new_record(f"gs://{BUCKET}/{partner}/{HOSTILE_NAME}", "1", partner, "ingest"),
+        state=state,
+        error=ErrorInfo("CORRUPT", f"could not decode {HOSTILE_NAME}", "ingest"),
+    )
     return deps.tracks.create_if_absent(record)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("\x1b[2J", "\\x1b[2J"), ("a\tb\r\n\x00", "a\\x09b\\x0d\\x0a\\x00"), ("\u202eevil", "\\u202eevil"),
-    ("\x7f\x85\u2028", "\\x7f\\x85\\u2028"), ("C:\\x1b", "C:\\\\x1b"), ("é 中 😀", "é 中 😀"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\x1b[2J", "\\x1b[2J"),
+        ("a\tb\r\n\x00", "a\\x09b\\x0d\\x0a\\x00"),
+        ("\u202eevil", "\\u202eevil"),
+        ("\x7f\x85\u2028", "\\x7f\\x85\\u2028"),
+        ("C:\\x1b", "C:\\\\x1b"),
+        ("é 中 😀", "é 中 😀"),
+    ],
+)
 def test_shown_escapes_control_bidi_and_backslash_visibly_when_text_holds_them(text, expected):
     assert shown(text) == expected and unshown(shown(text)) == text
 

@@ -24,7 +24,8 @@ def test_explanation_names_step_attempt_age_and_error_when_an_attempt_failed_sin
     failed = FailedAttempt("infer", 6, "RetryableError: Triton unreachable", _at(20), segment_index=1)
     record = replace(_inferring(300), last_failed_attempt=failed)
     assert explanation(record, NOW) == (
-        "infer attempt 6 failed 20 s ago: RetryableError: Triton unreachable (segment 2 of 4)")
+        "infer attempt 6 failed 20 s ago: RetryableError: Triton unreachable (segment 2 of 4)"
+    )
 
 
 def test_explanation_ignores_an_old_failure_when_the_track_moved_on_after_it():
@@ -35,7 +36,8 @@ def test_explanation_ignores_an_old_failure_when_the_track_moved_on_after_it():
 
 def test_explanation_gives_code_and_message_when_failed():
     record = Transition(TrackState.FAILED, "features", error=ErrorInfo("CORRUPT", "Not audio.", "features")).apply(
-        new_record("gs://b/p/a.ogg", "1", "p", "ingest"))
+        new_record("gs://b/p/a.ogg", "1", "p", "ingest")
+    )
     assert explanation(record, NOW) == "failed in features: CORRUPT: Not audio."
 
 

@@ -1,4 +1,3 @@
-
 import pytest
 
 from tests.audio_fixtures import bytes_file, pdf_named

@@ -11,16 +11,48 @@ from trackscan.tracks import TrackRecord, TrackResult, TrackState, new_record
 def test_key_name_spells_each_key_by_its_signature_when_named():
     majors = [key_name(tonic, "major") for tonic in range(12)]
     minors = [key_name(tonic, "minor") for tonic in range(12)]
-    assert majors == ["C major", "Db major", "D major", "Eb major", "E major", "F major", "F# major", "G major",
-                      "Ab major", "A major", "Bb major", "B major"]
-    assert minors == ["C minor", "C# minor", "D minor", "Eb minor", "E minor", "F minor", "F# minor", "G minor",
-                      "G# minor", "A minor", "Bb minor", "B minor"]
+    assert majors == [
+        "C major",
+        "Db major",
+        "D major",
+        "Eb major",
+        "E major",
+        "F major",
+        "F# major",
+        "G major",
+        "Ab major",
+        "A major",
+        "Bb major",
+        "B major",
+    ]
+    assert minors == [
+        "C minor",
+        "C# minor",
+        "D minor",
+        "Eb minor",
+        "E minor",
+        "F minor",
+        "F# minor",
+        "G minor",
+        "G# minor",
+        "A minor",
+        "Bb minor",
+        "B minor",
+    ]
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("A# major", (10, "major")), ("Bb major", (10, "major")), ("B♭ major", (10, "major")),
-    ("D# minor", (3, "minor")), ("Eb minor", (3, "minor")), ("C minor", (0, "minor")), ("Cb major", (11, "major")),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("A# major", (10, "major")),
+        ("Bb major", (10, "major")),
+        ("B♭ major", (10, "major")),
+        ("D# minor", (3, "minor")),
+        ("Eb minor", (3, "minor")),
+        ("C minor", (0, "minor")),
+        ("Cb major", (11, "major")),
+    ],
+)
 def test_parse_key_reads_sharps_and_flats_alike_when_spelled_either_way(name, expected):
     assert parse_key(name) == expected
 
@@ -33,13 +65,21 @@ def test_parse_key_refuses_the_name_when_it_is_not_a_key(name):
 
 def test_respelled_names_every_key_the_same_way_when_written_with_sharps():
     assert [respelled(n) for n in ("A# major", "D# minor", "C# major", "G# major", None)] == [
-        "Bb major", "Eb minor", "Db major", "Ab major", None]
+        "Bb major",
+        "Eb minor",
+        "Db major",
+        "Ab major",
+        None,
+    ]
 
 
 def test_track_record_reads_a_stored_sharp_key_in_the_conventional_spelling_when_loaded():
     result = TrackResult({"mtt": {}, "msd": {}}, [], 120.0, "A# major", -14.0, 60.0, [0.0])
-    data = {**new_record("gs://b/p/a.ogg", "1", "p", "ingest").to_dict(), "state": "DONE", "result": {
-        **result.__dict__, "key": "A# major"}}
+    data = {
+        **new_record("gs://b/p/a.ogg", "1", "p", "ingest").to_dict(),
+        "state": "DONE",
+        "result": {**result.__dict__, "key": "A# major"},
+    }
     assert TrackRecord.from_dict(data).result.key == "Bb major"  # type: ignore[union-attr]
 
 

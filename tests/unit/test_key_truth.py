@@ -46,6 +46,8 @@ def test_key_names_the_tonic_not_the_subdominant_when_a_song_dwells_on_iv_over_a
 
 
 def test_key_is_exact_for_every_major_family_when_played_with_a_bass_line():
-    cases = [ProgressionCase(tonic, "major", family, "piano", "open")
-             for tonic, family in zip((1, 4, 6, 8, 10, 11), PROGRESSIONS["major"], strict=True)]
+    cases = [
+        ProgressionCase(tonic, "major", family, "piano", "open")
+        for tonic, family in zip((1, 4, 6, 8, 10, 11), PROGRESSIONS["major"], strict=True)
+    ]
     assert [_key_of(progression_audio(case, 4, RATE)) for case in cases] == [case.key for case in cases]

@@ -9,13 +9,20 @@ import pytest
 from trackscan import logs
 
 
-@pytest.mark.parametrize(("headers", "trace"), [
-    ({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
-     "projects/p/traces/4bf92f3577b34da6a3ce929d0e0e4736"),
-    ({"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1;o=1"},
-     "projects/p/traces/105445aa7843bc8bf206b12000100000"),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    ("headers", "trace"),
+    [
+        (
+            {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+            "projects/p/traces/4bf92f3577b34da6a3ce929d0e0e4736",
+        ),
+        (
+            {"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1;o=1"},
+            "projects/p/traces/105445aa7843bc8bf206b12000100000",
+        ),
+        ({}, None),
+    ],
+)
 def test_trace_of_reads_either_header_when_present(headers, trace):
     assert logs.trace_of(headers, "p") == trace
 

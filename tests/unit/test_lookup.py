@@ -20,8 +20,13 @@ def test_find_track_by_id_path_uri_and_name_when_one_track_matches(store, tmp_pa
     song = write_audio(tmp_path / "a#b 100%.ogg", music_like(1.0))
     event = upload_event(song)
     record = store.create_if_absent(new_record(event.source_uri, event.generation, "local", "ingest"))
-    for query in (record.track_id, str(song), event.source_uri, f"{event.source_uri}#{event.generation}",
-                  "a#b 100%.ogg"):
+    for query in (
+        record.track_id,
+        str(song),
+        event.source_uri,
+        f"{event.source_uri}#{event.generation}",
+        "a#b 100%.ogg",
+    ):
         assert find_track(store, query).track_id == record.track_id, query
 
 

@@ -62,8 +62,12 @@ def test_combine_reports_tech_3341_case_1_when_it_goes_through_the_descriptors()
 def test_subblock_power_equals_scipy_sosfilt_of_the_k_weighting_when_stereo_noise_is_measured():
     rate = 44_100
     noise = np.random.default_rng(3).normal(0.0, 0.2, (2, int(2.35 * rate))).astype(np.float32)
-    sections = np.array([np.concatenate([stage.b, stage.a]) for stage in (
-        pyloudnorm.IIRfilter(*args, rate, kind) for *args, kind in K_WEIGHTING)])
+    sections = np.array(
+        [
+            np.concatenate([stage.b, stage.a])
+            for stage in (pyloudnorm.IIRfilter(*args, rate, kind) for *args, kind in K_WEIGHTING)
+        ]
+    )
     weighted = scipy.signal.sosfilt(sections, noise.astype(np.float64), axis=1)
     expected = (weighted[:, : 23 * 4410] ** 2).sum(axis=0).reshape(23, 4410).mean(axis=1)
     np.testing.assert_allclose(subblock_power(noise, rate), expected, rtol=1e-10)

@@ -42,8 +42,11 @@ def test_model_info_round_trips_the_variant_when_the_record_is_stored():
 
 
 def _predictions() -> Predictions:
-    return Predictions(mtt=np.full((2, 50), 0.25, np.float32), msd=np.zeros((2, 50), np.float32),
-                       embedding=np.ones((2, 200), np.float32))
+    return Predictions(
+        mtt=np.full((2, 50), 0.25, np.float32),
+        msd=np.zeros((2, 50), np.float32),
+        embedding=np.ones((2, 200), np.float32),
+    )
 
 
 def test_decode_predictions_keeps_the_variant_when_a_blob_round_trips():
@@ -58,8 +61,9 @@ def test_decode_predictions_reads_an_empty_variant_when_the_blob_predates_it():
 
     p = _predictions()
     buffer = io.BytesIO()
-    np.savez(buffer, mtt=p.mtt, msd=p.msd, embedding=p.embedding, model_name=np.str_("musicnn"),
-             model_sha256=np.str_(SHA))
+    np.savez(
+        buffer, mtt=p.mtt, msd=p.msd, embedding=p.embedding, model_name=np.str_("musicnn"), model_sha256=np.str_(SHA)
+    )
     assert decode_predictions(buffer.getvalue()).model == ModelInfo("musicnn", SHA, "")
 
 

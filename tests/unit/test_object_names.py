@@ -26,8 +26,13 @@ from trackscan.tracks import TrackState, track_id_for
 ACME = {"X-API-Key": "key-acme"}
 # Each is a name a partner could give a file; the last ends like a pinned generation.
 NAMES = [
-    "take #1.flac", "what?.flac", "100% live.flac", "  spaced  out .flac", "Sigur Rós – Hoppípolla 🎧.flac",
-    "a%23b%2F..%2Fc.flac", "mix.flac#2024",
+    "take #1.flac",
+    "what?.flac",
+    "100% live.flac",
+    "  spaced  out .flac",
+    "Sigur Rós – Hoppípolla 🎧.flac",
+    "a%23b%2F..%2Fc.flac",
+    "mix.flac#2024",
 ]
 # 1,024 bytes (GCS's limit) in five levels: no folder or file name on Linux may exceed 255 bytes.
 LONG_NAME = "/".join(["é" * 100] * 4 + ["ü" * 100 + "-" * 15 + ".flac"])
@@ -46,8 +51,11 @@ def test_api_upload_tags_the_file_when_its_name_holds_characters_with_uri_meanin
     deps = make_deps(tmp_path / "home", api_keys="acme:key-acme")
     root = tmp_path / "ingest"
     client = create_app(deps, ingest_root_uri=uri_of(root)).test_client()
-    submitted = client.post(f"/v1/tracks?filename={quote(name, safe='')}", data=_song(tmp_path),
-                            headers={**ACME, "Content-Type": "audio/flac"})
+    submitted = client.post(
+        f"/v1/tracks?filename={quote(name, safe='')}",
+        data=_song(tmp_path),
+        headers={**ACME, "Content-Type": "audio/flac"},
+    )
     assert submitted.status_code == 202, submitted.get_data(as_text=True)
     stored = root / "acme" / name
     assert stored.is_file()
@@ -57,8 +65,7 @@ def test_api_upload_tags_the_file_when_its_name_holds_characters_with_uri_meanin
     assert record.source_uri == uri_of(stored) and record.source_name == Path(name).name
     # Every segment read the pinned generation of this very file.
     segments = [m for m in handled if isinstance(m, SegmentPlanned)]
-    assert segments and all(split_pinned_uri(m.source_uri) == (record.source_uri, record.generation)
-                            for m in segments)
+    assert segments and all(split_pinned_uri(m.source_uri) == (record.source_uri, record.generation) for m in segments)
     # Submitting the stored file by its URI, or tagging it with `trackscan run`, is the same track.
     again = client.post("/v1/tracks", json={"source_uri": record.source_uri}, headers=ACME)
     assert again.json["track_id"] == record.track_id
@@ -78,18 +85,23 @@ def test_local_run_tags_distinct_tracks_when_names_differ_only_by_uri_syntax(tmp
 
 def test_track_id_for_keeps_the_ids_of_existing_tracks_when_the_generation_is_numeric():
     # The id every track got before: sha256 of "<uri>#<generation>", first 24 hex digits.
-    for uri, generation in [("gs://trackscan-ingest/acme/album/01.flac", "1700000000000001"),
-                            ("file:///music/Some%20Song.flac", "1712345678901234567"),
-                            ("gs://b/acme/take #1.flac", "17")]:
+    for uri, generation in [
+        ("gs://trackscan-ingest/acme/album/01.flac", "1700000000000001"),
+        ("file:///music/Some%20Song.flac", "1712345678901234567"),
+        ("gs://b/acme/take #1.flac", "17"),
+    ]:
         old = "t" + hashlib.sha256(f"{uri}#{generation}".encode()).hexdigest()[:24]
         assert track_id_for(uri, generation) == old
 
 
-@pytest.mark.parametrize(("first", "second"), [
-    (("gs://b/a#1", "2"), ("gs://b/a", "1#2")),
-    (('["gs://b/a", "x', 'y"]'), ("gs://b/a", "x#y")),
-    (("gs://b/a", "1#2"), ("gs://b/a#1", "#2")),
-])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("gs://b/a#1", "2"), ("gs://b/a", "1#2")),
+        (('["gs://b/a", "x', 'y"]'), ("gs://b/a", "x#y")),
+        (("gs://b/a", "1#2"), ("gs://b/a#1", "#2")),
+    ],
+)
 def test_track_id_for_differs_when_pairs_would_join_to_the_same_text(first, second):
     assert track_id_for(*first) != track_id_for(*second)
 

@@ -110,14 +110,24 @@ def _stalled_at(deps, minutes_ago: int, state: TrackState = TrackState.RECEIVED)
 
 
 def test_stalled_tracks_lists_the_oldest_first_across_states_when_over_the_limit(deps):
-    uris = {minutes: _stalled_at(deps, minutes, state)
-            for minutes, state in ((30, TrackState.RECEIVED), (50, TrackState.INFERRING), (10, TrackState.RECEIVED),
-                                   (40, TrackState.EXTRACTING), (20, TrackState.EXTRACTING))}
+    uris = {
+        minutes: _stalled_at(deps, minutes, state)
+        for minutes, state in (
+            (30, TrackState.RECEIVED),
+            (50, TrackState.INFERRING),
+            (10, TrackState.RECEIVED),
+            (40, TrackState.EXTRACTING),
+            (20, TrackState.EXTRACTING),
+        )
+    }
     now = datetime.now(UTC)
-    assert [r.source_uri for r in stalled_tracks(deps.tracks, 15 * 60, now, limit=3)] == [
-        uris[50], uris[40], uris[30]]
+    assert [r.source_uri for r in stalled_tracks(deps.tracks, 15 * 60, now, limit=3)] == [uris[50], uris[40], uris[30]]
     assert [r.source_uri for r in stalled_tracks(deps.tracks, 15 * 60, now, limit=10)] == [
-        uris[50], uris[40], uris[30], uris[20]]  # 10 minutes is not stalled yet
+        uris[50],
+        uris[40],
+        uris[30],
+        uris[20],
+    ]  # 10 minutes is not stalled yet
 
 
 def test_reconcile_replays_at_most_the_limit_when_a_backlog_is_stalled(deps, tmp_path):

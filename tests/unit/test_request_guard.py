@@ -46,12 +46,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("guarded-api")
     ports = DevPorts.free()
     service = services.function(FunctionSpec("api", "http"), ports, REPO / "tests" / "local_api_main.py")
-    env = {**os.environ, **service.env, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'shared'}",
-           "TRACKSCAN_TEST_API_HOME": str(home), "TRACKSCAN_MAX_FILE_BYTES": str(LIMIT_BYTES),
-           "TRACKSCAN_API_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
+    env = {
+        **os.environ,
+        **service.env,
+        "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'shared'}",
+        "TRACKSCAN_TEST_API_HOME": str(home),
+        "TRACKSCAN_MAX_FILE_BYTES": str(LIMIT_BYTES),
+        "TRACKSCAN_API_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+    }
     with (home / "server.log").open("wb") as log:
-        process = subprocess.Popen(service.argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            service.argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         services.wait_ready(service, lambda: process.poll() is None, timeout_s=60)
         # The worker builds the app on its first request: build it before anything is measured.
@@ -74,15 +80,23 @@ class Upload:
     sending_took_s: float | None  # None: the sender never got to its last byte
 
 
-def slow_upload(port: int, headers: dict[str, str], total_bytes: int, chunk_bytes: int, interval_s: float,
-                chunked: bool = True, give_up_s: float = 30.0) -> Upload:
+def slow_upload(
+    port: int,
+    headers: dict[str, str],
+    total_bytes: int,
+    chunk_bytes: int,
+    interval_s: float,
+    chunked: bool = True,
+    give_up_s: float = 30.0,
+) -> Upload:
     """POSTs total_bytes to /v1/tracks, chunk_bytes every interval_s, watching for an early answer.
 
     Stops at the answer, when the server closes, or give_up_s after the start.
     """
     framing = {"Transfer-Encoding": "chunked"} if chunked else {"Content-Length": str(total_bytes)}
-    head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": HOST, "Content-Type": "audio/wav", **framing,
-                                                 **headers}.items())
+    head = "".join(
+        f"{k}: {v}\r\n" for k, v in {"Host": HOST, "Content-Type": "audio/wav", **framing, **headers}.items()
+    )
     start = time.monotonic()
     answer, sent, took = b"", 0, None
     with socket.create_connection((HOST, port), timeout=5) as sock:
@@ -152,8 +166,10 @@ def test_api_answers_401_before_the_body_arrives_when_a_keyless_48_mib_upload_is
 
 def test_api_answers_gets_and_the_console_promptly_when_slow_keyless_uploads_are_in_flight(served: Served) -> None:
     uploads: list[Upload] = []
-    senders = [threading.Thread(target=lambda: uploads.append(
-        slow_upload(served.port, {}, 20 << 10, 1024, 1.0, give_up_s=12))) for _ in range(6)]
+    senders = [
+        threading.Thread(target=lambda: uploads.append(slow_upload(served.port, {}, 20 << 10, 1024, 1.0, give_up_s=12)))
+        for _ in range(6)
+    ]
     for sender in senders:
         sender.start()
     time.sleep(1.0)  # every sender has sent its headers and started its body
@@ -171,8 +187,7 @@ def test_api_answers_gets_and_the_console_promptly_when_slow_keyless_uploads_are
 
 def test_api_answers_413_before_the_body_arrives_when_a_keyed_body_is_announced_over_the_limit(served: Served) -> None:
     before = served.worker_memory_kib()
-    upload = slow_upload(served.port, {"X-API-Key": "key-acme"}, LIMIT_BYTES + MIB, 256 << 10, 0.01,
-                         chunked=False)
+    upload = slow_upload(served.port, {"X-API-Key": "key-acme"}, LIMIT_BYTES + MIB, 256 << 10, 0.01, chunked=False)
     after = served.worker_memory_kib()
     print(f"keyed {LIMIT_BYTES + MIB} bytes: {upload}; worker memory before {before}, after {after}")
     assert upload.status == 413

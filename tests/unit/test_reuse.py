@@ -90,11 +90,15 @@ def test_api_never_shows_the_other_partners_track_or_when_it_was_tagged_when_a_r
     deps = make_deps(tmp_path / "home", segment_s=10.0, api_keys="acme:key-acme, beta:key-beta")
     client = create_app(deps, ingest_root_uri=uri_of(tmp_path / "ingest")).test_client()
     body = song.read_bytes()
-    first = client.post("/v1/tracks?filename=secret-demo.flac", data=body,
-                        headers={"X-API-Key": "key-acme", "Content-Type": "audio/flac"})
+    first = client.post(
+        "/v1/tracks?filename=secret-demo.flac",
+        data=body,
+        headers={"X-API-Key": "key-acme", "Content-Type": "audio/flac"},
+    )
     run_to_completion(deps, *deps.publisher.drain())  # type: ignore[attr-defined]
-    second = client.post("/v1/tracks?filename=mine.flac", data=body,
-                         headers={"X-API-Key": "key-beta", "Content-Type": "audio/flac"})
+    second = client.post(
+        "/v1/tracks?filename=mine.flac", data=body, headers={"X-API-Key": "key-beta", "Content-Type": "audio/flac"}
+    )
     run_to_completion(deps, *deps.publisher.drain())  # type: ignore[attr-defined]
     shown = client.get(second.headers["Location"], headers={"X-API-Key": "key-beta"}).json
     text = json.dumps(shown)

@@ -87,9 +87,7 @@ def test_sandboxed_decoder_matches_in_process_decoding_when_the_file_is_good(tmp
     ],
     ids=["zero-byte", "pdf"],
 )
-def test_sandboxed_decoder_passes_the_code_and_message_through_when_the_file_is_bad(
-    tmp_path, sandbox, make, code
-):
+def test_sandboxed_decoder_passes_the_code_and_message_through_when_the_file_is_bad(tmp_path, sandbox, make, code):
     uri = uri_of(make(tmp_path))
     with pytest.raises(BadAudioError) as in_process:
         InProcessDecoder(FolderBlobStore()).probe(uri, 7200.0)
@@ -105,9 +103,7 @@ def test_sandboxed_decoder_raises_decoder_crashed_then_recovers_when_the_child_s
     assert sandbox.decode(song, 0.0, 2.0).duration_s == pytest.approx(2.0)
 
 
-def test_sandboxed_decoder_raises_retryable_within_the_timeout_then_recovers_when_decoding_hangs(
-    sandbox, song
-):
+def test_sandboxed_decoder_raises_retryable_within_the_timeout_then_recovers_when_decoding_hangs(sandbox, song):
     sandbox.probe(song, 7200.0)  # the child is up, so only the hang is timed
     started = time.monotonic()
     with pytest.raises(RetryableError, match="took more than"):
@@ -124,9 +120,7 @@ def test_sandboxed_decoder_raises_out_of_memory_and_keeps_serving_when_the_cap_i
     assert sandbox.probe(song, 7200.0).channels == 1
 
 
-def test_sandboxed_decoder_raises_retryable_not_crashed_when_the_child_error_cannot_be_unpickled(
-    sandbox, song
-):
+def test_sandboxed_decoder_raises_retryable_not_crashed_when_the_child_error_cannot_be_unpickled(sandbox, song):
     with pytest.raises(RetryableError, match="TwoPartError: a library's own error"):
         sandbox.probe(_copy(song, "odd.flac"), 7200.0)
     assert sandbox.probe(song, 7200.0).channels == 1

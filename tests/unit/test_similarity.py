@@ -35,8 +35,9 @@ def _embedding(distance: float) -> list[float]:
 def _done(store, name: str, embedding: list[float], partner: str = "acme") -> TrackRecord:
     record = store.create_if_absent(new_record(f"gs://ingest/{partner}/{name}", "1", partner, "ingest"))
     result = TrackResult({"mtt": {}, "msd": {}}, [name], 120.0, "C major", -14.0, 30.0, embedding)
-    done = store.apply(record.track_id, Transition(TrackState.DONE, "finalize", result=result,
-                                                   model=ModelInfo("musicnn", "ab" * 32)))
+    done = store.apply(
+        record.track_id, Transition(TrackState.DONE, "finalize", result=result, model=ModelInfo("musicnn", "ab" * 32))
+    )
     assert done is not None
     return done
 

@@ -15,7 +15,8 @@ EXPORT = REPO / "terraform" / "steps.json"
 
 def test_steps_json_matches_registry_when_exported():
     assert EXPORT.read_text() == export_json(), (
-        "terraform/steps.json is stale: run `.venv/bin/python -m trackscan.pipeline.steps terraform/steps.json`")
+        "terraform/steps.json is stale: run `.venv/bin/python -m trackscan.pipeline.steps terraform/steps.json`"
+    )
 
 
 def test_registry_routes_every_message_kind_to_one_step_when_read():
@@ -49,9 +50,11 @@ def test_step_for_finds_the_consumer_when_given_a_message():
 def test_topics_are_named_after_their_step_when_derived():
     config = Config(topic_prefix="tp")
     assert {kind: name for kind, name in topic_names(config).items()} == {
-        step.consumes: f"tp-{step.name}" for step in STEPS}
+        step.consumes: f"tp-{step.name}" for step in STEPS
+    }
     assert {s.topic for s in subscriptions(config, DevPorts()) if not s.name.endswith("-dead-letter")} == {
-        f"tp-{name}" for name in STEP_NAMES}
+        f"tp-{name}" for name in STEP_NAMES
+    }
 
 
 def test_functions_source_defines_every_target_when_imported(monkeypatch):

@@ -10,13 +10,21 @@ OLD_RECORD = {
     "generation": "1700000000",
     "partner": "local",
     "state": "DONE",
-    "timeline": [{"state": "RECEIVED", "time": "2026-11-01T10:00:00.000+00:00", "step": "ingest", "attempt": 1},
-                 {"state": "DONE", "time": "2026-11-01T10:00:03.000+00:00", "step": "finalize", "attempt": 1}],
+    "timeline": [
+        {"state": "RECEIVED", "time": "2026-11-01T10:00:00.000+00:00", "step": "ingest", "attempt": 1},
+        {"state": "DONE", "time": "2026-11-01T10:00:03.000+00:00", "step": "finalize", "attempt": 1},
+    ],
     "segments_total": 1,
     "error": None,
-    "result": {"tags": {"mtt": {"guitar": 0.5}, "msd": {"rock": 0.25}}, "top_tags": ["guitar", "rock"],
-               "tempo_bpm": 117.2, "key": "C major", "loudness_lufs": -14.0, "duration_s": 60.0,
-               "embedding": [0.5, 0.25]},
+    "result": {
+        "tags": {"mtt": {"guitar": 0.5}, "msd": {"rock": 0.25}},
+        "top_tags": ["guitar", "rock"],
+        "tempo_bpm": 117.2,
+        "key": "C major",
+        "loudness_lufs": -14.0,
+        "duration_s": 60.0,
+        "embedding": [0.5, 0.25],
+    },
     "model": {"name": "musicnn", "sha256": "ab" * 32},
     "created_at": "2026-11-01T10:00:00.000+00:00",
     "updated_at": "2026-11-01T10:00:03.000+00:00",
@@ -50,7 +58,11 @@ def test_audio_features_json_names_the_source_when_a_track_is_done():
 
 
 def test_audio_features_json_carries_the_error_when_a_track_failed():
-    failed = {**OLD_RECORD, "state": "FAILED", "result": None,
-              "error": {"code": "CORRUPT", "message": "The file is not audio.", "step": "features"}}
+    failed = {
+        **OLD_RECORD,
+        "state": "FAILED",
+        "result": None,
+        "error": {"code": "CORRUPT", "message": "The file is not audio.", "step": "features"},
+    }
     shown = audio_features_json(TrackRecord.from_dict(failed))
     assert shown["state"] == "FAILED" and shown["error"]["code"] == "CORRUPT"

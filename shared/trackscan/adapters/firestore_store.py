@@ -96,9 +96,7 @@ class FirestoreTrackStore:
             except google_errors.NotFound:
                 return
 
-    def query(
-        self, partner: str | None, state: TrackState | None, limit: int, after: str | None
-    ) -> list[TrackRecord]:
+    def query(self, partner: str | None, state: TrackState | None, limit: int, after: str | None) -> list[TrackRecord]:
         """Records newest first, filtered by partner and state, after the cursor's document."""
         query: firestore.CollectionReference | firestore.Query = self._tracks
         if partner is not None:
@@ -197,8 +195,11 @@ class FirestoreTrackStore:
     def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
         """DONE tracks in document id (track id) order after ``after``: one page of a resumable pass."""
         # "__name__": the document id; equality on state and this order need no composite index.
-        query = self._tracks.where(filter=firestore.FieldFilter("state", "==", TrackState.DONE.value)).order_by(
-            "__name__").limit(limit)
+        query = (
+            self._tracks.where(filter=firestore.FieldFilter("state", "==", TrackState.DONE.value))
+            .order_by("__name__")
+            .limit(limit)
+        )
         if after:
             query = query.start_after({"__name__": self._tracks.document(after)})
         with transient_as_retryable("listing finished tracks"):
@@ -211,8 +212,11 @@ class FirestoreTrackStore:
         """
         # Any: the SDK annotates find_nearest as returning the VectorQuery class, not an instance.
         query: Any = self._tracks.where(filter=firestore.FieldFilter("partner", "==", partner)).find_nearest(
-            vector_field=SEARCH_VECTOR_FIELD, query_vector=Vector(vector), distance_measure=DistanceMeasure.COSINE,
-            limit=limit, distance_result_field=DISTANCE_FIELD,
+            vector_field=SEARCH_VECTOR_FIELD,
+            query_vector=Vector(vector),
+            distance_measure=DistanceMeasure.COSINE,
+            limit=limit,
+            distance_result_field=DISTANCE_FIELD,
         )
         with transient_as_retryable(f"finding tracks like a vector for {partner}"):
             snapshots = list(query.stream())

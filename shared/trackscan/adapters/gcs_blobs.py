@@ -90,7 +90,7 @@ class GcsBlobStore:
         return BlobInfo(size_bytes=blob.size or 0, generation=str(blob.generation)) if blob else None
 
     def content_hash(self, uri: str, generation: str | None = None) -> str | None:
-        """"md5:<hex>" of the object (that generation, if given) from its metadata, without reading it.
+        """The object's "md5:<hex>" (that generation, if given) from its metadata, without reading it.
 
         None when the object is absent or has no MD5 (a composite object has only a CRC32C, whose
         32 bits are too few to key results on: collisions are expected within a large catalogue).
@@ -127,12 +127,20 @@ class GcsBlobStore:
         """One listing call: up to max_results objects after page_token, and the next token."""
         bucket, prefix = split_uri(prefix_uri)
         with transient_as_retryable(f"listing {prefix_uri}"):
-            listing = self._client.list_blobs(bucket, prefix=prefix, page_token=page_token or None,
-                                              max_results=max_results)
+            listing = self._client.list_blobs(
+                bucket, prefix=prefix, page_token=page_token or None, max_results=max_results
+            )
             page = next(listing.pages, None)
             blobs = list(page) if page is not None else []
-        objects = [ListedObject(f"gs://{bucket}/{b.name}", str(b.generation), b.size or 0,
-                                b.time_created.isoformat(timespec="milliseconds")) for b in blobs]
+        objects = [
+            ListedObject(
+                f"gs://{bucket}/{b.name}",
+                str(b.generation),
+                b.size or 0,
+                b.time_created.isoformat(timespec="milliseconds"),
+            )
+            for b in blobs
+        ]
         return ObjectPage(objects, listing.next_page_token)
 
     def notification_topics(self, bucket_name: str) -> list[str] | None:

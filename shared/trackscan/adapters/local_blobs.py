@@ -56,7 +56,7 @@ class FolderBlobStore:
         return BlobInfo(size_bytes=stat.st_size, generation=str(stat.st_mtime_ns))
 
     def content_hash(self, uri: str, generation: str | None = None) -> str | None:
-        """"sha256:<hex>" of the file's bytes, or None when the file is absent (files have one generation)."""
+        """The file's "sha256:<hex>", or None when the file is absent (files have one generation)."""
         try:
             with path_of(uri).open("rb") as reader:
                 return f"sha256:{hashlib.file_digest(reader, 'sha256').hexdigest()}"
@@ -82,8 +82,11 @@ class FolderBlobStore:
     def list_page(self, prefix_uri: str, page_token: str | None, max_results: int) -> ObjectPage:
         """Files under the folder in path order; the token is the last path of the page."""
         folder = path_of(prefix_uri)
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")) \
-            if folder.is_dir() else []
+        files = (
+            sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+            if folder.is_dir()
+            else []
+        )
         names = [str(p.relative_to(folder)) for p in files]
         start = bisect.bisect_right(names, page_token) if page_token else 0
         chosen = files[start : start + max_results]

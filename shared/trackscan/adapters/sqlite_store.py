@@ -51,8 +51,12 @@ CREATE TABLE IF NOT EXISTS rejected_events (
 
 # Switching to WAL can answer "database is locked" at once, without waiting for the busy
 # timeout, while other processes open the same new database: try again shortly.
-@retry(retry=retry_if_exception_type(sqlite3.OperationalError), stop=stop_after_attempt(20),
-       wait=wait_random(0.01, 0.1), reraise=True)
+@retry(
+    retry=retry_if_exception_type(sqlite3.OperationalError),
+    stop=stop_after_attempt(20),
+    wait=wait_random(0.01, 0.1),
+    reraise=True,
+)
 def _open(db_path: str) -> sqlite3.Connection:
     connection = sqlite3.connect(db_path, timeout=30, isolation_level=None)
     try:
@@ -88,8 +92,14 @@ class SqliteTrackStore:
         """Inserts the record unless its track id exists (INSERT OR IGNORE); returns the stored one."""
         inserted = self._db.execute(
             f"INSERT OR IGNORE INTO {_table(record.track_id)} VALUES (?, ?, ?, ?, ?, ?)",
-            (record.track_id, record.source_uri, record.partner, record.state.value,
-             record.updated_at, json.dumps(record.to_dict())),
+            (
+                record.track_id,
+                record.source_uri,
+                record.partner,
+                record.state.value,
+                record.updated_at,
+                json.dumps(record.to_dict()),
+            ),
         ).rowcount
         if inserted and _table(record.track_id) == "tracks" and record_vector(record) is not None:
             vector_index.write_vector(self._db, record.track_id, record.partner, record_vector(record))  # as Firestore
@@ -133,16 +143,16 @@ class SqliteTrackStore:
             current = self.get(track_id)
             if current is not None:
                 updated = replace(current, last_failed_attempt=attempt)
-                db.execute(f"UPDATE {_table(track_id)} SET record = ? WHERE track_id = ?",
-                           (json.dumps(updated.to_dict()), track_id))
+                db.execute(
+                    f"UPDATE {_table(track_id)} SET record = ? WHERE track_id = ?",
+                    (json.dumps(updated.to_dict()), track_id),
+                )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
 
-    def query(
-        self, partner: str | None, state: TrackState | None, limit: int, after: str | None
-    ) -> list[TrackRecord]:
+    def query(self, partner: str | None, state: TrackState | None, limit: int, after: str | None) -> list[TrackRecord]:
         """Records newest first (ties by track id), filtered by partner and state, after a cursor."""
         sql = "SELECT record FROM tracks WHERE 1 = 1"
         args: list[str | int] = []
@@ -160,8 +170,7 @@ class SqliteTrackStore:
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
         """Records in state last updated at or before updated_before, oldest first."""
         rows = self._db.execute(
-            "SELECT record FROM tracks WHERE state = ? AND updated_at <= ? "
-            "ORDER BY updated_at LIMIT ?",
+            "SELECT record FROM tracks WHERE state = ? AND updated_at <= ? ORDER BY updated_at LIMIT ?",
             (state.value, updated_before, limit),
         ).fetchall()
         return [TrackRecord.from_dict(json.loads(r[0])) for r in rows]
@@ -190,8 +199,10 @@ class SqliteTrackStore:
 
     def record_rejected(self, event: RejectedEvent) -> None:
         """Stores the event unless one with its id is there."""
-        self._db.execute("INSERT OR IGNORE INTO rejected_events VALUES (?, ?, ?)",
-                         (event.event_id, event.received_at, json.dumps(asdict(event))))
+        self._db.execute(
+            "INSERT OR IGNORE INTO rejected_events VALUES (?, ?, ?)",
+            (event.event_id, event.received_at, json.dumps(asdict(event))),
+        )
 
     def rejected(self, limit: int) -> list[RejectedEvent]:
         """The latest refused events, newest first."""
@@ -200,18 +211,25 @@ class SqliteTrackStore:
 
     def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
         """The tracks of a source URI, newest first."""
-        return self._select("SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT ?",
-                            (source_uri, limit))
+        return self._select(
+            "SELECT record FROM tracks WHERE source_uri = ? ORDER BY updated_at DESC LIMIT ?", (source_uri, limit)
+        )
 
     def by_name(self, name: str, limit: int) -> list[TrackRecord]:
         """The tracks whose source file is called ``name``, newest first (the stored source_name)."""
-        return self._select("SELECT record FROM tracks WHERE json_extract(record, '$.source_name') = ? "
-                            "ORDER BY updated_at DESC LIMIT ?", (name, limit))
+        return self._select(
+            "SELECT record FROM tracks WHERE json_extract(record, '$.source_name') = ? "
+            "ORDER BY updated_at DESC LIMIT ?",
+            (name, limit),
+        )
 
     def done_with_content(self, content_hash: str, limit: int) -> list[TrackRecord]:
         """DONE tracks whose source had these bytes, most recently updated first."""
-        return self._select("SELECT record FROM tracks WHERE json_extract(record, '$.content_hash') = ? "
-                            "AND state = 'DONE' ORDER BY updated_at DESC LIMIT ?", (content_hash, limit))
+        return self._select(
+            "SELECT record FROM tracks WHERE json_extract(record, '$.content_hash') = ? "
+            "AND state = 'DONE' ORDER BY updated_at DESC LIMIT ?",
+            (content_hash, limit),
+        )
 
     def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:
         """The partner's DONE tracks closest to vector (cosine), closest first; brute force in numpy."""
@@ -236,8 +254,10 @@ class SqliteTrackStore:
 
     def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
         """DONE tracks in track id order, after the id ``after`` (a resumable pass over every result)."""
-        return self._select("SELECT record FROM tracks WHERE state = 'DONE' AND track_id > ? ORDER BY track_id LIMIT ?",
-                            (after or "", limit))
+        return self._select(
+            "SELECT record FROM tracks WHERE state = 'DONE' AND track_id > ? ORDER BY track_id LIMIT ?",
+            (after or "", limit),
+        )
 
 
 def _table(track_id: str) -> str:

@@ -33,8 +33,7 @@ class TritonTagger:
         variant: the runtime and precision the deployment serves, recorded with every result.
     """
 
-    def __init__(self, url: str, model_name: str, timeout_s: float, model_sha256: str,
-                 variant: str = VARIANT) -> None:
+    def __init__(self, url: str, model_name: str, timeout_s: float, model_sha256: str, variant: str = VARIANT) -> None:
         self._url = url
         self._model_name = model_name
         self._timeout_s = timeout_s

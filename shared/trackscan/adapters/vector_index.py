@@ -92,8 +92,10 @@ class VectorCache:
             new_rows = db.execute(f"{ROWS} ORDER BY rowid").fetchall()
         self._append(new_rows)
         if len(self._ids) > MAX_LOCAL_VECTORS:
-            log.warning("the local similarity index is past its size limit",
-                        extra={"vectors": len(self._ids), "limit": MAX_LOCAL_VECTORS})
+            log.warning(
+                "the local similarity index is past its size limit",
+                extra={"vectors": len(self._ids), "limit": MAX_LOCAL_VECTORS},
+            )
 
     def _append(self, rows: list[tuple[int, str, str, bytes]]) -> None:
         if not rows:

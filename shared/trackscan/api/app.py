@@ -30,8 +30,11 @@ PUBLIC_ENDPOINTS = {"openapi"}
 
 
 def create_app(
-    deps: Deps, verifier: IdentityVerifier | None = None, ingest_root_uri: str | None = None,
-    upload_sessions: SessionStarter | None = None, clock: Callable[[], float] = time.monotonic,
+    deps: Deps,
+    verifier: IdentityVerifier | None = None,
+    ingest_root_uri: str | None = None,
+    upload_sessions: SessionStarter | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Flask:
     """The partner API over the given ports.
 
@@ -67,8 +70,12 @@ def create_app(
         wait_s = throttle.wait_s(buckets)
         if wait_s:
             log_failure("api", request.remote_addr, wait_s)
-            raise ApiError(429, "RESOURCE_EXHAUSTED", f"Too many failed sign-ins; try again in {wait_s} s.",
-                           {"Retry-After": str(wait_s)})
+            raise ApiError(
+                429,
+                "RESOURCE_EXHAUSTED",
+                f"Too many failed sign-ins; try again in {wait_s} s.",
+                {"Retry-After": str(wait_s)},
+            )
         try:
             return authenticator.partner_of(request.headers)
         except ApiError as exc:
@@ -85,8 +92,12 @@ def create_app(
             g.partner = partner_of_request()
             wait_s = limiter.wait_s(g.partner)
             if wait_s:
-                raise ApiError(429, "RESOURCE_EXHAUSTED", f"Too many requests; try again in {wait_s} s.",
-                               {"Retry-After": str(wait_s)})
+                raise ApiError(
+                    429,
+                    "RESOURCE_EXHAUSTED",
+                    f"Too many requests; try again in {wait_s} s.",
+                    {"Retry-After": str(wait_s)},
+                )
         validation.check_query(request.endpoint, request.args)
 
     app.add_url_rule("/v1/tracks", "submit_track", views.submit_track, methods=["POST"])
@@ -95,8 +106,9 @@ def create_app(
     app.add_url_rule("/v1/tracks/<segment:raw_id>", "get_track", views.get_track, methods=["GET"])
     app.add_url_rule("/v1/tracks/<segment:raw_id>:retry", "retry_track", views.retry_track, methods=["POST"])
     app.add_url_rule("/v1/uploads", "start_upload", views.start_upload, methods=["POST"])
-    app.add_url_rule("/v1/tracks/<segment:raw_id>/audio-features", "get_audio_features", views.get_audio_features,
-                     methods=["GET"])
+    app.add_url_rule(
+        "/v1/tracks/<segment:raw_id>/audio-features", "get_audio_features", views.get_audio_features, methods=["GET"]
+    )
     app.add_url_rule("/openapi.yaml", "openapi", _openapi, methods=["GET"])
     similar.register(app, deps)
     staff = StaffDirectory(deps.config, verifier)
@@ -139,7 +151,8 @@ class _Views:
             record = track_operations.submit_upload(self._deps, partner, uri, request.stream)
         else:
             raise ApiError(
-                415, "UNSUPPORTED_MEDIA_TYPE",
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
                 "Send application/json with a source_uri, or audio as audio/* or application/octet-stream.",
             )
         return _accepted(record)
@@ -150,8 +163,13 @@ class _Views:
         if request.mimetype != "application/json":
             raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Send application/json: filename, size_bytes, content_type.")
         wanted = upload_request(_json_body(), self._deps.config.max_file_bytes)
-        uri, url = start_upload(self._upload_sessions, lambda u: self._deps.blobs.stat(u) is not None, prefix,
-                                wanted, request.headers.get("Origin"))
+        uri, url = start_upload(
+            self._upload_sessions,
+            lambda u: self._deps.blobs.stat(u) is not None,
+            prefix,
+            wanted,
+            request.headers.get("Origin"),
+        )
         log.info("upload session started", extra={"partner": g.partner, "source_uri": uri})
         body = {"source_uri": uri, "upload_url": url, "tracks_url": f"/v1/tracks?source={quote(uri, safe='')}"}
         return jsonify(body), 201

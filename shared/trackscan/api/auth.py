@@ -19,8 +19,10 @@ log = logging.getLogger(__name__)
 IdentityVerifier = Callable[[str], str]
 
 API_KEY_HEADER = "X-API-Key"
-INVALID_TOKEN = ("The ID token is not valid: send an unexpired Google-signed ID token minted for this API, "
-                 "with your verified e-mail address in it.")
+INVALID_TOKEN = (
+    "The ID token is not valid: send an unexpired Google-signed ID token minted for this API, "
+    "with your verified e-mail address in it."
+)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="trackscan"'}
 
 
@@ -73,9 +75,7 @@ class Authenticator:
         verifier: checks a Google ID token and returns its e-mail address; None: API keys only.
     """
 
-    def __init__(
-        self, api_keys: dict[str, str], identities: dict[str, str], verifier: IdentityVerifier | None
-    ) -> None:
+    def __init__(self, api_keys: dict[str, str], identities: dict[str, str], verifier: IdentityVerifier | None) -> None:
         self._api_keys = api_keys
         self._identities = identities
         self._verifier = verifier

@@ -44,8 +44,9 @@ def register(app: Flask, deps: Deps, staff: StaffDirectory, throttle: FailureThr
     app.register_blueprint(_blueprint(deps, staff, throttle, revocations), url_prefix="/console")
 
 
-def _blueprint(deps: Deps, staff_directory: StaffDirectory, throttle: FailureThrottle,
-               revocations: SessionRevocations) -> Blueprint:
+def _blueprint(
+    deps: Deps, staff_directory: StaffDirectory, throttle: FailureThrottle, revocations: SessionRevocations
+) -> Blueprint:
     pages = Blueprint(BLUEPRINT, __name__, template_folder="templates")
     pages.after_request(console_session.add_security_headers)
     # Names and messages come from partners: escaped visibly (trackscan.display), then HTML-escaped.
@@ -161,9 +162,16 @@ class _Views:
         records = self._deps.tracks.query(partner, state, PAGE_SIZE + 1, after)
         counts = {s.value: self._deps.tracks.count(partner, s) for s in TrackState}
         more = records[PAGE_SIZE - 1].track_id if len(records) > PAGE_SIZE else None
-        return render_template("console/index.html", staff=staff, counts=counts, records=records[:PAGE_SIZE],
-                               state=state.value if state else "", partner=partner or "", next_after=more,
-                               explain=explanation)
+        return render_template(
+            "console/index.html",
+            staff=staff,
+            counts=counts,
+            records=records[:PAGE_SIZE],
+            state=state.value if state else "",
+            partner=partner or "",
+            next_after=more,
+            explain=explanation,
+        )
 
     def search(self, staff: Staff) -> Any:
         """Tracks named by id, URI or file name; a partner's name lists that partner's tracks."""
@@ -187,9 +195,15 @@ class _Views:
         spans = console_chart.timeline_spans(record)
         similar = similar_tracks(self._deps.tracks, record, 5) if record.state is TrackState.DONE else []
         return render_template(
-            "console/track.html", staff=staff, record=record, why=explanation(record), segments_done=done,
-            chart=console_chart.timeline_svg(record), by_step=console_chart.time_by_step(record, spans),
-            duration=console_chart.duration_label, similar=similar,
+            "console/track.html",
+            staff=staff,
+            record=record,
+            why=explanation(record),
+            segments_done=done,
+            chart=console_chart.timeline_svg(record),
+            by_step=console_chart.time_by_step(record, spans),
+            duration=console_chart.duration_label,
+            similar=similar,
             reconcile_after_min=self._deps.config.reconcile_after_s / 60,
         )
 
@@ -213,10 +227,22 @@ class _Views:
         writer.writerow(["track_id", "partner", "source_uri", "error_code", "error_message", "step", "failed_at"])
         for record in self._failed(partner):
             error = record.error
-            writer.writerow([record.track_id, record.partner, record.source_uri, error.code if error else "",
-                             error.message if error else "", error.step if error else "", record.updated_at])
-        return Response(out.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": "attachment; filename=failed-tracks.csv"})
+            writer.writerow(
+                [
+                    record.track_id,
+                    record.partner,
+                    record.source_uri,
+                    error.code if error else "",
+                    error.message if error else "",
+                    error.step if error else "",
+                    record.updated_at,
+                ]
+            )
+        return Response(
+            out.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": "attachment; filename=failed-tracks.csv"},
+        )
 
     def _failed(self, partner: str | None) -> list[TrackRecord]:
         records: list[TrackRecord] = []

@@ -10,8 +10,13 @@ from markupsafe import Markup, escape
 from trackscan.tracks import TrackRecord, TrackState
 
 WIDTH, LABEL_W, LANE_H, AXIS_H = 760, 110, 28, 22
-COLOURS = {"RECEIVED": "#8da0cb", "EXTRACTING": "#66c2a5", "INFERRING": "#fc8d62", "DONE": "#1b9e77",
-           "FAILED": "#d62728"}
+COLOURS = {
+    "RECEIVED": "#8da0cb",
+    "EXTRACTING": "#66c2a5",
+    "INFERRING": "#fc8d62",
+    "DONE": "#1b9e77",
+    "FAILED": "#d62728",
+}
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,10 @@ def timeline_spans(record: TrackRecord, now: datetime | None = None) -> list[Spa
     if not times:
         return []
     ends = [*times[1:], times[-1] if record.state.is_final else max(now, times[-1])]
-    return [Span(e.state, e.step, e.attempt, (t - times[0]).total_seconds(), (end - t).total_seconds())
-            for e, t, end in zip(record.timeline, times, ends, strict=True)]
+    return [
+        Span(e.state, e.step, e.attempt, (t - times[0]).total_seconds(), (end - t).total_seconds())
+        for e, t, end in zip(record.timeline, times, ends, strict=True)
+    ]
 
 
 def time_by_step(record: TrackRecord, spans: list[Span]) -> list[tuple[str, str, int, float]]:
@@ -69,23 +76,31 @@ def timeline_svg(record: TrackRecord, now: datetime | None = None) -> Markup:
     total_s = max([s.start_s + s.duration_s for s in spans] + [0.001])
     scale = (WIDTH - LABEL_W - 10) / total_s
     height = AXIS_H + LANE_H * len(lanes)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" role="img" '
-             f'aria-label="timeline of {escape(record.track_id)}" class="timeline">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" role="img" '
+        f'aria-label="timeline of {escape(record.track_id)}" class="timeline">'
+    ]
     for row, lane in enumerate(lanes):
         y = row * LANE_H
-        parts.append(f'<text x="4" y="{y + 18}" class="lane">{lane}</text>'
-                     f'<line x1="{LABEL_W}" x2="{WIDTH}" y1="{y + LANE_H}" y2="{y + LANE_H}" class="grid"/>')
+        parts.append(
+            f'<text x="4" y="{y + 18}" class="lane">{lane}</text>'
+            f'<line x1="{LABEL_W}" x2="{WIDTH}" y1="{y + LANE_H}" y2="{y + LANE_H}" class="grid"/>'
+        )
     for span in spans:
         x, y = LABEL_W + span.start_s * scale, lanes.index(span.state) * LANE_H + 5
         label = escape(f"{span.step} #{span.attempt} · {duration_label(span.duration_s)}")
-        parts.append(f'<g class="span"><title>{label}</title><rect x="{x:.1f}" y="{y}" '
-                     f'width="{max(3.0, span.duration_s * scale):.1f}" height="{LANE_H - 10}" '
-                     f'fill="{COLOURS.get(span.state, "#999")}"/><text x="{x + 4:.1f}" y="{y + 13}" '
-                     f'class="bar">{label}</text></g>')
+        parts.append(
+            f'<g class="span"><title>{label}</title><rect x="{x:.1f}" y="{y}" '
+            f'width="{max(3.0, span.duration_s * scale):.1f}" height="{LANE_H - 10}" '
+            f'fill="{COLOURS.get(span.state, "#999")}"/><text x="{x + 4:.1f}" y="{y + 13}" '
+            f'class="bar">{label}</text></g>'
+        )
     parts.append(_failure_mark(record, spans, scale))
     axis_y = LANE_H * len(lanes) + 16
-    parts.append(f'<text x="{LABEL_W}" y="{axis_y}" class="axis">0</text><text x="{WIDTH - 4}" y="{axis_y}" '
-                 f'text-anchor="end" class="axis">{duration_label(total_s)}</text></svg>')
+    parts.append(
+        f'<text x="{LABEL_W}" y="{axis_y}" class="axis">0</text><text x="{WIDTH - 4}" y="{axis_y}" '
+        f'text-anchor="end" class="axis">{duration_label(total_s)}</text></svg>'
+    )
     return Markup("".join(parts))
 
 
@@ -96,5 +111,7 @@ def _failure_mark(record: TrackRecord, spans: list[Span], scale: float) -> str:
     offset = (datetime.fromisoformat(failed.time) - datetime.fromisoformat(record.timeline[0].time)).total_seconds()
     lane = [s.value for s in TrackState].index(spans[-1].state)
     label = escape(f"{failed.step} attempt {failed.attempt} failed: {failed.error}")
-    return (f'<g class="failure"><title>{label}</title><circle cx="{LABEL_W + offset * scale:.1f}" '
-            f'cy="{lane * LANE_H + 14}" r="6" fill="#d62728" stroke="white"/></g>')
+    return (
+        f'<g class="failure"><title>{label}</title><circle cx="{LABEL_W + offset * scale:.1f}" '
+        f'cy="{lane * LANE_H + 14}" r="6" fill="#d62728" stroke="white"/></g>'
+    )

@@ -21,8 +21,9 @@ from trackscan.ports import BlobStore
 SESSION_LIFETIME = timedelta(hours=10)
 REVOKED_PREFIX = "console-sessions/revoked"
 # No script at all, styles from the console only, no framing, forms post back to the console.
-CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                           "frame-ancestors 'none'; base-uri 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
@@ -49,8 +50,9 @@ def configure(app: Flask, secret: str) -> None:
     if not app.secret_key:
         app.secret_key = secret or secrets.token_hex(32)
     app.session_interface = _HttpsOnlyWhereServedSo()
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME
+    )
 
 
 def add_security_headers(response: Response) -> Response:

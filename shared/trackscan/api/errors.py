@@ -84,7 +84,9 @@ def _http_error(exc: HTTPException) -> Response:
 def _retryable_error(exc: RetryableError) -> Response:
     log.warning("transient failure", extra={"error": str(exc)})
     return error_response(
-        503, "UNAVAILABLE", "A backing service is briefly unavailable; try again.",
+        503,
+        "UNAVAILABLE",
+        "A backing service is briefly unavailable; try again.",
         {"Retry-After": str(RETRY_AFTER_S)},
     )
 

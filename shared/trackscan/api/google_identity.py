@@ -47,9 +47,7 @@ def google_id_token_verifier(audience: str, request: Request | None = None) -> I
     def verify(token: str) -> str:
         try:
             # verify_oauth2_token = verify_token plus the issuer check (accounts.google.com).
-            claims = id_token.verify_oauth2_token(
-                token, transport, audience, clock_skew_in_seconds=CLOCK_SKEW_S
-            )
+            claims = id_token.verify_oauth2_token(token, transport, audience, clock_skew_in_seconds=CLOCK_SKEW_S)
         except exceptions.TransportError as exc:
             raise RetryableError("could not fetch Google's token certificates") from exc
         except (ValueError, exceptions.GoogleAuthError) as exc:

@@ -48,8 +48,15 @@ class GuardedBody:
         chunked: whether the body is chunked (it ends where a read returns nothing).
     """
 
-    def __init__(self, stream: IO[bytes], limit_bytes: int, deadline: float, sock: socket.socket | None,
-                 length: int | None, chunked: bool) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        limit_bytes: int,
+        deadline: float,
+        sock: socket.socket | None,
+        length: int | None,
+        chunked: bool,
+    ) -> None:
         self._stream = stream
         self._limit_bytes = limit_bytes
         self._deadline = deadline
@@ -161,8 +168,9 @@ class RequestGuard:
             log.info("request body too large", extra={"content_length": length, "limit_bytes": self._limit_bytes})
             return _ShutAfter(self._too_large(environ, _closing(start_response, None)), sock, None)
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-        body = GuardedBody(environ["wsgi.input"], self._limit_bytes, time.monotonic() + self._read_timeout_s,
-                           sock, length, chunked)
+        body = GuardedBody(
+            environ["wsgi.input"], self._limit_bytes, time.monotonic() + self._read_timeout_s, sock, length, chunked
+        )
         environ["wsgi.input"] = environ[ENVIRON_KEY] = body
         return _ShutAfter(self._app(environ, _closing(start_response, body)), sock, body)
 

@@ -60,8 +60,9 @@ def too_large(limit_bytes: int) -> WsgiApp:
     body = json.dumps({"error": {"code": "PAYLOAD_TOO_LARGE", "message": message}}).encode()
 
     def answer(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        start_response("413 Request Entity Too Large", [
-            ("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        start_response(
+            "413 Request Entity Too Large", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
     return answer

@@ -25,8 +25,11 @@ def register(app: Flask, deps: Deps) -> None:
         record = own_track(deps, g.partner, raw_id)
         limit = similar_limit(request.args)
         if record.state is not TrackState.DONE:
-            raise ApiError(409, "FAILED_PRECONDITION",
-                           f"Track {record.track_id} is {record.state.value}; only DONE tracks have a sound to match.")
+            raise ApiError(
+                409,
+                "FAILED_PRECONDITION",
+                f"Track {record.track_id} is {record.state.value}; only DONE tracks have a sound to match.",
+            )
         neighbours = similar_tracks(deps.tracks, record, limit)  # the partner's own tracks only
         return jsonify({"track_id": record.track_id, "similar": [neighbour_resource(n) for n in neighbours]})
 

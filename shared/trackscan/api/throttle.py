@@ -85,5 +85,12 @@ class FailureThrottle:
 
 def log_failure(kind: str, source: str | None, wait_s: int) -> None:
     """One structured line per refused sign-in; the auth_failures metric counts them by kind and outcome."""
-    log.warning("authentication failed", extra={
-        "kind": kind, "source": source, "outcome": "throttled" if wait_s else "refused", "retry_after_s": wait_s})
+    log.warning(
+        "authentication failed",
+        extra={
+            "kind": kind,
+            "source": source,
+            "outcome": "throttled" if wait_s else "refused",
+            "retry_after_s": wait_s,
+        },
+    )

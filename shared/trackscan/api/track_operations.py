@@ -25,8 +25,21 @@ MAX_SOURCE_MATCHES = 200
 RETRY_STEP = "retry"
 # The fields of a track resource, in the order documented in openapi.yaml.
 RESOURCE_FIELDS = (
-    "track_id", "partner", "source_uri", "generation", "state", "timeline", "segments_total",
-    "segments_done", "explanation", "last_failed_attempt", "error", "result", "model", "created_at", "updated_at",
+    "track_id",
+    "partner",
+    "source_uri",
+    "generation",
+    "state",
+    "timeline",
+    "segments_total",
+    "segments_done",
+    "explanation",
+    "last_failed_attempt",
+    "error",
+    "result",
+    "model",
+    "created_at",
+    "updated_at",
     "reused",
 )
 
@@ -84,9 +97,9 @@ def submit_upload(deps: Deps, partner: str, source_uri: str, stream: IO[bytes]) 
     taken = deps.blobs.stat(source_uri) is not None
     if taken or not deps.blobs.write_if_absent(source_uri, bounded_body(stream, deps.config.max_file_bytes)):
         raise ApiError(
-            409, "ALREADY_EXISTS",
-            f"{source_uri} already exists; choose another filename, or submit it as "
-            f'{{"source_uri": "{source_uri}"}}.',
+            409,
+            "ALREADY_EXISTS",
+            f'{source_uri} already exists; choose another filename, or submit it as {{"source_uri": "{source_uri}"}}.',
         )
     return submit_uri(deps, partner, source_uri)
 

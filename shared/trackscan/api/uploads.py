@@ -104,7 +104,10 @@ def upload_request(body: Any, max_file_bytes: int) -> UploadRequest:
 
 
 def start_upload(
-    starter: SessionStarter | None, exists: Callable[[str], bool], prefix: str, request: UploadRequest,
+    starter: SessionStarter | None,
+    exists: Callable[[str], bool],
+    prefix: str,
+    request: UploadRequest,
     origin: str | None,
 ) -> tuple[str, str]:
     """(source URI, session URL) of a new resumable upload session for the request's object.

@@ -149,7 +149,7 @@ def source_uri(uri: str, prefix: str) -> str:
     _check_characters(uri, "source_uri")
     if not uri.startswith(prefix):
         raise ApiError(403, "PERMISSION_DENIED", f"You may submit objects under {prefix} only.")
-    name = uri[len(prefix):]
+    name = uri[len(prefix) :]
     if scheme == "file":
         name = _decoded(name)
     return object_uri(prefix, name, "source_uri")
@@ -213,7 +213,9 @@ def track_id(value: str) -> str | None:
 def page_request(args: Mapping[str, str]) -> PageRequest:
     """The state filter, page size and page token of a list request (its names checked by check_query)."""
     return PageRequest(
-        _state(args.get("state")), _page_size(args.get("page_size")), _token(args.get("page_token")),
+        _state(args.get("state")),
+        _page_size(args.get("page_size")),
+        _token(args.get("page_token")),
         _source(args.get("source")),
     )
 

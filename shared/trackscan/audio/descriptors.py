@@ -92,12 +92,8 @@ def combine(segments: list[SegmentDescriptors]) -> TrackDescriptors:
     beat = estimate_tempo(
         np.sum([s.onset_autocorrelation for s in segments], axis=0), np.sum([s.onset_pairs for s in segments], axis=0)
     )
-    key = estimate_key(
-        np.sum([s.chroma for s in segments], axis=0), np.sum([s.bass_chroma for s in segments], axis=0)
-    )
-    level = loudness.measure(
-        np.concatenate([s.loudness_power for s in segments]), max(s.true_peak for s in segments)
-    )
+    key = estimate_key(np.sum([s.chroma for s in segments], axis=0), np.sum([s.bass_chroma for s in segments], axis=0))
+    level = loudness.measure(np.concatenate([s.loudness_power for s in segments]), max(s.true_peak for s in segments))
     return TrackDescriptors(
         duration_s=float(sum(s.duration_s for s in segments)),
         tempo_bpm=beat.bpm if beat else None,

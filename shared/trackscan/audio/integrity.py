@@ -32,8 +32,10 @@ def check_whole(reader: BinaryIO, container_format: str) -> None:
     if "wav" in formats:
         declared, present = _wav_data_bytes(reader)
         if declared is not None and present < declared:
-            raise BadAudioError("TRUNCATED", f"The WAV header declares {declared} bytes of audio; the file holds "
-                                f"{present}: it was cut short.")
+            raise BadAudioError(
+                "TRUNCATED",
+                f"The WAV header declares {declared} bytes of audio; the file holds {present}: it was cut short.",
+            )
 
 
 def at_end(reader: BinaryIO) -> bool:

@@ -130,8 +130,7 @@ def _onset_spectrum(acf: np.ndarray) -> np.ndarray:
     # Without its mean the envelope's constant part does not leak into the slowest tempi.
     centred = (acf - acf[1:].mean()).astype(np.float32)
     spectrum = sum(
-        weight * np.maximum(_cosine_basis(multiple) @ centred, 0.0)
-        for multiple, weight in SPECTRUM_HARMONICS
+        weight * np.maximum(_cosine_basis(multiple) @ centred, 0.0) for multiple, weight in SPECTRUM_HARMONICS
     )
     peak = float(np.max(spectrum))
     return np.asarray(spectrum / peak if peak > 0 else spectrum, dtype=np.float64)

@@ -17,15 +17,23 @@ COST_PATHS = ("cloud-run-cpu", "amx-pool", "gpu", "pull-workers-amx")
 
 
 @click.command()
-@click.option("--dry-run", is_flag=True,
-              help="Only say how many results another model made and what redoing them costs.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Most tracks to re-run in this pass.")
-@click.option("--rate", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
-              help="Most re-runs started a second.")
+@click.option(
+    "--dry-run", is_flag=True, help="Only say how many results another model made and what redoing them costs."
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Most tracks to re-run in this pass."
+)
+@click.option(
+    "--rate", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Most re-runs started a second."
+)
 @click.option("--cloud", is_flag=True, help="Publish the re-runs to the cloud pipeline (Firestore, Pub/Sub, GCS).")
-@click.option("--cost-path", type=click.Choice(COST_PATHS), default="gpu", show_default=True,
-              help="Which deployment the cost model (trackscan.costs) prices the re-runs on.")
+@click.option(
+    "--cost-path",
+    type=click.Choice(COST_PATHS),
+    default="gpu",
+    show_default=True,
+    help="Which deployment the cost model (trackscan.costs) prices the re-runs on.",
+)
 def backfill(dry_run: bool, limit: int, rate: float, cloud: bool, cost_path: str) -> None:
     """Re-tag, at a bounded rate, the DONE tracks whose result another model made.
 
@@ -43,9 +51,11 @@ def backfill(dry_run: bool, limit: int, rate: float, cloud: bool, cost_path: str
         done = backfiller.backfill_pass(deps, model, limit, rate, deps.publisher.publish)
     else:
         done = _run_locally(deps, model, limit, rate)
-    click.echo(f"{done.sent} re-run(s) sent, {done.running} already under way, {done.failed_before} left alone "
-               f"(a re-run by this model FAILED), {done.source_gone} with their object gone"
-               f"{'; reached the last track' if done.wrapped else ''}.")
+    click.echo(
+        f"{done.sent} re-run(s) sent, {done.running} already under way, {done.failed_before} left alone "
+        f"(a re-run by this model FAILED), {done.source_gone} with their object gone"
+        f"{'; reached the last track' if done.wrapped else ''}."
+    )
 
 
 def _deps(cloud: bool) -> Deps:
@@ -64,8 +74,10 @@ def _survey_line(found: backfiller.Survey, model: ModelInfo, cost_path: str) -> 
     if not found.stale:
         return f"All {found.done} DONE result(s) were made by the current model ({model.name} {model.sha256[:12]})."
     models = ", ".join(f"{label}: {count}" for label, count in sorted(found.by_model.items()))
-    return (f"{found.stale} of {found.done} DONE result(s) were made by another model than {model.name} "
-            f"{model.sha256[:12]} ({models}): {found.audio_s / 3600:.2f} h of audio. {_cost(found.audio_s, cost_path)}")
+    return (
+        f"{found.stale} of {found.done} DONE result(s) were made by another model than {model.name} "
+        f"{model.sha256[:12]} ({models}): {found.audio_s / 3600:.2f} h of audio. {_cost(found.audio_s, cost_path)}"
+    )
 
 
 def _cost(audio_s: float, path: str) -> str:
@@ -73,8 +85,10 @@ def _cost(audio_s: float, path: str) -> str:
     inputs = cost_model.load_inputs()
     per_million = sum(cost_model.per_million(inputs, cost_model.load_prices(), path).values())
     tracks = audio_s / inputs.track_s
-    return (f"Re-running it costs about ${tracks * per_million / 1e6:,.2f} on the {path} path "
-            f"(the cost model: ${per_million:,.2f} per million {inputs.track_s / 60:.0f}-minute tracks).")
+    return (
+        f"Re-running it costs about ${tracks * per_million / 1e6:,.2f} on the {path} path "
+        f"(the cost model: ${per_million:,.2f} per million {inputs.track_s / 60:.0f}-minute tracks)."
+    )
 
 
 def _run_locally(deps: Deps, model: ModelInfo, limit: int, rate: float) -> backfiller.Pass:

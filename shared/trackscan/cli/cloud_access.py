@@ -9,8 +9,11 @@ from collections.abc import Mapping
 import click
 
 # The services a command may need, with the variable that points a client at an emulator.
-EMULATORS = {"firestore": "FIRESTORE_EMULATOR_HOST", "pubsub": "PUBSUB_EMULATOR_HOST",
-             "storage": "STORAGE_EMULATOR_HOST"}
+EMULATORS = {
+    "firestore": "FIRESTORE_EMULATOR_HOST",
+    "pubsub": "PUBSUB_EMULATOR_HOST",
+    "storage": "STORAGE_EMULATOR_HOST",
+}
 CONNECT_TIMEOUT_S = 1.0
 
 
@@ -37,7 +40,8 @@ def _require_answer(name: str, address: str) -> None:
         variable = EMULATORS[name]
         raise click.ClickException(
             f"the {name} emulator at {address} does not answer: start the dev stack (`trackscan dev up`) "
-            f"and load its .dev.env, or unset {variable} to use Google Cloud (a stale .dev.env?)") from None
+            f"and load its .dev.env, or unset {variable} to use Google Cloud (a stale .dev.env?)"
+        ) from None
 
 
 def _require_credentials(environ: Mapping[str, str]) -> None:

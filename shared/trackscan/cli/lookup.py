@@ -28,7 +28,8 @@ def find_track(store: TrackStore, query: str) -> TrackRecord:
     matches = _matches(store, query) or (_matches(store, unshown(query)) if unshown(query) != query else [])
     if not matches:
         raise click.ClickException(
-            f"No track {shown(query)} is known (give a track id, a file path, a URI or a file name).")
+            f"No track {shown(query)} is known (give a track id, a file path, a URI or a file name)."
+        )
     if len(matches) > 1:
         listed = "\n".join(f"  {r.track_id}  {r.state.value:<10} {shown_label(r)}" for r in matches)
         raise click.ClickException(f"{len(matches)} tracks are named {shown(query)}; give one of their ids:\n{listed}")

@@ -31,16 +31,29 @@ def cli() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per track per line.")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True,
-              help="Worker processes.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True, help="Worker processes."
+)
 @click.option("--force", is_flag=True, help="Redo tracks that already finished.")
 @click.option("--verbose", "-v", is_flag=True, help="Name the files skipped because their names are not audio.")
-@click.option("--log-format", type=click.Choice(["auto", "text", "json"]), default="auto", show_default=True,
-              help="Log lines on stderr: text on a terminal and JSON otherwise (auto), or as chosen.")
-@click.option("--format", "json_format", type=click.Choice(["track", "audio-features"]), default="track",
-              show_default=True, help="With --json: the whole result, or the audio-features view (our own values).")
-def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool, verbose: bool, log_format: str,
-        json_format: str) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "text", "json"]),
+    default="auto",
+    show_default=True,
+    help="Log lines on stderr: text on a terminal and JSON otherwise (auto), or as chosen.",
+)
+@click.option(
+    "--format",
+    "json_format",
+    type=click.Choice(["track", "audio-features"]),
+    default="track",
+    show_default=True,
+    help="With --json: the whole result, or the audio-features view (our own values).",
+)
+def run(
+    paths: tuple[Path, ...], as_json: bool, workers: int, force: bool, verbose: bool, log_format: str, json_format: str
+) -> None:
     """Tag every audio file under PATHS.
 
     Exit 0 when every track is DONE; 1 when a track FAILED or a path was not found (the rest are
@@ -56,8 +69,9 @@ def run(paths: tuple[Path, ...], as_json: bool, workers: int, force: bool, verbo
 @cli.command()
 @click.argument("track")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
-@click.option("--cloud", is_flag=True,
-              help="Read Firestore (GOOGLE_CLOUD_PROJECT; FIRESTORE_EMULATOR_HOST for the dev stack).")
+@click.option(
+    "--cloud", is_flag=True, help="Read Firestore (GOOGLE_CLOUD_PROJECT; FIRESTORE_EMULATOR_HOST for the dev stack)."
+)
 def status(track: str, as_json: bool, cloud: bool) -> None:
     """State, why it is there, timeline and error of a track.
 
@@ -86,8 +100,13 @@ def _segments_scored(config: Config, track_id: str, cloud: bool) -> int:
 @cli.command()
 @click.option("--step", type=click.Choice(STEP_NAMES), required=True, help="The step to run.")
 @click.option("--subscription", help="Pull subscription (default: <step topic>-pull).")
-@click.option("--concurrency", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Messages handled at once (and held: a preempted worker strands no more).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Messages handled at once (and held: a preempted worker strands no more).",
+)
 def worker(step: str, subscription: str | None, concurrency: int) -> None:
     """Run one step from a Pub/Sub pull subscription until SIGTERM (then drain and exit)."""
     from trackscan import cloud_runtime, pull_worker
@@ -101,12 +120,24 @@ def worker(step: str, subscription: str | None, concurrency: int) -> None:
 
 
 @cli.command()
-@click.option("--older-than-s", type=click.FloatRange(min=0), default=None,
-              help="Only tracks not updated for this long  [default: TRACKSCAN_RECONCILE_AFTER_S, 900]")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Most tracks to replay in this pass  [default: TRACKSCAN_RECONCILE_BATCH, 100]")
-@click.option("--sweep-after-s", type=click.FloatRange(min=0), default=None,
-              help="Sweep objects older than this  [default: TRACKSCAN_SWEEP_AFTER_S, 600]")
+@click.option(
+    "--older-than-s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Only tracks not updated for this long  [default: TRACKSCAN_RECONCILE_AFTER_S, 900]",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most tracks to replay in this pass  [default: TRACKSCAN_RECONCILE_BATCH, 100]",
+)
+@click.option(
+    "--sweep-after-s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Sweep objects older than this  [default: TRACKSCAN_SWEEP_AFTER_S, 600]",
+)
 def reconcile(older_than_s: float | None, limit: int | None, sweep_after_s: float | None) -> None:
     """Send stalled tracks and unannounced uploads through ingest, as the scheduled pass does.
 
@@ -123,17 +154,20 @@ def reconcile(older_than_s: float | None, limit: int | None, sweep_after_s: floa
 
     require_cloud(("firestore", "pubsub", "storage"))
     deps = cloud_runtime.cloud_deps()
-    done = reconciler.reconcile(deps, deps.config.reconcile_after_s if older_than_s is None else older_than_s,
-                                limit)
-    click.echo(f"{done.stalled} stalled track(s): {done.replayed} sent through ingest again, "
-               f"{done.source_gone} recorded FAILED (source gone), {done.errors} left for the next pass (errors).")
+    done = reconciler.reconcile(deps, deps.config.reconcile_after_s if older_than_s is None else older_than_s, limit)
+    click.echo(
+        f"{done.stalled} stalled track(s): {done.replayed} sent through ingest again, "
+        f"{done.source_gone} recorded FAILED (source gone), {done.errors} left for the next pass (errors)."
+    )
     if sweep_after_s is not None:
         deps = replace(deps, config=replace(deps.config, sweep_after_s=sweep_after_s))
     swept = sweep(deps, f"gs://{deps.config.ingest_bucket_name}/")
-    click.echo(f"Inventory sweep: {swept.listed} object(s) listed in {swept.pages} page(s), {swept.replayed} "
-               f"unannounced upload(s) sent to ingest, {swept.recent} too recent, {swept.outside} outside partner "
-               f"prefixes{'; reached the end of the bucket' if swept.wrapped else ''}. Notification config: "
-               f"{cloud_runtime.notification_check(deps)}.")
+    click.echo(
+        f"Inventory sweep: {swept.listed} object(s) listed in {swept.pages} page(s), {swept.replayed} "
+        f"unannounced upload(s) sent to ingest, {swept.recent} too recent, {swept.outside} outside partner "
+        f"prefixes{'; reached the end of the bucket' if swept.wrapped else ''}. Notification config: "
+        f"{cloud_runtime.notification_check(deps)}."
+    )
 
 
 cli.add_command(dev)

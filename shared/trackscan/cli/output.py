@@ -93,8 +93,11 @@ def _row(record: TrackRecord) -> list[str | Text]:
     name = file_cell(record)
     result = record.result
     if result is None:
-        error = Text.assemble((record.state.value, "red"), f" {record.error.code}: {shown(record.error.message)}") \
-            if record.error else ""
+        error = (
+            Text.assemble((record.state.value, "red"), f" {record.error.code}: {shown(record.error.message)}")
+            if record.error
+            else ""
+        )
         return [name, "", error, "", "", ""]
     minutes, seconds = divmod(round(result.duration_s), 60)
     return [
@@ -110,9 +113,13 @@ def _row(record: TrackRecord) -> list[str | Text]:
 def print_status(console: Console, record: TrackRecord, segments_done: int | None = None) -> None:
     """The support view of one track: state, why it is there, segments, timeline and error."""
     # Data goes out escaped (trackscan.display) and never as rich markup: a partner names its objects.
-    lines = [f"track    {record.track_id}", f"source   {shown_label(record)} (generation {shown(record.generation)})",
-             f"partner  {shown(record.partner)}", f"state    {record.state.value}",
-             f"why      {shown(explanation(record))}"]
+    lines = [
+        f"track    {record.track_id}",
+        f"source   {shown_label(record)} (generation {shown(record.generation)})",
+        f"partner  {shown(record.partner)}",
+        f"state    {record.state.value}",
+        f"why      {shown(explanation(record))}",
+    ]
     if record.segments_total and segments_done is not None and not record.state.is_final:
         lines.append(f"segments {segments_done} of {record.segments_total} scored")
     elif record.segments_total:

@@ -78,11 +78,17 @@ def _report_paths(found: FoundFiles, verbose: bool, stderr: Console) -> FoundFil
         stderr.print(f"not found: {path}", markup=False, highlight=False, soft_wrap=True)
     if found.skipped:
         names = "".join(f"\n  {path}" for path in found.skipped) if verbose else " (--verbose names them)"
-        stderr.print(f"skipped {len(found.skipped)} file(s) whose names are not audio{names}",
-                     markup=False, highlight=False, soft_wrap=True)
+        stderr.print(
+            f"skipped {len(found.skipped)} file(s) whose names are not audio{names}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     if not found.audio:
-        raise click.UsageError("no audio files found under the paths given "
-                               f"(audio is recognised by name: {', '.join(sorted(AUDIO_SUFFIXES))})")
+        raise click.UsageError(
+            "no audio files found under the paths given "
+            f"(audio is recognised by name: {', '.join(sorted(AUDIO_SUFFIXES))})"
+        )
     return found
 
 

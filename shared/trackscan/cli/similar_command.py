@@ -19,11 +19,17 @@ from trackscan.similarity import DEFAULT_LIMIT, MAX_LIMIT, Neighbour, similar_tr
 
 @click.command()
 @click.argument("track")
-@click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=DEFAULT_LIMIT, show_default=True,
-              help="How many tracks to list.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, MAX_LIMIT),
+    default=DEFAULT_LIMIT,
+    show_default=True,
+    help="How many tracks to list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per track per line.")
-@click.option("--cloud", is_flag=True,
-              help="Search Firestore (GOOGLE_CLOUD_PROJECT; FIRESTORE_EMULATOR_HOST for the dev stack).")
+@click.option(
+    "--cloud", is_flag=True, help="Search Firestore (GOOGLE_CLOUD_PROJECT; FIRESTORE_EMULATOR_HOST for the dev stack)."
+)
 def similar(track: str, limit: int, as_json: bool, cloud: bool) -> None:
     """List the tracks that sound most like TRACK, closest first.
 
@@ -42,8 +48,11 @@ def similar(track: str, limit: int, as_json: bool, cloud: bool) -> None:
             click.echo(json.dumps(_json(neighbour), separators=(",", ":")))
         return
     console = Console(soft_wrap=True)
-    console.print(f"tracks like {shown_label(record)} ({', '.join(record.result.top_tags) if record.result else ''})",
-                  markup=False, highlight=False)
+    console.print(
+        f"tracks like {shown_label(record)} ({', '.join(record.result.top_tags) if record.result else ''})",
+        markup=False,
+        highlight=False,
+    )
     console.print(_table(neighbours))
 
 
@@ -55,8 +64,12 @@ def _store(config: Config, cloud: bool) -> TrackStore:
 
 def _json(neighbour: Neighbour) -> dict[str, object]:
     record = neighbour.record
-    return {"track_id": record.track_id, "source": source_label(record), "similarity": round(neighbour.similarity, 4),
-            "top_tags": record.result.top_tags if record.result else []}
+    return {
+        "track_id": record.track_id,
+        "source": source_label(record),
+        "similarity": round(neighbour.similarity, 4),
+        "top_tags": record.result.top_tags if record.result else [],
+    }
 
 
 def _table(neighbours: list[Neighbour]) -> Table:
@@ -65,6 +78,10 @@ def _table(neighbours: list[Neighbour]) -> Table:
         table.add_column(column, overflow="fold")
     for neighbour in neighbours:
         record = neighbour.record
-        table.add_row(f"{neighbour.similarity:.3f}", file_cell(record),
-                      ", ".join(record.result.top_tags) if record.result else "", record.track_id)
+        table.add_row(
+            f"{neighbour.similarity:.3f}",
+            file_cell(record),
+            ", ".join(record.result.top_tags) if record.result else "",
+            record.track_id,
+        )
     return table

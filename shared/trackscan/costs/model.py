@@ -110,7 +110,10 @@ def track_ops(inputs: Inputs) -> TrackOps:
     features_bytes = patches_per_segment * inputs.bytes_per_patch + BLOB_OVERHEAD_BYTES
     predictions_bytes = patches_per_segment * PREDICTION_BYTES + BLOB_OVERHEAD_BYTES
     return TrackOps(
-        segments=s, patches=s * patches_per_segment, pubsub_messages=messages, run_requests=messages,
+        segments=s,
+        patches=s * patches_per_segment,
+        pubsub_messages=messages,
+        run_requests=messages,
         firestore_writes=inputs.firestore_writes,
         firestore_reads=2 * s + 4,
         gcs_class_a=2 + 2 * s + (s if inputs.list_in_infer else 0),
@@ -159,8 +162,9 @@ def compute_cost(inputs: Inputs, prices: dict[str, float], path: str) -> dict[st
     if path == "pull-workers-amx":
         busy_s = sum(seconds.values())
         return {"steps on the spot pool": busy_s / 3600 * pool_vcpu_hour(prices, inputs) / inputs.pool_utilisation}
-    run_rate = {step: prices["cloud_run_vcpu_s"] + inputs.memory_gib[step] * prices["cloud_run_gib_s"]
-                for step in seconds}
+    run_rate = {
+        step: prices["cloud_run_vcpu_s"] + inputs.memory_gib[step] * prices["cloud_run_gib_s"] for step in seconds
+    }
     cost = {f"Cloud Run {step}": seconds[step] * run_rate[step] for step in seconds}
     if path == "amx-pool":
         vcpu_s = ops.patches * inputs.amx_bf16_vcpu_s_per_patch
@@ -168,7 +172,8 @@ def compute_cost(inputs: Inputs, prices: dict[str, float], path: str) -> dict[st
     elif path == "gpu":
         node_hour, patches_per_s = gpu_node(prices, inputs)
         cost[f"model on a spot {inputs.gpu.upper()} node"] = (
-            ops.patches / patches_per_s / 3600 * node_hour / inputs.pool_utilisation)
+            ops.patches / patches_per_s / 3600 * node_hour / inputs.pool_utilisation
+        )
     return cost
 
 

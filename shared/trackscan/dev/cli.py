@@ -45,8 +45,13 @@ def dev() -> None:
 
 
 @dev.command()
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ENV_FILE,
-              show_default=True, help="Where to write the variables that point clients at the stack.")
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_ENV_FILE,
+    show_default=True,
+    help="Where to write the variables that point clients at the stack.",
+)
 @click.option("--free-ports", is_flag=True, help="Let the kernel pick free ports instead of the defaults.")
 @click.option("--no-triton", is_flag=True, help="Do not start the local Triton server.")
 @click.option("--no-functions", is_flag=True, help="Start the servers only, not functions/main.py.")
@@ -56,9 +61,14 @@ def up(env_file: Path, free_ports: bool, no_triton: bool, no_functions: bool) ->
         # The script is idempotent and quick once done; the first time it installs PyTriton (~1 min).
         raise click.ClickException(f"{INSTALL_TRITON} failed; start without Triton with --no-triton")
     source = None if no_functions else _functions_source()
-    stack = DevStack(ports=DevPorts.free() if free_ports else None, state_dir=_state_dir(),
-                     functions_source=source, with_triton=not no_triton, api_key=_stable_api_key(_state_dir()),
-                     scheduler_every_s=SCHEDULER_EVERY_S)
+    stack = DevStack(
+        ports=DevPorts.free() if free_ports else None,
+        state_dir=_state_dir(),
+        functions_source=source,
+        with_triton=not no_triton,
+        api_key=_stable_api_key(_state_dir()),
+        scheduler_every_s=SCHEDULER_EVERY_S,
+    )
     click.echo(f"Starting the dev stack (logs in {stack.state_dir / 'logs'}) ...", err=True)
     try:
         stack.start()
@@ -126,34 +136,41 @@ def _summary(stack: DevStack, env_file: Path) -> str:
     # `. .dev.env` searches PATH first (and only PATH in sh and zsh): name the folder.
     env = shlex.quote(str(env_file) if env_file.is_absolute() or env_file.parent != Path(".") else f"./{env_file}")
     api_url = stack.env["TRACKSCAN_API_URL"]
-    return "\n".join([
-        f"Dev stack ready ({ready}).",
-        f"Variables written to {env_file}; load them with:",
-        f"  set -a; . {env}; set +a",
-        "",
-        f"Upload a file as partner {DEV_PARTNER} (it lands in gs://{stack.config.ingest_bucket_name}/"
-        f"{DEV_PARTNER}/ and fake GCS announces it on {step_named(INGEST).topic(stack.config.topic_prefix)}):",
-        f"  {trackscan} dev upload song.ogg",
-        "or, with any GCS client once the variables are loaded (this one prints the track id too):",
-        f"  {python} -c \"import os, sys; import google.cloud.storage as gcs; from trackscan.tracks import "
-        "track_id_for; b = gcs.Client().bucket(os.environ['TRACKSCAN_INGEST_BUCKET']).blob("
-        "os.environ['TRACKSCAN_DEV_PARTNER'] + '/' + os.path.basename(sys.argv[1])); "
-        "b.upload_from_filename(sys.argv[1]); print(track_id_for(f'gs://{b.bucket.name}/{b.name}', "
-        "str(b.generation)))\" song.ogg",
-        f"or through the API at {api_url} with the key in $TRACKSCAN_DEV_API_KEY (kept across restarts).",
-        f"Support console: {api_url}/console/ (sign in with $TRACKSCAN_DEV_API_KEY).",
-        "Watch a track (with the variables loaded):",
-        f"  {trackscan} status --cloud TRACK_ID",
-        "The emulators keep their data in memory: `dev down` or a restart starts them empty.",
-        f"Logs: {stack.state_dir / 'logs'}",
-        "Stop everything:",
-        f"  {trackscan} dev down" + ("" if env_file == DEFAULT_ENV_FILE else f" --env-file {env}"),
-    ])
+    return "\n".join(
+        [
+            f"Dev stack ready ({ready}).",
+            f"Variables written to {env_file}; load them with:",
+            f"  set -a; . {env}; set +a",
+            "",
+            f"Upload a file as partner {DEV_PARTNER} (it lands in gs://{stack.config.ingest_bucket_name}/"
+            f"{DEV_PARTNER}/ and fake GCS announces it on {step_named(INGEST).topic(stack.config.topic_prefix)}):",
+            f"  {trackscan} dev upload song.ogg",
+            "or, with any GCS client once the variables are loaded (this one prints the track id too):",
+            f'  {python} -c "import os, sys; import google.cloud.storage as gcs; from trackscan.tracks import '
+            "track_id_for; b = gcs.Client().bucket(os.environ['TRACKSCAN_INGEST_BUCKET']).blob("
+            "os.environ['TRACKSCAN_DEV_PARTNER'] + '/' + os.path.basename(sys.argv[1])); "
+            "b.upload_from_filename(sys.argv[1]); print(track_id_for(f'gs://{b.bucket.name}/{b.name}', "
+            'str(b.generation)))" song.ogg',
+            f"or through the API at {api_url} with the key in $TRACKSCAN_DEV_API_KEY (kept across restarts).",
+            f"Support console: {api_url}/console/ (sign in with $TRACKSCAN_DEV_API_KEY).",
+            "Watch a track (with the variables loaded):",
+            f"  {trackscan} status --cloud TRACK_ID",
+            "The emulators keep their data in memory: `dev down` or a restart starts them empty.",
+            f"Logs: {stack.state_dir / 'logs'}",
+            "Stop everything:",
+            f"  {trackscan} dev down" + ("" if env_file == DEFAULT_ENV_FILE else f" --env-file {env}"),
+        ]
+    )
 
 
 @dev.command()
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_ENV_FILE,
-              show_default=True, help="The variables file `dev up` wrote: removed with the stack.")
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_ENV_FILE,
+    show_default=True,
+    help="The variables file `dev up` wrote: removed with the stack.",
+)
 def down(env_file: Path) -> None:
     """Stop every process `trackscan dev up` started, forget them and remove the env file."""
     stopped = stop_recorded(_state_dir())

@@ -50,13 +50,24 @@ def start_component(state_dir: Path, name: str, timeout_s: float = 120.0) -> flo
     if processes.is_ours(child):
         raise DrillError(f"{name} is already running")
     started = time.monotonic()
-    restarted, popen = processes.start_child(name, child.argv, {**os.environ, **child.env}, state_dir / "logs",
-                                             cwd=REPO_ROOT)
-    restarted = processes.ChildProcess(restarted.name, restarted.pid, restarted.start_ticks, restarted.argv,
-                                       restarted.log_path, child.env, child.ready_url, child.any_status)
+    restarted, popen = processes.start_child(
+        name, child.argv, {**os.environ, **child.env}, state_dir / "logs", cwd=REPO_ROOT
+    )
+    restarted = processes.ChildProcess(
+        restarted.name,
+        restarted.pid,
+        restarted.start_ticks,
+        restarted.argv,
+        restarted.log_path,
+        child.env,
+        child.ready_url,
+        child.any_status,
+    )
     recorded = state.raw()
-    state.write([restarted if c.name == name else c for c in children],
-                **{k: v for k, v in recorded.items() if k != "processes"})
+    state.write(
+        [restarted if c.name == name else c for c in children],
+        **{k: v for k, v in recorded.items() if k != "processes"},
+    )
     service = services.Service(name, child.argv, child.ready_url, child.env, child.any_status)
     try:
         services.wait_ready(service, lambda: popen.poll() is None, timeout_s)

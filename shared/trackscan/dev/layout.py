@@ -77,8 +77,10 @@ class DevPorts:
         """Ports the kernel reports free right now (for tests and parallel stacks)."""
         servers = [f.name for f in fields(cls) if f.name != "functions"]
         ports = free_ports(len(servers) + len(FUNCTIONS))
-        return cls(**dict(zip(servers, ports, strict=False)),
-                   functions={spec.target: port for spec, port in zip(FUNCTIONS, ports[len(servers):], strict=True)})
+        return cls(
+            **dict(zip(servers, ports, strict=False)),
+            functions={spec.target: port for spec, port in zip(FUNCTIONS, ports[len(servers) :], strict=True)},
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> DevPorts:
@@ -158,10 +160,17 @@ def subscriptions(config: Config, ports: DevPorts) -> list[PushSubscription]:
         topic = step_named(spec.step).topic(config.topic_prefix)
         name = f"{NAME_PREFIX}-{spec.step}"
         dead_letter = f"{name}-dead-letter"
-        plan.append(PushSubscription(name, topic, push_endpoint(ports, spec.target, config.project_id, topic),
-                                     dead_letter))
-        plan.append(PushSubscription(dead_letter, dead_letter, push_endpoint(
-            ports, DEAD_LETTER_TARGET, config.project_id, dead_letter), PARKED_TOPIC))
+        plan.append(
+            PushSubscription(name, topic, push_endpoint(ports, spec.target, config.project_id, topic), dead_letter)
+        )
+        plan.append(
+            PushSubscription(
+                dead_letter,
+                dead_letter,
+                push_endpoint(ports, DEAD_LETTER_TARGET, config.project_id, dead_letter),
+                PARKED_TOPIC,
+            )
+        )
     return plan
 
 

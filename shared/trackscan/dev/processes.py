@@ -36,14 +36,21 @@ class ChildProcess:
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> ChildProcess:
         """Rebuilds a record read from the state file."""
-        return cls(name=str(data["name"]), pid=int(str(data["pid"])),
-                   start_ticks=int(str(data["start_ticks"])), argv=tuple(data["argv"]),  # type: ignore[arg-type]
-                   log_path=str(data["log_path"]), env=dict(data.get("env") or {}),  # type: ignore[call-overload]
-                   ready_url=str(data.get("ready_url", "")), any_status=bool(data.get("any_status", False)))
+        return cls(
+            name=str(data["name"]),
+            pid=int(str(data["pid"])),
+            start_ticks=int(str(data["start_ticks"])),
+            argv=tuple(data["argv"]),  # type: ignore[arg-type]
+            log_path=str(data["log_path"]),
+            env=dict(data.get("env") or {}),  # type: ignore[call-overload]
+            ready_url=str(data.get("ready_url", "")),
+            any_status=bool(data.get("any_status", False)),
+        )
 
 
-def start_child(name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path,
-                cwd: Path | None = None) -> tuple[ChildProcess, subprocess.Popen]:
+def start_child(
+    name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path, cwd: Path | None = None
+) -> tuple[ChildProcess, subprocess.Popen]:
     """Starts argv as the leader of a new session (so of a new process group), logging to a file.
 
     Returns:
@@ -52,8 +59,15 @@ def start_child(name: str, argv: Sequence[str], env: Mapping[str, str], log_dir:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with open(log_path, "ab") as log:
-        popen = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        popen = subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     record = ChildProcess(name, popen.pid, _start_ticks(popen.pid) or 0, tuple(argv), str(log_path))
     return record, popen
 
@@ -88,8 +102,11 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def stop_children(children: Sequence[ChildProcess], popens: Mapping[str, subprocess.Popen] | None = None,
-                  grace_s: float = STOP_GRACE_S) -> None:
+def stop_children(
+    children: Sequence[ChildProcess],
+    popens: Mapping[str, subprocess.Popen] | None = None,
+    grace_s: float = STOP_GRACE_S,
+) -> None:
     """Stops each child's whole process group: SIGTERM to all, then SIGKILL after grace_s.
 
     All groups are signalled at once so their shutdowns overlap. A leader that is alive but

@@ -51,14 +51,24 @@ def require_tools() -> None:
     """Raises DevStackUnavailable unless gcloud (with the emulators) and java are on PATH."""
     missing = [tool for tool in ("gcloud", "java") if shutil.which(tool) is None]
     if missing:
-        raise DevStackUnavailable(f"{' and '.join(missing)} not found on PATH: the Pub/Sub and Firestore "
-                                  "emulators need the gcloud SDK and Java")
+        raise DevStackUnavailable(
+            f"{' and '.join(missing)} not found on PATH: the Pub/Sub and Firestore "
+            "emulators need the gcloud SDK and Java"
+        )
 
 
 def pubsub_emulator(ports: DevPorts, config: Config, data_dir: Path) -> Service:
     """The Pub/Sub emulator of the gcloud SDK (a Java server behind a Python launcher)."""
-    argv = ("gcloud", "beta", "emulators", "pubsub", "start", f"--host-port={HOST}:{ports.pubsub}",
-            f"--project={config.project_id}", f"--data-dir={data_dir}")
+    argv = (
+        "gcloud",
+        "beta",
+        "emulators",
+        "pubsub",
+        "start",
+        f"--host-port={HOST}:{ports.pubsub}",
+        f"--project={config.project_id}",
+        f"--data-dir={data_dir}",
+    )
     return Service("pubsub", argv, f"http://{HOST}:{ports.pubsub}/", GCLOUD_ENV)
 
 
@@ -86,10 +96,31 @@ def fake_gcs(ports: DevPorts, config: Config) -> Service:
     """
     url = f"http://{HOST}:{ports.storage}"
     ingest_topic = step_named(INGEST).topic(config.topic_prefix)
-    argv = (str(fake_gcs_binary()), "-scheme", "http", "-host", HOST, "-port", str(ports.storage),
-            "-backend", "memory", "-external-url", url, "-public-host", f"{HOST}:{ports.storage}",
-            "-event.pubsub-project-id", config.project_id, "-event.pubsub-topic", ingest_topic,
-            "-event.bucket", config.ingest_bucket_name, "-event.list", "finalize", "-log-level", "warn")
+    argv = (
+        str(fake_gcs_binary()),
+        "-scheme",
+        "http",
+        "-host",
+        HOST,
+        "-port",
+        str(ports.storage),
+        "-backend",
+        "memory",
+        "-external-url",
+        url,
+        "-public-host",
+        f"{HOST}:{ports.storage}",
+        "-event.pubsub-project-id",
+        config.project_id,
+        "-event.pubsub-topic",
+        ingest_topic,
+        "-event.bucket",
+        config.ingest_bucket_name,
+        "-event.list",
+        "finalize",
+        "-log-level",
+        "warn",
+    )
     return Service("storage", argv, f"{url}/storage/v1/b")
 
 
@@ -105,9 +136,20 @@ def triton(ports: DevPorts, config: Config, repo_root: Path) -> Service:
         raise DevStackUnavailable(f"{python} is missing: run scripts/install_triton_venv.sh")
     if not Path(config.model_path).is_file():
         raise DevStackUnavailable(f"no model at {config.model_path}: build it with `make model`")
-    argv = (str(python), str(repo_root / "inference" / "triton_local.py"), "--host", HOST,
-            "--grpc-port", str(ports.triton_grpc), "--http-port", str(ports.triton_http),
-            "--model-path", str(config.model_path), "--model-name", config.triton_model_name)
+    argv = (
+        str(python),
+        str(repo_root / "inference" / "triton_local.py"),
+        "--host",
+        HOST,
+        "--grpc-port",
+        str(ports.triton_grpc),
+        "--http-port",
+        str(ports.triton_http),
+        "--model-path",
+        str(config.model_path),
+        "--model-name",
+        config.triton_model_name,
+    )
     ready = f"http://{HOST}:{ports.triton_http}/v2/models/{config.triton_model_name}/ready"
     # The server is "ready" before the model loads; the model's own endpoint is what counts.
     # (triton_local.py itself puts its interpreter's libpython on LD_LIBRARY_PATH.)
@@ -127,8 +169,18 @@ def function(spec: FunctionSpec, ports: DevPorts, source: Path) -> Service:
     """
     port = ports.of(spec.target)
     app = f"trackscan.api.serving:create_app(target={spec.target!r}, source={str(source)!r})"
-    argv = (sys.executable, "-m", "gunicorn", "--config", "python:trackscan.api.serving",
-            "--threads", str(spec.concurrency), "--bind", f"{HOST}:{port}", app)
+    argv = (
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:trackscan.api.serving",
+        "--threads",
+        str(spec.concurrency),
+        "--bind",
+        f"{HOST}:{port}",
+        app,
+    )
     # FUNCTION_TARGET as Cloud Run sets it (the entrypoints read it at import).
     env = {"FUNCTION_TARGET": spec.target, "FUNCTION_SIGNATURE_TYPE": spec.signature_type}
     return Service(spec.target, argv, f"http://{HOST}:{port}/robots.txt", env, any_status=True)

@@ -51,9 +51,16 @@ class DevStack:
             (0: no scheduler, so tests decide when reconcile runs).
     """
 
-    def __init__(self, config: Config | None = None, ports: DevPorts | None = None,
-                 state_dir: Path | None = None, functions_source: Path | None = None,
-                 with_triton: bool = True, api_key: str | None = None, scheduler_every_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        config: Config | None = None,
+        ports: DevPorts | None = None,
+        state_dir: Path | None = None,
+        functions_source: Path | None = None,
+        with_triton: bool = True,
+        api_key: str | None = None,
+        scheduler_every_s: float = 0.0,
+    ) -> None:
         self.config = config or Config.from_env()
         self.ports = ports or DevPorts()
         self.state_dir = state_dir or Path(self.config.home_dir) / "dev"
@@ -128,8 +135,12 @@ class DevStack:
 
         The same key is the support console's dev login: on the dev stack one developer is partner and staff.
         """
-        return {**self.env, "TRACKSCAN_API_KEYS": f"{DEV_PARTNER}:{self.api_key}",
-                "TRACKSCAN_CONSOLE_KEYS": f"dev-staff:{self.api_key}:*", "PYTHONUNBUFFERED": "1"}
+        return {
+            **self.env,
+            "TRACKSCAN_API_KEYS": f"{DEV_PARTNER}:{self.api_key}",
+            "TRACKSCAN_CONSOLE_KEYS": f"dev-staff:{self.api_key}:*",
+            "PYTHONUNBUFFERED": "1",
+        }
 
     def write_env_file(self, path: Path) -> None:
         """Writes the stack env as KEY=VALUE lines (`set -a; . PATH; set +a` exports them)."""
@@ -141,8 +152,10 @@ class DevStack:
         services.require_tools()
         running = [c.name for c in self.state.read() if processes.is_ours(c)]
         if running:
-            raise DevStackError(f"a dev stack is already running ({', '.join(running)}): "
-                                f"stop it with `trackscan dev down` (state in {self.state.path})")
+            raise DevStackError(
+                f"a dev stack is already running ({', '.join(running)}): "
+                f"stop it with `trackscan dev down` (state in {self.state.path})"
+            )
         busy = self.ports.busy()
         if busy:
             raise DevStackError(f"ports already in use: {', '.join(busy)} (try --free-ports)")
@@ -169,10 +182,15 @@ class DevStack:
         # a `dev down` finds it even if this process dies mid-start.
         base_env = {**os.environ, **self.function_env()}
         for service in batch:
-            child, popen = processes.start_child(service.name, service.argv, {**base_env, **service.env},
-                                                 self.state_dir / "logs", cwd=REPO_ROOT)
-            child = replace(child, env={**self.function_env(), **service.env}, ready_url=service.ready_url,
-                            any_status=service.any_status)
+            child, popen = processes.start_child(
+                service.name, service.argv, {**base_env, **service.env}, self.state_dir / "logs", cwd=REPO_ROOT
+            )
+            child = replace(
+                child,
+                env={**self.function_env(), **service.env},
+                ready_url=service.ready_url,
+                any_status=service.any_status,
+            )
             self._children.append(child)
             self._services.append(service)
             self._popens[child.name] = popen
@@ -209,5 +227,12 @@ def recorded_env(state_dir: Path) -> Mapping[str, str]:
     return json.loads(path.read_text()).get("env", {}) if path.is_file() else {}
 
 
-__all__ = ["ENV_FILE_HEADER", "DevStack", "DevStackError", "DevStackUnavailable", "stop_recorded", "recorded_env",
-           "REPO_ROOT"]
+__all__ = [
+    "ENV_FILE_HEADER",
+    "DevStack",
+    "DevStackError",
+    "DevStackUnavailable",
+    "stop_recorded",
+    "recorded_env",
+    "REPO_ROOT",
+]

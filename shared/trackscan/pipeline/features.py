@@ -17,9 +17,7 @@ def handle(message: SegmentPlanned, deps: Deps) -> None:
     uri = features_uri(deps, message.track_id, message.segment_index)
     if deps.blobs.stat(uri) is None:
         deps.blobs.write_if_absent(uri, encode_features(compute_features(message, deps)))
-    deps.publisher.publish(
-        FeaturesReady(message.track_id, message.segment_index, message.segments_total, uri)
-    )
+    deps.publisher.publish(FeaturesReady(message.track_id, message.segment_index, message.segments_total, uri))
 
 
 def compute_features(message: SegmentPlanned, deps: Deps) -> SegmentFeatures:

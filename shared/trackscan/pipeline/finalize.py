@@ -50,9 +50,7 @@ def _scoring_model(models: list[ModelInfo]) -> ModelInfo:
     return replace(models[0], variant="+".join(sorted({m.variant for m in models})))
 
 
-def _load_segments(
-    message: TrackInferred, deps: Deps
-) -> tuple[list[SegmentFeatures], list[SegmentPredictions]] | None:
+def _load_segments(message: TrackInferred, deps: Deps) -> tuple[list[SegmentFeatures], list[SegmentPredictions]] | None:
     """Every segment's features and predictions; None when a blob is missing."""
     try:
         indexes = range(message.segments_total)

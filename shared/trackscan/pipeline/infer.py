@@ -48,8 +48,10 @@ def _ensure_predictions(message: FeaturesReady, deps: Deps) -> bool:
     """Writes the segment's prediction blob unless it exists; False when its features blob is gone."""
     uri = predictions_uri(deps, message.track_id, message.segment_index)
     if deps.blobs.stat(uri) is not None:
-        log.info("predictions exist, reused",
-                 extra={"track_id": message.track_id, "segment_index": message.segment_index, "reused": True})
+        log.info(
+            "predictions exist, reused",
+            extra={"track_id": message.track_id, "segment_index": message.segment_index, "reused": True},
+        )
         return True
     failpoints.hit("infer")
     try:

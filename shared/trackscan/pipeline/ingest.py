@@ -45,8 +45,10 @@ def handle(message: UploadReceived, deps: Deps) -> None:
         log.info("track already finished", extra={"track_id": record.track_id, "state": record.state.value})
         return
     if message.size_bytes > deps.config.max_file_bytes:
-        raise BadAudioError("TOO_LARGE", f"The file is {message.size_bytes >> 20} MiB; the limit is "
-                            f"{deps.config.max_file_bytes >> 20} MiB.")
+        raise BadAudioError(
+            "TOO_LARGE",
+            f"The file is {message.size_bytes >> 20} MiB; the limit is {deps.config.max_file_bytes >> 20} MiB.",
+        )
     # Pinned to this generation, so an overwrite cannot change a track mid-way.
     source_uri = pinned_uri(message.source_uri, message.generation)
     content_hash = deps.blobs.content_hash(message.source_uri, message.generation)
@@ -58,8 +60,9 @@ def handle(message: UploadReceived, deps: Deps) -> None:
         planned = SegmentPlanned(record.track_id, source_uri, index, len(plans), start_s, duration_s)
         deps.publisher.publish(planned)
     # Only after publishing: a crash in between redelivers the event and republishes.
-    deps.tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, STEP, segments_total=len(plans),
-                                                  content_hash=content_hash))
+    deps.tracks.apply(
+        record.track_id, Transition(TrackState.EXTRACTING, STEP, segments_total=len(plans), content_hash=content_hash)
+    )
     failpoints.hit("after_ingest_commit")
 
 

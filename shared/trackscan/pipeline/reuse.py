@@ -35,12 +35,19 @@ def serve_previous_result(record: TrackRecord, content_hash: str | None, step: s
     else:
         made_at = now  # not when another partner's copy was tagged: a timing oracle on their intake
     supersede_original(record, previous.result, previous.model, deps)  # a backfill re-run: its original first
-    transition = Transition(TrackState.DONE, step, result=previous.result, model=previous.model,
-                            content_hash=content_hash, reused=ReusedResult(made_at=made_at, reused_at=now))
+    transition = Transition(
+        TrackState.DONE,
+        step,
+        result=previous.result,
+        model=previous.model,
+        content_hash=content_hash,
+        reused=ReusedResult(made_at=made_at, reused_at=now),
+    )
     if deps.tracks.apply(record.track_id, transition) is None:
         return False  # finished meanwhile (a duplicate delivery): nothing to serve
-    log.info("result reused", extra={"track_id": record.track_id, "origin_track_id": previous.track_id,
-                                     "made_at": made_at})
+    log.info(
+        "result reused", extra={"track_id": record.track_id, "origin_track_id": previous.track_id, "made_at": made_at}
+    )
     return True
 
 

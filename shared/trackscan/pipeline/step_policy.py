@@ -34,8 +34,10 @@ def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
     started, started_cpu = time.perf_counter(), time.process_time()
 
     def timing() -> dict[str, float]:
-        return {"duration_s": round(time.perf_counter() - started, 4),
-                "cpu_s": round(time.process_time() - started_cpu, 4)}  # this process's CPU, not the decoder's
+        return {
+            "duration_s": round(time.perf_counter() - started, 4),
+            "cpu_s": round(time.process_time() - started_cpu, 4),
+        }  # this process's CPU, not the decoder's
 
     try:
         step.handler(message, deps)
@@ -71,8 +73,17 @@ def record_failure(deps: Deps, track_id: str, error: ErrorInfo, attempt: int, se
     the dead-letter handler, reconcile): the FAILED-tracks-per-hour metric counts these lines.
     A track the store does not know is only logged: there is no record to fail.
     """
-    log.error("track failed", extra={"track_id": track_id, "step": error.step, "attempt": attempt,
-                                     "segment_index": segment_index, "code": error.code, "error": error.message})
+    log.error(
+        "track failed",
+        extra={
+            "track_id": track_id,
+            "step": error.step,
+            "attempt": attempt,
+            "segment_index": segment_index,
+            "code": error.code,
+            "error": error.message,
+        },
+    )
     if deps.tracks.get(track_id) is None:
         log.error("failure of an unknown track", extra={"track_id": track_id, "code": error.code})
         return

@@ -69,18 +69,40 @@ class Step:
 
 # In the order a track flows through them.
 STEPS: tuple[Step, ...] = (
-    Step(INGEST, "Validates an uploaded object, creates its track record, plans segments.",
-         UploadReceived, (SegmentPlanned,), "trackscan.pipeline.ingest",
-         Deployment("1", "1Gi", concurrency=4, bucket_roles={"ingest": VIEWER}), warm_up=True),
-    Step(FEATURES, "Decodes one segment and computes log-mel patches and DSP partials.",
-         SegmentPlanned, (FeaturesReady,), "trackscan.pipeline.features",
-         Deployment("1", "2Gi", concurrency=1, bucket_roles={"ingest": VIEWER, "work": USER}), warm_up=True),
-    Step(INFER, "Runs the model on a segment's patches through Triton and records the segment.",
-         FeaturesReady, (TrackInferred,), "trackscan.pipeline.infer",
-         Deployment("1", "2Gi", concurrency=1, bucket_roles={"work": USER}, triton=True)),
-    Step(FINALIZE, "Aggregates segment predictions into the track result, commits it, deletes work blobs.",
-         TrackInferred, (), "trackscan.pipeline.finalize",
-         Deployment("1", "1Gi", concurrency=4, bucket_roles={"work": USER})),
+    Step(
+        INGEST,
+        "Validates an uploaded object, creates its track record, plans segments.",
+        UploadReceived,
+        (SegmentPlanned,),
+        "trackscan.pipeline.ingest",
+        Deployment("1", "1Gi", concurrency=4, bucket_roles={"ingest": VIEWER}),
+        warm_up=True,
+    ),
+    Step(
+        FEATURES,
+        "Decodes one segment and computes log-mel patches and DSP partials.",
+        SegmentPlanned,
+        (FeaturesReady,),
+        "trackscan.pipeline.features",
+        Deployment("1", "2Gi", concurrency=1, bucket_roles={"ingest": VIEWER, "work": USER}),
+        warm_up=True,
+    ),
+    Step(
+        INFER,
+        "Runs the model on a segment's patches through Triton and records the segment.",
+        FeaturesReady,
+        (TrackInferred,),
+        "trackscan.pipeline.infer",
+        Deployment("1", "2Gi", concurrency=1, bucket_roles={"work": USER}, triton=True),
+    ),
+    Step(
+        FINALIZE,
+        "Aggregates segment predictions into the track result, commits it, deletes work blobs.",
+        TrackInferred,
+        (),
+        "trackscan.pipeline.finalize",
+        Deployment("1", "1Gi", concurrency=4, bucket_roles={"work": USER}),
+    ),
 )
 STEP_NAMES: tuple[str, ...] = tuple(step.name for step in STEPS)
 _BY_NAME = {step.name: step for step in STEPS}
