@@ -1,7 +1,7 @@
 """The support console in a real headless browser (Playwright driving the system's Chromium).
 
 The API service (with its console) runs in a thread over the embedded store, seeded with two
-partners' tracks. Set TRACKSCAN_CONSOLE_SCREENSHOT=docs/console.png to write the README's
+partners' tracks. Set TRACKSCAN_CONSOLE_SCREENSHOT=docs/console.png to write docs/results.md's
 screenshot of a stuck track's page. Skips, saying why, where Playwright or Chromium is missing
 (`make test` installs both: Playwright from requirements-dev.txt, Chromium with apt-get).
 """

@@ -1,5 +1,5 @@
-"""The commands README.md shows in its ```sh blocks and those `trackscan dev up` prints, and a
-shell that runs them one at a time the way a person at a terminal does.
+"""The commands README.md and the docs/ pages show in their ```sh blocks and those `trackscan dev
+up` prints, and a shell that runs them one at a time the way a person at a terminal does.
 
 Read from the texts themselves, so a command added to the README or to `dev up`'s output is
 run (or has to be listed as not run, with the reason) without anyone editing a list.
@@ -16,8 +16,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+# The pages whose ```sh blocks are read, in the order a reader meets them (README links the rest).
+PAGES = (README, *(REPO / "docs" / name for name in ("results.md", "cloud.md", "api.md", "model.md")))
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.M | re.S)
-HEADING = re.compile(r"^#{2,3} (.+)$", re.M)
+HEADING = re.compile(r"^#{1,3} (.+)$", re.M)
 # dev up prints each command on a line of its own, indented two spaces (trackscan.dev.cli._summary).
 HINT = re.compile(r"^  (\S.*)$", re.M)
 # What the shell a README reader opens has not got: variables of a dev stack loaded earlier
@@ -36,16 +38,16 @@ class Block:
 
 
 def readme_blocks(text: str | None = None) -> list[Block]:
-    """The README's ```sh blocks in order; blank and comment-only lines are not commands."""
-    text = README.read_text() if text is None else text
+    """The pages' ```sh blocks in order (or those of ``text``); blank and comment-only lines are not commands."""
     blocks = []
-    for match in SH_BLOCK.finditer(text):
-        headings = HEADING.findall(text, 0, match.start())
-        joined = re.sub(r"\\\n\s*", "", match.group(1))
-        commands = tuple(
-            line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")
-        )
-        blocks.append(Block(headings[-1] if headings else "", commands))
+    for page in [text] if text is not None else [path.read_text() for path in PAGES]:
+        for match in SH_BLOCK.finditer(page):
+            headings = HEADING.findall(page, 0, match.start())
+            joined = re.sub(r"\\\n\s*", "", match.group(1))
+            commands = tuple(
+                line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")
+            )
+            blocks.append(Block(headings[-1] if headings else "", commands))
     return blocks
 
 

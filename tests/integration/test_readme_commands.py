@@ -49,6 +49,7 @@ ALL_COMMANDS = [command for block in BLOCKS for command in block.commands]
 MAKE_TARGETS_NOT_RUN = {
     "run": "tags the whole demo corpus (minutes); tests/e2e/test_real_music.py tags real music",
     "test": "runs the whole suite, this test included",
+    "check": "lint, types and the unit and infra tests, which this suite runs itself",
     "setup": "builds .venv and the model, which this test already runs on",
     "test-faults": "the fault suite alone, about 20 minutes; `make test` runs the same modules",
     "bench": "the benchmarks, many minutes on a busy machine",

@@ -20,7 +20,7 @@ from trackscan.config import Config
 from trackscan.local_runner import LocalRunner
 from trackscan.tracks import TrackRecord, TrackState, track_id_for
 
-# Exit codes of `trackscan run` (README "The CLI"). 2 is click's own code for a usage error.
+# Exit codes of `trackscan run` (README, "The CLI"). 2 is click's own code for a usage error.
 EXIT_ALL_DONE = 0
 EXIT_NOT_ALL_DONE = 1  # a track FAILED, or a path did not exist (the others were tagged)
 EXIT_USAGE = 2  # bad options, or no audio file under the paths
