@@ -108,11 +108,17 @@ class Config:
     # (trackscan.api.throttle); 0: no limit.
     auth_max_failures: int = _env("TRACKSCAN_AUTH_MAX_FAILURES", "cloud", 10)
     auth_failure_window_s: float = _env("TRACKSCAN_AUTH_FAILURE_WINDOW_S", "cloud", 300.0)
+    # Proxies in front of the API that append to X-Forwarded-For: the client's address, which the
+    # throttle counts, is this many entries from the end. 0 (local runs, tests): the connection's.
+    # Cloud Run's front end gives 1; an external Application Load Balancer before it, 2.
+    api_trusted_proxy_hops: int = _env("TRACKSCAN_API_TRUSTED_PROXY_HOPS", "cloud", 0)
     # Support console (trackscan.api.console): "name:key:scope" dev logins and "email=scope" Google
     # identities of staff, a scope being "*" (every partner) or one partner. Empty: no console.
     console_keys: str = _env("TRACKSCAN_CONSOLE_KEYS", "local", "")
     console_identities: str = _env("TRACKSCAN_CONSOLE_IDENTITIES", "cloud", "")
-    console_secret: str = _env("TRACKSCAN_CONSOLE_SECRET", "local", "")  # signs the dev login's cookie
+    # Signs console sessions and form tokens: every instance must share it (Terraform keeps it in
+    # Secret Manager). Empty: a random secret per process, which suits one local process only.
+    console_secret: str = _env("TRACKSCAN_CONSOLE_SECRET", "cloud", "")
     log_level: str = _env("TRACKSCAN_LOG_LEVEL", "cloud", "INFO")
     # Reconcile: a track not updated for this long counts as stalled. Err long: replaying a
     # healthy track costs a little work, and updated_at comes from the workers' clocks.

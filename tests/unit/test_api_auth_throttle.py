@@ -80,3 +80,27 @@ def test_failure_throttle_never_refuses_when_the_limit_is_zero():
     throttle = FailureThrottle(0, 60.0)
     throttle.failed(["source:x"])
     assert throttle.wait_s(["source:x"]) == 0
+
+
+def test_api_throttles_the_client_behind_the_front_end_when_one_proxy_hop_is_trusted(tmp_path, clock):
+    # On Cloud Run every request comes from the front end's address; the client is the entry the
+    # front end appended to X-Forwarded-For. A client that writes its own entries cannot hide.
+    deps = api_deps(tmp_path, auth_max_failures=3, auth_failure_window_s=60.0, api_trusted_proxy_hops=1)
+    client = create_app(deps, clock=lambda: clock[0]).test_client()
+
+    def get(key: str, forwarded: str):
+        headers = {"X-API-Key": key, "X-Forwarded-For": forwarded}
+        return client.get("/v1/tracks", headers=headers, environ_base={"REMOTE_ADDR": "169.254.1.1"})
+
+    for n in range(3):
+        assert_error(get("guess", f"10.9.9.{n}, 203.0.113.7"), 401)  # forged entries first, then the client
+    assert_error(get(ACME["X-API-Key"], "203.0.113.7"), 429, "RESOURCE_EXHAUSTED")
+    assert get(ACME["X-API-Key"], "198.51.100.1").status_code == 200  # another client, the same front end
+
+
+def test_api_counts_the_connection_address_when_no_proxy_is_trusted(app):
+    client = app.test_client()
+    for n in range(3):
+        forged = {"X-API-Key": f"guess{n}-{n}", "X-Forwarded-For": f"10.9.9.{n}"}
+        assert_error(client.get("/v1/tracks", headers=forged, environ_base={"REMOTE_ADDR": "203.0.113.9"}), 401)
+    assert_error(_get(client, ACME["X-API-Key"], source="203.0.113.9"), 429, "RESOURCE_EXHAUSTED")

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, Response, g, jsonify, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from trackscan.api import console, similar, track_operations, validation
@@ -52,6 +53,10 @@ def create_app(
         ValueError: ``config.api_keys``, ``config.partner_identities`` or the rate limit is malformed.
     """
     app = Flask(__name__, static_folder=None)
+    if deps.config.api_trusted_proxy_hops:
+        # request.remote_addr becomes the client's, as the trusted proxies saw it; entries a
+        # client wrote itself, further left, are never read.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=deps.config.api_trusted_proxy_hops)  # type: ignore[method-assign]
     # werkzeug answers 413 when Content-Length exceeds this, but cuts a chunked body off at the
     # limit without an error. One byte of slack makes such a body measurably too large, so the
     # size check of the upload answers 413 instead of storing a truncated file.
