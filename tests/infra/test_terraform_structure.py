@@ -310,6 +310,12 @@ def test_every_cloud_run_service_has_its_own_service_account(
     assert len(set(names)) == len(names) == len(steps) + len(OTHER_FUNCTION_TARGETS), names
 
 
+def test_every_cloud_run_service_runs_a_thread_per_request_it_may_be_sent(modules: dict[str, TerraformDir]) -> None:
+    service = modules["cloud_run_service"].resources("google_cloud_run_v2_service")["this"]
+    env = {e["name"]: e["value"] for e in first(first(service["template"])["containers"])["env"]}
+    assert env["THREADS"] == "${tostring(var.concurrency)}"
+
+
 def test_each_service_serves_its_function_target(dev: TerraformDir, steps: dict[str, dict[str, Any]]) -> None:
     targets = {key: service["function_target"] for key, service in _services(dev, steps).items()}
     assert targets == {**{step: step for step in steps}, **OTHER_FUNCTION_TARGETS}
@@ -341,12 +347,26 @@ def test_every_cloud_scope_setting_is_set_by_terraform(dev: TerraformDir) -> Non
     config = pytest.importorskip("trackscan.config")
     expected = set(config.env_names("cloud"))
     service_env = dev.locals()["service_env"]
-    missing = expected - set(service_env)
+    # Secrets reach the services that need them from Secret Manager, never as plain values.
+    secret_env = {name for body in _cloud_run_calls(dev).values() for name in body.get("secret_env", {})}
+    missing = expected - set(service_env) - secret_env
     assert not missing, f"add to local.service_env in terraform/environments/dev/main.tf: {sorted(missing)}"
+    assert not secret_env & set(service_env), "a secret is also set as a plain value"
     unread = set(service_env) - expected
     assert not unread, f"local.service_env sets what trackscan.config does not read: {sorted(unread)}"
     for name, body in _cloud_run_calls(dev).items():
         assert "local.service_env" in body["env"], f"module.{name} does not receive local.service_env"
+
+
+def test_api_reads_the_console_secret_from_secret_manager_and_may_read_only_that(
+    dev: TerraformDir, modules: dict[str, TerraformDir]
+) -> None:
+    api = _cloud_run_calls(dev)["api"]
+    assert api["secret_env"] == {"TRACKSCAN_CONSOLE_SECRET": "${google_secret_manager_secret.console_session.id}"}
+    version = dev.resources("google_secret_manager_secret_version")["console_session"]
+    assert "secret_data_wo" in version and "secret_data" not in version, "the secret must stay out of the state"
+    reader = modules["cloud_run_service"].resources("google_secret_manager_secret_iam_member")["reader"]
+    assert reader["role"] == "roles/secretmanager.secretAccessor" and reader["for_each"] == "${var.secret_env}"
 
 
 def test_firestore_indexes_cover_the_api_queries(modules: dict[str, TerraformDir]) -> None:

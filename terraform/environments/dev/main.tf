@@ -68,6 +68,9 @@ locals {
     TRACKSCAN_API_AUDIENCE       = local.api_url
     TRACKSCAN_API_RATE_PER_S     = tostring(var.api_rate_per_s)
     TRACKSCAN_API_BURST          = tostring(var.api_burst)
+    # The API's client is this many X-Forwarded-For entries from the end: Cloud Run's front end
+    # appends it (1); an external Application Load Balancer appends it and its own address (2).
+    TRACKSCAN_API_TRUSTED_PROXY_HOPS = local.api_edge ? "2" : "1"
     # How long one request's body may take to arrive (shared/trackscan/api/request_guard.py).
     TRACKSCAN_API_BODY_TIMEOUT_S  = "60"
     TRACKSCAN_CONSOLE_IDENTITIES  = local.console_identities
@@ -307,6 +310,8 @@ module "api" {
   memory             = "1Gi"
   invoker_members    = local.partner_members
   firestore_database = module.firestore.database_resource_name
+  # Shared by every instance, so a session or a form token from one is good on the others.
+  secret_env = { TRACKSCAN_CONSOLE_SECRET = google_secret_manager_secret.console_session.id }
   # Stores uploaded bodies (create only, never overwrite) and stats submitted objects; writes
   # and reads the console's revoked-session markers in the work bucket (its lifecycle rule
   # deletes them, long after the 10 h sessions they revoke have expired).
@@ -322,7 +327,29 @@ module "api" {
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
+  # The secret must have a version before a revision reads "latest".
+  depends_on = [module.project_services, google_secret_manager_secret_version.console_session]
+}
+
+# The console's session secret: made once by Terraform (the write-only value never enters the state)
+# and read by the API at start-up (module api grants itself access). Bump console_session_secret_version to rotate it, which signs
+# every staff member out.
+resource "google_secret_manager_secret" "console_session" {
+  project   = var.project_id
+  secret_id = "${local.name}-console-session"
+  labels    = local.labels
+
+  replication {
+    auto {}
+  }
+
   depends_on = [module.project_services]
+}
+
+resource "google_secret_manager_secret_version" "console_session" {
+  secret                 = google_secret_manager_secret.console_session.id
+  secret_data_wo         = "${uuid()}${uuid()}"
+  secret_data_wo_version = var.console_session_secret_version
 }
 
 # The API behind an external HTTPS load balancer with Cloud Armor (a rate limit per client), when

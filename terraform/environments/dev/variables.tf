@@ -117,6 +117,12 @@ variable "api_burst" {
   default     = 50
 }
 
+variable "console_session_secret_version" {
+  type        = number
+  description = "Version of the console's session secret: raise it to write a new random secret (signs every staff member out)."
+  default     = 1
+}
+
 variable "reconcile_after_s" {
   type        = number
   description = "Seconds without an update after which an unfinished track counts as stalled and is replayed (TRACKSCAN_RECONCILE_AFTER_S); keep it far above the longest healthy step and the workers' clock skew."

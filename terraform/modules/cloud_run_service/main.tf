@@ -57,11 +57,32 @@ resource "google_cloud_run_v2_service" "this" {
         value = var.function_target
       }
 
+      # One server thread per request Cloud Run may send at once (trackscan.api.serving reads
+      # THREADS), as the dev stack runs them: a slow request, such as a partner's upload, holds
+      # its own thread and never queues the others.
+      env {
+        name  = "THREADS"
+        value = tostring(var.concurrency)
+      }
+
       dynamic "env" {
         for_each = var.env
         content {
           name  = env.key
           value = env.value
+        }
+      }
+
+      dynamic "env" {
+        for_each = var.secret_env
+        content {
+          name = env.key
+          value_source {
+            secret_key_ref {
+              secret  = env.value
+              version = "latest"
+            }
+          }
         }
       }
 
@@ -86,6 +107,8 @@ resource "google_cloud_run_v2_service" "this" {
       client_version,
     ]
   }
+
+  depends_on = [google_secret_manager_secret_iam_member.reader]
 }
 
 # for_each keys are static labels: member e-mails of accounts created in the same apply are
@@ -122,6 +145,15 @@ resource "google_storage_bucket_iam_member" "this" {
   bucket = each.value.bucket
   role   = each.value.role
   member = "serviceAccount:${google_service_account.this.email}"
+}
+
+# The service reads the secrets of secret_env, and only those; its revisions start once it may.
+resource "google_secret_manager_secret_iam_member" "reader" {
+  for_each = var.secret_env
+
+  secret_id = each.value
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.this.email}"
 }
 
 resource "google_pubsub_topic_iam_member" "publisher" {

@@ -35,6 +35,12 @@ variable "env" {
   default     = {}
 }
 
+variable "secret_env" {
+  type        = map(string)
+  description = "Environment variables read from Secret Manager: name to the secret's id (projects/<p>/secrets/<name>), latest version. The service account needs roles/secretmanager.secretAccessor on each."
+  default     = {}
+}
+
 variable "ingress" {
   type        = string
   description = "INGRESS_TRAFFIC_INTERNAL_ONLY for Pub/Sub-driven workers; INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER or INGRESS_TRAFFIC_ALL for a public API."
