@@ -230,10 +230,14 @@ def test_dev_subscriptions_give_each_step_a_dead_letter_path_when_planned(stack_
 
 def test_every_function_runs_gunicorns_threaded_worker_with_its_concurrency_when_planned(tmp_path: Path):
     # gunicorn's sync worker (what functions-framework picks for one thread) holds each answered
-    # connection up to 2 s for the client to close it; the Pub/Sub emulator never does.
+    # connection up to 2 s for the client to close it; the Pub/Sub emulator never does. The
+    # settings, the threaded worker among them, are the image's: trackscan.api.serving.
+    from trackscan.api import serving
+
+    assert serving.worker_class == "gthread"
     for spec in FUNCTIONS:
         argv = services.function(spec, DevPorts(), tmp_path / "main.py").argv
         options = dict(zip(argv[3:-1:2], argv[4:-1:2], strict=True))
-        assert argv[1:3] == ("-m", "gunicorn") and options["--worker-class"] == "gthread", argv
+        assert argv[1:3] == ("-m", "gunicorn") and options["--config"] == "python:trackscan.api.serving", argv
         assert int(options["--threads"]) == spec.concurrency, spec.target
         assert f"target={spec.target!r}" in argv[-1]
