@@ -168,13 +168,13 @@ def worker_thread_affinities_while_inferring() -> set[str]:
     def sample() -> None:
         while inferring.is_set():
             seen.update(_thread_affinities(os.getpid()))
-            time.sleep(0.01)
+            time.sleep(0.02)
 
     inferring.set()
     sampler = threading.Thread(target=sample)
     sampler.start()
-    patches = np.random.default_rng(0).random((16, 187, 96), dtype=np.float32)
-    for _ in range(3):
+    patches = np.random.default_rng(0).random((8, 187, 96), dtype=np.float32)
+    for _ in range(2):
         deps.tagger.predict(patches)
     inferring.clear()
     sampler.join()
@@ -193,7 +193,8 @@ def test_local_runner_workers_keep_every_cpu_while_their_model_runs(tmp_path):
     everything = _thread_affinities(os.getpid())
     pool = LocalRunner(config, 2, print)._new_pool()
     try:
-        seen = [pool.submit(worker_thread_affinities_while_inferring).result() for _ in range(2)]
+        futures = [pool.submit(worker_thread_affinities_while_inferring) for _ in range(2)]  # both workers at once
+        seen = [future.result() for future in futures]
     finally:
         pool.shutdown()
     assert all(lists == everything for lists in seen), f"{seen} against {everything}"
