@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tests.music_fixtures import STYLES, TempoCase, drum_pattern
+from tests.music_fixtures import TempoCase, drum_pattern
 from trackscan.key_names import key_name
 
 # Chords on each scale degree as semitones above the tonic: major keys, then natural minor.
@@ -125,7 +125,6 @@ def progression_audio(case: ProgressionCase, bars: int = 8, sample_rate: int = 2
         TempoCase(BPM, "rock"), out.size / sample_rate, sample_rate, seed=case.tonic, mix=(1.0, 0.7, 0.2, 0.0)
     )
     mixed = out / np.max(np.abs(out)) + 0.5 * drums[: out.size]
-    assert STYLES["rock"].beats_per_bar == 4
     return (0.5 * mixed / np.max(np.abs(mixed))).astype(np.float32)
 
 

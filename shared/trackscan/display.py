@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from urllib.parse import unquote
+
+from trackscan.file_uris import path_of
 
 # Bidirectional formatting characters (Unicode's Bidi_Control property).
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -45,7 +46,7 @@ def object_name(source_uri: str, partner: str) -> str:
     gs://bucket/acme/album/01.wav is album/01.wav; a file:// URI is its decoded path.
     """
     if source_uri.startswith("file://"):
-        return unquote(source_uri[len("file://") :])
+        return str(path_of(source_uri))
     _, _, path = source_uri.partition("://")
     _, _, name = path.partition("/")  # the bucket aside
     return name[len(partner) + 1 :] if name.startswith(f"{partner}/") else name
