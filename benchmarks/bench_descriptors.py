@@ -30,7 +30,7 @@ from trackscan.audio.decode import decode_segment, probe
 from trackscan.audio.descriptors import combine, segment_descriptors
 from trackscan.audio.front_end import to_model_rate
 from trackscan.key_names import respelled
-from trackscan.pipeline.ingest import plan_segments
+from trackscan.pipeline.segment_plan import plan_segments
 
 RATE = 44_100
 TEMPO_SECONDS = 30.0

@@ -133,7 +133,7 @@ def corpus_files(music: Path, corpora: tuple[str, ...] | list[str]) -> list[Path
 
 
 def _planned(files: list[Path]) -> list[tuple[Path, float, float]]:
-    from trackscan.pipeline.ingest import plan_segments
+    from trackscan.pipeline.segment_plan import plan_segments
 
     planned = []
     for path in files:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -66,19 +69,51 @@ def cloud_deps(config: Config) -> Deps:
 
     from trackscan.adapters.gcs_blobs import GcsBlobStore
     from trackscan.adapters.pubsub_publisher import PubSubPublisher
-    from trackscan.adapters.triton_tagger import TritonTagger
 
     return Deps(
         blobs=GcsBlobStore(storage.Client(project=config.project_id)),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), config),
         tracks=track_store(config, cloud=True),
-        tagger=TritonTagger(
-            config.triton_grpc_url, config.triton_model_name, config.infer_timeout_s, config.model_sha256
-        ),
+        tagger=cloud_tagger(config),
         decoder=sandboxed_decoder(config),
         config=config,
         work_root_uri=f"gs://{config.work_bucket_name}",
     )
+
+
+def cloud_tagger(config: Config) -> Tagger:
+    """Triton (the Cloud Run lane's infer step), or the model in process (the worker lane)."""
+    if config.tagger == "in-process":
+        return local_tagger(replace(config, model_path=str(model_file(config))), threads=1)
+    if config.tagger != "triton":
+        raise ValueError(f"TRACKSCAN_TAGGER={config.tagger!r}: expected triton or in-process")
+    from trackscan.adapters.triton_tagger import TritonTagger
+
+    return TritonTagger(config.triton_grpc_url, config.triton_model_name, config.infer_timeout_s, config.model_sha256)
+
+
+def model_file(config: Config) -> Path:
+    """The model as a local file: TRACKSCAN_MODEL_PATH, or its gs:// copy fetched once and checked.
+
+    A worker image carries no weights; it fetches the release's model (cloudbuild.yaml's
+    upload-model step) and refuses one whose sha256 is not TRACKSCAN_MODEL_SHA256.
+    """
+    if not config.model_path.startswith("gs://"):
+        return Path(config.model_path)
+    if not config.model_sha256:
+        raise ValueError("a gs:// TRACKSCAN_MODEL_PATH needs TRACKSCAN_MODEL_SHA256 to check it against")
+    target = Path(tempfile.gettempdir()) / "trackscan-model" / config.model_sha256 / "model.onnx"
+    if not target.is_file():
+        blobs, _ = work_blob_store(config, cloud=True)
+        with blobs.open_read(config.model_path) as reader:
+            data = reader.read()
+        if hashlib.sha256(data).hexdigest() != config.model_sha256:
+            raise ValueError(f"{config.model_path} is not the model of sha256 {config.model_sha256}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(target)  # whole or absent, whatever kills the worker mid-write
+    return target
 
 
 def track_store(config: Config, cloud: bool) -> TrackStore:

@@ -67,6 +67,11 @@ class Config:
     # Seconds of audio per segment: 120 s halves the messages and blob operations per track of
     # 60 s and keeps each step well inside 10 s (BENCHMARKS.md, "Cost per million 4-minute tracks").
     segment_s: float = _env("TRACKSCAN_SEGMENT_S", "cloud", 120.0)
+    # Tracks up to this long are tagged whole by ingest in one unit of work (the worker lane:
+    # one read of the source, no work blobs); longer ones go through the segment chain. Sized so
+    # the unit stays inside the step budget on the machine that runs it (BENCHMARKS.md, "Whole-
+    # track unit"). 0: every track goes through the segment chain (the Cloud Run lane).
+    whole_track_max_s: float = _env("TRACKSCAN_WHOLE_TRACK_MAX_S", "cloud", 0.0)
     max_duration_s: float = _env("TRACKSCAN_MAX_DURATION_S", "cloud", 7200.0)
     max_file_bytes: int = _env("TRACKSCAN_MAX_FILE_BYTES", "cloud", 1 << 30)
     # Patches per model call, measured (BENCHMARKS.md, "Model runtime"): in process on one thread
@@ -86,6 +91,10 @@ class Config:
     tracks_collection: str = _env("TRACKSCAN_TRACKS_COLLECTION", "cloud", "tracks")
     # Terraform creates a database of trackscan's own, so its IAM grant can be limited to it.
     firestore_database: str = _env("TRACKSCAN_FIRESTORE_DATABASE", "cloud", "(default)")
+    # Where a cloud worker runs the model: "triton" (the Cloud Run lane's steps) or "in-process"
+    # (the worker lane, on TRACKSCAN_MODEL_VARIANT's runtime; the model from TRACKSCAN_MODEL_PATH,
+    # a file or a gs:// URI checked against TRACKSCAN_MODEL_SHA256).
+    tagger: str = _env("TRACKSCAN_TAGGER", "cloud", "triton")
     triton_grpc_url: str = _env("TRITON_GRPC_URL", "cloud", "localhost:8001")
     triton_model_name: str = _env("TRACKSCAN_TRITON_MODEL", "cloud", "musicnn")
     model_sha256: str = _env("TRACKSCAN_MODEL_SHA256", "cloud", "")

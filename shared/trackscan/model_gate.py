@@ -18,7 +18,7 @@ from trackscan.audio.front_end import patches_from_audio, to_model_rate
 from trackscan.labels import MSD_TAGS, MTT_TAGS
 from trackscan.pipeline.aggregate import top_tags
 from trackscan.pipeline.infer import predict_in_batches
-from trackscan.pipeline.ingest import plan_segments
+from trackscan.pipeline.segment_plan import plan_segments
 from trackscan.ports import Predictions, Tagger
 
 MIN_SAME_TOP_SHARE = 0.95

@@ -14,7 +14,7 @@ from trackscan.messages import Message
 from trackscan.tracks import FailedAttempt, ModelInfo, TrackRecord, TrackState, Transition
 
 if TYPE_CHECKING:
-    from trackscan.audio.decode import AudioInfo, DecodedAudio
+    from trackscan.audio.decode import AudioInfo, DecodedAudio, SegmentPlan, WholeTrack
     from trackscan.rejections import (
         RejectedEvent,  # only for annotations: importing PyAV here would slow every entrypoint
     )
@@ -108,6 +108,17 @@ class AudioDecoder(Protocol):
             BadAudioError: the range cannot be decoded (CORRUPT, TRUNCATED, DECODER_CRASHED,
                 DECODER_OUT_OF_MEMORY...).
             RetryableError: decoding ran out of time; it may succeed on another delivery.
+        """
+
+    def decode_whole(self, uri: str, max_duration_s: float, plan: SegmentPlan) -> WholeTrack:
+        """Reads the source once, probes it and, where ``plan`` gives ranges, decodes each of them.
+
+        The ranges decode exactly as ``decode`` would decode them one by one, so a track tagged
+        whole gets the tags the segment chain gives it.
+
+        Raises:
+            BadAudioError: as probe and decode do.
+            RetryableError: reading or decoding ran out of time.
         """
 
 

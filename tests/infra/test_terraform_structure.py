@@ -205,7 +205,7 @@ def test_step_registry_export_holds_what_terraform_reads(steps: dict[str, dict[s
 
 def test_infer_step_sends_its_longest_segment_in_one_call_inside_the_step_budget(dev: TerraformDir) -> None:
     from trackscan.audio.front_end import HOP_LENGTH, PATCH_FRAMES, SAMPLE_RATE
-    from trackscan.pipeline.ingest import MIN_LAST_SEGMENT_S
+    from trackscan.pipeline.segment_plan import MIN_LAST_SEGMENT_S
 
     defaults = {name: body["default"] for name, body in dev.variables().items() if "default" in body}
     # The last segment absorbs a remainder under MIN_LAST_SEGMENT_S; frames are centred (1 + n // hop).

@@ -19,7 +19,7 @@ from tests.audio_fixtures import (
 from tests.music_fixtures import TempoCase, drum_pattern
 from trackscan.audio.descriptors import SegmentDescriptors, combine, segment_descriptors
 from trackscan.audio.front_end import to_model_rate
-from trackscan.pipeline.ingest import plan_segments
+from trackscan.pipeline.segment_plan import plan_segments
 
 RATE = 44_100
 

@@ -1,6 +1,6 @@
 import pytest
 
-from trackscan.pipeline.ingest import plan_segments
+from trackscan.pipeline.segment_plan import plan_segments
 
 
 @pytest.mark.parametrize(

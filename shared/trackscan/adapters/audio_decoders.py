@@ -8,6 +8,7 @@ the worker, and every message in flight on it, down.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import pickle
@@ -22,7 +23,7 @@ from multiprocessing.util import Finalize
 from typing import BinaryIO, TypeVar
 
 from trackscan import failpoints
-from trackscan.audio.decode import AudioInfo, DecodedAudio, decode_segment, probe
+from trackscan.audio.decode import AudioInfo, DecodedAudio, SegmentPlan, WholeTrack, decode_segment, decode_whole, probe
 from trackscan.child_processes import end_with_parent, leave_interrupts_to_parent, start_on_lasting_thread
 from trackscan.errors import BadAudioError, PermanentError, RetryableError
 from trackscan.messages import split_pinned_uri
@@ -66,6 +67,11 @@ class InProcessDecoder:
         with _source_must_exist(uri), self._blobs.open_read(*split_pinned_uri(uri)) as reader:
             return decode_segment(reader, start_s, duration_s)
 
+    def decode_whole(self, uri: str, max_duration_s: float, plan: SegmentPlan) -> WholeTrack:
+        """AudioDecoder.decode_whole, on a reader from the blob store."""
+        with _source_must_exist(uri), self._blobs.open_read(*split_pinned_uri(uri)) as reader:
+            return decode_whole(reader, max_duration_s, plan)
+
 
 @contextmanager
 def _source_must_exist(uri: str) -> Iterator[None]:
@@ -105,18 +111,12 @@ def _child_pid() -> int:
     return os.getpid()
 
 
-def _child_probe(uri: str, max_duration_s: float) -> AudioInfo:
+def _in_child(uri: str, read: Callable[[BinaryIO], T]) -> T:
+    """Opens the source in the child and reads it with ``read`` (a partial of probe, decode_segment...)."""
     assert _child_opener is not None
     failpoints.hit("decode", uri)  # the fault suite's stand-in for a codec that crashes
     with _errors_the_parent_can_act_on(), _source_must_exist(uri), _child_opener(uri) as reader:
-        return probe(reader, max_duration_s)
-
-
-def _child_decode(uri: str, start_s: float, duration_s: float) -> DecodedAudio:
-    assert _child_opener is not None
-    failpoints.hit("decode", uri)
-    with _errors_the_parent_can_act_on(), _source_must_exist(uri), _child_opener(uri) as reader:
-        return decode_segment(reader, start_s, duration_s)
+        return read(reader)
 
 
 @contextmanager
@@ -188,11 +188,19 @@ class SandboxedDecoder:
 
     def probe(self, uri: str, max_duration_s: float) -> AudioInfo:
         """AudioDecoder.probe, in the child."""
-        return self._call(uri, _child_probe, uri, max_duration_s)
+        return self._call(uri, _in_child, uri, functools.partial(probe, max_duration_s=max_duration_s))
 
     def decode(self, uri: str, start_s: float, duration_s: float) -> DecodedAudio:
         """AudioDecoder.decode, in the child; the samples come back pickled (about 23 MB per minute)."""
-        return self._call(uri, _child_decode, uri, start_s, duration_s)
+        return self._call(
+            uri, _in_child, uri, functools.partial(decode_segment, start_s=start_s, duration_s=duration_s)
+        )
+
+    def decode_whole(self, uri: str, max_duration_s: float, plan: SegmentPlan) -> WholeTrack:
+        """AudioDecoder.decode_whole, in the child; ``plan`` must pickle (a module-level function or its partial)."""
+        return self._call(
+            uri, _in_child, uri, functools.partial(decode_whole, max_duration_s=max_duration_s, plan=plan)
+        )
 
     def close(self) -> None:
         """Stops the child; a later call starts a new one."""

@@ -7,6 +7,7 @@ agreeing with fp32 (the gate in trackscan.model_gate; figures in BENCHMARKS.md).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ class OpenVinoTagger:
         self._precision: str | None = None
         self._compiled: Any = None
         self._info: ModelInfo | None = None
+        # A compiled model runs one call at a time: a worker running several messages at once
+        # (their downloads and decodes overlap) takes turns at the model.
+        self._lock = threading.Lock()
 
     @property
     def precision(self) -> str:
@@ -64,10 +68,12 @@ class OpenVinoTagger:
 
     def predict(self, patches: np.ndarray) -> Predictions:
         """Scores a batch of patches; compiles the model on first use."""
-        if self._compiled is None:
-            self._compiled = self._load()
-        outputs = self._compiled(np.ascontiguousarray(patches, dtype=np.float32))
-        mtt, msd, embedding = (outputs[name] for name in OUTPUTS)
+        batch = np.ascontiguousarray(patches, dtype=np.float32)
+        with self._lock:
+            if self._compiled is None:
+                self._compiled = self._load()
+            outputs = self._compiled(batch)
+            mtt, msd, embedding = (np.array(outputs[name]) for name in OUTPUTS)
         return Predictions(mtt=mtt, msd=msd, embedding=embedding)
 
     def model_info(self) -> ModelInfo:

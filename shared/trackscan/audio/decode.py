@@ -7,7 +7,9 @@ are checked against what the header promised.
 
 from __future__ import annotations
 
+import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -54,6 +56,18 @@ class DecodedAudio:
         return frames / self.sample_rate
 
 
+# (start_s, duration_s) of each range to decode, from the track's duration; None: decode nothing.
+SegmentPlan = Callable[[float], "list[tuple[float, float]] | None"]
+
+
+@dataclass(frozen=True)
+class WholeTrack:
+    """A source read once: its header, and its planned ranges decoded (None when none were)."""
+
+    info: AudioInfo
+    segments: list[DecodedAudio] | None
+
+
 def probe(reader: BinaryIO, max_duration_s: float) -> AudioInfo:
     """Reads the header and checks the limits.
 
@@ -97,6 +111,20 @@ def decode_segment(reader: BinaryIO, start_s: float, duration_s: float) -> Decod
     samples = samples[:, :filled] if filled else np.zeros((1, 0), np.float32)
     _check_decoded(samples, rate, duration_s)
     return DecodedAudio(np.ascontiguousarray(samples), rate)
+
+
+def decode_whole(reader: BinaryIO, max_duration_s: float, plan: SegmentPlan) -> WholeTrack:
+    """Reads the source into memory in one read, probes it and decodes the ranges ``plan`` gives.
+
+    Each range is decoded from the in-memory copy exactly as decode_segment decodes it from
+    the source, so the samples are the segment chain's.
+    """
+    in_memory = io.BytesIO(reader.read())
+    info = probe(in_memory, max_duration_s)
+    ranges = plan(info.duration_s)
+    if ranges is None:
+        return WholeTrack(info, None)
+    return WholeTrack(info, [decode_segment(in_memory, start_s, duration_s) for start_s, duration_s in ranges])
 
 
 def _open(reader: BinaryIO) -> av.container.InputContainer:

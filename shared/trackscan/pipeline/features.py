@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trackscan.audio.decode import DecodedAudio
 from trackscan.audio.descriptors import segment_descriptors
 from trackscan.audio.front_end import patches_from_audio, to_model_rate
 from trackscan.messages import FeaturesReady, SegmentPlanned
@@ -22,7 +23,11 @@ def handle(message: SegmentPlanned, deps: Deps) -> None:
 
 def compute_features(message: SegmentPlanned, deps: Deps) -> SegmentFeatures:
     """Decodes the segment's time range and computes patches and descriptors."""
-    decoded = deps.decoder.decode(message.source_uri, message.start_s, message.duration_s)
+    return features_of(deps.decoder.decode(message.source_uri, message.start_s, message.duration_s))
+
+
+def features_of(decoded: DecodedAudio) -> SegmentFeatures:
+    """The model input patches and DSP partials of one decoded segment."""
     mono_16k = to_model_rate(decoded.samples, decoded.sample_rate)
     descriptors = segment_descriptors(decoded.samples, decoded.sample_rate, mono_16k)
     return SegmentFeatures(patches=patches_from_audio(mono_16k), descriptors=descriptors)

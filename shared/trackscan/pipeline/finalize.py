@@ -14,7 +14,7 @@ from trackscan.pipeline.deps import Deps, features_uri, predictions_uri, track_p
 from trackscan.pipeline.state import get_record, read_blob
 from trackscan.pipeline.steps import FINALIZE as STEP
 from trackscan.reconcile import replay
-from trackscan.tracks import ModelInfo, TrackState, Transition
+from trackscan.tracks import ModelInfo, TrackRecord, TrackState, Transition
 
 
 def handle(message: TrackInferred, deps: Deps) -> None:
@@ -27,15 +27,24 @@ def handle(message: TrackInferred, deps: Deps) -> None:
             # segments announce the track to finalize again.
             replay(record, deps, "segment blob gone, track replayed", STEP)
             return
-        features, predictions = loaded
-        model = _scoring_model([p.model for p in predictions])
-        result = track_result(features, predictions)
-        supersede_original(record, result, model, deps)  # a backfill re-run: its original first
-        transition = Transition(TrackState.DONE, STEP, result=result, model=model)
-        deps.tracks.apply(message.track_id, transition)
-        failpoints.hit("after_result_commit")
+        commit_result(record, *loaded, Transition(TrackState.DONE, STEP), deps)
     # Deleted only after the result is committed; the work bucket's lifecycle rule is the net.
     deps.blobs.delete_prefix(track_prefix(deps, message.track_id))
+
+
+def commit_result(
+    record: TrackRecord,
+    features: list[SegmentFeatures],
+    predictions: list[SegmentPredictions],
+    done: Transition,
+    deps: Deps,
+) -> None:
+    """Aggregates the segments into the track's result and commits it with the ``done`` transition."""
+    model = _scoring_model([p.model for p in predictions])
+    result = track_result(features, predictions)
+    supersede_original(record, result, model, deps)  # a backfill re-run: its original first
+    deps.tracks.apply(record.track_id, replace(done, result=result, model=model))
+    failpoints.hit("after_result_commit")
 
 
 def _scoring_model(models: list[ModelInfo]) -> ModelInfo:

@@ -1,9 +1,8 @@
-"""Ingest: create the track record, probe the audio and plan its segments."""
+"""Ingest: create the track record, probe the audio and plan its segments, or tag a short track whole."""
 
 from __future__ import annotations
 
 import logging
-import math
 
 from trackscan import failpoints
 from trackscan.backfill import rerun_record
@@ -11,29 +10,22 @@ from trackscan.errors import BadAudioError
 from trackscan.messages import SegmentPlanned, UploadReceived, pinned_uri
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.reuse import serve_previous_result
+from trackscan.pipeline.segment_plan import plan_segments
 from trackscan.pipeline.steps import INGEST as STEP
+from trackscan.pipeline.whole_track import read_whole, tag_whole_track
 from trackscan.tracks import TrackRecord, TrackState, Transition, new_record
 
 log = logging.getLogger(__name__)
-# A last segment shorter than this is folded into the one before it.
-MIN_LAST_SEGMENT_S = 5.0
-
-
-def plan_segments(duration_s: float, segment_s: float) -> list[tuple[float, float]]:
-    """(start_s, duration_s) of each segment; the last absorbs a remainder under 5 s."""
-    count = max(1, math.ceil(duration_s / segment_s))
-    if count > 1 and duration_s - (count - 1) * segment_s < MIN_LAST_SEGMENT_S:
-        count -= 1
-    starts = [i * segment_s for i in range(count)]
-    ends = [*starts[1:], duration_s]
-    return [(start, end - start) for start, end in zip(starts, ends, strict=True)]
 
 
 def handle(message: UploadReceived, deps: Deps) -> None:
-    """Plans the segments of a new or unfinished track and publishes one message per segment.
+    """Tags a track whole, or plans its segments and publishes one message per segment.
+
+    A track that fits one unit of work is tagged here (pipeline.whole_track); a longer one goes
+    through the segment chain.
 
     Idempotent: a duplicate event for a finished track changes nothing; for an unfinished one it
-    republishes the segment messages, whose handlers skip work already done.
+    tags it again or republishes the segment messages, whose handlers skip work already done.
     """
     candidate = new_record(message.source_uri, message.generation, message.partner, STEP)
     if message.backfill_model:
@@ -54,7 +46,11 @@ def handle(message: UploadReceived, deps: Deps) -> None:
     content_hash = deps.blobs.content_hash(message.source_uri, message.generation)
     if not message.force and serve_previous_result(record, content_hash, STEP, deps):
         return  # the same bytes were tagged before by this model: no decoding, no inference
-    info = deps.decoder.probe(source_uri, deps.config.max_duration_s)
+    whole = read_whole(message, source_uri, deps)
+    if whole is not None and whole.segments is not None:
+        tag_whole_track(record, whole.segments, content_hash, deps)
+        return
+    info = whole.info if whole is not None else deps.decoder.probe(source_uri, deps.config.max_duration_s)
     plans = plan_segments(info.duration_s, deps.config.segment_s)
     for index, (start_s, duration_s) in enumerate(plans):
         planned = SegmentPlanned(record.track_id, source_uri, index, len(plans), start_s, duration_s)

@@ -72,9 +72,12 @@ locals {
     # appends it (1); an external Application Load Balancer appends it and its own address (2).
     TRACKSCAN_API_TRUSTED_PROXY_HOPS = local.api_edge ? "2" : "1"
     # How long one request's body may take to arrive (shared/trackscan/api/request_guard.py).
-    TRACKSCAN_API_BODY_TIMEOUT_S  = "60"
-    TRACKSCAN_CONSOLE_IDENTITIES  = local.console_identities
-    TRACKSCAN_SEGMENT_S           = tostring(var.segment_s)
+    TRACKSCAN_API_BODY_TIMEOUT_S = "60"
+    TRACKSCAN_CONSOLE_IDENTITIES = local.console_identities
+    TRACKSCAN_SEGMENT_S          = tostring(var.segment_s)
+    # The Cloud Run lane: every track through the segment chain, the model on Triton.
+    TRACKSCAN_WHOLE_TRACK_MAX_S   = "0"
+    TRACKSCAN_TAGGER              = "triton"
     TRACKSCAN_MAX_DURATION_S      = tostring(var.max_duration_s)
     TRACKSCAN_MAX_FILE_BYTES      = tostring(var.max_file_bytes)
     TRACKSCAN_INFER_BATCH_PATCHES = tostring(var.infer_batch_patches)
