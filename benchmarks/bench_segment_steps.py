@@ -61,9 +61,9 @@ def time_steps(
     """
     times: dict[str, tuple[float, float]] = {}
     deps.blobs.delete_prefix(track_prefix(deps, segment.track_id))
-    began, cpu, child_cpu = time.perf_counter(), time.process_time(), _cpu_s(child)
+    began, cpu, child_cpu = time.perf_counter(), time.process_time(), cpu_s(child)
     features.handle(segment, deps)
-    times["features"] = (time.perf_counter() - began, time.process_time() - cpu + _cpu_s(child) - child_cpu)
+    times["features"] = (time.perf_counter() - began, time.process_time() - cpu + cpu_s(child) - child_cpu)
     ready = deps.publisher.drain()[-1]  # type: ignore[attr-defined]
     for variant, tagger in taggers.items():
         deps.blobs.delete_prefix(predictions_prefix(deps, segment.track_id))
@@ -98,21 +98,21 @@ def heaviest_segment(config: Config, segment_s: float, folder: Path) -> tuple[fl
             out.writeframes(block)
     decoder = sandboxed_decoder(replace(config, decode_timeout_s=120.0))
     try:
-        others = _decoder_children()
+        others = decoder_children()
         decoder.probe(uri_of(path), config.max_duration_s)  # starts the child
-        (child,) = _decoder_children() - others
-        before, cpu = _peak_address_space(child), _cpu_s(child)
+        (child,) = decoder_children() - others
+        before, cpu = _peak_address_space(child), cpu_s(child)
         began = time.perf_counter()
         decoded = decoder.decode(uri_of(path), 0.0, segment_s)
-        wall_s, cpu_s = time.perf_counter() - began, _cpu_s(child) - cpu
+        wall_s, child_cpu_s = time.perf_counter() - began, cpu_s(child) - cpu
         assert decoded.duration_s >= segment_s - 0.1
-        return wall_s, cpu_s, before, _peak_address_space(child)
+        return wall_s, child_cpu_s, before, _peak_address_space(child)
     finally:
         decoder.close()
         path.unlink()
 
 
-def _decoder_children() -> set[int]:
+def decoder_children() -> set[int]:
     """Our spawned children (decoder children; multiprocessing's resource tracker is not spawned)."""
     children = set()
     for entry in Path("/proc").iterdir():
@@ -128,7 +128,7 @@ def _decoder_children() -> set[int]:
     return children
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_s(pid: int) -> float:
     """User and system CPU seconds a process has used."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -155,7 +155,7 @@ def main() -> None:
         deps = local_deps(config, model_threads=1)
         taggers = {v: local_tagger(replace(config, model_variant=v), threads=1) for v in VARIANTS}
         segments = first_segments(args.music, args.segment_s, args.tracks, deps)
-        (child,) = _decoder_children()  # started by ingest's probes
+        (child,) = decoder_children()  # started by ingest's probes
         for segment in segments:  # warm-up: numba, model compilation
             time_steps(segment, deps, taggers, child)
         times: dict[str, list[tuple[float, float]]] = defaultdict(list)

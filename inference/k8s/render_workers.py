@@ -34,6 +34,11 @@ TRITON_IN_CLUSTER = "triton.trackscan-inference.svc.cluster.local:8001"
 GRACE_S = 15
 LABELS = {"app.kubernetes.io/name": "trackscan-worker", "app.kubernetes.io/part-of": "trackscan"}
 PLACEHOLDER_ENV = "TRACKSCAN_TOPIC_PREFIX=trackscan"
+# The workers lane's ingest holds the model, a whole track's decoded audio and its patches, and
+# runs two tracks at once so one's download or decode overlaps the other's model time.
+WHOLE_TRACK_INGEST = {"memory": "2Gi", "concurrency": 2, "cpu_request": "1"}
+# In the workers lane the other steps see only the segments of tracks too long to tag whole.
+LONG_TRACKS_ONLY = {"cpu_request": "250m"}
 SKIPS = {
     "checkov.io/skip1": "CKV_K8S_43=The base names the image by tag; a release renders the pushed digest.",
     "checkov.io/skip2": "CKV_K8S_14=The base names the image by tag; a release renders the pushed digest.",
@@ -60,6 +65,9 @@ def service_account(step: str) -> dict[str, Any]:
 
 def _container(step: str, settings: dict[str, Any], prefix: str, image: str) -> dict[str, Any]:
     resources = {"cpu": settings["cpu"], "memory": settings["memory"]}
+    # A step that only a long track reaches (the workers lane's chain) asks for a share of a core
+    # and bursts into the node's idle CPU: its idle minimum then shares a node with ingest.
+    requests = {**resources, "cpu": settings.get("cpu_request", settings["cpu"])}
     env = [{"name": "TRITON_GRPC_URL", "value": TRITON_IN_CLUSTER}] if settings["triton"] else []
     # The step's one subscription, the one its Cloud Run service is pushed from when not on workers.
     args = ["--subscription", f"{prefix}-{step}", "--concurrency", str(settings["concurrency"])]
@@ -72,7 +80,7 @@ def _container(step: str, settings: dict[str, Any], prefix: str, image: str) -> 
         "args": args,
         "envFrom": [{"configMapRef": {"name": "worker-env"}}],
         "env": env,
-        "resources": {"requests": {**resources, storage: "1Gi"}, "limits": {**resources, storage: "2Gi"}},
+        "resources": {"requests": {**requests, storage: "1Gi"}, "limits": {**resources, storage: "2Gi"}},
         "securityContext": {
             "runAsNonRoot": True,
             "allowPrivilegeEscalation": False,
@@ -242,6 +250,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--image", default="trackscan", help="the trackscan image (a release passes its digest)")
     parser.add_argument("--max-replicas", type=int, default=20, help="most worker pods per step")
     parser.add_argument("--env-file", help="KEY=VALUE lines of the services' environment (the worker-env ConfigMap)")
+    parser.add_argument(
+        "--lane",
+        choices=("cloud-run", "workers"),
+        default="cloud-run",
+        help="workers: ingest tags whole tracks with the model in process (more memory, two tracks at once)",
+    )
     parser.add_argument("--out", type=Path, default=BASE_DIR)
     return parser.parse_args(argv)
 
@@ -258,6 +272,9 @@ def main(argv: list[str]) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for stale in args.out.glob("*.yaml"):
         stale.unlink()
+    if args.lane == "workers":
+        steps = {name: {**settings, **LONG_TRACKS_ONLY} for name, settings in steps.items()}
+        steps["ingest"].update(WHOLE_TRACK_INGEST)
     files = render(steps, selected, args.prefix, args.image, args.max_replicas, args.env_file)
     for name, content in files.items():
         (args.out / name).write_text(_text(content))

@@ -98,13 +98,22 @@ def log_lines(path: Path, message: str, track_ids: Iterable[str]) -> list[dict]:
 class PullWorker:
     """`trackscan worker --step STEP` in a subprocess of its own group, like one pod."""
 
-    def __init__(self, stack: FaultStack, step: str, subscription: str, log_path: Path, failpoints: str = "") -> None:
+    def __init__(
+        self,
+        stack: FaultStack,
+        step: str,
+        subscription: str,
+        log_path: Path,
+        failpoints: str = "",
+        env: dict[str, str] | None = None,
+    ) -> None:
         env = {
             **os.environ,
             **stack.function_env(),
             "TRACKSCAN_FAILPOINTS": failpoints,
             "TRACKSCAN_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            **(env or {}),
         }
         self.log_path = log_path
         with log_path.open("ab") as log:
@@ -182,9 +191,9 @@ class PulledStep:
         for worker in self.workers:
             worker.close()
 
-    def worker(self, name: str, failpoints: str = "") -> PullWorker:
+    def worker(self, name: str, failpoints: str = "", env: dict[str, str] | None = None) -> PullWorker:
         self.workers.append(
-            PullWorker(self.stack, self.step, self.subscription, self.log_dir / f"{name}.log", failpoints)
+            PullWorker(self.stack, self.step, self.subscription, self.log_dir / f"{name}.log", failpoints, env)
         )
         return self.workers[-1]
 

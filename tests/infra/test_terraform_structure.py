@@ -185,7 +185,7 @@ def test_each_step_topic_is_pushed_to_its_service(dev: TerraformDir) -> None:
     assert reference(body["topic_id"]) == "module.messaging.topic_ids[each.key]"
     # Pushed to the step's service, unless the step runs on pull workers (then pulled, same subscription).
     assert reference(body["push_endpoint"]) == (
-        "contains(var.worker_steps, each.key) ? null : module.step_service[each.key].uri"
+        "contains(local.worker_steps, each.key) ? null : module.step_service[each.key].uri"
     )
     assert dev.module_calls()["step_service"]["for_each"] == OVER_STEPS
     messaging = dev.module_calls()["messaging"]

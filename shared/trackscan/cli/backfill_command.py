@@ -8,12 +8,11 @@ import click
 
 from trackscan import backfill as backfiller
 from trackscan.config import Config
-from trackscan.costs import model as cost_model
+from trackscan.costs import lanes
+from trackscan.costs.model import load_inputs
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps
 from trackscan.tracks import ModelInfo
-
-COST_PATHS = ("cloud-run-cpu", "amx-pool", "gpu", "pull-workers-amx")
 
 
 @click.command()
@@ -28,13 +27,13 @@ COST_PATHS = ("cloud-run-cpu", "amx-pool", "gpu", "pull-workers-amx")
 )
 @click.option("--cloud", is_flag=True, help="Publish the re-runs to the cloud pipeline (Firestore, Pub/Sub, GCS).")
 @click.option(
-    "--cost-path",
-    type=click.Choice(COST_PATHS),
-    default="gpu",
+    "--lane",
+    type=click.Choice(lanes.LANES),
+    default="cloud-run",
     show_default=True,
-    help="Which deployment the cost model (trackscan.costs) prices the re-runs on.",
+    help="Which lane the cost model (trackscan cost) prices the re-runs on.",
 )
-def backfill(dry_run: bool, limit: int, rate: float, cloud: bool, cost_path: str) -> None:
+def backfill(dry_run: bool, limit: int, rate: float, cloud: bool, lane: str) -> None:
     """Re-tag, at a bounded rate, the DONE tracks whose result another model made.
 
     Each re-run goes through the normal pipeline under an id of its own; the track keeps its old
@@ -44,7 +43,7 @@ def backfill(dry_run: bool, limit: int, rate: float, cloud: bool, cost_path: str
     deps = _deps(cloud)
     model = deps.tagger.model_info()
     found = backfiller.survey(deps.tracks, model)
-    click.echo(_survey_line(found, model, cost_path))
+    click.echo(_survey_line(found, model, lane))
     if dry_run or not found.stale:
         return
     if cloud:
@@ -70,24 +69,25 @@ def _deps(cloud: bool) -> Deps:
     return local_deps(Config.from_env())
 
 
-def _survey_line(found: backfiller.Survey, model: ModelInfo, cost_path: str) -> str:
+def _survey_line(found: backfiller.Survey, model: ModelInfo, lane: str) -> str:
     if not found.stale:
         return f"All {found.done} DONE result(s) were made by the current model ({model.name} {model.sha256[:12]})."
     models = ", ".join(f"{label}: {count}" for label, count in sorted(found.by_model.items()))
     return (
         f"{found.stale} of {found.done} DONE result(s) were made by another model than {model.name} "
-        f"{model.sha256[:12]} ({models}): {found.audio_s / 3600:.2f} h of audio. {_cost(found.audio_s, cost_path)}"
+        f"{model.sha256[:12]} ({models}): {found.audio_s / 3600:.2f} h of audio. {_cost(found.audio_s, lane)}"
     )
 
 
-def _cost(audio_s: float, path: str) -> str:
-    """What re-tagging that much audio costs, from the cost model (trackscan.costs)."""
-    inputs = cost_model.load_inputs()
-    per_million = sum(cost_model.per_million(inputs, cost_model.load_prices(), path).values())
-    tracks = audio_s / inputs.track_s
+def _cost(audio_s: float, lane: str) -> str:
+    """What re-tagging that much audio adds on a lane: its per-track part (the base is paid anyway)."""
+    region, costs = lanes.lane_costs()
+    per_million = costs[lane].per_track_usd_per_million
+    track_s = load_inputs().track_s
+    tracks = audio_s / track_s
     return (
-        f"Re-running it costs about ${tracks * per_million / 1e6:,.2f} on the {path} path "
-        f"(the cost model: ${per_million:,.2f} per million {inputs.track_s / 60:.0f}-minute tracks)."
+        f"Re-running it costs about ${tracks * per_million / 1e6:,.2f} on the {lane} lane in {region} "
+        f"(trackscan cost: ${per_million:,.2f} per million {track_s / 60:.0f}-minute tracks, its fixed base aside)."
     )
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from trackscan.bootstrap import track_store, work_blob_store
 from trackscan.cli.backfill_command import backfill
 from trackscan.cli.cloud_access import require_cloud
+from trackscan.cli.cost_command import cost
 from trackscan.cli.lookup import find_track
 from trackscan.cli.output import print_status
 from trackscan.cli.similar_command import similar
@@ -173,6 +174,7 @@ def reconcile(older_than_s: float | None, limit: int | None, sweep_after_s: floa
 cli.add_command(dev)
 cli.add_command(similar)
 cli.add_command(backfill)
+cli.add_command(cost)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+from trackscan import failpoints
 from trackscan.audio.decode import DecodedAudio, WholeTrack
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.blob_codec import SegmentPredictions
@@ -43,5 +44,6 @@ def tag_whole_track(record: TrackRecord, segments: list[DecodedAudio], content_h
     scored = [predict_in_batches(deps.tagger, segment.patches, batch) for segment in features]
     model = deps.tagger.model_info()
     predictions = [SegmentPredictions(segment, model) for segment in scored]
+    failpoints.hit("whole_track")  # everything computed, nothing committed: the fault suite's kill point
     done = Transition(TrackState.DONE, STEP, segments_total=len(segments), content_hash=content_hash)
     commit_result(record, features, predictions, done, deps)

@@ -53,6 +53,22 @@ locals {
   # Every cloud-scope setting of trackscan.config (shared/trackscan/config.py), set on every
   # service so that none silently runs on a local default. tests/infra checks this list
   # against the config, so a new setting fails CI until it is added here.
+  # What each lane deploys by default, as `trackscan cost` prices it (shared/trackscan/costs/
+  # lanes.toml; tests/infra compares the two). The workers lane keeps its fixed base small: a zonal
+  # cluster (its fee is the free tier's credit) and a small system node.
+  lane_defaults = {
+    cloud-run = { regional_cluster = true, system_machine_type = "e2-standard-4" }
+    workers   = { regional_cluster = false, system_machine_type = "e2-medium" }
+  }
+  # The cheapest spot family with AMX per region; c3-standard-4 elsewhere.
+  amx_worker_machine = { us-central1 = "c3-standard-4", europe-west4 = "n4-standard-4" }
+
+  gke_location        = coalesce(var.gke_location, local.lane_defaults[var.lane].regional_cluster ? var.region : "${var.region}-b")
+  system_machine_type = coalesce(var.system_machine_type, local.lane_defaults[var.lane].system_machine_type)
+  worker_machine_type = coalesce(var.worker_machine_type, lookup(local.amx_worker_machine, var.region, "c3-standard-4"))
+  # The workers lane runs every step on pull workers (a long track's segments too).
+  worker_steps = var.lane == "workers" ? sort(keys(local.steps)) : sort(var.worker_steps)
+
   service_env = {
     GOOGLE_CLOUD_PROJECT         = var.project_id
     TRACKSCAN_INGEST_BUCKET      = module.buckets.ingest_bucket_name
@@ -117,7 +133,10 @@ locals {
     _SERVICE_PREFIX = local.name
     _TRITON_ADDRESS = module.gke.triton_ilb_address_name
     # Comma-separated steps whose pull workers Cloud Build deploys (empty: none).
-    _WORKER_STEPS = join(",", sort(var.worker_steps))
+    _WORKER_STEPS = join(",", local.worker_steps)
+    # The workers lane: Cloud Build deploys no Triton and gives the workers the model in process.
+    _LANE              = var.lane
+    _WHOLE_TRACK_MAX_S = tostring(var.whole_track_max_s)
   }
 
   # The scheduler waits longer than Cloud Run lets a pass run, so it never retries while the
@@ -189,7 +208,7 @@ module "gke" {
   source                       = "../../modules/gke"
   project_id                   = var.project_id
   region                       = var.region
-  location                     = coalesce(var.gke_location, var.region)
+  location                     = local.gke_location
   name                         = local.name
   network_id                   = module.network.network_id
   subnetwork_id                = module.network.gke_subnetwork_id
@@ -203,7 +222,9 @@ module "gke" {
   artifact_registry_repository = module.artifact_registry.repository_id
   models_bucket_name           = module.buckets.models_bucket_name
   triton_namespace             = local.triton_namespace
-  worker_machine_type          = var.worker_machine_type
+  gpu_pool                     = var.lane == "cloud-run"
+  system_machine_type          = local.system_machine_type
+  worker_machine_type          = local.worker_machine_type
   worker_max_nodes             = var.worker_max_nodes
   deletion_protection          = var.deletion_protection
   labels                       = local.labels
@@ -458,7 +479,7 @@ module "step_subscription" {
   name       = "${local.name}-${each.key}"
   topic_id   = module.messaging.topic_ids[each.key]
   # A step run by pull workers on GKE (worker_steps) keeps the same subscription, pulled instead.
-  push_endpoint              = contains(var.worker_steps, each.key) ? null : module.step_service[each.key].uri
+  push_endpoint              = contains(local.worker_steps, each.key) ? null : module.step_service[each.key].uri
   dead_letter_endpoint       = module.dead_letter.uri
   push_service_account_email = google_service_account.push.email
   pubsub_service_agent_email = local.pubsub_service_agent_email
@@ -478,12 +499,14 @@ module "pull_workers" {
   principal_prefix = module.gke.workload_identity_principal_prefix
   namespace        = local.worker_namespace
   steps = {
-    for step in var.worker_steps : step => {
+    for step in local.worker_steps : step => {
       subscription_name   = module.step_subscription[step].subscription_name
       publish_topic_names = [for target in local.steps[step].publishes_to : module.messaging.topic_names[target]]
-      bucket_roles = [
-        for bucket, role in local.steps[step].bucket_roles : { bucket = local.bucket_names[bucket], role = role }
-      ]
+      bucket_roles = concat(
+        [for bucket, role in local.steps[step].bucket_roles : { bucket = local.bucket_names[bucket], role = role }],
+        # The workers lane's workers fetch the release's model themselves.
+        var.lane == "workers" ? [{ bucket = module.buckets.models_bucket_name, role = "roles/storage.objectViewer" }] : [],
+      )
     }
   }
   firestore_database = module.firestore.database_resource_name

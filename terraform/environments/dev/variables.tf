@@ -180,7 +180,13 @@ variable "firestore_location" {
 
 variable "gke_location" {
   type        = string
-  description = "GKE cluster location; null uses the region (regional control plane)."
+  description = "GKE cluster location; null: the region (a regional control plane) for the cloud-run lane, zone <region>-b for the workers lane (a zonal cluster's fee is covered by GKE's free tier)."
+  default     = null
+}
+
+variable "system_machine_type" {
+  type        = string
+  description = "Machine type of the on-demand system node (kube-system, the metrics adapter); null: e2-standard-4 for the cloud-run lane, e2-medium for the workers lane."
   default     = null
 }
 
@@ -261,8 +267,25 @@ variable "worker_steps" {
 
 variable "worker_machine_type" {
   type        = string
-  description = "Machine type of the spot CPU pool that runs the pull workers."
-  default     = "e2-standard-4"
+  description = "Machine type of the spot CPU pool that runs the pull workers; null picks the region's cheapest spot family with AMX (bf16 matrix units) that the cost model prices: n4-standard-4 in europe-west4, c3-standard-4 elsewhere."
+  default     = null
+}
+
+variable "lane" {
+  type        = string
+  description = "How tracks are tagged: \"cloud-run\" (Cloud Run steps chained by Pub/Sub, the model on Triton on the spot GPU pool) or \"workers\" (every step on pull workers on the spot CPU pool, a track that fits whole_track_max_s tagged whole by one worker with the model in process; no GPU pool). docs/cloud.md says which to pick at which volume."
+  default     = "cloud-run"
+
+  validation {
+    condition     = contains(["cloud-run", "workers"], var.lane)
+    error_message = "lane must be \"cloud-run\" or \"workers\"."
+  }
+}
+
+variable "whole_track_max_s" {
+  type        = number
+  description = "Workers lane: tracks up to this many seconds are tagged whole by one worker (TRACKSCAN_WHOLE_TRACK_MAX_S); longer ones go through the segment chain on the same workers. benchmarks/bench_whole_track.py measures what fits the 10 s step budget."
+  default     = 300
 }
 
 variable "worker_max_nodes" {

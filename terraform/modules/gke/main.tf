@@ -182,6 +182,8 @@ resource "google_container_node_pool" "system" {
 # Spot GPU pool for Triton. Spot VMs get a 30 s notice, of which pods get 15 s; the Triton
 # manifests are sized to that budget. Scales to zero when Triton has no replicas.
 resource "google_container_node_pool" "gpu_spot" {
+  count = var.gpu_pool ? 1 : 0
+
   project        = var.project_id
   name           = "gpu-spot"
   location       = var.location

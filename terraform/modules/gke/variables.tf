@@ -131,6 +131,12 @@ variable "triton_ilb_address_name" {
   default     = null
 }
 
+variable "gpu_pool" {
+  type        = bool
+  description = "Create the spot GPU pool for Triton (the cloud-run lane); the workers lane runs the model on the CPU pool."
+  default     = true
+}
+
 variable "worker_machine_type" {
   type        = string
   description = "Machine type of the spot CPU pool that runs the pull workers."

@@ -1,0 +1,95 @@
+"""The two lanes: what Terraform and the release deploy for each, and that `trackscan cost` prices
+exactly that (shared/trackscan/costs/lanes.toml against Terraform's defaults and the manifests)."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import K8S_BASE_DIR, REPO_ROOT, TerraformDir, yaml
+from tests.infra.test_workers import _container, _objects, _render
+
+LANES_TOML = REPO_ROOT / "shared" / "trackscan" / "costs" / "lanes.toml"
+
+
+@pytest.fixture(scope="module")
+def priced() -> dict[str, Any]:
+    """The deployment the cost model prices."""
+    return tomllib.loads(LANES_TOML.read_text())["deployment"]
+
+
+def _cloudbuild_substitutions() -> dict[str, str]:
+    return yaml.safe_load((REPO_ROOT / "cloudbuild.yaml").read_text())["substitutions"]
+
+
+def test_cost_model_prices_terraform_s_defaults_for_each_lane(dev: TerraformDir, priced: dict[str, Any]) -> None:
+    variables, local = dev.variables(), dev.locals()
+    assert priced["default_region"] == variables["region"]["default"]
+    assert variables["lane"]["default"] == "cloud-run"
+    lane_defaults = local["lane_defaults"]
+    assert {lane: d["regional_cluster"] for lane, d in lane_defaults.items()} == priced["regional_cluster"]
+    assert {lane: d["system_machine_type"] for lane, d in lane_defaults.items()} == priced["system_machine"]
+    assert local["amx_worker_machine"] == priced["worker_machine"]
+    # The defaults are what the cluster gets when the variables are left null.
+    assert "local.lane_defaults[var.lane].regional_cluster ? var.region" in local["gke_location"]
+    assert "local.lane_defaults[var.lane].system_machine_type" in local["system_machine_type"]
+    assert "lookup(local.amx_worker_machine, var.region" in local["worker_machine_type"]
+    assert variables["gpu_machine_type"]["default"] + "+" + variables["gpu_type"]["default"] == priced["gpu_machine"]
+    assert variables["reconcile_schedule"]["default"] == "* * * * *"
+    assert priced["reconcile_passes_per_month"] == 730 * 60
+
+
+def test_cost_model_prices_the_manifests_minimum_replicas(tmp_path: Path, priced: dict[str, Any]) -> None:
+    triton = yaml.safe_load((K8S_BASE_DIR / "hpa.yaml").read_text())
+    assert triton["spec"]["minReplicas"] == priced["triton_min_replicas"]
+    assert _render(tmp_path, "--lane", "workers").returncode == 0
+    hpas = [obj for (kind, _), obj in _objects(tmp_path).items() if kind == "HorizontalPodAutoscaler"]
+    assert sum(hpa["spec"]["minReplicas"] for hpa in hpas) == priced["worker_min_pods"]
+    deployments = [obj for (kind, _), obj in _objects(tmp_path).items() if kind == "Deployment"]
+    requested = sum(_cpu(_container(d)["resources"]["requests"]["cpu"]) for d in deployments)
+    assert requested == priced["worker_min_vcpus"]
+    machine = priced["worker_machine"]["us-central1"]
+    assert int(re.fullmatch(r"\w+-standard-(\d+)", machine)[1]) == priced["worker_vcpus"]  # type: ignore[index]
+
+
+def _cpu(quantity: str) -> float:
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def test_workers_lane_runs_every_step_on_workers_with_no_gpu_pool(dev: TerraformDir, modules) -> None:
+    local, calls = dev.locals(), dev.module_calls()
+    assert local["worker_steps"] == '${var.lane == "workers" ? sort(keys(local.steps)) : sort(var.worker_steps)}'
+    assert calls["gke"]["gpu_pool"] == '${var.lane == "cloud-run"}'
+    assert modules["gke"].resources("google_container_node_pool")["gpu_spot"]["count"] == "${var.gpu_pool ? 1 : 0}"
+    # The workers fetch the release's model: only the workers lane grants them the model bucket.
+    roles = calls["pull_workers"]["steps"]
+    assert 'var.lane == "workers" ? [{bucket = module.buckets.models_bucket_name' in roles.replace("\n", " ")
+    substitutions = dev.locals()["cloudbuild_substitutions"]
+    assert substitutions["_LANE"] == "${var.lane}"
+    assert str(dev.variables()["whole_track_max_s"]["default"]) == _cloudbuild_substitutions()["_WHOLE_TRACK_MAX_S"]
+
+
+def test_release_of_the_workers_lane_deploys_no_triton_and_gives_workers_the_model(tmp_path: Path) -> None:
+    steps = {s["id"]: s for s in yaml.safe_load((REPO_ROOT / "cloudbuild.yaml").read_text())["steps"]}
+    triton = steps["deploy-triton"]["args"][-1]
+    skip = triton.index('if [ "${_LANE}" = "workers" ]')
+    assert skip < triton.index("kubectl apply -k inference/k8s/release"), "the workers lane must not deploy Triton"
+    workers = steps["deploy-workers"]["args"][-1]
+    for line in ("TRACKSCAN_TAGGER=in-process", "TRACKSCAN_WHOLE_TRACK_MAX_S=${_WHOLE_TRACK_MAX_S}", "model.onnx"):
+        assert line in workers
+    assert '--lane "${_LANE}"' in workers
+    assert _render(tmp_path, "--lane", "workers").returncode == 0
+    ingest = _container(_objects(tmp_path)[("Deployment", "worker-ingest")])
+    assert ingest["resources"]["limits"]["memory"] == "2Gi"
+    assert ingest["args"][-2:] == ["--concurrency", "2"], "two tracks at once: I/O waits do not hold the core"
+
+
+def test_worker_lane_settings_are_read_by_the_config() -> None:
+    sys.path.insert(0, str(REPO_ROOT / "shared"))
+    config = pytest.importorskip("trackscan.config")
+    assert {"TRACKSCAN_TAGGER", "TRACKSCAN_WHOLE_TRACK_MAX_S", "TRACKSCAN_MODEL_PATH"} <= set(config.env_names())

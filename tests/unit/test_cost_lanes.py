@@ -1,0 +1,75 @@
+"""`trackscan cost`: each lane's month (trackscan.costs.lanes), checked against hand arithmetic."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from trackscan.cli.main import cli
+from trackscan.costs import lanes
+from trackscan.costs.model import PATCH_BYTES, PREDICTION_BYTES, load_inputs, track_ops
+
+WORKER_ITEM = "worker vCPU time (front end, bf16 model), over utilisation"
+
+
+def test_cost_json_gives_every_lane_its_totals_ops_and_deployability():
+    result = CliRunner().invoke(cli, ["cost", "--json", "--region", "us-central1", "--tracks-per-month", "1000000"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["region"], report["tracks_per_month"]) == ("us-central1", 1_000_000)
+    assert set(report["lanes"]) == {"cloud-run", "workers"}
+    for lane in report["lanes"].values():
+        assert {
+            "usd_per_million",
+            "fixed_usd_per_month",
+            "per_track_usd_per_million",
+            "ops_per_track",
+            "deployable",
+        } <= set(lane)
+        # At 1M tracks a month the whole fixed base lands on each million.
+        assert lane["usd_per_million"] == pytest.approx(
+            lane["per_track_usd_per_million"] + lane["fixed_usd_per_month"], abs=0.02
+        )
+
+
+def test_fixed_base_is_spread_over_the_month_s_tracks():
+    _, costs = lanes.lane_costs("us-central1")
+    workers = costs["workers"]
+    at_100m = workers.usd_per_million(100_000_000)
+    assert at_100m == pytest.approx(workers.per_track_usd_per_million + workers.fixed_usd_per_month / 100)
+    assert workers.usd_per_million(1_000_000) > workers.usd_per_million(10_000_000) > at_100m
+
+
+def test_zonal_workers_cluster_pays_no_fee_and_the_regional_one_does():
+    _, costs = lanes.lane_costs("us-central1")
+    assert costs["workers"].fixed_items["GKE cluster fee (zonal: the free tier's credit)"] == 0.0
+    assert costs["cloud-run"].fixed_items["GKE cluster fee (regional: no free credit)"] == pytest.approx(73.0)
+    assert costs["cloud-run"].fixed_items["Triton's minimum of 2 spot GPU nodes"] == pytest.approx(2 * 0.281835 * 730)
+
+
+def test_cross_zone_bytes_are_the_patches_and_scores_sent_to_triton():
+    _, costs = lanes.lane_costs("us-central1")
+    ops = track_ops(load_inputs())
+    gib = ops.patches * (PATCH_BYTES + PREDICTION_BYTES) * 0.667 / (1 << 30)
+    assert costs["cloud-run"].per_track_items["cross-zone bytes to Triton"] == pytest.approx(gib * 0.01 * 1e6)
+
+
+def test_workers_are_priced_on_the_region_s_amx_machine():
+    _, central = lanes.lane_costs("us-central1")
+    _, west = lanes.lane_costs("europe-west4")
+    ratio = west["workers"].per_track_items[WORKER_ITEM] / central["workers"].per_track_items[WORKER_ITEM]
+    assert ratio == pytest.approx(0.05289 / 0.03151)  # n4-standard-4 there, c3-standard-4 here
+
+
+def test_workers_lane_counts_no_work_blobs_listings_or_segment_messages():
+    _, costs = lanes.lane_costs()
+    workers, cloud_run = costs["workers"].ops_per_track, costs["cloud-run"].ops_per_track
+    assert workers["gcs_class_a"] == 1, "only the partner's upload"
+    assert workers["pubsub_messages"] == 1 and workers["run_requests"] == 0
+    assert all(workers[kind] < cloud_run[kind] for kind in ("gcs_class_a", "gcs_class_b", "firestore_reads"))
+
+
+def test_unknown_region_is_refused():
+    with pytest.raises(KeyError, match="no prices for asia-east1"):
+        lanes.lane_costs("asia-east1")
+    assert CliRunner().invoke(cli, ["cost", "--region", "asia-east1"]).exit_code == 2
