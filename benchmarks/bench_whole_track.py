@@ -8,9 +8,10 @@ of CPU seconds per audio minute (this process and the decoder child), the longes
 (the step budget's figure) and the tags' agreement; then the longest track whose whole-track
 unit would stay inside the step budget at the measured rate.
 
-The whole-track unit's CPU less the model's is the worker lane's front end (decode, features,
-descriptors, the record): --write-inputs records its median in trackscan/costs/cost_inputs.toml,
-which `trackscan cost` prices (the model's own time there is the AMX bf16 figure).
+The whole-track unit's CPU less the model's is the front end (decode, features, descriptors, the
+record): --write-inputs records its median in trackscan/costs/cost_inputs.toml, for the worker
+lane's units and the features step, which `trackscan cost` prices (the model's own time there
+is the AMX bf16 figure).
 
     python -m benchmarks.bench_whole_track --music ~/.cache/trackscan/music --tracks 4 --rounds 3 [--write-inputs]
 """
@@ -179,12 +180,13 @@ def main() -> None:
         )
         if args.write_inputs:
             cpu = cpu_description()
-            write_input(
-                "front_end_cpu_s_per_audio_min",
-                float(np.median(front_end)),
+            source = (
                 f"benchmarks/bench_whole_track.py --write-inputs, {datetime.date.today()}, {cpu}, "
-                f"{len(chosen)} real tracks x {args.rounds} rounds: the whole-track unit's CPU less the model's",
+                f"{len(chosen)} real tracks x {args.rounds} rounds: the whole-track unit's CPU less the model's"
             )
+            write_input("front_end_cpu_s_per_audio_min", float(np.median(front_end)), source)
+            # The features step does the same work (decode, patches, descriptors) per segment.
+            write_input("features_s_per_audio_min", float(np.median(front_end)), source)
 
 
 if __name__ == "__main__":

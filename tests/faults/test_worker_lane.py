@@ -8,6 +8,7 @@ import contextlib
 import subprocess
 import time
 
+from tests.audio_fixtures import music_like, pdf_named, truncated_copy, write_audio
 from tests.faults.emulator_stack import Cloud, FaultStack
 from tests.faults.outcomes import expected_results, fault_row, make_songs, reference_results
 from tests.faults.pull_workers import PulledStep, Tail, wait_or_replay
@@ -114,3 +115,59 @@ def test_worker_lane_finishes_the_track_in_hand_and_exits_when_sigterm(stack: Fa
     assert left == [], "the decoder child outlived its worker"
     assert worker.process.returncode == 0 and drain_s < 15, f"exit after {drain_s:.1f} s"  # GKE's spot notice
     assert (row.done, row.lost, row.duplicated) == (1, 0, 0)
+
+
+def test_worker_lane_keeps_one_result_when_a_notification_comes_five_times(stack: FaultStack, cloud: Cloud, tmp_path):
+    (song,) = make_songs(tmp_path, 1, first_seed=76)
+    references = reference_results([song], tmp_path / "reference")
+    started = time.monotonic()
+    with PulledStep(stack, cloud, "ingest", tmp_path) as step:
+        worker = step.worker("worker1", env=WORKER_LANE_ENV)
+        upload = cloud.upload(song)
+        for _ in range(4):  # while the track is tagged, and after
+            cloud.publish_finalize(upload)
+            time.sleep(1.0)
+        records = cloud.wait_final([upload.track_id], timeout_s=120)
+        units = worker.wait_for("step finished", [upload.track_id], count=5)
+    row = fault_row(
+        "Worker lane: the same OBJECT_FINALIZE 5x over 4 s",
+        [upload],
+        records,
+        {upload.track_id: references[song]},
+        recover_s=time.monotonic() - started,
+    )
+    row.note = f"{len(units)} ingest runs for the track, one DONE"
+    ROWS.append(row)
+    assert (row.done, row.lost, row.duplicated) == (1, 0, 0)
+    assert _timeline(records[upload.track_id]) == ["RECEIVED", "DONE"]
+
+
+def test_worker_lane_fails_poison_files_with_their_codes_and_keeps_working(stack: FaultStack, cloud: Cloud, tmp_path):
+    whole = write_audio(tmp_path / "whole.mp3", music_like(30.0))
+    poison = {
+        pdf_named(tmp_path / "report.mp3"): "UNSUPPORTED",
+        truncated_copy(whole, tmp_path / "truncated.mp3", 0.4): "TRUNCATED",
+        # The stack runs with TRACKSCAN_FAILPOINTS=decode@crashme=crash: the decoder child dies.
+        write_audio(tmp_path / "crashme.flac", music_like(5.0)): "DECODER_CRASHED",
+    }
+    good = make_songs(tmp_path, 1, first_seed=78)
+    references = reference_results(good, tmp_path / "reference")
+    started = time.monotonic()
+    with PulledStep(stack, cloud, "ingest", tmp_path) as step:
+        worker = step.worker("worker1", failpoints="decode@crashme=crash", env=WORKER_LANE_ENV)
+        uploads = [cloud.upload(path) for path in [*poison, *good]]
+        records = cloud.wait_final([u.track_id for u in uploads], timeout_s=180)
+        alive = worker.alive()
+    row = fault_row(
+        "Worker lane: poison files (PDF named .mp3, truncated MP3, decoder crash) beside a good track",
+        uploads,
+        records,
+        expected_results(uploads[len(poison) :], good, references),
+        recover_s=time.monotonic() - started,
+    )
+    row.note = f"the worker still running: {alive}"
+    ROWS.append(row)
+    failed = zip(uploads[: len(poison)], poison, strict=True)
+    codes = {path.name: (records[u.track_id] or {}).get("error", {}).get("code") for u, path in failed}
+    assert codes == {path.name: code for path, code in poison.items()}
+    assert (row.done, row.lost, row.duplicated) == (1, 0, 0) and alive

@@ -170,10 +170,11 @@ def worker_thread_affinities_while_inferring() -> set[str]:
             seen.update(_thread_affinities(os.getpid()))
             time.sleep(0.02)
 
+    patches = np.random.default_rng(0).random((8, 187, 96), dtype=np.float32)
+    deps.tagger.predict(patches)  # compiled first: the calls are what the workers repeat
     inferring.set()
     sampler = threading.Thread(target=sample)
     sampler.start()
-    patches = np.random.default_rng(0).random((8, 187, 96), dtype=np.float32)
     for _ in range(2):
         deps.tagger.predict(patches)
     inferring.clear()
