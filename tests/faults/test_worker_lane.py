@@ -8,12 +8,17 @@ import contextlib
 import subprocess
 import time
 
+import pytest
+
 from tests.audio_fixtures import music_like, pdf_named, truncated_copy, write_audio
 from tests.faults.emulator_stack import Cloud, FaultStack
+from tests.faults.gcs_counter import CountingProxy
 from tests.faults.outcomes import expected_results, fault_row, make_songs, reference_results
 from tests.faults.pull_workers import PulledStep, Tail, wait_or_replay
 from tests.faults.report import ROWS
 from tests.processes import wait_until_gone
+from trackscan.costs import lanes
+from trackscan.costs.lanes import workers_ops
 
 # The worker lane's settings; the reference runs onnxruntime fp32 in process, and so does the lane here.
 WORKER_LANE_ENV = {
@@ -171,3 +176,45 @@ def test_worker_lane_fails_poison_files_with_their_codes_and_keeps_working(stack
     codes = {path.name: (records[u.track_id] or {}).get("error", {}).get("code") for u, path in failed}
     assert codes == {path.name: code for path, code in poison.items()}
     assert (row.done, row.lost, row.duplicated) == (1, 0, 0) and alive
+
+
+def test_worker_lane_makes_the_cloud_storage_calls_the_cost_model_prices(stack: FaultStack, cloud: Cloud, tmp_path):
+    first, song = make_songs(tmp_path, 2, first_seed=80)
+    counter = CountingProxy(stack.ports.storage)
+    try:
+        with PulledStep(stack, cloud, "ingest", tmp_path) as step:
+            step.worker("worker1", env={**WORKER_LANE_ENV, "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{counter.port}"})
+            warm = cloud.upload(first)  # the worker's first track: its clients' start (bucket reads) is not per track
+            cloud.wait_final([warm.track_id], timeout_s=120)
+            start = len(counter.requests)
+            upload = cloud.upload(song)  # the partner's upload: straight to fake GCS, not counted here
+            records = cloud.wait_final([upload.track_id], timeout_s=120)
+        counted = counter.counts(since=start)
+    finally:
+        counter.close()
+    assert records[upload.track_id]["state"] == "DONE"
+    # The cost model's Class A includes the partner's upload, which the worker does not make.
+    priced = lanes.load_lanes()["counted"]["workers"]
+    assert {"gcs_class_a": counted["A"] + 1, "gcs_class_b": counted["B"]} == priced, counter.requests[start:]
+    assert priced == {k: workers_ops()[k] for k in priced}, "the count and the code's reading of it differ"
+
+
+def test_cloud_run_lane_makes_the_cloud_storage_calls_the_cost_model_prices(stack: FaultStack, cloud: Cloud, tmp_path):
+    """The same count for the segment chain (the functions), at the production segment length."""
+    first, song = make_songs(tmp_path, 2, seconds=240.0, first_seed=82)
+    counter = CountingProxy(stack.ports.storage)
+    env = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{counter.port}", "TRACKSCAN_SEGMENT_S": "120"}
+    try:
+        with stack.restarted(["ingest", "features", "infer", "finalize"], env):
+            warm = cloud.upload(first)  # warm instances, as a busy service's are
+            cloud.wait_final([warm.track_id], timeout_s=300)
+            start = len(counter.requests)
+            upload = cloud.upload(song)
+            records = cloud.wait_final([upload.track_id], timeout_s=300)
+        counted = counter.counts(since=start)
+    finally:
+        counter.close()
+    assert records[upload.track_id]["state"] == "DONE"
+    assert song.stat().st_size == pytest.approx(17e6, rel=0.05), "the count is of a 17 MB FLAC (lanes.toml)"
+    priced = lanes.load_lanes()["counted"]["cloud-run"]
+    assert {"gcs_class_a": counted["A"] + 1, "gcs_class_b": counted["B"]} == priced, counter.requests[start:]

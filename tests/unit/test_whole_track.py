@@ -12,7 +12,8 @@ from trackscan.messages import UploadReceived
 from trackscan.pipeline import whole_track
 from trackscan.tracks import TrackState, track_id_for
 
-SEGMENT_S = 10.0
+SEGMENT_S = 5.0  # a 16 s song has three segments (5, 5 and 6 s)
+SONG_S = 16.0
 
 
 class ReadCountingBlobs(FolderBlobStore):
@@ -39,7 +40,7 @@ def _record(deps, message: UploadReceived):
 
 @pytest.mark.parametrize("suffix", [".flac", ".mp3"])
 def test_whole_track_gives_the_segment_chain_s_result_when_the_track_fits_one_unit(tmp_path, suffix):
-    song = write_audio(tmp_path / f"song{suffix}", music_like(25.0))
+    song = write_audio(tmp_path / f"song{suffix}", music_like(SONG_S))
     event = upload(song)
     chain = _deps(tmp_path / "chain", whole_track_max_s=0)
     whole = _deps(tmp_path / "whole", whole_track_max_s=60)
@@ -56,7 +57,7 @@ def test_whole_track_gives_the_segment_chain_s_result_when_the_track_fits_one_un
 
 
 def test_whole_track_reads_the_source_once_and_writes_no_work_blobs(tmp_path):
-    song = write_audio(tmp_path / "song.flac", music_like(25.0))
+    song = write_audio(tmp_path / "song.flac", music_like(SONG_S))
     event = upload(song)
     chain = _deps(tmp_path / "chain", whole_track_max_s=0)
     whole = _deps(tmp_path / "whole", whole_track_max_s=60)
@@ -68,9 +69,9 @@ def test_whole_track_reads_the_source_once_and_writes_no_work_blobs(tmp_path):
 
 
 def test_longer_track_goes_through_the_segment_chain_when_it_exceeds_the_unit(tmp_path):
-    song = write_audio(tmp_path / "song.flac", music_like(25.0))
+    song = write_audio(tmp_path / "song.flac", music_like(SONG_S))
     event = upload(song)
-    deps = _deps(tmp_path / "home", whole_track_max_s=20)
+    deps = _deps(tmp_path / "home", whole_track_max_s=10)
     handled = run_to_completion(deps, event)
     record = _record(deps, event)
     assert record.state is TrackState.DONE
@@ -80,7 +81,7 @@ def test_longer_track_goes_through_the_segment_chain_when_it_exceeds_the_unit(tm
 
 def test_large_file_goes_through_the_segment_chain_without_being_read_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(whole_track, "WHOLE_TRACK_MAX_BYTES", 1000)
-    song = write_audio(tmp_path / "song.flac", music_like(25.0))
+    song = write_audio(tmp_path / "song.flac", music_like(SONG_S))
     event = upload(song)
     deps = _deps(tmp_path / "home", whole_track_max_s=60)
     handled = run_to_completion(deps, event)
@@ -89,7 +90,7 @@ def test_large_file_goes_through_the_segment_chain_without_being_read_whole(tmp_
 
 
 def test_whole_track_yields_one_result_when_the_event_is_delivered_three_times(tmp_path):
-    song = write_audio(tmp_path / "song.flac", music_like(25.0))
+    song = write_audio(tmp_path / "song.flac", music_like(SONG_S))
     event = upload(song)
     once = _deps(tmp_path / "once", whole_track_max_s=60)
     run_to_completion(once, event)
@@ -105,7 +106,7 @@ def test_whole_track_yields_one_result_when_the_event_is_delivered_three_times(t
     ("make", "code"),
     [
         (lambda d: bytes_file(d / "empty.mp3", b""), "EMPTY"),
-        (lambda d: truncated_copy(write_audio(d / "whole.flac", music_like(25.0)), d / "cut.flac", 0.5), "TRUNCATED"),
+        (lambda d: truncated_copy(write_audio(d / "whole.flac", music_like(SONG_S)), d / "cut.flac", 0.5), "TRUNCATED"),
     ],
     ids=["zero-byte", "truncated"],
 )
@@ -119,7 +120,7 @@ def test_whole_track_fails_a_bad_file_with_its_code(tmp_path, make, code):
 
 
 def test_sandboxed_decoder_tags_a_track_whole_in_its_child(tmp_path):
-    song = write_audio(tmp_path / "song.flac", music_like(25.0))
+    song = write_audio(tmp_path / "song.flac", music_like(SONG_S))
     event = upload(song)
     chain = _deps(tmp_path / "chain", whole_track_max_s=0)
     run_to_completion(chain, event)

@@ -8,7 +8,9 @@ Two lanes (Terraform's variable ``lane``):
 - workers: whole-track pull workers on a spot AMX pool with the model in process (bf16), no work
   blobs, no Triton, no GPU pool.
 
-Each lane has a fixed monthly base (the cluster fee, the system node, Triton's minimum of GPU
+Cloud Storage operations are the ones counted on the dev stack (lanes.toml's [counted], held to
+the code by tests/faults/test_worker_lane.py); the rest are read from the code. Each lane has a
+fixed monthly base (the cluster fee, the system node, Triton's minimum of GPU
 nodes and its load balancer, the workers' minimum pods, the inventory sweep's listings) spread
 over the month's tracks, and a per-track part. Regional prices and the deployment figures are
 in lanes.toml beside this module; tests/infra checks those against Terraform's defaults.
@@ -102,7 +104,16 @@ def lane_costs(region: str | None = None) -> tuple[str, dict[str, LaneCost]]:
         "cloud-run": _cloud_run_lane(inputs, prices, local, machines, deployment),
         "workers": _workers_lane(inputs, prices, local, machines, deployment, region),
     }
+    costs = {lane: _with_counted_storage(cost, lanes["counted"][lane], prices) for lane, cost in costs.items()}
     return region, costs
+
+
+def _with_counted_storage(cost: LaneCost, counted: dict[str, int], prices: dict[str, float]) -> LaneCost:
+    """The lane with its Cloud Storage operations as counted on the dev stack (lanes.toml)."""
+    items = dict(cost.per_track_items)
+    items["GCS Class A"] = counted["gcs_class_a"] * prices["gcs_class_a"] * MILLION
+    items["GCS Class B"] = counted["gcs_class_b"] * prices["gcs_class_b"] * MILLION
+    return replace(cost, per_track_items=items, ops_per_track={**cost.ops_per_track, **counted})
 
 
 def _shared_fixed(
@@ -160,12 +171,13 @@ def _cloud_run_lane(
 
 
 def workers_ops() -> dict[str, int]:
-    """Operations of one track tagged whole by a worker, counted from ingest and the adapters.
+    """Operations of one track tagged whole by a warm worker, read from ingest and the adapters.
 
-    Cloud Storage: the partner's upload (A); the content hash's metadata get, the source's
-    metadata get and its one whole read (B). Firestore: the record's create (a write), the dedupe
-    query (one read, as an empty query is billed), the DONE transaction (a read and a write).
-    Pub/Sub: the upload notification. One "step finished" log line.
+    Cloud Storage (counted on the dev stack, lanes.toml, which replaces these): the partner's
+    upload (A); the content hash's metadata get, the source's metadata get and its one whole read
+    (B). Firestore: the record's create (a write), the dedupe query (one read, as an empty query
+    is billed), the DONE transaction (a read and a write). Pub/Sub: the upload notification. One
+    "step finished" log line.
     """
     return {
         "gcs_class_a": 1,
