@@ -46,8 +46,8 @@ def test_track_ops_counts_each_call_of_the_code_when_two_segments(inputs):
     assert (ops.pubsub_messages, ops.run_requests) == (6, 6)  # upload, 2 segments, 2 features-ready, inferred
     assert (ops.firestore_writes, ops.firestore_reads) == (4, 8)  # reads: 2 per segment + 4 transitions/gets
     assert ops.gcs_class_a == 8  # upload + 2 features + 2 predictions + 2 infer listings + finalize listing
-    # 960,000 source bytes a segment: one 1 MiB read plus the header read.
-    assert ops.gcs_class_b == 3 + 2 * (10 + 2)
+    # A 1.9 MB source is read whole in one call by each decode (GcsBlobStore.open_read).
+    assert ops.gcs_class_b == 3 + 2 * (10 + 1)
 
 
 def test_per_million_charges_wall_seconds_when_every_step_runs_on_cloud_run(inputs):

@@ -21,7 +21,8 @@ PATCH_S = 187 * 256 / 16000  # 187 frames of 256 samples at 16 kHz: 2.992 s of a
 PATCH_BYTES = 187 * 96 * 4  # one float32 patch in the features blob
 PREDICTION_BYTES = (50 + 50 + 200) * 4  # scores and embedding of one patch
 BLOB_OVERHEAD_BYTES = 4096  # npz headers, descriptors, model name (approximate)
-READ_CHUNK_BYTES = 1 << 20  # GcsBlobStore's ranged read size
+READ_CHUNK_BYTES = 8 << 20  # GcsBlobStore's ranged read size, past WHOLE_READ_MAX_BYTES
+WHOLE_READ_MAX_BYTES = 64 << 20  # GcsBlobStore reads a smaller object in one call
 PUBSUB_MIN_BYTES = 1000
 TIB = 1 << 40
 MILLION = 1_000_000
@@ -105,7 +106,9 @@ def track_ops(inputs: Inputs) -> TrackOps:
     """
     s = segment_count(inputs.track_s, inputs.segment_s)
     patches_per_segment = int(inputs.segment_s / PATCH_S) if s > 1 else int(inputs.track_s / PATCH_S)
-    segment_reads = math.ceil(inputs.segment_s * inputs.source_bytes_per_s / READ_CHUNK_BYTES) + 1
+    source_bytes = inputs.track_s * inputs.source_bytes_per_s
+    ranged = math.ceil(inputs.segment_s * inputs.source_bytes_per_s / READ_CHUNK_BYTES) + 1
+    segment_reads = 1 if source_bytes <= WHOLE_READ_MAX_BYTES else ranged  # GcsBlobStore.open_read
     messages = 2 * s + 2
     features_bytes = patches_per_segment * inputs.bytes_per_patch + BLOB_OVERHEAD_BYTES
     predictions_bytes = patches_per_segment * PREDICTION_BYTES + BLOB_OVERHEAD_BYTES
