@@ -241,3 +241,42 @@ def test_every_function_runs_gunicorns_threaded_worker_with_its_concurrency_when
         assert argv[1:3] == ("-m", "gunicorn") and options["--config"] == "python:trackscan.api.serving", argv
         assert int(options["--threads"]) == spec.concurrency, spec.target
         assert f"target={spec.target!r}" in argv[-1]
+
+
+def test_dev_stack_workers_lane_tags_an_upload_whole_with_pull_workers(
+    emulator_tools: None, stack_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`trackscan dev up --lane workers`: no step function, no Triton; workers pull and tag."""
+    from google.cloud import storage
+
+    from tests.audio_fixtures import music_like, write_audio
+    from tests.integration.conftest import FUNCTIONS_SOURCE
+    from trackscan.bootstrap import track_store
+    from trackscan.config import Config
+    from trackscan.tracks import track_id_for
+
+    song = write_audio(tmp_path / "song.flac", music_like(12.0))
+    stack = DevStack(
+        config=stack_config,
+        ports=DevPorts.free(),
+        state_dir=tmp_path / "dev",
+        functions_source=FUNCTIONS_SOURCE,
+        with_triton=False,
+        lane="workers",
+    )
+    with stack:
+        for name, value in stack.env.items():
+            monkeypatch.setenv(name, value)
+        names = {service.name for service in stack.services}
+        bucket = storage.Client().bucket(stack_config.ingest_bucket_name)
+        blob = bucket.blob(f"{stack.env['TRACKSCAN_DEV_PARTNER']}/song.flac")
+        blob.upload_from_filename(str(song))
+        store = track_store(Config.from_env(), cloud=True)
+        track_id = track_id_for(f"gs://{stack_config.ingest_bucket_name}/{blob.name}", str(blob.generation))
+        record = _wait_for(
+            lambda: (r := store.get(track_id)) is not None and r.state.is_final and r, 120, "the track to finish"
+        )
+    assert {f"worker-{step}" for step in ("ingest", "features", "infer", "finalize")} <= names
+    assert not {"ingest", "features", "infer", "finalize", "triton"} & names
+    assert record.state.value == "DONE"
+    assert [event.state for event in record.timeline] == ["RECEIVED", "DONE"]

@@ -16,7 +16,7 @@ from trackscan.cli.cloud_access import require_cloud
 from trackscan.config import Config
 from trackscan.dev import processes
 from trackscan.dev.drills import DrillError, start_component, stop_component
-from trackscan.dev.layout import DEV_PARTNER, DevPorts
+from trackscan.dev.layout import CLOUD_RUN_LANE, DEV_PARTNER, LANES, WORKERS_LANE, DevPorts
 from trackscan.dev.stack import (
     ENV_FILE_HEADER,
     REPO_ROOT,
@@ -55,8 +55,16 @@ def dev() -> None:
 @click.option("--free-ports", is_flag=True, help="Let the kernel pick free ports instead of the defaults.")
 @click.option("--no-triton", is_flag=True, help="Do not start the local Triton server.")
 @click.option("--no-functions", is_flag=True, help="Start the servers only, not functions/main.py.")
-def up(env_file: Path, free_ports: bool, no_triton: bool, no_functions: bool) -> None:
+@click.option(
+    "--lane",
+    type=click.Choice(LANES),
+    default=CLOUD_RUN_LANE,
+    show_default=True,
+    help="workers: the steps as pull workers tagging whole tracks with the model in process (no Triton).",
+)
+def up(env_file: Path, free_ports: bool, no_triton: bool, no_functions: bool, lane: str) -> None:
     """Start the dev stack on 127.0.0.1 and leave it running (stop it with `trackscan dev down`)."""
+    no_triton = no_triton or lane == WORKERS_LANE  # the workers run the model themselves
     if not no_triton and subprocess.run([str(INSTALL_TRITON)]).returncode != 0:
         # The script is idempotent and quick once done; the first time it installs PyTriton (~1 min).
         raise click.ClickException(f"{INSTALL_TRITON} failed; start without Triton with --no-triton")
@@ -68,6 +76,7 @@ def up(env_file: Path, free_ports: bool, no_triton: bool, no_functions: bool) ->
         with_triton=not no_triton,
         api_key=_stable_api_key(_state_dir()),
         scheduler_every_s=SCHEDULER_EVERY_S,
+        lane=lane,
     )
     click.echo(f"Starting the dev stack (logs in {stack.state_dir / 'logs'}) ...", err=True)
     try:

@@ -40,6 +40,13 @@ class FunctionSpec:
     concurrency: int = 4
 
 
+# Terraform's lanes (variable lane): the steps as push-triggered functions, or as pull workers
+# that tag a track whole with the model in process (trackscan.pipeline.whole_track).
+CLOUD_RUN_LANE, WORKERS_LANE = "cloud-run", "workers"
+LANES = (CLOUD_RUN_LANE, WORKERS_LANE)
+# What Cloud Build gives the workers lane's workers (cloudbuild.yaml, deploy-workers).
+WORKER_LANE_ENV = {"TRACKSCAN_TAGGER": "in-process", "TRACKSCAN_WHOLE_TRACK_MAX_S": "300"}
+
 DEAD_LETTER_TARGET = "dead_letter"
 API_TARGET = "api"
 # Every target of functions/main.py: one per step of the registry, then the others.
@@ -153,16 +160,18 @@ def push_endpoint(ports: DevPorts, target: str, project_id: str, topic: str) -> 
     return f"{function_url(ports, target)}/projects/{project_id}/topics/{topic}"
 
 
-def subscriptions(config: Config, ports: DevPorts) -> list[PushSubscription]:
-    """Every push subscription of the stack: one per step, one per step's dead-letter topic."""
+def subscriptions(config: Config, ports: DevPorts, lane: str = CLOUD_RUN_LANE) -> list[PushSubscription]:
+    """Every subscription of the stack: one per step, one per step's dead-letter topic.
+
+    In the workers lane a step's subscription is pulled (no push endpoint) by its worker.
+    """
     plan: list[PushSubscription] = []
     for spec in (s for s in FUNCTIONS if s.step):
         topic = step_named(spec.step).topic(config.topic_prefix)
         name = f"{NAME_PREFIX}-{spec.step}"
         dead_letter = f"{name}-dead-letter"
-        plan.append(
-            PushSubscription(name, topic, push_endpoint(ports, spec.target, config.project_id, topic), dead_letter)
-        )
+        endpoint = "" if lane == WORKERS_LANE else push_endpoint(ports, spec.target, config.project_id, topic)
+        plan.append(PushSubscription(name, topic, endpoint, dead_letter))
         plan.append(
             PushSubscription(
                 dead_letter,

@@ -83,7 +83,7 @@ def _subscription_request(project_id: str, subscription: PushSubscription) -> di
     return {
         "name": f"projects/{project_id}/subscriptions/{subscription.name}",
         "topic": f"projects/{project_id}/topics/{subscription.topic}",
-        "push_config": {"push_endpoint": subscription.push_endpoint},
+        "push_config": {"push_endpoint": subscription.push_endpoint} if subscription.push_endpoint else {},
         "ack_deadline_seconds": ACK_DEADLINE_S,
         "dead_letter_policy": {
             "dead_letter_topic": f"projects/{project_id}/topics/{subscription.dead_letter_topic}",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trackscan.config import Config
-from trackscan.dev.layout import HOST, DevPorts, FunctionSpec
+from trackscan.dev.layout import HOST, WORKER_LANE_ENV, DevPorts, FunctionSpec
 from trackscan.pipeline.steps import INGEST, step_named
 
 # gcloud otherwise tries to phone home for update checks and usage metrics (no network here).
@@ -184,6 +184,12 @@ def function(spec: FunctionSpec, ports: DevPorts, source: Path) -> Service:
     # FUNCTION_TARGET as Cloud Run sets it (the entrypoints read it at import).
     env = {"FUNCTION_TARGET": spec.target, "FUNCTION_SIGNATURE_TYPE": spec.signature_type}
     return Service(spec.target, argv, f"http://{HOST}:{port}/robots.txt", env, any_status=True)
+
+
+def worker(step: str, subscription: str, concurrency: int) -> Service:
+    """`trackscan worker` pulling one step's subscription, as the workers lane runs it on GKE."""
+    argv = (sys.executable, "-m", "trackscan.cli", "worker", "--step", step, "--subscription", subscription)
+    return Service(f"worker-{step}", (*argv, "--concurrency", str(concurrency)), ready_url="", env=WORKER_LANE_ENV)
 
 
 def answers(service: Service, timeout_s: float = 1.0) -> bool:

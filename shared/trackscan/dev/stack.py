@@ -20,9 +20,19 @@ from pathlib import Path
 
 from trackscan.config import Config
 from trackscan.dev import processes, services
-from trackscan.dev.layout import DEV_PARTNER, FUNCTIONS, DevPorts, stack_env, subscriptions
+from trackscan.dev.layout import (
+    CLOUD_RUN_LANE,
+    DEV_PARTNER,
+    FUNCTIONS,
+    NAME_PREFIX,
+    WORKERS_LANE,
+    DevPorts,
+    stack_env,
+    subscriptions,
+)
 from trackscan.dev.provision import provision
 from trackscan.dev.services import DevStackUnavailable, Service
+from trackscan.pipeline.steps import INGEST
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVER_READY_TIMEOUT_S = 120.0  # The emulators' JVMs take ~5 s alone; with Triton on 2 cores, more.
@@ -49,6 +59,9 @@ class DevStack:
         api_key: the dev partner's API key (random by default).
         scheduler_every_s: run a reconcile pass this often, as Cloud Scheduler does in the cloud
             (0: no scheduler, so tests decide when reconcile runs).
+        lane: "cloud-run" (each step a function behind a push subscription) or "workers" (each
+            step's subscription pulled by `trackscan worker`, tracks tagged whole with the model in
+            process, as Terraform's lane "workers" deploys them).
     """
 
     def __init__(
@@ -60,6 +73,7 @@ class DevStack:
         with_triton: bool = True,
         api_key: str | None = None,
         scheduler_every_s: float = 0.0,
+        lane: str = CLOUD_RUN_LANE,
     ) -> None:
         self.config = config or Config.from_env()
         self.ports = ports or DevPorts()
@@ -67,6 +81,7 @@ class DevStack:
         self.functions_source = functions_source
         self.with_triton = with_triton
         self.scheduler_every_s = scheduler_every_s
+        self.lane = lane
         self.api_key = api_key or secrets.token_urlsafe(24)
         self.state = processes.StateFile(self.state_dir / "processes.json")
         self.env = stack_env(self.config, self.ports, self.api_key)
@@ -90,7 +105,7 @@ class DevStack:
             # Functions boot (imports) while the topics are made: no push can reach them before
             # their subscriptions exist, and they need only the servers to be up.
             functions = self._start_all(self._functions())
-            provision(self.config, subscriptions(self.config, self.ports), self.env)
+            provision(self.config, subscriptions(self.config, self.ports, self.lane), self.env)
             self.ready_s["provisioned"] = time.monotonic() - started
             self._wait_all(functions, FUNCTION_READY_TIMEOUT_S, started)
             if self.scheduler_every_s and self.functions_source is not None:
@@ -175,7 +190,16 @@ class DevStack:
     def _functions(self) -> list[Service]:
         if self.functions_source is None:
             return []
-        return [services.function(spec, self.ports, self.functions_source) for spec in FUNCTIONS]
+        if self.lane != WORKERS_LANE:
+            return [services.function(spec, self.ports, self.functions_source) for spec in FUNCTIONS]
+        # The step functions stay down: workers pull their subscriptions (ingest two tracks at once).
+        others = [services.function(spec, self.ports, self.functions_source) for spec in FUNCTIONS if not spec.step]
+        workers = [
+            services.worker(spec.step, f"{NAME_PREFIX}-{spec.step}", 2 if spec.step == INGEST else spec.concurrency)
+            for spec in FUNCTIONS
+            if spec.step
+        ]
+        return [*others, *workers]
 
     def _start_all(self, batch: list[Service]) -> list[Service]:
         # A whole batch starts at once so their start-ups overlap; each is recorded at once, so
