@@ -84,6 +84,7 @@ def cloud_deps(config: Config) -> Deps:
 def cloud_tagger(config: Config) -> Tagger:
     """Triton (the Cloud Run lane's infer step), or the model in process (the worker lane)."""
     if config.tagger == "in-process":
+        # One model thread: a worker pod has one vCPU and runs several messages on it.
         return local_tagger(replace(config, model_path=str(model_file(config))), threads=1)
     if config.tagger != "triton":
         raise ValueError(f"TRACKSCAN_TAGGER={config.tagger!r}: expected triton or in-process")
@@ -104,8 +105,7 @@ def model_file(config: Config) -> Path:
         raise ValueError("a gs:// TRACKSCAN_MODEL_PATH needs TRACKSCAN_MODEL_SHA256 to check it against")
     target = Path(tempfile.gettempdir()) / "trackscan-model" / config.model_sha256 / "model.onnx"
     if not target.is_file():
-        blobs, _ = work_blob_store(config, cloud=True)
-        with blobs.open_read(config.model_path) as reader:
+        with _source_store("gs", config.project_id).open_read(config.model_path) as reader:
             data = reader.read()
         if hashlib.sha256(data).hexdigest() != config.model_sha256:
             raise ValueError(f"{config.model_path} is not the model of sha256 {config.model_sha256}")

@@ -69,8 +69,8 @@ class Config:
     segment_s: float = _env("TRACKSCAN_SEGMENT_S", "cloud", 120.0)
     # Tracks up to this long are tagged whole by ingest in one unit of work (the worker lane:
     # one read of the source, no work blobs); longer ones go through the segment chain. Sized so
-    # the unit stays inside the step budget on the machine that runs it (BENCHMARKS.md, "Whole-
-    # track unit"). 0: every track goes through the segment chain (the Cloud Run lane).
+    # the unit stays inside the step budget on the machine that runs it (BENCHMARKS.md, "The
+    # whole-track unit and the lanes"). 0: every track through the segment chain (cloud-run lane).
     whole_track_max_s: float = _env("TRACKSCAN_WHOLE_TRACK_MAX_S", "cloud", 0.0)
     max_duration_s: float = _env("TRACKSCAN_MAX_DURATION_S", "cloud", 7200.0)
     max_file_bytes: int = _env("TRACKSCAN_MAX_FILE_BYTES", "cloud", 1 << 30)

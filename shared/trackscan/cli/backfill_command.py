@@ -12,6 +12,7 @@ from trackscan.costs import lanes
 from trackscan.costs.model import load_inputs
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps
+from trackscan.pipeline.steps import CLOUD_RUN_LANE, LANES
 from trackscan.tracks import ModelInfo
 
 
@@ -28,8 +29,8 @@ from trackscan.tracks import ModelInfo
 @click.option("--cloud", is_flag=True, help="Publish the re-runs to the cloud pipeline (Firestore, Pub/Sub, GCS).")
 @click.option(
     "--lane",
-    type=click.Choice(lanes.LANES),
-    default="cloud-run",
+    type=click.Choice(LANES),
+    default=CLOUD_RUN_LANE,
     show_default=True,
     help="Which lane the cost model (trackscan cost) prices the re-runs on.",
 )

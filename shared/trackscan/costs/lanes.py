@@ -35,8 +35,8 @@ from trackscan.costs.model import (
     per_million,
     track_ops,
 )
+from trackscan.pipeline.steps import CLOUD_RUN_LANE, WORKERS_LANE
 
-LANES = ("cloud-run", "workers")
 HOURS_PER_MONTH = 730
 GIB = 1 << 30
 VOLUMES = (1_000_000, 10_000_000, 100_000_000)
@@ -101,8 +101,8 @@ def lane_costs(region: str | None = None) -> tuple[str, dict[str, LaneCost]]:
     inputs = load_inputs()
     prices = {**load_prices(), "firestore_read": firestore["read"], "firestore_write": firestore["write"]}
     costs = {
-        "cloud-run": _cloud_run_lane(inputs, prices, local, machines, deployment),
-        "workers": _workers_lane(inputs, prices, local, machines, deployment, region),
+        CLOUD_RUN_LANE: _cloud_run_lane(inputs, prices, local, machines, deployment),
+        WORKERS_LANE: _workers_lane(inputs, prices, local, machines, deployment, region),
     }
     costs = {lane: _with_counted_storage(cost, lanes["counted"][lane], prices) for lane, cost in costs.items()}
     return region, costs
@@ -152,7 +152,7 @@ def _cloud_run_lane(
     triton_bytes = ops.patches * (PATCH_BYTES + PREDICTION_BYTES) * local["cross_zone_share"]
     items["cross-zone bytes to Triton"] = triton_bytes / GIB * local["inter_zone_gib"] * MILLION
     fixed = {
-        **_shared_fixed("cloud-run", local, machines, deployment),
+        **_shared_fixed(CLOUD_RUN_LANE, local, machines, deployment),
         f"Triton's minimum of {deployment['triton_min_replicas']} spot GPU nodes": deployment["triton_min_replicas"]
         * gpu_node_hour
         * HOURS_PER_MONTH,
@@ -221,7 +221,7 @@ def _workers_lane(
     # Less a vCPU's worth of each node for GKE's reservations and daemons.
     nodes = math.ceil(deployment["worker_min_vcpus"] / (deployment["worker_vcpus"] - 1))
     fixed = {
-        **_shared_fixed("workers", local, machines, deployment),
+        **_shared_fixed(WORKERS_LANE, local, machines, deployment),
         f"workers' minimum ({pods} pods on {nodes} spot nodes)": nodes * worker_hour * HOURS_PER_MONTH,
     }
     return LaneCost(fixed, items, dict(ops), deployable=True)

@@ -16,7 +16,7 @@ from trackscan.cli.cloud_access import require_cloud
 from trackscan.config import Config
 from trackscan.dev import processes
 from trackscan.dev.drills import DrillError, start_component, stop_component
-from trackscan.dev.layout import CLOUD_RUN_LANE, DEV_PARTNER, LANES, WORKERS_LANE, DevPorts
+from trackscan.dev.layout import DEV_PARTNER, DevPorts
 from trackscan.dev.stack import (
     ENV_FILE_HEADER,
     REPO_ROOT,
@@ -26,7 +26,7 @@ from trackscan.dev.stack import (
     recorded_env,
     stop_recorded,
 )
-from trackscan.pipeline.steps import INGEST, step_named
+from trackscan.pipeline.steps import CLOUD_RUN_LANE, INGEST, LANES, WORKERS_LANE, step_named
 
 FUNCTIONS_SOURCE = REPO_ROOT / "functions" / "main.py"
 # The dev stack's stand-in for the every-minute Cloud Scheduler job: faster, for a quick loop.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from trackscan.config import Config
-from trackscan.pipeline.steps import STEPS, step_named
+from trackscan.pipeline.steps import CLOUD_RUN_LANE, STEPS, WORKERS_LANE, step_named
 
 HOST = "127.0.0.1"
 NAME_PREFIX = "trackscan"
@@ -40,10 +40,6 @@ class FunctionSpec:
     concurrency: int = 4
 
 
-# Terraform's lanes (variable lane): the steps as push-triggered functions, or as pull workers
-# that tag a track whole with the model in process (trackscan.pipeline.whole_track).
-CLOUD_RUN_LANE, WORKERS_LANE = "cloud-run", "workers"
-LANES = (CLOUD_RUN_LANE, WORKERS_LANE)
 # What Cloud Build gives the workers lane's workers (cloudbuild.yaml, deploy-workers).
 WORKER_LANE_ENV = {"TRACKSCAN_TAGGER": "in-process", "TRACKSCAN_WHOLE_TRACK_MAX_S": "300"}
 

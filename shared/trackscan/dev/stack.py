@@ -20,19 +20,10 @@ from pathlib import Path
 
 from trackscan.config import Config
 from trackscan.dev import processes, services
-from trackscan.dev.layout import (
-    CLOUD_RUN_LANE,
-    DEV_PARTNER,
-    FUNCTIONS,
-    NAME_PREFIX,
-    WORKERS_LANE,
-    DevPorts,
-    stack_env,
-    subscriptions,
-)
+from trackscan.dev.layout import DEV_PARTNER, FUNCTIONS, NAME_PREFIX, DevPorts, stack_env, subscriptions
 from trackscan.dev.provision import provision
 from trackscan.dev.services import DevStackUnavailable, Service
-from trackscan.pipeline.steps import INGEST
+from trackscan.pipeline.steps import CLOUD_RUN_LANE, INGEST, WORKERS_LANE
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVER_READY_TIMEOUT_S = 120.0  # The emulators' JVMs take ~5 s alone; with Triton on 2 cores, more.

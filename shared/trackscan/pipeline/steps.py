@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 
 Handler = Callable[[Any, "Deps"], None]
 INGEST, FEATURES, INFER, FINALIZE = "ingest", "features", "infer", "finalize"
+# The ways the cloud runs these steps (Terraform's variable lane): each step a Cloud Run service
+# behind a push subscription, or every step's subscription pulled by `trackscan worker`, a track
+# that fits one unit tagged whole with the model in process (trackscan.pipeline.whole_track).
+CLOUD_RUN_LANE, WORKERS_LANE = "cloud-run", "workers"
+LANES = (CLOUD_RUN_LANE, WORKERS_LANE)
 VIEWER = "roles/storage.objectViewer"
 USER = "roles/storage.objectUser"  # read, write and delete objects, never bucket settings
 
