@@ -10,10 +10,10 @@ Two lanes (Terraform's variable ``lane``):
 
 Cloud Storage operations are the ones counted on the dev stack (lanes.toml's [counted], held to
 the code by tests/faults/test_worker_lane.py); the rest are read from the code. Each lane has a
-fixed monthly base (the cluster fee, the system node, Triton's minimum of GPU
-nodes and its load balancer, the workers' minimum pods, the inventory sweep's listings) spread
-over the month's tracks, and a per-track part. Regional prices and the deployment figures are
-in lanes.toml beside this module; tests/infra checks those against Terraform's defaults.
+fixed monthly base (the cluster fee, the system node, Triton's minimum of GPU nodes and its load
+balancer, the workers' minimum pods, the inventory sweep's listings) spread over the month's
+tracks, and a per-track part. Regional prices and the deployment figures are in lanes.toml
+beside this module; tests/infra checks those against Terraform's defaults.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from trackscan.costs.model import (
     PATCH_BYTES,
     PATCH_S,
     PREDICTION_BYTES,
+    PUBSUB_MIN_BYTES,
+    TIB,
     Inputs,
     load_inputs,
     load_prices,
@@ -210,7 +212,7 @@ def _workers_lane(
         / inputs.pool_utilisation
         * MILLION,
         # Published once and delivered once, each at least 1,000 bytes.
-        "Pub/Sub": 2 * ops["pubsub_messages"] * 1000 / (1 << 40) * prices["pubsub_tib"] * MILLION,
+        "Pub/Sub": 2 * ops["pubsub_messages"] * PUBSUB_MIN_BYTES / TIB * prices["pubsub_tib"] * MILLION,
         "Firestore writes": ops["firestore_writes"] * prices["firestore_write"] * MILLION,
         "Firestore reads": ops["firestore_reads"] * prices["firestore_read"] * MILLION,
         "GCS Class A": ops["gcs_class_a"] * prices["gcs_class_a"] * MILLION,
