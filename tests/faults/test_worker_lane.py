@@ -21,13 +21,9 @@ from trackscan.costs import lanes
 from trackscan.costs.lanes import workers_ops
 from trackscan.dev import layout
 
-# The worker lane's settings (as `trackscan dev up --lane workers` gives them), with room for the
-# test songs; the reference runs onnxruntime fp32 in process, and so does the lane here.
-WORKER_LANE_ENV = {
-    **layout.WORKER_LANE_ENV,
-    "TRACKSCAN_WHOLE_TRACK_MAX_S": "600",
-    "TRACKSCAN_MODEL_VARIANT": "onnxruntime-fp32",
-}
+# The worker lane's settings (as `trackscan dev up --lane workers` gives them); the reference
+# runs onnxruntime fp32 in process, and so does the lane here.
+WORKER_LANE_ENV = {**layout.WORKER_LANE_ENV, "TRACKSCAN_MODEL_VARIANT": "onnxruntime-fp32"}
 ORPHAN_LIMIT_S = 5.0
 
 

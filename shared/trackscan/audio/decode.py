@@ -7,7 +7,6 @@ are checked against what the header promised.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,17 +113,17 @@ def decode_segment(reader: BinaryIO, start_s: float, duration_s: float) -> Decod
 
 
 def decode_whole(reader: BinaryIO, max_duration_s: float, plan: SegmentPlan) -> WholeTrack:
-    """Reads the source into memory in one read, probes it and decodes the ranges ``plan`` gives.
+    """Probes the source and decodes the ranges ``plan`` gives, all from one opened reader.
 
-    Each range is decoded from the in-memory copy exactly as decode_segment decodes it from
-    the source, so the samples are the segment chain's.
+    Each range is decoded exactly as decode_segment decodes it for the segment chain, so the
+    samples are the chain's. The reader is read once where the blob store reads the object whole
+    (GcsBlobStore does up to 64 MiB).
     """
-    in_memory = io.BytesIO(reader.read())
-    info = probe(in_memory, max_duration_s)
+    info = probe(reader, max_duration_s)
     ranges = plan(info.duration_s)
     if ranges is None:
         return WholeTrack(info, None)
-    return WholeTrack(info, [decode_segment(in_memory, start_s, duration_s) for start_s, duration_s in ranges])
+    return WholeTrack(info, [decode_segment(reader, start_s, duration_s) for start_s, duration_s in ranges])
 
 
 def _open(reader: BinaryIO) -> av.container.InputContainer:

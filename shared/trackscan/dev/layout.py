@@ -41,7 +41,10 @@ class FunctionSpec:
 
 
 # What Cloud Build gives the workers lane's workers (cloudbuild.yaml, deploy-workers).
-WORKER_LANE_ENV = {"TRACKSCAN_TAGGER": "in-process", "TRACKSCAN_WHOLE_TRACK_MAX_S": "300"}
+# Its whole-track limit here is sized for a development machine without AMX (fp32), where a
+# unit takes up to 0.058 s per audio-second: 90 s keeps one near 5 s, inside the step budget
+# (BENCHMARKS.md, "The whole-track unit and the lanes"; Terraform's 300 s is for AMX machines).
+WORKER_LANE_ENV = {"TRACKSCAN_TAGGER": "in-process", "TRACKSCAN_WHOLE_TRACK_MAX_S": "90"}
 
 DEAD_LETTER_TARGET = "dead_letter"
 API_TARGET = "api"

@@ -1,7 +1,7 @@
 """The whole-track unit of work: ingest tags a track that fits its budget itself, in one process.
 
-Where Config.whole_track_max_s allows it (the worker lane), ingest reads the source once,
-decodes its segments from that copy, runs the model in process and commits the result: no
+Where Config.whole_track_max_s allows it (the worker lane), ingest opens the source once,
+decodes its segments from that reader, runs the model in process and commits the result: no
 work blobs, no listings, no per-segment messages. The code is the segment chain's (features_of,
 the same model batches, commit_result), so a track gets the same tags either way. A track
 longer than the budget allows goes through the chain.
@@ -23,9 +23,9 @@ from trackscan.pipeline.segment_plan import plan_whole_track
 from trackscan.pipeline.steps import INGEST as STEP
 from trackscan.tracks import TrackRecord, TrackState, Transition
 
-# A larger file is read in ranges by the segment chain: the whole-track unit holds the file in
-# memory in the decoder child, beside the decoded audio, under its address-space cap.
-WHOLE_TRACK_MAX_BYTES = 128 << 20
+# A larger file goes through the segment chain: one unit reads it all, and the cloud's blob store
+# reads an object whole in one call only up to 64 MiB (GcsBlobStore), ranges past it.
+WHOLE_TRACK_MAX_BYTES = 64 << 20
 
 
 def read_whole(message: UploadReceived, source_uri: str, deps: Deps) -> WholeTrack | None:
