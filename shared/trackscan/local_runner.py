@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -44,15 +45,19 @@ _step_in_hand = False
 _stop_after_step = False
 
 
-def _init_worker(config: Config, model_threads: int, parent_pid: int) -> None:
+def _init_worker(config: Config, model_threads: int, parent_pid: int, configure_logs: Callable[[], None]) -> None:
     global _worker_deps
-    # A forked worker would inherit the parent's "drain the queue" handler, which does nothing
-    # here: the worker's stop signals are its own.
     end_with_parent(parent_pid)
+    configure_logs()  # a spawned worker starts with Python's default logging, not the parent's
     leave_interrupts_to_parent()
+    # The worker's stop signals are its own: the parent's "drain the queue" means nothing here.
     signal.signal(signal.SIGTERM, _on_sigterm)
     _worker_deps = local_deps(config, model_threads=model_threads)
     warm_up()  # the feature code's numba compilation now, not inside the first step
+
+
+def _default_logs() -> None:
+    """Python's default: warnings and errors to stderr."""
 
 
 def _on_sigterm(_signum: int, _frame: object) -> None:
@@ -103,10 +108,19 @@ class LocalRunner:
         config: the configuration; the local ports are built from it.
         workers: worker processes, each running one step at a time.
         on_finished: called once per track, in this process, when it ends DONE or FAILED.
+        configure_logs: called first in each worker to set up its logging; a module-level function
+            (or a partial of one), since it is pickled to reach the spawned worker.
     """
 
-    def __init__(self, config: Config, workers: int, on_finished: Callable[[TrackRecord], None]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        workers: int,
+        on_finished: Callable[[TrackRecord], None],
+        configure_logs: Callable[[], None] = _default_logs,
+    ) -> None:
         self._config = config
+        self._configure_logs = configure_logs
         self._workers = workers
         self._on_finished = on_finished
         self._deps = local_deps(config)
@@ -150,8 +164,16 @@ class LocalRunner:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # The model gets one thread per worker: the workers already use every core. The workers
-        # are forked from this (the main) thread, which lives as long as the run.
-        return ProcessPoolExecutor(self._workers, initializer=_init_worker, initargs=(self._config, 1, os.getpid()))
+        # are started from this (the main) thread, which lives as long as the run.
+        # Spawned, not forked: after the first finished step (and in a backfill, before the first
+        # pool) this process holds an open SQLite connection, and SQLite's locks do not survive a
+        # fork (sqlite.org/howtocorrupt.html, 2.6): a forked worker's writes could race and corrupt.
+        return ProcessPoolExecutor(
+            self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._config, 1, os.getpid(), self._configure_logs),
+        )
 
     def _push(self, message: Message, attempt: int = 1, delay_s: float = 0.0, error: str = "") -> None:
         priority = -STEP_PRIORITY[type(message)]

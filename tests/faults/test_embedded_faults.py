@@ -150,7 +150,7 @@ def test_run_retries_the_step_and_finishes_when_one_worker_gets_sigterm(library,
 
 
 def _busy_workers(parent: int, timeout_s: float) -> list[int]:
-    """The run's worker processes (its forked children, which share its command line), once both
+    """The run's worker processes (its children started by multiprocessing's spawn), once both
     have started a decoder child, that is, once both have steps in hand."""
 
     def cmdline(pid: int) -> bytes:
@@ -163,7 +163,7 @@ def _busy_workers(parent: int, timeout_s: float) -> list[int]:
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError, ValueError):
             members = session_members(parent)
-            workers = [p for p in members if parent_of(p) == parent and cmdline(p) == cmdline(parent)]
+            workers = [p for p in members if parent_of(p) == parent and b"spawn_main" in cmdline(p)]
             if len(workers) == 2 and all(any(parent_of(p) == w for p in members) for w in workers):
                 return workers
         time.sleep(0.1)

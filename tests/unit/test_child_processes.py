@@ -199,3 +199,28 @@ def test_local_runner_workers_keep_every_cpu_while_their_model_runs(tmp_path):
     finally:
         pool.shutdown()
     assert all(lists == everything for lists in seen), f"{seen} against {everything}"
+
+
+def sqlite_connections_in_this_process() -> int:
+    """Runs in a worker: how many SQLite connection objects its memory holds."""
+    import gc
+    import sqlite3
+
+    return sum(type(thing) is sqlite3.Connection for thing in gc.get_objects())
+
+
+def test_local_runner_workers_start_without_the_parents_sqlite_connection(tmp_path):
+    # The runner reads the store between steps, and starts a new pool when a worker dies: a
+    # forked worker would carry the open connection and SQLite's lock state into its own writes.
+    from trackscan.local_runner import LocalRunner
+    from trackscan.tracks import new_record
+
+    config = Config.from_env({**os.environ, "TRACKSCAN_HOME": str(tmp_path / "home")})
+    runner = LocalRunner(config, 1, print)
+    runner._deps.tracks.create_if_absent(new_record("file:///a.mp3", "1", "p1", "ingest"))
+    assert sqlite_connections_in_this_process() >= 1
+    pool = runner._new_pool()
+    try:
+        assert pool.submit(sqlite_connections_in_this_process).result() == 0
+    finally:
+        pool.shutdown()

@@ -1,3 +1,4 @@
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -59,7 +60,8 @@ def _advance(db_path: str, track_id: str) -> bool:
 def test_apply_lets_exactly_one_process_win_when_eight_race(tmp_path):
     db_path = str(tmp_path / "state.sqlite")
     record = SqliteTrackStore(db_path).create_if_absent(new_record("file:///a.mp3", "1", "p1", "ingest"))
-    with ProcessPoolExecutor(4) as pool:
+    # Spawned, as separate processes are: a forked child would inherit this process's SQLite state.
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
         wins = list(pool.map(_advance, [db_path] * 8, [record.track_id] * 8))
     assert wins.count(True) == 1
     assert len(SqliteTrackStore(db_path).get(record.track_id).timeline) == 2

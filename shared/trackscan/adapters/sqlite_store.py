@@ -131,7 +131,8 @@ class SqliteTrackStore:
                     self._vectors.changed()
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite has already rolled back after an I/O or full-disk error
+                db.execute("ROLLBACK")
             raise
         return updated
 
@@ -149,7 +150,8 @@ class SqliteTrackStore:
                 )
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite has already rolled back after an I/O or full-disk error
+                db.execute("ROLLBACK")
             raise
 
     def query(self, partner: str | None, state: TrackState | None, limit: int, after: str | None) -> list[TrackRecord]:

@@ -123,5 +123,6 @@ def index_done_tracks(connection: sqlite3.Connection) -> None:
             connection.execute("PRAGMA user_version = 1")
         connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        if connection.in_transaction:  # SQLite has already rolled back after an I/O or full-disk error
+            connection.execute("ROLLBACK")
         raise

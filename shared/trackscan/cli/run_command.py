@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -58,7 +59,8 @@ def tag_paths(paths: list[Path], options: RunOptions) -> int:
             if as_json:
                 click.echo(json_line(record, options.json_format))
 
-        runner = LocalRunner(config, options.workers, on_finished)
+        worker_logs = functools.partial(configure_worker_logs, options.log_format)
+        runner = LocalRunner(config, options.workers, on_finished, worker_logs)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: runner.stop())  # drain: finish the steps in hand
         runner.run(list(uploads))
@@ -90,6 +92,11 @@ def _report_paths(found: FoundFiles, verbose: bool, stderr: Console) -> FoundFil
             f"(audio is recognised by name: {', '.join(sorted(AUDIO_SUFFIXES))})"
         )
     return found
+
+
+def configure_worker_logs(log_format: str) -> None:
+    """A worker's logs as the parent's: same level and format, on the same stderr."""
+    _configure_logs(log_format, Console(stderr=True))
 
 
 def _configure_logs(log_format: str, stderr: Console) -> None:
