@@ -54,7 +54,7 @@ def time_passes(passes: int, batch: int) -> tuple[list[float], list[float]]:
     pass_s, query_s = [], []
     for _ in range(passes):
         started = time.perf_counter()
-        stalled_tracks(deps.tracks, 900, datetime.now(UTC), batch)
+        stalled_tracks(deps.queries, 900, datetime.now(UTC), batch)
         query_s.append(time.perf_counter() - started)
         started = time.perf_counter()
         done = reconcile(deps, 900, batch)

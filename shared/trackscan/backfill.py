@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps
-from trackscan.ports import TrackStore
+from trackscan.ports import TrackQueries
 from trackscan.reconcile import upload_of
 from trackscan.tracks import ModelInfo, TrackRecord, TrackResult, TrackState, Transition, rerun_track_id
 
@@ -59,11 +59,11 @@ def is_stale(record: TrackRecord, model: ModelInfo) -> bool:
     return record.state is TrackState.DONE and record.model != model
 
 
-def survey(store: TrackStore, model: ModelInfo) -> Survey:
+def survey(queries: TrackQueries, model: ModelInfo) -> Survey:
     """Counts every DONE result made by another model (reads every DONE track once, a page at a time)."""
     found, after = Survey(), None
     while True:
-        page = store.done_after(after, PAGE)
+        page = queries.done_after(after, PAGE)
         for record in page:
             found.done += 1
             if is_stale(record, model):
@@ -91,9 +91,9 @@ def backfill_pass(
     page again; a re-run it had sent is then found under way and not sent twice.
     """
     done, name = Pass(), cursor_name(model)
-    after = deps.tracks.cursor(name)
+    after = deps.cursors.cursor(name)
     while done.sent < limit:
-        page = deps.tracks.done_after(after, PAGE)
+        page = deps.queries.done_after(after, PAGE)
         for record in page:
             after = record.track_id
             if is_stale(record, model) and _send(record, model, deps, send, done):
@@ -103,7 +103,7 @@ def backfill_pass(
         else:
             if len(page) < PAGE:  # the last page: the next pass starts from the first track again
                 done.wrapped, after = True, None
-        deps.tracks.save_cursor(name, after)
+        deps.cursors.save_cursor(name, after)
         if done.wrapped:
             break
     return done

@@ -18,7 +18,7 @@ from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.config import Config
 from trackscan.file_uris import uri_of
 from trackscan.messages import split_pinned_uri
-from trackscan.pipeline.deps import Deps
+from trackscan.pipeline.deps import Deps, store_ports
 from trackscan.ports import BlobStore, Tagger, TrackStore
 
 # TRACKSCAN_MODEL_VARIANT's values: the in-process runtime and its precision.
@@ -35,7 +35,7 @@ def local_deps(config: Config, model_threads: int = 0) -> Deps:
     return Deps(
         blobs=FolderBlobStore(),
         publisher=CollectingPublisher(),
-        tracks=SqliteTrackStore(config.state_db_path),
+        **store_ports(SqliteTrackStore(config.state_db_path)),
         tagger=local_tagger(config, model_threads),
         decoder=sandboxed_decoder(config),
         config=config,
@@ -73,7 +73,7 @@ def cloud_deps(config: Config) -> Deps:
     return Deps(
         blobs=GcsBlobStore(storage.Client(project=config.project_id)),
         publisher=PubSubPublisher(pubsub_v1.PublisherClient(), config),
-        tracks=track_store(config, cloud=True),
+        **store_ports(track_store(config, cloud=True)),
         tagger=cloud_tagger(config),
         decoder=sandboxed_decoder(config),
         config=config,

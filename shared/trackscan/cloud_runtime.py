@@ -65,7 +65,7 @@ def handle_push(event_data: Any, step_name: str) -> None:
         return
     if step_for(message).name != step_name:
         keep_rejected(
-            cloud_deps().tracks,
+            cloud_deps().rejections,
             f"a {message.kind} message reached the {step_name} step",
             delivery.data,
             delivery.attributes,
@@ -153,7 +153,7 @@ def _parse(event_data: Any) -> Delivery | None:
         return delivery_from_push(event_data)
     except BadMessageError as exc:
         raw = repr(event_data)[:2000].encode()
-        keep_rejected(cloud_deps().tracks, exc.message, raw, {}, "")
+        keep_rejected(cloud_deps().rejections, exc.message, raw, {}, "")
         return None
 
 
@@ -162,5 +162,5 @@ def _message(delivery: Delivery) -> Message | None:
     try:
         return message_of(delivery, deps.config)
     except PermanentError as exc:  # malformed, or an event we do not accept
-        keep_rejected(deps.tracks, exc.message, delivery.data, delivery.attributes, delivery.message_id)
+        keep_rejected(deps.rejections, exc.message, delivery.data, delivery.attributes, delivery.message_id)
         return None

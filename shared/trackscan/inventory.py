@@ -55,7 +55,7 @@ def sweep(deps: Deps, root: str, now: datetime | None = None) -> SweepPass:
     config = deps.config
     cutoff = ((now or datetime.now(UTC)) - timedelta(seconds=config.sweep_after_s)).isoformat(timespec="milliseconds")
     deadline = time.monotonic() + config.sweep_budget_s
-    position = _Position.parse(deps.tracks.cursor(SWEEP_CURSOR))
+    position = _Position.parse(deps.cursors.cursor(SWEEP_CURSOR))
     # Replays are capped like reconcile's (reconcile_batch a pass): each waits for a publish.
     while done.replayed < config.reconcile_batch:
         page = deps.blobs.list_page(root, position.page, config.sweep_page)
@@ -64,10 +64,10 @@ def sweep(deps: Deps, root: str, now: datetime | None = None) -> SweepPass:
         last_replayed = _replay_unknown(deps, root, objects, cutoff, done, config.reconcile_batch - done.replayed)
         if last_replayed is not None:
             # The replay cap was reached mid-page: the next pass resumes on this page after it.
-            deps.tracks.save_cursor(SWEEP_CURSOR, _Position(position.page, last_replayed).dump())
+            deps.cursors.save_cursor(SWEEP_CURSOR, _Position(position.page, last_replayed).dump())
             break
         position = _Position(page.next_token, None)
-        deps.tracks.save_cursor(SWEEP_CURSOR, position.dump())
+        deps.cursors.save_cursor(SWEEP_CURSOR, position.dump())
         if page.next_token is None:
             done.wrapped = True
             break

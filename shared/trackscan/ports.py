@@ -156,8 +156,8 @@ class NotificationConfigs(Protocol):
         """Topic names the bucket notifies; None when the server cannot say."""
 
 
-class TrackStore(Protocol):
-    """The per-track records support staff read."""
+class TrackRecords(Protocol):
+    """Each track's record and its moves: what the steps read and write."""
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
         """Stores the record unless one with its id exists; returns the stored record."""
@@ -171,23 +171,21 @@ class TrackStore(Protocol):
     def record_failed_attempt(self, track_id: str, attempt: FailedAttempt) -> None:
         """Keeps the latest failed attempt on the record; changes neither its state nor updated_at."""
 
-    def query(self, partner: str | None, state: TrackState | None, limit: int, after: str | None) -> list[TrackRecord]:
-        """Records newest first, filtered by partner and state, after a paging cursor."""
-
-    def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
-        """Records in state last updated at or before updated_before (ISO 8601 UTC), oldest first."""
-
     def known(self, track_ids: set[str]) -> set[str]:
         """Which of these track ids have a record (one batched read)."""
 
-    def cursor(self, name: str) -> str | None:
-        """A saved position of a long pass (the inventory sweep's page token), or None."""
 
-    def save_cursor(self, name: str, value: str | None) -> None:
-        """Saves (or, with None, clears) a pass's position."""
+class TrackQueries(Protocol):
+    """Lists of records: what support staff, the API, reconcile and backfill read."""
 
-    def record_rejected(self, event: RejectedEvent) -> None:
-        """Keeps a refused event (idempotent: the same event_id is one record)."""
+    def query(self, partner: str | None, state: TrackState | None, limit: int, after: str | None) -> list[TrackRecord]:
+        """Records newest first, filtered by partner and state, after a paging cursor."""
+
+    def count(self, partner: str | None, state: TrackState) -> int:
+        """How many tracks are in the state, of one partner (or of all, with None)."""
+
+    def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
+        """Records in state last updated at or before updated_before (ISO 8601 UTC), oldest first."""
 
     def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
         """The tracks of a source URI (one per generation), most recently updated first."""
@@ -195,17 +193,42 @@ class TrackStore(Protocol):
     def by_name(self, name: str, limit: int) -> list[TrackRecord]:
         """The tracks whose source's file name (last path segment) is ``name``, most recently updated first."""
 
-    def count(self, partner: str | None, state: TrackState) -> int:
-        """How many tracks are in the state, of one partner (or of all, with None)."""
-
     def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
         """DONE tracks in track id order after the id ``after``: one page of a pass over every result."""
+
+
+class PassCursors(Protocol):
+    """Where a long pass (the inventory sweep, a backfill) got to, so the next run goes on from there."""
+
+    def cursor(self, name: str) -> str | None:
+        """A saved position of a pass (the sweep's page token), or None."""
+
+    def save_cursor(self, name: str, value: str | None) -> None:
+        """Saves (or, with None, clears) a pass's position."""
+
+
+class RejectionLog(Protocol):
+    """Events the pipeline refused, kept for support staff."""
+
+    def record_rejected(self, event: RejectedEvent) -> None:
+        """Keeps a refused event (idempotent: the same event_id is one record)."""
+
+
+class SearchIndex(Protocol):
+    """DONE tracks found by their content: the same bytes (dedupe) or a similar sound (search)."""
 
     def done_with_content(self, content_hash: str, limit: int) -> list[TrackRecord]:
         """DONE tracks whose source had these bytes (``BlobStore.content_hash``), any partner."""
 
     def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:
         """The partner's DONE tracks whose search vectors are closest to vector (cosine), closest first."""
+
+
+class TrackStore(TrackRecords, TrackQueries, PassCursors, RejectionLog, SearchIndex, Protocol):
+    """The five ports one store adapter serves (SQLite, Firestore): what bootstrap builds.
+
+    Code takes the port it uses (``Deps`` hands out each one), never the whole store.
+    """
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def handle_pulled(message: PulledMessage, deps: Deps) -> None:
         if step_message is not None:
             run_step(step_message, deps, attempt=delivery.delivery_attempt)
     except PermanentError as exc:  # malformed, or an event we do not accept: acknowledged, recorded
-        keep_rejected(deps.tracks, exc.message, delivery.data, delivery.attributes, delivery.message_id)
+        keep_rejected(deps.rejections, exc.message, delivery.data, delivery.attributes, delivery.message_id)
     except Exception:  # anything else is retried by redelivery (logged, so not a blind except)
         log.exception("step failed; the message will be redelivered", extra={"message_id": message.message_id})
         message.nack()

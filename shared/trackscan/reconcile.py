@@ -29,7 +29,7 @@ from trackscan.errors import RetryableError
 from trackscan.messages import UploadReceived
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import record_failure
-from trackscan.ports import TrackStore
+from trackscan.ports import TrackQueries
 from trackscan.tracks import ErrorInfo, TimelineEvent, TrackRecord, TrackState, Transition, utc_now
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def reconcile(deps: Deps, older_than_s: float, limit: int | None = None, now: da
     """
     done = Pass()
     batch = limit or deps.config.reconcile_batch
-    for record in stalled_tracks(deps.tracks, older_than_s, now or datetime.now(UTC), batch):
+    for record in stalled_tracks(deps.queries, older_than_s, now or datetime.now(UTC), batch):
         try:
             if replay(record, deps, "stalled track replayed"):
                 deps.tracks.apply(record.track_id, ReplayNote(record.state, STEP))
@@ -111,10 +111,10 @@ def replay(record: TrackRecord, deps: Deps, why: str, step: str = STEP) -> bool:
     return True
 
 
-def stalled_tracks(tracks: TrackStore, older_than_s: float, now: datetime, limit: int) -> list[TrackRecord]:
+def stalled_tracks(queries: TrackQueries, older_than_s: float, now: datetime, limit: int) -> list[TrackRecord]:
     """Up to limit unfinished tracks last updated more than older_than_s before now, oldest first."""
     cutoff = (now - timedelta(seconds=older_than_s)).astimezone(UTC).isoformat(timespec="milliseconds")
-    found = [record for state in UNFINISHED for record in tracks.stalled(state, cutoff, limit)]
+    found = [record for state in UNFINISHED for record in queries.stalled(state, cutoff, limit)]
     return sorted(found, key=lambda r: r.updated_at)[:limit]
 
 

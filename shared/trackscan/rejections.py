@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from trackscan.tracks import utc_now
 
 if TYPE_CHECKING:
-    from trackscan.ports import TrackStore
+    from trackscan.ports import RejectionLog
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _subject(attributes: dict[str, str]) -> str:
     return attributes.get("track_id", attributes.get("kind", ""))
 
 
-def keep_rejected(tracks: TrackStore, reason: str, data: bytes, attributes: dict[str, str], message_id: str) -> None:
+def keep_rejected(log_to: RejectionLog, reason: str, data: bytes, attributes: dict[str, str], message_id: str) -> None:
     """Logs the refused event at ERROR and records it; a store failure only loses the record."""
     event = rejected_event(reason, data, attributes, message_id)
     log.error(
@@ -60,6 +60,6 @@ def keep_rejected(tracks: TrackStore, reason: str, data: bytes, attributes: dict
         },
     )
     try:
-        tracks.record_rejected(event)
+        log_to.record_rejected(event)
     except Exception:  # noqa: BLE001 - the event is acknowledged either way; the log line stays
         log.warning("could not record the rejected event", extra={"event_id": event.event_id})

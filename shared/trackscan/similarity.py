@@ -16,7 +16,7 @@ import numpy as np
 from trackscan.tracks import TrackRecord, TrackResult, TrackState
 
 if TYPE_CHECKING:
-    from trackscan.ports import TrackStore
+    from trackscan.ports import SearchIndex
 
 SEARCH_DIMENSIONS = 200  # musicnn's embedding; the Firestore vector index is declared with this size
 DEFAULT_LIMIT = 10
@@ -57,7 +57,7 @@ def record_vector(record: TrackRecord) -> list[float] | None:
     return search_vector(record.result)
 
 
-def similar_tracks(store: TrackStore, record: TrackRecord, limit: int = DEFAULT_LIMIT) -> list[Neighbour]:
+def similar_tracks(index: SearchIndex, record: TrackRecord, limit: int = DEFAULT_LIMIT) -> list[Neighbour]:
     """The partner's DONE tracks closest to the record's, closest first, the record itself left out.
 
     Only tracks of the record's own partner are searched: a partner never sees another's tracks.
@@ -68,5 +68,5 @@ def similar_tracks(store: TrackStore, record: TrackRecord, limit: int = DEFAULT_
     vector = record_vector(record)
     if vector is None:
         raise ValueError(f"track {record.track_id} is {record.state.value}: only DONE tracks can be searched by")
-    found = store.nearest(record.partner, vector, limit + 1)
+    found = index.nearest(record.partner, vector, limit + 1)
     return [n for n in found if n.record.track_id != record.track_id][:limit]

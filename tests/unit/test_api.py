@@ -31,7 +31,7 @@ from trackscan.cli.output import track_json
 from trackscan.errors import RetryableError
 from trackscan.file_uris import uri_of
 from trackscan.messages import UploadReceived
-from trackscan.pipeline.deps import features_uri
+from trackscan.pipeline.deps import features_uri, store_ports
 from trackscan.tracks import (
     ErrorInfo,
     ModelInfo,
@@ -61,7 +61,7 @@ RESULT_FIELDS = (
 
 
 class BrokenTrackStore:
-    """Wraps a TrackStore so that every read raises the given exception."""
+    """Wraps a store so that every read of a record or a list raises the given exception."""
 
     def __init__(self, inner, error: Exception) -> None:
         self._inner, self._error = inner, error
@@ -141,7 +141,7 @@ def test_submit_returns_the_same_track_id_when_the_same_generation_is_submitted_
     uri = deps.blobs.put(_uri("acme", "song.flac"))
     first, second = _submit(client, uri), _submit(client, uri)
     assert first.json["track_id"] == second.json["track_id"]
-    assert len(deps.tracks.query("acme", None, 10, None)) == 1
+    assert len(deps.queries.query("acme", None, 10, None)) == 1
 
 
 def test_submit_returns_a_new_track_id_when_the_object_was_overwritten(client, deps):
@@ -157,7 +157,7 @@ def test_submit_returns_a_new_track_id_when_the_object_was_overwritten(client, d
 def test_submit_answers_403_when_the_uri_is_outside_the_partner_prefix(client, deps, uri):
     deps.blobs.put(uri)
     _assert_error(_submit(client, uri), 403, "PERMISSION_DENIED")
-    assert deps.publisher.messages == [] and deps.tracks.query(None, None, 10, None) == []
+    assert deps.publisher.messages == [] and deps.queries.query(None, None, 10, None) == []
 
 
 def test_submit_answers_404_when_the_object_does_not_exist(client):
@@ -216,7 +216,7 @@ def test_submit_accepts_the_upload_when_it_is_within_max_file_bytes(client, deps
 def test_submit_answers_413_when_the_named_object_exceeds_max_file_bytes(client, deps):
     uri = deps.blobs.put(_uri("acme", "big.wav"), b"\0" * 5000)
     _assert_error(_submit(client, uri), 413, "PAYLOAD_TOO_LARGE")
-    assert deps.tracks.query(None, None, 10, None) == []
+    assert deps.queries.query(None, None, 10, None) == []
 
 
 def test_get_returns_the_record_with_the_run_json_result_shapes_when_the_track_is_the_partners(client, deps):
@@ -402,14 +402,14 @@ def test_api_answers_4xx_json_and_never_500_when_the_input_is_bad(client, method
 
 
 def test_api_answers_503_with_retry_after_when_a_backing_service_is_briefly_unavailable(deps):
-    broken = replace(deps, tracks=BrokenTrackStore(deps.tracks, RetryableError("firestore 503")))
+    broken = replace(deps, **store_ports(BrokenTrackStore(deps.tracks, RetryableError("firestore 503"))))
     response = create_app(broken).test_client().get("/v1/tracks", headers=ACME)
     _assert_error(response, 503, "UNAVAILABLE")
     assert int(response.headers["Retry-After"]) > 0
 
 
 def test_api_answers_500_json_when_an_unexpected_error_occurs(deps):
-    broken = replace(deps, tracks=BrokenTrackStore(deps.tracks, RuntimeError("bug")))
+    broken = replace(deps, **store_ports(BrokenTrackStore(deps.tracks, RuntimeError("bug"))))
     _assert_error(create_app(broken).test_client().get("/v1/tracks", headers=ACME), 500, "INTERNAL")
 
 

@@ -97,7 +97,7 @@ def folder(tmp_path):
 def test_submit_answers_400_and_reads_nothing_when_a_file_uri_leaves_its_prefix_encoded(folder, escape):
     deps, client, prefix = folder
     assert_error(_submit(client, prefix + escape), 400, "INVALID_ARGUMENT")
-    assert deps.publisher.messages == [] and deps.tracks.query(None, None, 10, None) == []
+    assert deps.publisher.messages == [] and deps.queries.query(None, None, 10, None) == []
 
 
 def test_submit_answers_403_when_a_link_in_the_prefix_leads_outside_it(folder, tmp_path):

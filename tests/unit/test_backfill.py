@@ -58,11 +58,11 @@ def _sent(deps, limit=10, rate=1000.0):
 
 
 def test_survey_counts_the_results_of_another_model_when_the_model_changed(upgraded, catalogue):
-    found = backfill.survey(upgraded.tracks, NEW_MODEL)
+    found = backfill.survey(upgraded.queries, NEW_MODEL)
     assert (found.done, found.stale) == (3, 3)
     assert found.audio_s == pytest.approx(42.0, abs=0.1)
     assert found.by_model == {f"patch-stats {'0' * 12}": 3}
-    assert backfill.survey(upgraded.tracks, PatchStatsTagger().model_info()).stale == 0
+    assert backfill.survey(upgraded.queries, PatchStatsTagger().model_info()).stale == 0
 
 
 def _original(deps, rerun: UploadReceived):
@@ -118,9 +118,9 @@ def test_backfill_waits_between_reruns_when_a_rate_is_given(upgraded, catalogue)
 def test_reruns_stay_out_of_partner_lists_and_similarity_search_when_done(upgraded, catalogue):
     _, sent = _sent(upgraded)
     run_to_completion(upgraded, *sent)
-    listed = upgraded.tracks.query("local", None, 10, None)
+    listed = upgraded.queries.query("local", None, 10, None)
     assert len(listed) == 3 and all(r.track_id.startswith("t") for r in listed)
-    found = similar_tracks(upgraded.tracks, _record(upgraded, catalogue[0]), 10)
+    found = similar_tracks(upgraded.search, _record(upgraded, catalogue[0]), 10)
     assert sorted(n.record.track_id for n in found) == sorted(_record(upgraded, e).track_id for e in catalogue[1:])
 
 
@@ -151,10 +151,10 @@ def test_backfill_skips_a_rerun_under_way_and_resends_it_once_it_stalled(upgrade
     _, sent = _sent(upgraded, limit=1)
     run_step(sent[0], upgraded)  # ingested: the re-run exists, its segments queued
     upgraded.publisher.drain()  # type: ignore[attr-defined]  # ... and lost
-    upgraded.tracks.save_cursor(backfill.cursor_name(NEW_MODEL), None)  # the next pass starts from the first
+    upgraded.cursors.save_cursor(backfill.cursor_name(NEW_MODEL), None)  # the next pass starts from the first
     fresh, resent = _sent(upgraded, limit=3)
     assert fresh.running == 1 and sent[0] not in resent
     stalled = replace(upgraded, config=replace(upgraded.config, reconcile_after_s=0.0))
-    stalled.tracks.save_cursor(backfill.cursor_name(NEW_MODEL), None)
+    stalled.cursors.save_cursor(backfill.cursor_name(NEW_MODEL), None)
     _, resent = _sent(stalled, limit=3)
     assert sent[0] in resent

@@ -109,7 +109,7 @@ def test_keep_rejected_records_a_refused_event_once_when_it_is_delivered_twice(t
     for _ in range(2):
         with pytest.raises(PermanentError) as refused:
             message_of(delivery, CONFIG)
-        keep_rejected(deps.tracks, refused.value.message, delivery.data, delivery.attributes, delivery.message_id)
+        keep_rejected(deps.rejections, refused.value.message, delivery.data, delivery.attributes, delivery.message_id)
     (event,) = deps.tracks.rejected(10)
     assert event.subject == "gs://ingest/zeta/song.mp3"
     assert "'zeta' is not a registered partner" in event.reason

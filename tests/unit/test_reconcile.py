@@ -121,8 +121,8 @@ def test_stalled_tracks_lists_the_oldest_first_across_states_when_over_the_limit
         )
     }
     now = datetime.now(UTC)
-    assert [r.source_uri for r in stalled_tracks(deps.tracks, 15 * 60, now, limit=3)] == [uris[50], uris[40], uris[30]]
-    assert [r.source_uri for r in stalled_tracks(deps.tracks, 15 * 60, now, limit=10)] == [
+    assert [r.source_uri for r in stalled_tracks(deps.queries, 15 * 60, now, limit=3)] == [uris[50], uris[40], uris[30]]
+    assert [r.source_uri for r in stalled_tracks(deps.queries, 15 * 60, now, limit=10)] == [
         uris[50],
         uris[40],
         uris[30],

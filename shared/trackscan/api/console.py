@@ -159,8 +159,8 @@ class _Views:
         partner = staff.partner or (request.args.get("partner") or None)
         state = _state(request.args.get("state"))
         after = request.args.get("after") or None
-        records = self._deps.tracks.query(partner, state, PAGE_SIZE + 1, after)
-        counts = {s.value: self._deps.tracks.count(partner, s) for s in TrackState}
+        records = self._deps.queries.query(partner, state, PAGE_SIZE + 1, after)
+        counts = {s.value: self._deps.queries.count(partner, s) for s in TrackState}
         more = records[PAGE_SIZE - 1].track_id if len(records) > PAGE_SIZE else None
         return render_template(
             "console/index.html",
@@ -178,11 +178,11 @@ class _Views:
         query = (request.args.get("q") or "").strip()
         if TRACK_ID.fullmatch(query):
             return redirect(url_for("console.track", track_id=query))
-        lookup = self._deps.tracks.by_source if "://" in query else self._deps.tracks.by_name
+        lookup = self._deps.queries.by_source if "://" in query else self._deps.queries.by_name
         # A name as the console shows it (escaped) finds the track too; a bare name is its last segment.
         raw = unshown(query) if "://" in query else unshown(query).rsplit("/", 1)[-1]
         found = [r for r in lookup(raw, SEARCH_LIMIT) if staff.sees(r.partner)] if query else []
-        if not found and query and staff.sees(query) and self._deps.tracks.query(query, None, 1, None):
+        if not found and query and staff.sees(query) and self._deps.queries.query(query, None, 1, None):
             return redirect(url_for("console.index", partner=query))
         return render_template("console/search.html", staff=staff, query=query, records=found, explain=explanation)
 
@@ -193,7 +193,7 @@ class _Views:
             return render_template("console/missing.html", staff=staff, track_id=track_id), 404
         done = segments_scored(self._deps, record.track_id) if not record.state.is_final else None
         spans = console_chart.timeline_spans(record)
-        similar = similar_tracks(self._deps.tracks, record, 5) if record.state is TrackState.DONE else []
+        similar = similar_tracks(self._deps.search, record, 5) if record.state is TrackState.DONE else []
         return render_template(
             "console/track.html",
             staff=staff,
@@ -248,7 +248,7 @@ class _Views:
         records: list[TrackRecord] = []
         after = None
         while len(records) < CSV_LIMIT:
-            page = self._deps.tracks.query(partner, TrackState.FAILED, 500, after)
+            page = self._deps.queries.query(partner, TrackState.FAILED, 500, after)
             records += page
             if len(page) < 500:
                 break

@@ -30,7 +30,7 @@ def register(app: Flask, deps: Deps) -> None:
                 "FAILED_PRECONDITION",
                 f"Track {record.track_id} is {record.state.value}; only DONE tracks have a sound to match.",
             )
-        neighbours = similar_tracks(deps.tracks, record, limit)  # the partner's own tracks only
+        neighbours = similar_tracks(deps.search, record, limit)  # the partner's own tracks only
         return jsonify({"track_id": record.track_id, "similar": [neighbour_resource(n) for n in neighbours]})
 
     app.add_url_rule("/v1/tracks/<raw_id>/similar", "similar_tracks", similar, methods=["GET"])

@@ -130,7 +130,7 @@ def list_tracks(deps: Deps, partner: str, page: PageRequest) -> tuple[list[Track
     if page.page_token is not None and _is_foreign(deps, partner, page.page_token):
         raise ApiError(400, "INVALID_ARGUMENT", "page_token is not a token this API returned.")
     # One more than asked: a next page token only when a next page exists.
-    records = deps.tracks.query(partner, page.state, page.page_size + 1, page.page_token)
+    records = deps.queries.query(partner, page.state, page.page_size + 1, page.page_token)
     shown = records[: page.page_size]
     return shown, shown[-1].track_id if len(records) > page.page_size else None
 
@@ -138,7 +138,7 @@ def list_tracks(deps: Deps, partner: str, page: PageRequest) -> tuple[list[Track
 def _by_source(deps: Deps, partner: str, page: PageRequest) -> list[TrackRecord]:
     # A source has few versions: one page, no token. Another partner's tracks are never shown.
     assert page.source is not None
-    lookup = deps.tracks.by_source if "://" in page.source else deps.tracks.by_name
+    lookup = deps.queries.by_source if "://" in page.source else deps.queries.by_name
     records = [r for r in lookup(page.source, MAX_SOURCE_MATCHES) if r.partner == partner]
     return [r for r in records if page.state in (None, r.state)][: page.page_size]
 

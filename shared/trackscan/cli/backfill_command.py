@@ -43,7 +43,7 @@ def backfill(dry_run: bool, limit: int, rate: float, cloud: bool, lane: str) -> 
     """
     deps = _deps(cloud)
     model = deps.tagger.model_info()
-    found = backfiller.survey(deps.tracks, model)
+    found = backfiller.survey(deps.queries, model)
     click.echo(_survey_line(found, model, lane))
     if dry_run or not found.stale:
         return

@@ -3,22 +3,57 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from trackscan.config import Config
-from trackscan.ports import AudioDecoder, BlobStore, Publisher, Tagger, TrackStore
+from trackscan.ports import (
+    AudioDecoder,
+    BlobStore,
+    PassCursors,
+    Publisher,
+    RejectionLog,
+    SearchIndex,
+    Tagger,
+    TrackQueries,
+    TrackRecords,
+    TrackStore,
+)
 
 
 @dataclass(frozen=True)
 class Deps:
-    """Ports chosen by bootstrap. The tagger and the decoder start on first use."""
+    """Ports chosen by bootstrap. The tagger and the decoder start on first use.
+
+    The five store ports are one adapter in practice (``store_ports``); each is its own field so
+    that a use names the part it needs.
+    """
 
     blobs: BlobStore
     publisher: Publisher
-    tracks: TrackStore
+    tracks: TrackRecords
+    queries: TrackQueries
+    cursors: PassCursors
+    rejections: RejectionLog
+    search: SearchIndex
     tagger: Tagger
     decoder: AudioDecoder
     config: Config
     work_root_uri: str  # file:///.../work locally, gs://<work bucket> in the cloud
+
+
+class StorePorts(TypedDict):
+    """Deps' five store fields."""
+
+    tracks: TrackRecords
+    queries: TrackQueries
+    cursors: PassCursors
+    rejections: RejectionLog
+    search: SearchIndex
+
+
+def store_ports(store: TrackStore) -> StorePorts:
+    """Deps' five store fields, all served by one store: ``Deps(**store_ports(store), ...)``."""
+    return StorePorts(tracks=store, queries=store, cursors=store, rejections=store, search=store)
 
 
 def track_prefix(deps: Deps, track_id: str) -> str:

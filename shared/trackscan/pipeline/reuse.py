@@ -55,7 +55,7 @@ def _previous(record: TrackRecord, content_hash: str | None, deps: Deps) -> Trac
     if content_hash is None:
         return None
     model = deps.tagger.model_info()
-    for candidate in deps.tracks.done_with_content(content_hash, CANDIDATES):
+    for candidate in deps.search.done_with_content(content_hash, CANDIDATES):
         if candidate.track_id != record.track_id and candidate.model == model:
             return candidate
     return None
