@@ -34,11 +34,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trackscan.config import Config
 from trackscan.dev import DevPorts, DevStack
 from trackscan.dev.layout import port_free
 from trackscan.dev.stack import REPO_ROOT
-from trackscan.tracks import TrackRecord, track_id_for
+from trackscan.domain.config import Config
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackRecord
 
 DEFAULT_TRACK = "wesnoth-1.16-music/elvish-theme.ogg"  # 3:25, two 120 s segments
 DONE_TIMEOUT_S = 600.0

@@ -28,14 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from trackscan.bootstrap import local_deps
 from trackscan.cli.files import upload_event
-from trackscan.config import Config
-from trackscan.messages import Message, SegmentPlanned, UploadReceived
+from trackscan.domain.config import Config
+from trackscan.domain.messages import Message, SegmentPlanned, UploadReceived
+from trackscan.domain.ports import Predictions, Tagger
+from trackscan.domain.results import ModelInfo
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackState
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import run_step
-from trackscan.ports import Predictions, Tagger
-from trackscan.tracks import ModelInfo, TrackState, track_id_for
+from trackscan.runtimes.bootstrap import local_deps
 
 VARIANTS = ("first", "again", "again --force")
 

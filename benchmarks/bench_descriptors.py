@@ -29,7 +29,7 @@ from tests import music_fixtures as fx
 from trackscan.audio.decode import decode_segment, probe
 from trackscan.audio.descriptors import combine, segment_descriptors
 from trackscan.audio.front_end import to_model_rate
-from trackscan.key_names import respelled
+from trackscan.domain.key_names import respelled
 from trackscan.pipeline.segment_plan import plan_segments
 
 RATE = 44_100

@@ -32,7 +32,7 @@ from tests.music_fixtures import mirex_key_score
 from trackscan.audio import key as key_module
 from trackscan.audio.descriptors import combine, segment_descriptors
 from trackscan.audio.front_end import to_model_rate
-from trackscan.key_names import respelled
+from trackscan.domain.key_names import respelled
 
 RATE = 22_050
 BARS = 8

@@ -37,7 +37,7 @@ from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.audio.decode import decode_segment, probe
 from trackscan.audio.descriptors import segment_descriptors
 from trackscan.audio.front_end import patches_from_audio, to_model_rate
-from trackscan.config import Config
+from trackscan.domain.config import Config
 from trackscan.pipeline.segment_plan import plan_segments
 
 MUSICNN_REFERENCE = Path(__file__).with_name("musicnn_reference.py")

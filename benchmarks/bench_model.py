@@ -5,7 +5,7 @@
    runs) and 2 threads. Interleaved: every round runs every configuration once, in a rotated
    order; median and spread (min-max) over the rounds.
 2. Faithfulness: every track of the corpora, cut into segments and patches as the pipeline
-   does, scored by each variant and compared with onnxruntime fp32 by trackscan.model_gate.
+   does, scored by each variant and compared with onnxruntime fp32 by trackscan.pipeline.model_gate.
 3. Before and after in the infer step: patches per model call on the corpora's segments
    and patches/s, onnxruntime at batch 32 against the variant `auto` picks at each --batch.
 Prints Markdown for BENCHMARKS.md.
@@ -30,11 +30,11 @@ import numpy as np
 
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.adapters.openvino_tagger import OpenVinoTagger
-from trackscan.bootstrap import local_tagger
-from trackscan.config import Config
-from trackscan.model_gate import Agreement, agreement, score_tracks, segment_patches
+from trackscan.domain.config import Config
+from trackscan.domain.ports import Tagger
 from trackscan.pipeline.infer import predict_in_batches
-from trackscan.ports import Tagger
+from trackscan.pipeline.model_gate import Agreement, agreement, score_tracks, segment_patches
+from trackscan.runtimes.bootstrap import local_tagger
 
 CORPORA = ("wesnoth-1.16-music", "drascula-music", "torus-trooper-data")
 BATCHES = (1, 2, 4, 8, 16, 32, 64)

@@ -24,17 +24,17 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from trackscan.config import Config
 from trackscan.dev import DevPorts, DevStack
-from trackscan.reconcile import reconcile, stalled_tracks
-from trackscan.tracks import TrackState, new_record
+from trackscan.domain.config import Config
+from trackscan.domain.tracks import TrackState, new_record
+from trackscan.pipeline.reconcile import reconcile, stalled_tracks
 
 
 def make_backlog(count: int) -> None:
     """count objects and, for each, an EXTRACTING track last updated an hour ago."""
     from google.cloud import storage
 
-    from trackscan.cloud_runtime import cloud_deps
+    from trackscan.runtimes.cloud_runtime import cloud_deps
 
     config = Config.from_env()
     bucket = storage.Client().bucket(config.ingest_bucket_name)
@@ -48,7 +48,7 @@ def make_backlog(count: int) -> None:
 
 def time_passes(passes: int, batch: int) -> tuple[list[float], list[float]]:
     """Seconds of each pass, and of its stalled-track query alone."""
-    from trackscan.cloud_runtime import cloud_deps
+    from trackscan.runtimes.cloud_runtime import cloud_deps
 
     deps = cloud_deps()
     pass_s, query_s = [], []

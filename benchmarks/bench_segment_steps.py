@@ -24,16 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from trackscan.audio.decode import MAX_CHANNELS, MAX_SAMPLE_RATE
-from trackscan.bootstrap import local_deps, local_tagger, sandboxed_decoder
 from trackscan.cli.files import upload_event
-from trackscan.config import Config
-from trackscan.file_uris import uri_of
-from trackscan.messages import SegmentPlanned
+from trackscan.domain.config import Config
+from trackscan.domain.file_uris import uri_of
+from trackscan.domain.messages import SegmentPlanned
+from trackscan.domain.ports import Tagger
 from trackscan.pipeline import features, infer, ingest
 from trackscan.pipeline.blob_codec import decode_features
 from trackscan.pipeline.deps import Deps, features_uri, predictions_prefix, track_prefix
 from trackscan.pipeline.state import read_blob
-from trackscan.ports import Tagger
+from trackscan.runtimes.bootstrap import local_deps, local_tagger, sandboxed_decoder
 
 CORPORA = ("drascula-music", "wesnoth-1.16-music")
 VARIANTS = ("onnxruntime-fp32", "auto")

@@ -6,7 +6,7 @@ torus-trooper-data (techno). With no labels to hand, "the neighbour comes from t
 is a fair check: precision@5 is the share of each track's five nearest tracks that come from its
 own package, averaged over every track. Candidates: a random ranking (its expectation, exact),
 cosine of the 100 tag scores, of the raw mean embedding, of the search vector the stores use
-(trackscan.similarity.search_vector), and of the embedding centred on a reference mean (computed
+(trackscan.domain.similarity.search_vector), and of the embedding centred on a reference mean (computed
 on the evaluation set itself, and without each package in turn). 95% intervals bootstrap the
 queries. The search vector is also run through SqliteTrackStore.nearest, the code path of the API.
 
@@ -38,8 +38,11 @@ import numpy as np
 
 from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.adapters.vector_index import write_vector
-from trackscan.similarity import SEARCH_DIMENSIONS, search_vector, similar_tracks
-from trackscan.tracks import ModelInfo, TrackResult, TrackState, Transition, new_record
+from trackscan.domain.results import ModelInfo, TrackResult
+from trackscan.domain.similarity import SEARCH_DIMENSIONS, search_vector
+from trackscan.domain.tracks import TrackState, new_record
+from trackscan.domain.transitions import Transition
+from trackscan.pipeline.similar import similar_tracks
 
 K = 5
 PACKAGES = ("drascula-music", "torus-trooper-data", "wesnoth-1.16-music")

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from trackscan.dev import DevPorts, DevStack
-from trackscan.tracks import new_record
+from trackscan.domain.tracks import new_record
 
 PARTNER = "dev-partner"
 
@@ -31,7 +31,7 @@ def fill_bucket(count: int) -> None:
     """count objects under the dev partner's prefix; all but every hundredth get a track record."""
     import google.cloud.storage as storage
 
-    from trackscan.cloud_runtime import cloud_deps
+    from trackscan.runtimes.cloud_runtime import cloud_deps
 
     deps = cloud_deps()
     bucket = storage.Client().bucket(deps.config.ingest_bucket_name)
@@ -52,8 +52,8 @@ def sweep_until_wrapped() -> list[tuple[float, int, int]]:
     """(seconds, objects listed, uploads replayed) of each pass, until one reaches the bucket's end."""
     from dataclasses import replace
 
-    from trackscan.cloud_runtime import cloud_deps
-    from trackscan.inventory import sweep
+    from trackscan.pipeline.inventory import sweep
+    from trackscan.runtimes.cloud_runtime import cloud_deps
 
     deps = cloud_deps()
     deps = replace(deps, config=replace(deps.config, sweep_after_s=0.0))

@@ -32,15 +32,16 @@ import numpy as np
 
 from benchmarks.bench_segment_steps import cpu_s, decoder_children
 from trackscan.audio.warmup import warm_up
-from trackscan.bootstrap import local_deps
 from trackscan.cli.files import upload_event
-from trackscan.config import Config
 from trackscan.costs.model import HERE as COSTS_DIR
-from trackscan.messages import UploadReceived
+from trackscan.domain.config import Config
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.ports import Predictions, QueuedPublisher, Tagger
+from trackscan.domain.results import ModelInfo, TrackResult
+from trackscan.domain.track_ids import track_id_for
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import run_step
-from trackscan.ports import Predictions, QueuedPublisher, Tagger
-from trackscan.tracks import ModelInfo, TrackResult, track_id_for
+from trackscan.runtimes.bootstrap import local_deps
 
 CORPORA = ("wesnoth-1.16-music", "drascula-music")
 STEP_BUDGET_S = 10.0

@@ -21,9 +21,9 @@ import numpy as np
 import openvino
 
 from trackscan.adapters.onnx_tagger import OUTPUTS, OnnxTagger
-from trackscan.config import Config
-from trackscan.model_gate import agreement, score_tracks, segment_patches
-from trackscan.ports import Predictions
+from trackscan.domain.config import Config
+from trackscan.domain.ports import Predictions
+from trackscan.pipeline.model_gate import agreement, score_tracks, segment_patches
 
 # OpenVINO's names for the layers of both networks, by part of musicnn.
 PARTS = {

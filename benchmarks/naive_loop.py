@@ -16,7 +16,7 @@ import onnxruntime
 
 from trackscan.audio.descriptors import combine, segment_descriptors
 from trackscan.audio.front_end import SAMPLE_RATE, patches_from_audio
-from trackscan.config import Config
+from trackscan.domain.config import Config
 
 
 def main() -> None:

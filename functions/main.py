@@ -11,8 +11,8 @@ from collections.abc import Callable
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from trackscan import cloud_runtime
 from trackscan.pipeline.steps import STEPS
+from trackscan.runtimes import cloud_runtime
 
 cloud_runtime.on_start(os.environ.get("FUNCTION_TARGET"))
 

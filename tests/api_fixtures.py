@@ -17,8 +17,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from tests.pipeline_fixtures import make_deps
+from trackscan.domain.ports import BlobInfo
 from trackscan.pipeline.deps import Deps
-from trackscan.ports import BlobInfo
 
 BUCKET = "ingest-test"
 ACME = {"X-API-Key": "key-acme"}

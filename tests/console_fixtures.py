@@ -9,18 +9,10 @@ from pathlib import Path
 from tests.pipeline_fixtures import make_deps
 from trackscan.adapters.local_blobs import FolderBlobStore
 from trackscan.api import create_app
-from trackscan.file_uris import uri_of
+from trackscan.domain.file_uris import uri_of
+from trackscan.domain.results import ModelInfo, TrackResult
+from trackscan.domain.tracks import ErrorInfo, FailedAttempt, TimelineEvent, TrackRecord, TrackState, new_record
 from trackscan.pipeline.deps import Deps
-from trackscan.tracks import (
-    ErrorInfo,
-    FailedAttempt,
-    ModelInfo,
-    TimelineEvent,
-    TrackRecord,
-    TrackResult,
-    TrackState,
-    new_record,
-)
 
 ALICE_KEY, CAROL_KEY = "alice-console-key", "carol-console-key"  # alice: every partner; carol: acme only
 MODEL = ModelInfo("musicnn", "ab" * 32)

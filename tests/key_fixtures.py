@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tests.music_fixtures import TempoCase, drum_pattern
-from trackscan.key_names import key_name
+from trackscan.domain.key_names import key_name
 
 # Chords on each scale degree as semitones above the tonic: major keys, then natural minor.
 MAJOR_CHORDS = {

@@ -14,8 +14,8 @@ import functions_framework
 
 from tests.api_fixtures import api_deps
 from tests.console_fixtures import ALICE_KEY
-from trackscan import cloud_runtime
 from trackscan.pipeline.deps import Deps
+from trackscan.runtimes import cloud_runtime
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trackscan.key_names import key_name, parse_key
+from trackscan.domain.key_names import key_name, parse_key
 
 EIGHTHS = tuple(i / 2 for i in range(8))
 

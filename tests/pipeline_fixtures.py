@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from trackscan.adapters.audio_decoders import InProcessDecoder
-from trackscan.bootstrap import local_deps
-from trackscan.config import Config
-from trackscan.messages import Message, UploadReceived
+from trackscan.domain.config import Config
+from trackscan.domain.messages import Message, UploadReceived
+from trackscan.domain.ports import Predictions
+from trackscan.domain.results import ModelInfo
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import run_step
-from trackscan.ports import Predictions
-from trackscan.tracks import ModelInfo
+from trackscan.runtimes.bootstrap import local_deps
 
 
 class PatchStatsTagger:

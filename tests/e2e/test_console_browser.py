@@ -19,7 +19,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.console_fixtures import ALICE_KEY, CAROL_KEY, Catalogue, console_app, console_deps, seed
-from trackscan.tracks import TrackState
+from trackscan.domain.tracks import TrackState
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("TRACKSCAN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")

@@ -11,9 +11,9 @@ import os
 import pytest
 
 from trackscan.adapters.onnx_tagger import OnnxTagger
-from trackscan.bootstrap import local_tagger
-from trackscan.config import Config
-from trackscan.model_gate import agreement, score_tracks, segment_patches
+from trackscan.domain.config import Config
+from trackscan.pipeline.model_gate import agreement, score_tracks, segment_patches
+from trackscan.runtimes.bootstrap import local_tagger
 
 pytestmark = pytest.mark.e2e
 PACKAGES = ("wesnoth-1.16-music", "drascula-music", "torus-trooper-data")

@@ -17,12 +17,12 @@ import pytest
 
 from tests.faults import report
 from tests.faults.emulator_stack import FUNCTION_ENV, Cloud, FaultStack, tools_unavailable, triton_unavailable
-from trackscan.bootstrap import cloud_deps
-from trackscan.config import Config
 from trackscan.dev import DevPorts, DevStackUnavailable
 from trackscan.dev.provision import environ
 from trackscan.dev.stack import REPO_ROOT
+from trackscan.domain.config import Config
 from trackscan.pipeline.deps import Deps
+from trackscan.runtimes.bootstrap import cloud_deps
 
 RESULTS_START, RESULTS_END = "<!-- results: written by the fault suite -->", "<!-- end of results -->"
 

@@ -23,10 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.faults.emulator_stack import FaultStack
-from trackscan.config import Config
 from trackscan.dev import DevPorts
 from trackscan.dev.layout import free_ports
 from trackscan.dev.provision import environ
+from trackscan.domain.config import Config
 from trackscan.pipeline.steps import topic_name
 
 FAIL_S = 20.0  # how long the probe's push endpoint answers 500 before it answers 204

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trackscan.config import Config
 from trackscan.dev import DevStack, processes, services
 from trackscan.dev.layout import NAME_PREFIX, subscriptions
 from trackscan.dev.stack import REPO_ROOT
+from trackscan.domain.config import Config
+from trackscan.domain.track_ids import track_id_for
 from trackscan.pipeline.steps import topic_name
-from trackscan.tracks import track_id_for
 
 SEGMENT_S = 10.0  # short segments: a 25 s track has 3, so reuse and partial progress show
 # Every function gets these; the decode failpoint fires only on sources named *crashme*.

@@ -15,8 +15,9 @@ from tests.audio_fixtures import music_like, write_audio
 from tests.faults.emulator_stack import SEGMENT_S, FaultStack, Upload
 from tests.faults.pull_workers import log_lines
 from tests.faults.report import FaultRow
-from trackscan.config import Config
-from trackscan.tracks import TrackResult, track_id_for
+from trackscan.domain.config import Config
+from trackscan.domain.results import TrackResult
+from trackscan.domain.track_ids import track_id_for
 
 STACK = "emulators"
 TRACK_S = 25.0  # three 10 s segments
@@ -29,7 +30,7 @@ def reference_results(paths: Iterable[Path], home: Path) -> dict[Path, TrackResu
     result must equal it, whatever faults it went through."""
     from tests.pipeline_fixtures import run_to_completion, upload
     from trackscan.adapters.audio_decoders import InProcessDecoder
-    from trackscan.bootstrap import local_deps
+    from trackscan.runtimes.bootstrap import local_deps
 
     config = replace(
         Config.from_env({"TRACKSCAN_HOME": str(home)}), segment_s=SEGMENT_S, model_variant="onnxruntime-fp32"

@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.faults.emulator_stack import Cloud, FaultStack
 from trackscan.dev.stack import REPO_ROOT
 from trackscan.pipeline.deps import Deps
-from trackscan.reconcile import reconcile
+from trackscan.pipeline.reconcile import reconcile
 
 
 class Tail:

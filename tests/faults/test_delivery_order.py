@@ -31,12 +31,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from tests.audio_fixtures import music_like, write_audio
 from tests.faults.report import ROWS, FaultRow
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
-from trackscan.errors import RetryableError
-from trackscan.messages import Message, UploadReceived
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.messages import Message, UploadReceived
+from trackscan.domain.results import TrackResult
+from trackscan.domain.tracks import TrackState
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.step_policy import run_step
 from trackscan.pipeline.steps import track_id_of
-from trackscan.tracks import TrackResult, TrackState
 
 pytestmark = pytest.mark.faults
 SEGMENT_S = 4.0  # 11, 14 and 17 s tracks: 2, 3 and 4 segments

@@ -18,14 +18,14 @@ from tests.faults.conftest import SIGKILL, SIGTERM, CliRun, wait_exit
 from tests.faults.report import ROWS, FaultRow
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
 from tests.processes import session_members, wait_until_gone
-from trackscan.bootstrap import local_deps
 from trackscan.cli.files import upload_event
 from trackscan.cli.output import track_json
-from trackscan.config import Config
-from trackscan.messages import FeaturesReady, Message, TrackInferred, UploadReceived
+from trackscan.domain.config import Config
+from trackscan.domain.messages import FeaturesReady, Message, TrackInferred, UploadReceived
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.step_policy import run_step
 from trackscan.pipeline.steps import track_id_of
+from trackscan.runtimes.bootstrap import local_deps
 
 pytestmark = pytest.mark.faults
 # The module's own segment length, not the default: a stop then lands between segments of a track.

@@ -44,7 +44,7 @@ from tests.processes import session_members, wait_until_gone
 from trackscan.dev.layout import MAX_DELIVERY_ATTEMPTS, subscriptions
 from trackscan.dev.provision import provision
 from trackscan.pipeline.deps import Deps
-from trackscan.reconcile import reconcile
+from trackscan.pipeline.reconcile import reconcile
 
 pytestmark = pytest.mark.faults
 BURST_DEFAULT = 100

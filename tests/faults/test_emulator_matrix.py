@@ -36,10 +36,11 @@ from tests.faults.report import ROWS
 from tests.faults.tcp_proxy import Faults, FaultyProxy
 from trackscan.dev.layout import function_url, subscriptions
 from trackscan.dev.provision import provision
-from trackscan.errors import RetryableError
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.tracks import TrackState, new_record
+from trackscan.domain.transitions import Transition
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.steps import STEP_NAMES, step_named, topic_name
-from trackscan.tracks import TrackState, Transition, new_record
 
 pytestmark = pytest.mark.faults
 REGISTRY_ATTEMPTS = step_named("features").deployment.max_delivery_attempts  # 15, as terraform sets it
@@ -234,7 +235,7 @@ def test_no_healthy_message_is_dead_lettered_when_pull_workers_are_preempted_aga
 
 
 def reconcile_now(deps: Deps) -> int:
-    from trackscan.reconcile import reconcile
+    from trackscan.pipeline.reconcile import reconcile
 
     return reconcile(deps, older_than_s=0).replayed
 

@@ -30,10 +30,10 @@ from tests.faults.outcomes import expected_results, fault_row, make_songs, refer
 from tests.faults.report import ROWS
 from trackscan.dev.layout import subscriptions
 from trackscan.dev.provision import provision
-from trackscan.inventory import sweep
 from trackscan.pipeline.deps import Deps
+from trackscan.pipeline.inventory import sweep
+from trackscan.pipeline.reconcile import reconcile
 from trackscan.pipeline.steps import STEP_NAMES, step_named
-from trackscan.reconcile import reconcile
 
 pytestmark = pytest.mark.faults
 SOAK_DEFAULT = 60

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from trackscan import cloud_runtime
-from trackscan.config import Config
 from trackscan.dev import DevPorts, DevStack, DevStackUnavailable, services
 from trackscan.dev.stack import REPO_ROOT
+from trackscan.domain.config import Config
 from trackscan.pipeline.steps import STEP_NAMES, topic_name
+from trackscan.runtimes import cloud_runtime
 
 FUNCTIONS_SOURCE = REPO_ROOT / "functions" / "main.py"
 INSTALL_TRITON = REPO_ROOT / "scripts" / "install_triton_venv.sh"

@@ -10,10 +10,11 @@ import yaml
 
 from tests.functions.conftest import API_KEY, PARTNER, Taps
 from trackscan.adapters.firestore_store import FirestoreTrackStore
-from trackscan.config import Config
-from trackscan.messages import UploadReceived, from_json
+from trackscan.domain.config import Config
+from trackscan.domain.messages import UploadReceived, from_json
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackState
 from trackscan.pipeline.steps import topic_name
-from trackscan.tracks import TrackState, track_id_for
 
 pytestmark = pytest.mark.integration  # the emulators, fake GCS and Triton of a dev stack
 

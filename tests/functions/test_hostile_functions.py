@@ -13,10 +13,12 @@ import pytest
 from tests.audio_fixtures import music_like, write_audio
 from tests.functions.conftest import API_KEY, PARTNER, Taps, envelope, envelope_of, post_cloud_event, post_raw_push
 from trackscan.adapters.firestore_store import FirestoreTrackStore
-from trackscan.config import Config
-from trackscan.messages import SegmentPlanned, UploadReceived, from_json, split_pinned_uri, to_json
+from trackscan.domain.config import Config
+from trackscan.domain.messages import SegmentPlanned, UploadReceived, from_json, split_pinned_uri, to_json
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import ErrorInfo, TrackState, new_record
+from trackscan.domain.transitions import Transition
 from trackscan.pipeline.steps import topic_name
-from trackscan.tracks import ErrorInfo, TrackState, Transition, new_record, track_id_for
 
 pytestmark = pytest.mark.integration  # the emulators and fake GCS of a dev stack
 

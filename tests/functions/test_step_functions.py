@@ -25,12 +25,14 @@ from tests.functions.conftest import (
 from trackscan.adapters.firestore_store import FirestoreTrackStore
 from trackscan.adapters.gcs_blobs import GcsBlobStore
 from trackscan.audio.descriptors import segment_descriptors
-from trackscan.config import Config
 from trackscan.dev.layout import free_ports
-from trackscan.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
+from trackscan.domain.config import Config
+from trackscan.domain.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackRecord, TrackState, new_record
+from trackscan.domain.transitions import Transition
 from trackscan.pipeline.blob_codec import SegmentFeatures, encode_features
 from trackscan.pipeline.steps import STEP_NAMES, topic_name
-from trackscan.tracks import TrackRecord, TrackState, Transition, new_record, track_id_for
 
 pytestmark = pytest.mark.integration  # the emulators, fake GCS and Triton of a dev stack
 

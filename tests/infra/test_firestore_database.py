@@ -20,8 +20,8 @@ def test_terraform_sets_the_database_its_grants_are_limited_to(dev: TerraformDir
 def test_services_and_cli_open_the_configured_database(monkeypatch: pytest.MonkeyPatch) -> None:
     sys.path.insert(0, str(REPO_ROOT / "shared"))
     pytest.importorskip("google.cloud.firestore")
-    from trackscan.bootstrap import cloud_deps, track_store
-    from trackscan.config import Config
+    from trackscan.domain.config import Config
+    from trackscan.runtimes.bootstrap import cloud_deps, track_store
 
     # The emulator variables make the clients anonymous; building them opens no connection.
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")

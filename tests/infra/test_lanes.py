@@ -91,5 +91,5 @@ def test_release_of_the_workers_lane_deploys_no_triton_and_gives_workers_the_mod
 
 def test_worker_lane_settings_are_read_by_the_config() -> None:
     sys.path.insert(0, str(REPO_ROOT / "shared"))
-    config = pytest.importorskip("trackscan.config")
+    config = pytest.importorskip("trackscan.domain.config")
     assert {"TRACKSCAN_TAGGER", "TRACKSCAN_WHOLE_TRACK_MAX_S", "TRACKSCAN_MODEL_PATH"} <= set(config.env_names())

@@ -51,7 +51,7 @@ def test_error_alert_is_a_5xx_ratio_per_service(modules: dict[str, TerraformDir]
 def test_log_metrics_match_the_log_lines_the_code_writes(modules: dict[str, TerraformDir]) -> None:
     metrics = modules["monitoring"].resources("google_logging_metric")
     step_policy = (REPO_ROOT / "shared" / "trackscan" / "pipeline" / "step_policy.py").read_text()
-    rejections = (REPO_ROOT / "shared" / "trackscan" / "rejections.py").read_text()
+    rejections = (REPO_ROOT / "shared" / "trackscan" / "pipeline" / "deliveries.py").read_text()
     for metric, source, message in (
         ("tracks_failed", step_policy, "track failed"),
         ("events_rejected", rejections, "rejected event"),

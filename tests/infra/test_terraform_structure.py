@@ -344,7 +344,7 @@ def test_workers_are_internal_and_cpu_bound_steps_take_one_request(
 
 def test_every_cloud_scope_setting_is_set_by_terraform(dev: TerraformDir) -> None:
     sys.path.insert(0, str(REPO_ROOT / "shared"))
-    config = pytest.importorskip("trackscan.config")
+    config = pytest.importorskip("trackscan.domain.config")
     expected = set(config.env_names("cloud"))
     service_env = dev.locals()["service_env"]
     # Secrets reach the services that need them from Secret Manager, never as plain values.
@@ -353,7 +353,7 @@ def test_every_cloud_scope_setting_is_set_by_terraform(dev: TerraformDir) -> Non
     assert not missing, f"add to local.service_env in terraform/environments/dev/main.tf: {sorted(missing)}"
     assert not secret_env & set(service_env), "a secret is also set as a plain value"
     unread = set(service_env) - expected
-    assert not unread, f"local.service_env sets what trackscan.config does not read: {sorted(unread)}"
+    assert not unread, f"local.service_env sets what trackscan.domain.config does not read: {sorted(unread)}"
     for name, body in _cloud_run_calls(dev).items():
         assert "local.service_env" in body["env"], f"module.{name} does not receive local.service_env"
 

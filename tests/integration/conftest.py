@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from trackscan.config import Config
 from trackscan.dev import DevPorts, DevStack, DevStackUnavailable, services
 from trackscan.dev.stack import REPO_ROOT
+from trackscan.domain.config import Config
 
 FUNCTIONS_SOURCE = REPO_ROOT / "functions" / "main.py"
 INSTALL_TRITON = REPO_ROOT / "scripts" / "install_triton_venv.sh"

@@ -20,12 +20,14 @@ from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.adapters.pubsub_publisher import PubSubPublisher, topic_names
 from trackscan.adapters.triton_tagger import TritonTagger
 from trackscan.audio.front_end import patches_from_audio, to_model_rate
-from trackscan.config import Config
 from trackscan.dev import DevStack
 from trackscan.dev.layout import free_ports
-from trackscan.errors import RetryableError
-from trackscan.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
-from trackscan.tracks import ErrorInfo, TrackRecord, TrackResult, TrackState, Transition, new_record
+from trackscan.domain.config import Config
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
+from trackscan.domain.results import TrackResult
+from trackscan.domain.tracks import ErrorInfo, TrackRecord, TrackState, new_record
+from trackscan.domain.transitions import Transition
 
 pytestmark = pytest.mark.integration
 RACERS = 8

@@ -12,9 +12,13 @@ import numpy as np
 import pytest
 
 from trackscan.adapters.firestore_store import FirestoreTrackStore
-from trackscan.config import Config
-from trackscan.similarity import SEARCH_DIMENSIONS, similar_tracks
-from trackscan.tracks import ModelInfo, TrackRecord, TrackResult, TrackState, Transition, new_record, rerun_track_id
+from trackscan.domain.config import Config
+from trackscan.domain.results import ModelInfo, TrackResult
+from trackscan.domain.similarity import SEARCH_DIMENSIONS
+from trackscan.domain.track_ids import rerun_track_id
+from trackscan.domain.tracks import TrackRecord, TrackState, new_record
+from trackscan.domain.transitions import Transition
+from trackscan.pipeline.similar import similar_tracks
 
 pytestmark = pytest.mark.integration
 RNG = np.random.default_rng(11)

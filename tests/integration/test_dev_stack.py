@@ -251,9 +251,9 @@ def test_dev_stack_workers_lane_tags_an_upload_whole_with_pull_workers(
 
     from tests.audio_fixtures import music_like, write_audio
     from tests.integration.conftest import FUNCTIONS_SOURCE
-    from trackscan.bootstrap import track_store
-    from trackscan.config import Config
-    from trackscan.tracks import track_id_for
+    from trackscan.domain.config import Config
+    from trackscan.domain.track_ids import track_id_for
+    from trackscan.runtimes.bootstrap import track_store
 
     song = write_audio(tmp_path / "song.flac", music_like(12.0))
     stack = DevStack(

@@ -27,7 +27,8 @@ import pytest
 
 from trackscan.dev import DevStack
 from trackscan.dev.stack import REPO_ROOT
-from trackscan.tracks import TrackRecord, track_id_for
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackRecord
 
 pytestmark = pytest.mark.integration
 MUSIC = "torus-trooper-data/tt1.ogg"  # 60 s of techno: one segment, so CI stays quick
@@ -289,9 +290,9 @@ def test_backfill_pass_retags_a_result_of_another_model_through_the_stack(
 ):
     from dataclasses import replace
 
-    from trackscan import backfill
-    from trackscan.bootstrap import cloud_deps
-    from trackscan.config import Config
+    from trackscan.domain.config import Config
+    from trackscan.pipeline import backfill
+    from trackscan.runtimes.bootstrap import cloud_deps
 
     deps = cloud_deps(Config.from_env())  # the stack's Firestore, Pub/Sub and GCS (its env is set)
     model = deps.tagger.model_info()

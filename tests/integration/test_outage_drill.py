@@ -20,7 +20,7 @@ import pytest
 from tests.audio_fixtures import music_like, write_audio
 from tests.e2e.conftest import run_cli
 from trackscan.dev.provision import environ
-from trackscan.tracks import track_id_for
+from trackscan.domain.track_ids import track_id_for
 
 pytestmark = pytest.mark.integration
 DONE_WITHIN_S = 300

@@ -26,21 +26,16 @@ from tests.audio_fixtures import music_like, write_audio
 from tests.pipeline_fixtures import make_deps, run_to_completion
 from trackscan.api import create_app
 from trackscan.api.google_identity import google_id_token_verifier
-from trackscan.audio_features import audio_features
 from trackscan.cli.output import track_json
-from trackscan.errors import RetryableError
-from trackscan.file_uris import uri_of
-from trackscan.messages import UploadReceived
+from trackscan.domain.audio_features import audio_features
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.file_uris import uri_of
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.results import ModelInfo, TrackResult
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import ErrorInfo, TrackState, new_record
+from trackscan.domain.transitions import Transition
 from trackscan.pipeline.deps import features_uri, store_ports
-from trackscan.tracks import (
-    ErrorInfo,
-    ModelInfo,
-    TrackResult,
-    TrackState,
-    Transition,
-    new_record,
-    track_id_for,
-)
 
 AUDIENCE = "https://api.trackscan.test"
 ACME_EMAIL = "uploader@acme.iam.gserviceaccount.com"

@@ -13,7 +13,7 @@ import pytest
 from tests.api_fixtures import ACME, BUCKET, api_deps, assert_error
 from tests.console_fixtures import ALICE_KEY, CAROL_KEY
 from trackscan.api import create_app
-from trackscan.tracks import new_record
+from trackscan.domain.tracks import new_record
 
 HOSTILE = [
     "\x00",

@@ -18,9 +18,9 @@ from tests.api_fixtures import ACME, BETA, BUCKET, api_deps, assert_error
 from tests.pipeline_fixtures import make_deps
 from trackscan.api import create_app
 from trackscan.api.rate_limit import RateLimiter
-from trackscan.file_uris import uri_of
-from trackscan.messages import UploadReceived
-from trackscan.tracks import track_id_for
+from trackscan.domain.file_uris import uri_of
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.track_ids import track_id_for
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from schemathesis.config import SchemathesisConfig
 
 from tests.api_fixtures import ACME, BUCKET, api_deps
 from trackscan.api import create_app
-from trackscan.tracks import new_record
+from trackscan.domain.tracks import new_record
 
 # Examples per operation and phase: the whole document in about 30 s on a busy 2-core machine.
 MAX_EXAMPLES = 30

@@ -12,11 +12,11 @@ from tests.music_fixtures import TempoCase, drum_pattern
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.audio.descriptors import segment_descriptors
 from trackscan.audio.front_end import patches_from_audio, to_model_rate
-from trackscan.audio_features import AudioFeatures, audio_features
-from trackscan.config import Config
+from trackscan.domain.audio_features import AudioFeatures, audio_features
+from trackscan.domain.config import Config
+from trackscan.domain.tracks import TrackRecord, TrackState
 from trackscan.pipeline.aggregate import track_result
 from trackscan.pipeline.blob_codec import SegmentFeatures, SegmentPredictions
-from trackscan.tracks import TrackRecord, TrackState
 
 RATE = 22_050
 SECONDS = 20.0

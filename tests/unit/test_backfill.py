@@ -10,12 +10,14 @@ from click.testing import CliRunner
 
 from tests.audio_fixtures import music_like, write_audio
 from tests.pipeline_fixtures import PatchStatsTagger, run_to_completion, upload
-from trackscan import backfill
-from trackscan.errors import BadAudioError
-from trackscan.messages import SegmentPlanned, UploadReceived
+from trackscan.domain.errors import BadAudioError
+from trackscan.domain.messages import SegmentPlanned, UploadReceived
+from trackscan.domain.results import ModelInfo
+from trackscan.domain.track_ids import rerun_track_id, track_id_for
+from trackscan.domain.tracks import TrackState
+from trackscan.pipeline import backfill
+from trackscan.pipeline.similar import similar_tracks
 from trackscan.pipeline.step_policy import run_step
-from trackscan.similarity import similar_tracks
-from trackscan.tracks import ModelInfo, TrackState, rerun_track_id, track_id_for
 
 NEW_MODEL = ModelInfo("patch-stats", "1" * 64)
 

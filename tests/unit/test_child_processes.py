@@ -22,8 +22,8 @@ from tests.audio_fixtures import music_like, write_audio
 from tests.processes import session_members, wait_until_gone
 from trackscan.adapters.audio_decoders import SandboxedDecoder
 from trackscan.adapters.local_blobs import FolderBlobStore
-from trackscan.config import DEFAULT_DECODE_MEMORY_BYTES, Config
-from trackscan.file_uris import uri_of
+from trackscan.domain.config import DEFAULT_DECODE_MEMORY_BYTES, Config
+from trackscan.domain.file_uris import uri_of
 
 ORPHAN_LIMIT_S = 5.0
 
@@ -94,8 +94,8 @@ def _local_runner_parent(home: Path, song: Path) -> subprocess.Popen:
     """A parent holding the embedded default's worker pool, each worker with a started decoder."""
     return _start(f"""
         import os, sys
-        from trackscan.config import Config
-        from trackscan.local_runner import LocalRunner
+        from trackscan.domain.config import Config
+        from trackscan.runtimes.local_runner import LocalRunner
         runner = LocalRunner(Config.from_env({{**os.environ, "TRACKSCAN_HOME": {str(home)!r}}}), 2, print)
         pool = runner._new_pool()
         from tests.unit.test_child_processes import decoder_started_in_worker
@@ -107,7 +107,7 @@ def _local_runner_parent(home: Path, song: Path) -> subprocess.Popen:
 
 def decoder_started_in_worker(path: str) -> str:
     """Runs in a worker: starts its sandboxed decoder; returns 'worker_pid:decoder_pid'."""
-    from trackscan import local_runner
+    from trackscan.runtimes import local_runner
 
     deps = local_runner._worker_deps
     assert deps is not None
@@ -158,7 +158,7 @@ def worker_thread_affinities_while_inferring() -> set[str]:
     OpenVINO pins the calling thread for the length of each call and lets it go after, so the
     lists are sampled during the calls, from a second thread.
     """
-    from trackscan import local_runner
+    from trackscan.runtimes import local_runner
 
     deps = local_runner._worker_deps
     assert deps is not None
@@ -189,7 +189,7 @@ def test_local_runner_workers_keep_every_cpu_while_their_model_runs(tmp_path):
     config = Config.from_env({**os.environ, "TRACKSCAN_HOME": str(tmp_path / "home")})
     if not Path(config.model_path).is_file():
         pytest.skip(f"no model at {config.model_path}: build it with `make model`")
-    from trackscan.local_runner import LocalRunner
+    from trackscan.runtimes.local_runner import LocalRunner
 
     everything = _thread_affinities(os.getpid())
     pool = LocalRunner(config, 2, print)._new_pool()
@@ -212,8 +212,8 @@ def sqlite_connections_in_this_process() -> int:
 def test_local_runner_workers_start_without_the_parents_sqlite_connection(tmp_path):
     # The runner reads the store between steps, and starts a new pool when a worker dies: a
     # forked worker would carry the open connection and SQLite's lock state into its own writes.
-    from trackscan.local_runner import LocalRunner
-    from trackscan.tracks import new_record
+    from trackscan.domain.tracks import new_record
+    from trackscan.runtimes.local_runner import LocalRunner
 
     config = Config.from_env({**os.environ, "TRACKSCAN_HOME": str(tmp_path / "home")})
     runner = LocalRunner(config, 1, print)

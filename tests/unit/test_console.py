@@ -11,8 +11,8 @@ import pytest
 from tests.console_fixtures import ALICE_KEY, CAROL_KEY, console_app, console_deps, seed
 from tests.pipeline_fixtures import make_deps
 from trackscan.api import create_app
-from trackscan.messages import UploadReceived
-from trackscan.tracks import TrackState
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.tracks import TrackState
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from tests.audio_fixtures import ALL_SUFFIXES, bytes_file, music_like, pdf_named, tone, truncated_copy, write_audio
 from trackscan.audio.decode import decode_segment, probe
-from trackscan.errors import BadAudioError
+from trackscan.domain.errors import BadAudioError
 
 LIMIT_S = 7200.0
 

@@ -4,11 +4,10 @@ import json
 import pytest
 
 from tests.pipeline_fixtures import make_deps
-from trackscan.config import Config
-from trackscan.deliveries import delivery_from_push, message_of
-from trackscan.errors import BadMessageError, PermanentError, RejectedEventError
-from trackscan.messages import SegmentPlanned, UploadReceived, to_json
-from trackscan.rejections import keep_rejected
+from trackscan.domain.config import Config
+from trackscan.domain.errors import BadMessageError, PermanentError, RejectedEventError
+from trackscan.domain.messages import SegmentPlanned, UploadReceived, to_json
+from trackscan.pipeline.deliveries import delivery_from_push, keep_rejected, message_of
 
 CONFIG = Config(ingest_bucket_name="ingest", partners="acme,beta")
 

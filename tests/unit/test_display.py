@@ -14,8 +14,8 @@ from tests.console_fixtures import ALICE_KEY, console_app, console_deps
 from trackscan.api import create_app
 from trackscan.cli.lookup import find_track
 from trackscan.cli.output import print_status, results_table
-from trackscan.display import object_name, shown, unshown
-from trackscan.tracks import ErrorInfo, TrackState, new_record
+from trackscan.domain.display import object_name, shown, unshown
+from trackscan.domain.tracks import ErrorInfo, TrackState, new_record
 
 # ESC sequences (clear the screen, recolour), CR and LF (rewrite lines), NUL, tab, a bidi
 # override, rich markup and HTML: everything a partner may put in a GCS object name.

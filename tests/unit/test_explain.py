@@ -3,8 +3,9 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from trackscan.explain import explanation
-from trackscan.tracks import ErrorInfo, FailedAttempt, TrackState, Transition, new_record
+from trackscan.domain.explain import explanation
+from trackscan.domain.tracks import ErrorInfo, FailedAttempt, TrackState, new_record
+from trackscan.domain.transitions import Transition
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -44,7 +45,7 @@ def test_explanation_gives_code_and_message_when_failed():
 def test_track_record_reads_old_dict_when_it_lacks_the_failed_attempt():
     data = new_record("gs://b/p/a.ogg", "1", "p", "ingest").to_dict()
     del data["last_failed_attempt"]
-    from trackscan.tracks import TrackRecord
+    from trackscan.domain.tracks import TrackRecord
 
     record = TrackRecord.from_dict(data)
     assert (record.state, record.last_failed_attempt) == (TrackState.RECEIVED, None)

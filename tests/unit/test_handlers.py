@@ -2,11 +2,12 @@ import pytest
 
 from tests.audio_fixtures import bytes_file, pdf_named
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
-from trackscan.errors import RetryableError
-from trackscan.messages import FeaturesReady, SegmentPlanned, UploadReceived
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.messages import FeaturesReady, SegmentPlanned, UploadReceived
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackState
 from trackscan.pipeline.deps import track_prefix
 from trackscan.pipeline.step_policy import handle_dead_letter
-from trackscan.tracks import TrackState, track_id_for
 
 
 def _record(deps, message: UploadReceived):
@@ -156,7 +157,7 @@ class _UnreachableTagger:
 def test_record_names_infer_and_keeps_the_failed_attempt_when_inference_keeps_failing(deps, song):
     from dataclasses import replace
 
-    from trackscan.explain import explanation
+    from trackscan.domain.explain import explanation
     from trackscan.pipeline.step_policy import run_step
 
     event = upload(song)

@@ -5,10 +5,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from tests.pipeline_fixtures import make_deps
-from trackscan.file_uris import uri_of
-from trackscan.inventory import sweep
-from trackscan.messages import UploadReceived
-from trackscan.tracks import new_record
+from trackscan.domain.file_uris import uri_of
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.tracks import new_record
+from trackscan.pipeline.inventory import sweep
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 

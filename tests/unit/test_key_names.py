@@ -3,9 +3,10 @@ import pytest
 from tests.music_fixtures import KEY_CASES, key_cadence
 from trackscan.audio.descriptors import combine, segment_descriptors
 from trackscan.audio.front_end import to_model_rate
-from trackscan.audio_features import audio_features
-from trackscan.key_names import key_name, parse_key, respelled
-from trackscan.tracks import TrackRecord, TrackResult, TrackState, new_record
+from trackscan.domain.audio_features import audio_features
+from trackscan.domain.key_names import key_name, parse_key, respelled
+from trackscan.domain.results import TrackResult
+from trackscan.domain.tracks import TrackRecord, TrackState, new_record
 
 
 def test_key_name_spells_each_key_by_its_signature_when_named():

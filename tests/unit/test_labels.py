@@ -1,12 +1,12 @@
-"""The tag lists in trackscan.labels against the built musicnn model (when there is one)."""
+"""The tag lists in trackscan.domain.labels against the built musicnn model (when there is one)."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from trackscan.config import Config
-from trackscan.labels import MSD_TAGS, MTT_TAGS
+from trackscan.domain.config import Config
+from trackscan.domain.labels import MSD_TAGS, MTT_TAGS
 
 EXPECTED_INPUTS = {"patches": [187, 96]}
 EXPECTED_OUTPUTS = {"mtt_scores": [50], "msd_scores": [50], "embedding": [200]}

@@ -1,5 +1,5 @@
 from trackscan.adapters.local_blobs import FolderBlobStore
-from trackscan.file_uris import uri_of
+from trackscan.domain.file_uris import uri_of
 
 
 def test_write_if_absent_keeps_the_first_value_when_written_twice(tmp_path):
@@ -26,7 +26,7 @@ def test_delete_prefix_removes_every_blob_of_a_track_when_called(tmp_path):
 
 
 def test_uri_of_round_trips_when_the_path_has_spaces(tmp_path):
-    from trackscan.file_uris import path_of
+    from trackscan.domain.file_uris import path_of
 
     path = tmp_path / "My Music" / "a b#1.mp3"
     assert path_of(uri_of(path)) == path

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from trackscan import logs
+from trackscan.runtimes import logs
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from tests.audio_fixtures import music_like, write_audio
 from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.cli.files import upload_event
 from trackscan.cli.lookup import find_track
-from trackscan.config import Config
-from trackscan.tracks import new_record
+from trackscan.domain.config import Config
+from trackscan.domain.tracks import new_record
 
 
 @pytest.fixture

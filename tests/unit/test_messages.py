@@ -1,6 +1,6 @@
 import pytest
 
-from trackscan.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
+from trackscan.domain.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from trackscan.model_gate import agreement
-from trackscan.ports import Predictions
+from trackscan.domain.ports import Predictions
+from trackscan.pipeline.model_gate import agreement
 
 TRACKS = 20
 

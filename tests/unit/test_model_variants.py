@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from tests.pipeline_fixtures import PatchStatsTagger, make_deps, run_to_completion, upload
-from trackscan.bootstrap import local_tagger
-from trackscan.config import Config
+from trackscan.domain.config import Config
+from trackscan.domain.ports import Predictions
+from trackscan.domain.results import ModelInfo
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackRecord, new_record
 from trackscan.pipeline.blob_codec import SegmentPredictions, decode_predictions, encode_predictions
-from trackscan.ports import Predictions
-from trackscan.tracks import ModelInfo, TrackRecord, new_record, track_id_for
+from trackscan.runtimes.bootstrap import local_tagger
 
 SHA = "ab" * 32
 

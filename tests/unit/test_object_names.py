@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from tests.audio_fixtures import music_like, write_audio
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
 from trackscan.api import create_app
-from trackscan.file_uris import uri_of
-from trackscan.messages import SegmentPlanned, pinned_uri, split_pinned_uri
-from trackscan.tracks import TrackState, track_id_for
+from trackscan.domain.file_uris import uri_of
+from trackscan.domain.messages import SegmentPlanned, pinned_uri, split_pinned_uri
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackState
 
 ACME = {"X-API-Key": "key-acme"}
 # Each is a name a partner could give a file; the last ends like a pinned generation.

@@ -5,10 +5,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
-from trackscan.messages import SegmentPlanned, UploadReceived
+from trackscan.domain.messages import SegmentPlanned, UploadReceived
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackState, new_record
+from trackscan.pipeline.reconcile import Pass, reconcile, stalled_tracks
 from trackscan.pipeline.step_policy import run_step
-from trackscan.reconcile import Pass, reconcile, stalled_tracks
-from trackscan.tracks import TrackState, new_record, track_id_for
 
 LATER = timedelta(seconds=120)  # "now" for reconcile: every record is then 2 minutes old
 

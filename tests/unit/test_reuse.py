@@ -13,10 +13,12 @@ from tests.audio_fixtures import music_like, write_audio
 from tests.pipeline_fixtures import PatchStatsTagger, make_deps, run_to_completion, upload
 from trackscan.adapters.local_blobs import FolderBlobStore
 from trackscan.api import create_app
-from trackscan.explain import explanation
-from trackscan.file_uris import uri_of
-from trackscan.messages import SegmentPlanned
-from trackscan.tracks import ModelInfo, TrackState, track_id_for
+from trackscan.domain.explain import explanation
+from trackscan.domain.file_uris import uri_of
+from trackscan.domain.messages import SegmentPlanned
+from trackscan.domain.results import ModelInfo
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackState
 
 
 class NewModelTagger(PatchStatsTagger):

@@ -24,9 +24,9 @@ import pytest
 from tests.audio_fixtures import bytes_file, music_like, pdf_named, write_audio
 from trackscan.adapters.audio_decoders import InProcessDecoder, SandboxedDecoder
 from trackscan.adapters.local_blobs import FolderBlobStore
-from trackscan.config import DEFAULT_DECODE_MEMORY_BYTES
-from trackscan.errors import BadAudioError, BadMessageError, PermanentError, RetryableError
-from trackscan.file_uris import uri_of
+from trackscan.domain.config import DEFAULT_DECODE_MEMORY_BYTES
+from trackscan.domain.errors import BadAudioError, BadMessageError, PermanentError, RetryableError
+from trackscan.domain.file_uris import uri_of
 
 TIMEOUT_S = 2.0
 
@@ -177,7 +177,8 @@ def test_permanent_error_keeps_its_code_and_message_when_pickled(error):
 
 def test_pipeline_finishes_a_track_when_decoding_in_the_sandbox(tmp_path):
     from tests.pipeline_fixtures import make_deps, run_to_completion, upload
-    from trackscan.tracks import TrackState, track_id_for
+    from trackscan.domain.track_ids import track_id_for
+    from trackscan.domain.tracks import TrackState
 
     deps = make_deps(tmp_path / "home", sandboxed=True, segment_s=10.0)
     try:
@@ -193,7 +194,8 @@ def test_pipeline_fails_the_track_and_keeps_serving_when_the_decoder_crashes(tmp
     from dataclasses import replace
 
     from tests.pipeline_fixtures import make_deps, run_to_completion, upload
-    from trackscan.tracks import TrackState, track_id_for
+    from trackscan.domain.track_ids import track_id_for
+    from trackscan.domain.tracks import TrackState
 
     deps = replace(make_deps(tmp_path / "home", segment_s=10.0), decoder=sandbox)
     crashing = upload(write_audio(tmp_path / "crash.flac", music_like(12.0)))
@@ -209,8 +211,9 @@ def test_pipeline_retries_then_records_retries_exhausted_when_decoding_hangs(tmp
     from dataclasses import replace
 
     from tests.pipeline_fixtures import make_deps, upload
+    from trackscan.domain.track_ids import track_id_for
+    from trackscan.domain.tracks import TrackState
     from trackscan.pipeline.step_policy import handle_dead_letter, run_step
-    from trackscan.tracks import TrackState, track_id_for
 
     deps = replace(make_deps(tmp_path / "home"), decoder=sandbox)
     event = upload(write_audio(tmp_path / "hang.flac", music_like(4.0)))

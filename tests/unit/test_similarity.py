@@ -18,8 +18,11 @@ from tests.pipeline_fixtures import make_deps
 from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.api import create_app
 from trackscan.cli.main import cli
-from trackscan.similarity import SEARCH_DIMENSIONS, search_vector, similar_tracks
-from trackscan.tracks import ModelInfo, TrackRecord, TrackResult, TrackState, Transition, new_record
+from trackscan.domain.results import ModelInfo, TrackResult
+from trackscan.domain.similarity import SEARCH_DIMENSIONS, search_vector
+from trackscan.domain.tracks import TrackRecord, TrackState, new_record
+from trackscan.domain.transitions import Transition
+from trackscan.pipeline.similar import similar_tracks
 
 ACME = {"X-API-Key": "key-acme"}
 BETA = {"X-API-Key": "key-beta"}

@@ -4,7 +4,8 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from trackscan.adapters.sqlite_store import SqliteTrackStore
-from trackscan.tracks import ErrorInfo, TrackState, Transition, new_record
+from trackscan.domain.tracks import ErrorInfo, TrackState, new_record
+from trackscan.domain.transitions import Transition
 
 
 @pytest.fixture

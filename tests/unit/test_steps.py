@@ -4,9 +4,9 @@ import importlib.util
 from pathlib import Path
 
 from trackscan.adapters.pubsub_publisher import topic_names
-from trackscan.config import Config
 from trackscan.dev.layout import FUNCTIONS, DevPorts, subscriptions
-from trackscan.messages import MESSAGE_TYPES, SegmentPlanned
+from trackscan.domain.config import Config
+from trackscan.domain.messages import MESSAGE_TYPES, SegmentPlanned
 from trackscan.pipeline.steps import STEP_NAMES, STEPS, export_json, step_for, step_named
 
 REPO = Path(__file__).resolve().parents[2]

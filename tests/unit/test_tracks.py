@@ -1,7 +1,7 @@
 from rich.console import Console
 
 from trackscan.cli.output import audio_features_json, results_table, track_json
-from trackscan.tracks import TrackRecord, TrackState
+from trackscan.domain.tracks import TrackRecord, TrackState
 
 # A DONE record as finalize wrote it before issue 11: no confidences, metre, LRA or true peak.
 OLD_RECORD = {

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from trackscan.config import Config
-from trackscan.deliveries import delivery_from_push, message_of
-from trackscan.errors import BadMessageError, RejectedEventError
-from trackscan.messages import FeaturesReady, SegmentPlanned, UploadReceived, from_json, to_json
+from trackscan.domain.config import Config
+from trackscan.domain.errors import BadMessageError, RejectedEventError
+from trackscan.domain.messages import FeaturesReady, SegmentPlanned, UploadReceived, from_json, to_json
+from trackscan.pipeline.deliveries import delivery_from_push, message_of
 
 CONFIG = Config(ingest_bucket_name="ingest", partners="acme,beta")
 

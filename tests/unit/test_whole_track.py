@@ -8,9 +8,10 @@ from tests.audio_fixtures import bytes_file, music_like, truncated_copy, write_a
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
 from trackscan.adapters.audio_decoders import InProcessDecoder
 from trackscan.adapters.local_blobs import FolderBlobStore
-from trackscan.messages import UploadReceived
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackState
 from trackscan.pipeline import whole_track
-from trackscan.tracks import TrackState, track_id_for
 
 SEGMENT_S = 5.0  # a 16 s song has three segments (5, 5 and 6 s)
 SONG_S = 16.0

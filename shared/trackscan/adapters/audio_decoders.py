@@ -22,12 +22,13 @@ from contextlib import contextmanager
 from multiprocessing.util import Finalize
 from typing import BinaryIO, TypeVar
 
-from trackscan import failpoints
-from trackscan.audio.decode import AudioInfo, DecodedAudio, SegmentPlan, WholeTrack, decode_segment, decode_whole, probe
-from trackscan.child_processes import end_with_parent, leave_interrupts_to_parent, start_on_lasting_thread
-from trackscan.errors import BadAudioError, PermanentError, RetryableError
-from trackscan.messages import split_pinned_uri
-from trackscan.ports import BlobStore
+from trackscan.audio.decode import decode_segment, decode_whole, probe
+from trackscan.domain.decoded_audio import AudioInfo, DecodedAudio, SegmentPlan, WholeTrack
+from trackscan.domain.errors import BadAudioError, PermanentError, RetryableError
+from trackscan.domain.messages import split_pinned_uri
+from trackscan.domain.ports import BlobStore
+from trackscan.pipeline import failpoints
+from trackscan.runtimes.child_processes import end_with_parent, leave_interrupts_to_parent, start_on_lasting_thread
 
 # Opens a source URI (pinned to a generation, see messages.pinned_uri) for reading; the child
 # calls it, so it must be a picklable module-level function (or a functools.partial of one)

@@ -1,4 +1,4 @@
-"""Maps Google API and gRPC failures onto the retry split of trackscan.errors."""
+"""Maps Google API and gRPC failures onto the retry split of trackscan.domain.errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from google.api_core import exceptions as google_errors
 
-from trackscan.errors import RetryableError
+from trackscan.domain.errors import RetryableError
 
 # Worth another delivery: the service was busy, slow or briefly unreachable.
 TRANSIENT = (

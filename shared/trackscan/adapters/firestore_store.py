@@ -16,10 +16,12 @@ from google.cloud.firestore_v1.base_vector_query import DistanceMeasure
 from google.cloud.firestore_v1.vector import Vector
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
-from trackscan.errors import RetryableError
-from trackscan.rejections import RejectedEvent
-from trackscan.similarity import Neighbour, record_vector
-from trackscan.tracks import RERUN_PREFIX, FailedAttempt, TrackRecord, TrackState, Transition
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.rejections import RejectedEvent
+from trackscan.domain.similarity import Neighbour, record_vector
+from trackscan.domain.track_ids import RERUN_PREFIX
+from trackscan.domain.tracks import FailedAttempt, TrackRecord, TrackState
+from trackscan.domain.transitions import Transition
 
 SEARCH_VECTOR_FIELD = "search_vector"
 DISTANCE_FIELD = "_distance"  # set by find_nearest on each result, not stored
@@ -38,7 +40,7 @@ class FirestoreTrackStore:
         self._tracks = client.collection(collection)
         self._rejected = client.collection(f"{collection}-rejected")
         self._cursors = client.collection(f"{collection}-cursors")
-        # Backfill re-runs (ids "r...", trackscan.tracks.rerun_track_id) live apart from the tracks,
+        # Backfill re-runs (ids "r...", trackscan.domain.track_ids.rerun_track_id) live apart from the tracks,
         # so partner lists, reconcile and similarity search never meet them.
         self._reruns = client.collection(f"{collection}-reruns")
 

@@ -16,7 +16,7 @@ import google.cloud.storage as storage
 from google.api_core import exceptions as google_errors
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
-from trackscan.ports import BlobInfo, ListedObject, ObjectPage
+from trackscan.domain.ports import BlobInfo, ListedObject, ObjectPage
 
 # Every read call is a Class B operation while bytes within the region are free. An object up to
 # WHOLE_READ_MAX_BYTES (a 4-minute FLAC is 20-40 MB) is read whole in one call: a decoder seeking

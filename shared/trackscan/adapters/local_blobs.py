@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from trackscan.file_uris import path_of, uri_of
-from trackscan.ports import BlobInfo, ListedObject, ObjectPage
+from trackscan.domain.file_uris import path_of, uri_of
+from trackscan.domain.ports import BlobInfo, ListedObject, ObjectPage
 
 # A streamed write holds this much in memory at a time.
 COPY_CHUNK_BYTES = 1 << 20

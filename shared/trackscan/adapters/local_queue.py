@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trackscan.messages import Message
+from trackscan.domain.messages import Message
 
 
 class CollectingPublisher:

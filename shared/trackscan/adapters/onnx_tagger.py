@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from trackscan.errors import RetryableError
-from trackscan.ports import Predictions
-from trackscan.tracks import ModelInfo
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.ports import Predictions
+from trackscan.domain.results import ModelInfo
 
 if TYPE_CHECKING:
     import onnxruntime

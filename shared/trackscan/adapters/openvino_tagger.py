@@ -2,7 +2,7 @@
 
 bf16 halves the bytes every multiply reads and runs on the CPU's bf16 units (AMX on recent
 Xeons, AVX512_BF16 on Zen 4 and later EPYCs): several times faster there, with the tags still
-agreeing with fp32 (the gate in trackscan.model_gate; figures in BENCHMARKS.md).
+agreeing with fp32 (the gate in trackscan.pipeline.model_gate; figures in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from trackscan.adapters.onnx_tagger import MODEL_NAME, OUTPUTS, file_sha256
-from trackscan.errors import RetryableError
-from trackscan.ports import Predictions
-from trackscan.tracks import ModelInfo
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.ports import Predictions
+from trackscan.domain.results import ModelInfo
 
 # Our precision names and OpenVINO's INFERENCE_PRECISION_HINT values.
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import google.cloud.pubsub_v1 as pubsub_v1
 
 from trackscan.adapters.cloud_errors import transient_as_retryable
-from trackscan.config import Config
-from trackscan.messages import Message, to_json
+from trackscan.domain.config import Config
+from trackscan.domain.messages import Message, to_json
 from trackscan.pipeline.steps import STEPS
 
 PUBLISH_TIMEOUT_S = 10.0

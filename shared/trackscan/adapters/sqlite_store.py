@@ -13,9 +13,11 @@ from pathlib import Path
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random
 
 from trackscan.adapters import vector_index
-from trackscan.rejections import RejectedEvent
-from trackscan.similarity import Neighbour, record_vector
-from trackscan.tracks import RERUN_PREFIX, FailedAttempt, TrackRecord, TrackState, Transition
+from trackscan.domain.rejections import RejectedEvent
+from trackscan.domain.similarity import Neighbour, record_vector
+from trackscan.domain.track_ids import RERUN_PREFIX
+from trackscan.domain.tracks import FailedAttempt, TrackRecord, TrackState
+from trackscan.domain.transitions import Transition
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tracks (
@@ -30,7 +32,7 @@ CREATE INDEX IF NOT EXISTS tracks_by_partner ON tracks (partner, state, updated_
 CREATE INDEX IF NOT EXISTS tracks_by_source ON tracks (source_uri, updated_at);
 CREATE INDEX IF NOT EXISTS tracks_by_state ON tracks (state, updated_at);
 CREATE INDEX IF NOT EXISTS done_by_content ON tracks (json_extract(record, '$.content_hash')) WHERE state = 'DONE';
--- Backfill re-runs (ids "r...", trackscan.tracks.rerun_track_id): records of their own, never
+-- Backfill re-runs (ids "r...", trackscan.domain.track_ids.rerun_track_id): records of their own, never
 -- listed with the tracks, so a partner or reconcile never meets them.
 CREATE TABLE IF NOT EXISTS reruns (
     track_id TEXT PRIMARY KEY,

@@ -11,9 +11,9 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 from tritonclient import grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
-from trackscan.errors import RetryableError
-from trackscan.ports import Predictions
-from trackscan.tracks import ModelInfo
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.ports import Predictions
+from trackscan.domain.results import ModelInfo
 
 OUTPUTS = ("mtt_scores", "msd_scores", "embedding")
 # What inference/model_repository/musicnn/config.pbtxt serves: the ONNX model on Triton's

@@ -15,8 +15,8 @@ import threading
 
 import numpy as np
 
-from trackscan.similarity import SEARCH_DIMENSIONS, record_vector
-from trackscan.tracks import TrackRecord
+from trackscan.domain.similarity import SEARCH_DIMENSIONS, record_vector
+from trackscan.domain.tracks import TrackRecord
 
 log = logging.getLogger(__name__)
 MAX_LOCAL_VECTORS = 100_000  # past this, the matrix outgrows a laptop's spare memory and loads take seconds

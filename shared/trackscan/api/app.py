@@ -20,9 +20,9 @@ from trackscan.api.errors import ApiError, register_error_handlers
 from trackscan.api.rate_limit import RateLimiter
 from trackscan.api.throttle import FailureThrottle, failure_buckets, log_failure
 from trackscan.api.uploads import AUDIO_TYPE_PREFIXES, SessionStarter, start_upload, upload_request
+from trackscan.domain.tracks import TrackRecord
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.state import segments_scored
-from trackscan.tracks import TrackRecord
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from trackscan.api.errors import ApiError
-from trackscan.config import Config
+from trackscan.domain.config import Config
 
 log = logging.getLogger(__name__)
 # A bearer token in, the verified e-mail address of its subject out (raises InvalidTokenError).

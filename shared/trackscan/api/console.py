@@ -24,12 +24,12 @@ from trackscan.api.console_session import SessionRevocations, new_session_id
 from trackscan.api.errors import ApiError
 from trackscan.api.throttle import FailureThrottle, failure_buckets, log_failure
 from trackscan.api.validation import TRACK_ID
-from trackscan.display import object_name, shown, unshown
-from trackscan.explain import explanation
+from trackscan.domain.display import object_name, shown, unshown
+from trackscan.domain.explain import explanation
+from trackscan.domain.tracks import TrackRecord, TrackState
 from trackscan.pipeline.deps import Deps
+from trackscan.pipeline.similar import similar_tracks
 from trackscan.pipeline.state import segments_scored
-from trackscan.similarity import similar_tracks
-from trackscan.tracks import TrackRecord, TrackState
 
 BLUEPRINT = "console"
 PAGE_SIZE = 50
@@ -49,7 +49,7 @@ def _blueprint(
 ) -> Blueprint:
     pages = Blueprint(BLUEPRINT, __name__, template_folder="templates")
     pages.after_request(console_session.add_security_headers)
-    # Names and messages come from partners: escaped visibly (trackscan.display), then HTML-escaped.
+    # Names and messages come from partners: escaped visibly (trackscan.domain.display), then HTML-escaped.
     pages.add_app_template_filter(shown, "shown")
     pages.add_app_template_global(lambda record: shown(object_name(record.source_uri, record.partner)), "object_name")
     views = _Views(deps)

@@ -13,7 +13,7 @@ import hmac
 from dataclasses import dataclass
 
 from trackscan.api.auth import IdentityVerifier, InvalidTokenError, parse_identities
-from trackscan.config import Config
+from trackscan.domain.config import Config
 
 EVERY_PARTNER = "*"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
-from trackscan.tracks import TrackRecord, TrackState
+from trackscan.domain.tracks import TrackRecord, TrackState
 
 WIDTH, LABEL_W, LANE_H, AXIS_H = 760, 110, 28, 22
 COLOURS = {

@@ -15,7 +15,7 @@ from datetime import timedelta
 from flask import Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
 
-from trackscan.ports import BlobStore
+from trackscan.domain.ports import BlobStore
 
 # How long a sign-in holds: one working day.
 SESSION_LIFETIME = timedelta(hours=10)

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
-from trackscan.errors import RetryableError
+from trackscan.domain.errors import RetryableError
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from google.auth.transport import Request
 from google.oauth2 import id_token
 
 from trackscan.api.auth import IdentityVerifier, InvalidTokenError
-from trackscan.errors import RetryableError
+from trackscan.domain.errors import RetryableError
 
 # Fetching Google's certificates must not eat a request's time budget (the default is 120 s).
 CERTS_TIMEOUT_S = 5.0

@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from trackscan.api.request_guard import RequestGuard, StartResponse, WsgiApp
-from trackscan.config import Config
+from trackscan.domain.config import Config
 
 API_TARGET = "api"
 DEFAULT_SOURCE = "functions/main.py"

@@ -11,9 +11,10 @@ from flask import Flask, Response, g, jsonify, request
 from trackscan.api.errors import ApiError
 from trackscan.api.track_operations import own_track
 from trackscan.api.validation import invalid
+from trackscan.domain.similarity import DEFAULT_LIMIT, MAX_LIMIT, Neighbour
+from trackscan.domain.tracks import TrackState
 from trackscan.pipeline.deps import Deps
-from trackscan.similarity import DEFAULT_LIMIT, MAX_LIMIT, Neighbour, similar_tracks
-from trackscan.tracks import TrackState
+from trackscan.pipeline.similar import similar_tracks
 
 LIMIT = re.compile(r"[0-9]{1,3}")
 

@@ -13,11 +13,12 @@ from typing import IO, Any
 from trackscan.api.errors import ApiError
 from trackscan.api.uploads import bounded_body
 from trackscan.api.validation import PageRequest, track_id
-from trackscan.audio_features import audio_features
-from trackscan.explain import explanation
-from trackscan.messages import UploadReceived
+from trackscan.domain.audio_features import audio_features
+from trackscan.domain.explain import explanation
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.tracks import TrackRecord, TrackState, new_record
+from trackscan.domain.transitions import Transition
 from trackscan.pipeline.deps import Deps, track_prefix
-from trackscan.tracks import TrackRecord, TrackState, Transition, new_record
 
 log = logging.getLogger(__name__)
 SUBMIT_STEP = "api"
@@ -51,7 +52,7 @@ def track_resource(record: TrackRecord, segments_done: int = 0) -> dict[str, Any
 
 
 def audio_features_resource(record: TrackRecord) -> dict[str, Any]:
-    """The track's audio features (trackscan's own derivations, see ``trackscan.audio_features``).
+    """The track's audio features (trackscan's own derivations, see ``trackscan.domain.audio_features``).
 
     Raises:
         ApiError: 409 while the track has no result (not DONE).

@@ -13,8 +13,8 @@ from urllib.parse import unquote
 from werkzeug.datastructures import MultiDict
 
 from trackscan.api.errors import ApiError
-from trackscan.file_uris import path_of, uri_of
-from trackscan.tracks import TrackState
+from trackscan.domain.file_uris import path_of, uri_of
+from trackscan.domain.tracks import TrackState
 
 TRACK_ID = re.compile(r"t[0-9a-f]{24}")
 # GCS object names: 1 to 1,024 bytes of UTF-8 (cloud.google.com/storage/docs/objects#naming).

@@ -8,8 +8,6 @@ are checked against what the header promised.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import BinaryIO
 
 import av
@@ -17,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from trackscan.audio.integrity import at_end, check_whole
-from trackscan.errors import BadAudioError
+from trackscan.domain.decoded_audio import AudioInfo, DecodedAudio, SegmentPlan, WholeTrack
+from trackscan.domain.errors import BadAudioError
 
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 192_000
@@ -29,42 +28,6 @@ MAX_DECODE_RATE = 48_000
 # (container durations are estimates for some formats).
 TRUNCATION_TOLERANCE = 0.9
 TRUNCATION_SLACK_S = 0.5
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    """What the header of an audio file says, before anything is decoded."""
-
-    duration_s: float
-    sample_rate: int
-    channels: int
-    codec: str
-
-
-@dataclass(frozen=True)
-class DecodedAudio:
-    """Planar float32 samples of one decoded time range, with their sample rate."""
-
-    samples: npt.NDArray[np.float32]  # [channels, n], channels <= 2
-    sample_rate: int
-
-    @property
-    def duration_s(self) -> float:
-        """How long the decoded audio lasts."""
-        frames: int = self.samples.shape[1]
-        return frames / self.sample_rate
-
-
-# (start_s, duration_s) of each range to decode, from the track's duration; None: decode nothing.
-SegmentPlan = Callable[[float], "list[tuple[float, float]] | None"]
-
-
-@dataclass(frozen=True)
-class WholeTrack:
-    """A source read once: its header, and its planned ranges decoded (None when none were)."""
-
-    info: AudioInfo
-    segments: list[DecodedAudio] | None
 
 
 def probe(reader: BinaryIO, max_duration_s: float) -> AudioInfo:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from trackscan.errors import BadAudioError
+from trackscan.domain.errors import BadAudioError
 
 OGG_CAPTURE = b"OggS"
 OGG_HEADER_BYTES = 27

@@ -20,7 +20,7 @@ import numpy as np
 
 from trackscan.audio.front_end import SAMPLE_RATE
 from trackscan.audio.spectrum import power_spectrogram
-from trackscan.key_names import key_name
+from trackscan.domain.key_names import key_name
 
 CHROMA_FFT = 4096  # 3.9 Hz bins at 16 kHz: fine enough to separate low semitones
 BINS_PER_SEMITONE = 3

@@ -6,14 +6,14 @@ import time
 
 import click
 
-from trackscan import backfill as backfiller
-from trackscan.config import Config
 from trackscan.costs import lanes
 from trackscan.costs.model import load_inputs
-from trackscan.messages import UploadReceived
+from trackscan.domain.config import Config
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.results import ModelInfo
+from trackscan.pipeline import backfill as backfiller
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.steps import CLOUD_RUN_LANE, LANES
-from trackscan.tracks import ModelInfo
 
 
 @click.command()
@@ -60,12 +60,12 @@ def backfill(dry_run: bool, limit: int, rate: float, cloud: bool, lane: str) -> 
 
 def _deps(cloud: bool) -> Deps:
     if cloud:
-        from trackscan import cloud_runtime
         from trackscan.cli.cloud_access import require_cloud
+        from trackscan.runtimes import cloud_runtime
 
         require_cloud(("firestore", "pubsub", "storage"))
         return cloud_runtime.cloud_deps()
-    from trackscan.bootstrap import local_deps
+    from trackscan.runtimes.bootstrap import local_deps
 
     return local_deps(Config.from_env())
 
@@ -93,7 +93,7 @@ def _cost(audio_s: float, lane: str) -> str:
 
 
 def _run_locally(deps: Deps, model: ModelInfo, limit: int, rate: float) -> backfiller.Pass:
-    from trackscan.local_runner import LocalRunner
+    from trackscan.runtimes.local_runner import LocalRunner
 
     messages: list[UploadReceived] = []
     done = backfiller.backfill_pass(deps, model, limit, rate, messages.append, sleep=lambda _: None)

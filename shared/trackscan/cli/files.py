@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from trackscan.bootstrap import local_blob_store
-from trackscan.file_uris import uri_of
-from trackscan.messages import UploadReceived
+from trackscan.domain.file_uris import uri_of
+from trackscan.domain.messages import UploadReceived
+from trackscan.runtimes.bootstrap import local_blob_store
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".aif", ".aiff"}
 

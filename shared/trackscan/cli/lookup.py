@@ -9,10 +9,11 @@ import click
 
 from trackscan.cli.files import upload_event
 from trackscan.cli.output import shown_label
-from trackscan.display import shown, unshown
-from trackscan.messages import split_pinned_uri
-from trackscan.ports import TrackStore
-from trackscan.tracks import TrackRecord, track_id_for
+from trackscan.domain.display import shown, unshown
+from trackscan.domain.messages import split_pinned_uri
+from trackscan.domain.ports import TrackStore
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackRecord
 
 TRACK_ID = re.compile(r"t[0-9a-f]{24}")
 SHOWN_MATCHES = 10
@@ -24,7 +25,7 @@ def find_track(store: TrackStore, query: str) -> TrackRecord:
     Raises:
         click.ClickException: no track matches, or a bare name matches several (they are listed).
     """
-    # A name as shown (escaped, trackscan.display) finds the track too: "a\\tb.wav" is "a<tab>b.wav".
+    # A name as shown (escaped, trackscan.domain.display) finds the track too: "a\\tb.wav" is "a<tab>b.wav".
     matches = _matches(store, query) or (_matches(store, unshown(query)) if unshown(query) != query else [])
     if not matches:
         raise click.ClickException(

@@ -9,18 +9,18 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from trackscan.bootstrap import track_store, work_blob_store
 from trackscan.cli.backfill_command import backfill
 from trackscan.cli.cloud_access import require_cloud
 from trackscan.cli.cost_command import cost
 from trackscan.cli.lookup import find_track
 from trackscan.cli.output import print_status
 from trackscan.cli.similar_command import similar
-from trackscan.config import Config
 from trackscan.dev.cli import dev
-from trackscan.explain import explanation
+from trackscan.domain.config import Config
+from trackscan.domain.explain import explanation
 from trackscan.pipeline.deps import predictions_prefix_under
 from trackscan.pipeline.steps import STEP_NAMES, step_named
+from trackscan.runtimes.bootstrap import track_store, work_blob_store
 
 
 @click.group()
@@ -110,7 +110,7 @@ def _segments_scored(config: Config, track_id: str, cloud: bool) -> int:
 )
 def worker(step: str, subscription: str | None, concurrency: int) -> None:
     """Run one step from a Pub/Sub pull subscription until SIGTERM (then drain and exit)."""
-    from trackscan import cloud_runtime, pull_worker
+    from trackscan.runtimes import cloud_runtime, pull_worker
 
     require_cloud(("firestore", "pubsub", "storage"))
     deps = cloud_runtime.cloud_deps()
@@ -149,9 +149,9 @@ def reconcile(older_than_s: float | None, limit: int | None, sweep_after_s: floa
     """
     from dataclasses import replace
 
-    from trackscan import cloud_runtime
-    from trackscan import reconcile as reconciler
-    from trackscan.inventory import sweep
+    from trackscan.pipeline import reconcile as reconciler
+    from trackscan.pipeline.inventory import sweep
+    from trackscan.runtimes import cloud_runtime
 
     require_cloud(("firestore", "pubsub", "storage"))
     deps = cloud_runtime.cloud_deps()

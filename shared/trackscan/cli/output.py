@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from trackscan.audio_features import audio_features
-from trackscan.display import object_name, shown
-from trackscan.explain import explanation
-from trackscan.file_uris import path_of
-from trackscan.tracks import TrackRecord
+from trackscan.domain.audio_features import audio_features
+from trackscan.domain.display import object_name, shown
+from trackscan.domain.explain import explanation
+from trackscan.domain.file_uris import path_of
+from trackscan.domain.tracks import TrackRecord
 
 
 def source_label(record: TrackRecord) -> str:
@@ -25,7 +25,7 @@ def source_label(record: TrackRecord) -> str:
 
 
 def shown_label(record: TrackRecord) -> str:
-    """source_label safe for a terminal: control and bidi characters escaped visibly (trackscan.display)."""
+    """source_label safe for a terminal: control and bidi characters escaped visibly (trackscan.domain.display)."""
     return shown(source_label(record))
 
 
@@ -112,7 +112,7 @@ def _row(record: TrackRecord) -> list[str | Text]:
 
 def print_status(console: Console, record: TrackRecord, segments_done: int | None = None) -> None:
     """The support view of one track: state, why it is there, segments, timeline and error."""
-    # Data goes out escaped (trackscan.display) and never as rich markup: a partner names its objects.
+    # Data goes out escaped (trackscan.domain.display) and never as rich markup: a partner names its objects.
     lines = [
         f"track    {record.track_id}",
         f"source   {shown_label(record)} (generation {shown(record.generation)})",

@@ -7,7 +7,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from trackscan.tracks import TrackRecord, TrackState
+from trackscan.domain.tracks import TrackRecord, TrackState
 
 
 class RunProgress:

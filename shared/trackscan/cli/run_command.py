@@ -13,13 +13,14 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 
-from trackscan import logs
 from trackscan.cli.files import AUDIO_SUFFIXES, FoundFiles, audio_files, upload_event
 from trackscan.cli.output import json_line, results_table
 from trackscan.cli.progress import RunProgress
-from trackscan.config import Config
-from trackscan.local_runner import LocalRunner
-from trackscan.tracks import TrackRecord, TrackState, track_id_for
+from trackscan.domain.config import Config
+from trackscan.domain.track_ids import track_id_for
+from trackscan.domain.tracks import TrackRecord, TrackState
+from trackscan.runtimes import logs
+from trackscan.runtimes.local_runner import LocalRunner
 
 # Exit codes of `trackscan run` (README, "The CLI"). 2 is click's own code for a usage error.
 EXIT_ALL_DONE = 0

@@ -8,13 +8,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from trackscan.bootstrap import track_store
 from trackscan.cli.cloud_access import require_cloud
 from trackscan.cli.lookup import find_track
 from trackscan.cli.output import file_cell, shown_label, source_label
-from trackscan.config import Config
-from trackscan.ports import TrackStore
-from trackscan.similarity import DEFAULT_LIMIT, MAX_LIMIT, Neighbour, similar_tracks
+from trackscan.domain.config import Config
+from trackscan.domain.ports import TrackStore
+from trackscan.domain.similarity import DEFAULT_LIMIT, MAX_LIMIT, Neighbour
+from trackscan.pipeline.similar import similar_tracks
+from trackscan.runtimes.bootstrap import track_store
 
 
 @click.command()

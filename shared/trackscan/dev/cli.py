@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from trackscan.cli.cloud_access import require_cloud
-from trackscan.config import Config
 from trackscan.dev import processes
 from trackscan.dev.drills import DrillError, start_component, stop_component
 from trackscan.dev.layout import DEV_PARTNER, DevPorts
@@ -26,6 +25,7 @@ from trackscan.dev.stack import (
     recorded_env,
     stop_recorded,
 )
+from trackscan.domain.config import Config
 from trackscan.pipeline.steps import CLOUD_RUN_LANE, INGEST, LANES, WORKERS_LANE, step_named
 
 FUNCTIONS_SOURCE = REPO_ROOT / "functions" / "main.py"
@@ -155,7 +155,7 @@ def _summary(stack: DevStack, env_file: Path) -> str:
             f"{DEV_PARTNER}/ and fake GCS announces it on {step_named(INGEST).topic(stack.config.topic_prefix)}):",
             f"  {trackscan} dev upload song.ogg",
             "or, with any GCS client once the variables are loaded (this one prints the track id too):",
-            f'  {python} -c "import os, sys; import google.cloud.storage as gcs; from trackscan.tracks import '
+            f'  {python} -c "import os, sys; import google.cloud.storage as gcs; from trackscan.domain.tracks import '
             "track_id_for; b = gcs.Client().bucket(os.environ['TRACKSCAN_INGEST_BUCKET']).blob("
             "os.environ['TRACKSCAN_DEV_PARTNER'] + '/' + os.path.basename(sys.argv[1])); "
             "b.upload_from_filename(sys.argv[1]); print(track_id_for(f'gs://{b.bucket.name}/{b.name}', "
@@ -216,7 +216,7 @@ def upload(path: Path) -> None:
     require_cloud(("storage",))
     import google.cloud.storage as storage
 
-    from trackscan.tracks import track_id_for
+    from trackscan.domain.track_ids import track_id_for
 
     bucket_name = env["TRACKSCAN_INGEST_BUCKET"]
     blob = storage.Client().bucket(bucket_name).blob(f"{env['TRACKSCAN_DEV_PARTNER']}/{path.name}")

@@ -12,11 +12,11 @@ import os
 import time
 from pathlib import Path
 
-from trackscan.config import Config
 from trackscan.dev import processes, services
 from trackscan.dev.layout import DevPorts, subscriptions
 from trackscan.dev.provision import provision
 from trackscan.dev.stack import REPO_ROOT
+from trackscan.domain.config import Config
 
 REPROVISIONED = {"pubsub", "storage"}  # in-memory servers whose resources the stack created
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from trackscan.config import Config
+from trackscan.domain.config import Config
 from trackscan.pipeline.steps import CLOUD_RUN_LANE, STEPS, WORKERS_LANE, step_named
 
 HOST = "127.0.0.1"

@@ -11,7 +11,6 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
 
-from trackscan.config import Config
 from trackscan.dev.layout import (
     ACK_DEADLINE_S,
     MAX_BACKOFF_S,
@@ -20,6 +19,7 @@ from trackscan.dev.layout import (
     PushSubscription,
     all_topics,
 )
+from trackscan.domain.config import Config
 
 
 @contextlib.contextmanager

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trackscan.config import Config
 from trackscan.dev.layout import HOST, WORKER_LANE_ENV, DevPorts, FunctionSpec
+from trackscan.domain.config import Config
 from trackscan.pipeline.steps import INGEST, step_named
 
 # gcloud otherwise tries to phone home for update checks and usage metrics (no network here).

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from trackscan.config import Config
 from trackscan.dev import processes, services
 from trackscan.dev.layout import DEV_PARTNER, FUNCTIONS, NAME_PREFIX, DevPorts, stack_env, subscriptions
 from trackscan.dev.provision import provision
 from trackscan.dev.services import DevStackUnavailable, Service
+from trackscan.domain.config import Config
 from trackscan.pipeline.steps import CLOUD_RUN_LANE, INGEST, WORKERS_LANE
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

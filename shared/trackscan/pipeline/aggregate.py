@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from trackscan.audio.descriptors import combine
-from trackscan.labels import MSD_TAGS, MTT_TAGS
+from trackscan.domain.labels import MSD_TAGS, MTT_TAGS
+from trackscan.domain.results import TrackResult
 from trackscan.pipeline.blob_codec import SegmentFeatures, SegmentPredictions
-from trackscan.tracks import TrackResult
 
 TOP_TAGS = 5
 

@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from trackscan.audio.descriptors import SegmentDescriptors
-from trackscan.ports import Predictions
-from trackscan.tracks import ModelInfo
+from trackscan.domain.ports import Predictions
+from trackscan.domain.results import ModelInfo
 
 
 @dataclass(frozen=True)

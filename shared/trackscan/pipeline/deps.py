@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
-from trackscan.config import Config
-from trackscan.ports import (
+from trackscan.domain.config import Config
+from trackscan.domain.ports import (
     AudioDecoder,
     BlobStore,
     PassCursors,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from trackscan.audio.decode import DecodedAudio
 from trackscan.audio.descriptors import segment_descriptors
 from trackscan.audio.front_end import patches_from_audio, to_model_rate
-from trackscan.messages import FeaturesReady, SegmentPlanned
+from trackscan.domain.decoded_audio import DecodedAudio
+from trackscan.domain.messages import FeaturesReady, SegmentPlanned
 from trackscan.pipeline.blob_codec import SegmentFeatures, encode_features
 from trackscan.pipeline.deps import Deps, features_uri
 from trackscan.pipeline.state import is_finished

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from trackscan import failpoints
-from trackscan.backfill import supersede_original
-from trackscan.errors import RetryableError
-from trackscan.messages import TrackInferred
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.messages import TrackInferred
+from trackscan.domain.results import ModelInfo
+from trackscan.domain.tracks import TrackRecord, TrackState
+from trackscan.domain.transitions import Transition
+from trackscan.pipeline import failpoints
 from trackscan.pipeline.aggregate import track_result
+from trackscan.pipeline.backfill import supersede_original
 from trackscan.pipeline.blob_codec import SegmentFeatures, SegmentPredictions, decode_features, decode_predictions
 from trackscan.pipeline.deps import Deps, features_uri, predictions_uri, track_prefix
+from trackscan.pipeline.reconcile import replay
 from trackscan.pipeline.state import get_record, read_blob
 from trackscan.pipeline.steps import FINALIZE as STEP
-from trackscan.reconcile import replay
-from trackscan.tracks import ModelInfo, TrackRecord, TrackState, Transition
 
 
 def handle(message: TrackInferred, deps: Deps) -> None:
@@ -51,7 +53,7 @@ def _scoring_model(models: list[ModelInfo]) -> ModelInfo:
     """The model that scored every segment.
 
     A run resumed under another variant of the same weights (bf16 after fp32) agrees within the
-    gate of trackscan.model_gate: the record names both.
+    gate of trackscan.pipeline.model_gate: the record names both.
     """
     weights = {(m.name, m.sha256) for m in models}
     if len(weights) != 1:

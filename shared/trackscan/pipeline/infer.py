@@ -9,15 +9,16 @@ import logging
 
 import numpy as np
 
-from trackscan import failpoints
-from trackscan.messages import FeaturesReady, TrackInferred
+from trackscan.domain.messages import FeaturesReady, TrackInferred
+from trackscan.domain.ports import Predictions, Tagger
+from trackscan.domain.tracks import TrackState
+from trackscan.domain.transitions import Transition
+from trackscan.pipeline import failpoints
 from trackscan.pipeline.blob_codec import SegmentPredictions, decode_features, encode_predictions
 from trackscan.pipeline.deps import Deps, predictions_prefix, predictions_uri
+from trackscan.pipeline.reconcile import replay
 from trackscan.pipeline.state import get_record, read_blob
 from trackscan.pipeline.steps import INFER as STEP
-from trackscan.ports import Predictions, Tagger
-from trackscan.reconcile import replay
-from trackscan.tracks import TrackState, Transition
 
 log = logging.getLogger(__name__)
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from trackscan import failpoints
-from trackscan.backfill import rerun_record
-from trackscan.errors import BadAudioError
-from trackscan.messages import SegmentPlanned, UploadReceived, pinned_uri
+from trackscan.domain.errors import BadAudioError
+from trackscan.domain.messages import SegmentPlanned, UploadReceived, pinned_uri
+from trackscan.domain.tracks import TrackRecord, TrackState, new_record
+from trackscan.domain.transitions import Transition
+from trackscan.pipeline import failpoints
+from trackscan.pipeline.backfill import rerun_record
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.reuse import serve_previous_result
 from trackscan.pipeline.segment_plan import plan_segments
 from trackscan.pipeline.steps import INGEST as STEP
 from trackscan.pipeline.whole_track import read_whole, tag_whole_track
-from trackscan.tracks import TrackRecord, TrackState, Transition, new_record
 
 log = logging.getLogger(__name__)
 

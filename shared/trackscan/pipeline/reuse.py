@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 
-from trackscan.backfill import supersede_original
+from trackscan.domain.results import ReusedResult
+from trackscan.domain.tracks import TrackRecord, TrackState, utc_now
+from trackscan.domain.transitions import Transition
+from trackscan.pipeline.backfill import supersede_original
 from trackscan.pipeline.deps import Deps
-from trackscan.tracks import ReusedResult, TrackRecord, TrackState, Transition, utc_now
 
 log = logging.getLogger(__name__)
 # Earlier DONE tracks with the same bytes read per lookup: a popular file may have been uploaded

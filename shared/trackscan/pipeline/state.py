@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from trackscan.errors import BadMessageError
+from trackscan.domain.errors import BadMessageError
+from trackscan.domain.tracks import TrackRecord
 from trackscan.pipeline.deps import Deps, predictions_prefix
-from trackscan.tracks import TrackRecord
 
 
 def is_finished(deps: Deps, track_id: str) -> bool:

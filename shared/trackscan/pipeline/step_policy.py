@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import time
 
-from trackscan.errors import PermanentError
-from trackscan.messages import Message
+from trackscan.domain.errors import PermanentError
+from trackscan.domain.messages import Message
+from trackscan.domain.tracks import ErrorInfo, FailedAttempt, TrackState, utc_now
+from trackscan.domain.transitions import Transition
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.steps import step_for, track_id_of
-from trackscan.tracks import ErrorInfo, FailedAttempt, TrackState, Transition, utc_now
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trackscan.messages import FeaturesReady, Message, SegmentPlanned, TrackInferred, UploadReceived
-from trackscan.tracks import rerun_track_id, track_id_for
+from trackscan.domain.messages import FeaturesReady, Message, SegmentPlanned, TrackInferred, UploadReceived
+from trackscan.domain.track_ids import rerun_track_id, track_id_for
 
 if TYPE_CHECKING:
     from trackscan.pipeline.deps import Deps

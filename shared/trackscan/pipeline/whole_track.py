@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import functools
 
-from trackscan import failpoints
-from trackscan.audio.decode import DecodedAudio, WholeTrack
-from trackscan.messages import UploadReceived
+from trackscan.domain.decoded_audio import DecodedAudio, WholeTrack
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.tracks import TrackRecord, TrackState
+from trackscan.domain.transitions import Transition
+from trackscan.pipeline import failpoints
 from trackscan.pipeline.blob_codec import SegmentPredictions
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.features import features_of
@@ -21,7 +23,6 @@ from trackscan.pipeline.finalize import commit_result
 from trackscan.pipeline.infer import predict_in_batches
 from trackscan.pipeline.segment_plan import plan_whole_track
 from trackscan.pipeline.steps import INGEST as STEP
-from trackscan.tracks import TrackRecord, TrackState, Transition
 
 # A larger file goes through the segment chain: one unit reads it all, and the cloud's blob store
 # reads an object whole in one call only up to 64 MiB (GcsBlobStore), ranges past it.

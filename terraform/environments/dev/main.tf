@@ -50,7 +50,7 @@ locals {
 
   partner_members = { for member in distinct(flatten(values(var.partners))) : member => member }
 
-  # Every cloud-scope setting of trackscan.config (shared/trackscan/config.py), set on every
+  # Every cloud-scope setting of trackscan.domain.config (shared/trackscan/domain/config.py), set on every
   # service so that none silently runs on a local default. tests/infra checks this list
   # against the config, so a new setting fails CI until it is added here.
   # What each lane deploys by default, as `trackscan cost` prices it (shared/trackscan/costs/
@@ -98,18 +98,18 @@ locals {
     TRACKSCAN_MAX_FILE_BYTES      = tostring(var.max_file_bytes)
     TRACKSCAN_INFER_BATCH_PATCHES = tostring(var.infer_batch_patches)
     TRACKSCAN_INFER_TIMEOUT_S     = tostring(var.infer_timeout_s)
-    # The decoder sandbox's limits: the defaults of shared/trackscan/config.py, which explains them.
+    # The decoder sandbox's limits: the defaults of shared/trackscan/domain/config.py, which explains them.
     TRACKSCAN_DECODE_TIMEOUT_S    = "6"
     TRACKSCAN_DECODE_MEMORY_BYTES = tostring(1536 * 1024 * 1024)
     TRACKSCAN_LOG_LEVEL           = var.log_level
     TRACKSCAN_RECONCILE_AFTER_S   = tostring(var.reconcile_after_s)
     TRACKSCAN_RECONCILE_BATCH     = tostring(var.reconcile_batch)
-    # The inventory sweep run by each reconcile pass: the defaults of shared/trackscan/config.py.
+    # The inventory sweep run by each reconcile pass: the defaults of shared/trackscan/domain/config.py.
     TRACKSCAN_SWEEP_AFTER_S  = "600"
     TRACKSCAN_SWEEP_PAGE     = "1000"
     TRACKSCAN_SWEEP_BUDGET_S = "3"
 
-    # Failed sign-ins per source address or key prefix before 429: the defaults of shared/trackscan/config.py.
+    # Failed sign-ins per source address or key prefix before 429: the defaults of shared/trackscan/domain/config.py.
     TRACKSCAN_AUTH_MAX_FAILURES     = "10"
     TRACKSCAN_AUTH_FAILURE_WINDOW_S = "300"
   }

@@ -31,7 +31,7 @@ variable "image" {
 
 variable "env" {
   type        = map(string)
-  description = "Environment variables of the container (the cloud-scope settings of trackscan.config)."
+  description = "Environment variables of the container (the cloud-scope settings of trackscan.domain.config)."
   default     = {}
 }
 

@@ -55,7 +55,7 @@ resource "google_firestore_index" "tracks" {
 }
 
 # Similarity search (FirestoreTrackStore.nearest): find_nearest over one partner's tracks,
-# cosine distance on the search vector each DONE track carries (trackscan.similarity). A flat
+# cosine distance on the search vector each DONE track carries (trackscan.domain.similarity). A flat
 # index is exact KNN over the partner's vectors, the only kind Firestore offers.
 resource "google_firestore_index" "search_vector" {
   project     = var.project_id

@@ -59,7 +59,7 @@ resource "google_logging_metric" "tracks_failed" {
   }
 }
 
-# Events refused at the door (trackscan.rejections logs "rejected event"): another bucket, no
+# Events refused at the door (trackscan.pipeline.deliveries logs "rejected event"): another bucket, no
 # partner prefix, an unknown partner, a malformed message. Not labelled by reason: free text.
 resource "google_logging_metric" "events_rejected" {
   project     = var.project_id

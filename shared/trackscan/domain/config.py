@@ -40,9 +40,9 @@ def _parse(config_field: Field[Any], raw: str) -> Any:
 
 
 def _default_model_path() -> str:
-    # An editable install lives in <repo>/shared/trackscan: find the model from there, so the
-    # CLI works from any working directory.
-    repo_root = Path(__file__).resolve().parents[2]
+    # An editable install lives in <repo>/shared/trackscan (this file in its domain/): find the model
+    # from there, so the CLI works from any working directory.
+    repo_root = Path(__file__).resolve().parents[3]
     return str(repo_root / MODEL_RELATIVE_PATH)
 
 
@@ -135,7 +135,7 @@ class Config:
     # Most stalled tracks one reconcile pass replays. Each replay waits for a GCS stat and a
     # Pub/Sub publish (tens of ms each), so 100 keeps a pass under the 10 s step budget.
     reconcile_batch: int = _env("TRACKSCAN_RECONCILE_BATCH", "cloud", 100)
-    # Inventory sweep (trackscan.inventory), run with each reconcile pass. An object younger than
+    # Inventory sweep (trackscan.pipeline.inventory), run with each reconcile pass. An object younger than
     # sweep_after_s may still have its notification on the way: notifications normally take seconds.
     sweep_after_s: float = _env("TRACKSCAN_SWEEP_AFTER_S", "cloud", 600.0)
     # Objects per listing call (GCS's maximum is 1000) and seconds of listing per pass, so the

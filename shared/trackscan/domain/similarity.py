@@ -1,4 +1,4 @@
-"""Similarity search: the vector a DONE track is searched by, and its nearest neighbours.
+"""Similarity search: the vector a DONE track is searched by, and a neighbour found by it.
 
 The vector is computed once, when a result is committed, by the track store (a Firestore vector
 field in the cloud, a row of the local index in SQLite), so both stores search the same numbers
@@ -9,14 +9,11 @@ BENCHMARKS.md ("Similarity").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from trackscan.tracks import TrackRecord, TrackResult, TrackState
-
-if TYPE_CHECKING:
-    from trackscan.ports import SearchIndex
+from trackscan.domain.results import TrackResult
+from trackscan.domain.tracks import TrackRecord, TrackState
 
 SEARCH_DIMENSIONS = 200  # musicnn's embedding; the Firestore vector index is declared with this size
 DEFAULT_LIMIT = 10
@@ -55,18 +52,3 @@ def record_vector(record: TrackRecord) -> list[float] | None:
     if record.state is not TrackState.DONE or record.result is None:
         return None
     return search_vector(record.result)
-
-
-def similar_tracks(index: SearchIndex, record: TrackRecord, limit: int = DEFAULT_LIMIT) -> list[Neighbour]:
-    """The partner's DONE tracks closest to the record's, closest first, the record itself left out.
-
-    Only tracks of the record's own partner are searched: a partner never sees another's tracks.
-
-    Raises:
-        ValueError: the record is not DONE, so it has no search vector yet.
-    """
-    vector = record_vector(record)
-    if vector is None:
-        raise ValueError(f"track {record.track_id} is {record.state.value}: only DONE tracks can be searched by")
-    found = index.nearest(record.partner, vector, limit + 1)
-    return [n for n in found if n.record.track_id != record.track_id][:limit]

@@ -16,7 +16,7 @@ import os
 import time
 from collections import Counter
 
-from trackscan.errors import RetryableError
+from trackscan.domain.errors import RetryableError
 
 ENV = "TRACKSCAN_FAILPOINTS"
 _hits: Counter[str] = Counter()

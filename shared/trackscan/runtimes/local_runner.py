@@ -24,15 +24,15 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from trackscan.audio.warmup import warm_up
-from trackscan.bootstrap import local_deps
-from trackscan.child_processes import end_with_parent, leave_interrupts_to_parent
-from trackscan.config import Config
-from trackscan.messages import Message
+from trackscan.domain.config import Config
+from trackscan.domain.messages import Message
+from trackscan.domain.ports import QueuedPublisher
+from trackscan.domain.tracks import TrackRecord
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import handle_dead_letter, run_step
 from trackscan.pipeline.steps import STEPS, track_id_of
-from trackscan.ports import QueuedPublisher
-from trackscan.tracks import TrackRecord
+from trackscan.runtimes.bootstrap import local_deps
+from trackscan.runtimes.child_processes import end_with_parent, leave_interrupts_to_parent
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5

@@ -6,19 +6,17 @@ Each has a local adapter (the embedded default) and a cloud adapter; only bootst
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, runtime_checkable
 
 import numpy as np
 
-from trackscan.messages import Message
-from trackscan.tracks import FailedAttempt, ModelInfo, TrackRecord, TrackState, Transition
-
-if TYPE_CHECKING:
-    from trackscan.audio.decode import AudioInfo, DecodedAudio, SegmentPlan, WholeTrack
-    from trackscan.rejections import (
-        RejectedEvent,  # only for annotations: importing PyAV here would slow every entrypoint
-    )
-    from trackscan.similarity import Neighbour
+from trackscan.domain.decoded_audio import AudioInfo, DecodedAudio, SegmentPlan, WholeTrack
+from trackscan.domain.messages import Message
+from trackscan.domain.rejections import RejectedEvent
+from trackscan.domain.results import ModelInfo
+from trackscan.domain.similarity import Neighbour
+from trackscan.domain.tracks import FailedAttempt, TrackRecord, TrackState
+from trackscan.domain.transitions import Transition
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from trackscan.deliveries import Delivery, message_of
-from trackscan.errors import PermanentError
+from trackscan.domain.errors import PermanentError
+from trackscan.pipeline.deliveries import Delivery, keep_rejected, message_of
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import run_step
-from trackscan.rejections import keep_rejected
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1.subscriber.message import Message as PulledMessage

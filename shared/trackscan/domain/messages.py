@@ -25,7 +25,7 @@ class UploadReceived:
     size_bytes: int
     partner: str = "local"
     force: bool = False  # redo a finished track from scratch
-    backfill_model: str = ""  # a backfill re-run by the model with this sha256 (trackscan.backfill)
+    backfill_model: str = ""  # a backfill re-run by the model with this sha256 (trackscan.pipeline.backfill)
 
 
 @dataclass(frozen=True)

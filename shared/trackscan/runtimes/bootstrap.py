@@ -15,11 +15,11 @@ from trackscan.adapters.local_queue import CollectingPublisher
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.adapters.openvino_tagger import OpenVinoTagger
 from trackscan.adapters.sqlite_store import SqliteTrackStore
-from trackscan.config import Config
-from trackscan.file_uris import uri_of
-from trackscan.messages import split_pinned_uri
+from trackscan.domain.config import Config
+from trackscan.domain.file_uris import uri_of
+from trackscan.domain.messages import split_pinned_uri
+from trackscan.domain.ports import BlobStore, Tagger, TrackStore
 from trackscan.pipeline.deps import Deps, store_ports
-from trackscan.ports import BlobStore, Tagger, TrackStore
 
 # TRACKSCAN_MODEL_VARIANT's values: the in-process runtime and its precision.
 MODEL_VARIANTS = ("auto", "openvino-bf16", "openvino-fp32", "onnxruntime-fp32")

@@ -12,16 +12,15 @@ import functools
 import logging
 from typing import Any
 
-from trackscan import logs
-from trackscan.config import Config
-from trackscan.deliveries import Delivery, delivery_from_push, message_of
-from trackscan.errors import BadMessageError, PermanentError
-from trackscan.messages import Message
+from trackscan.domain.config import Config
+from trackscan.domain.errors import BadMessageError, PermanentError
+from trackscan.domain.messages import Message
+from trackscan.domain.ports import NotificationConfigs, UploadSessions
+from trackscan.pipeline.deliveries import Delivery, delivery_from_push, keep_rejected, message_of
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import handle_dead_letter, run_step
 from trackscan.pipeline.steps import INGEST, STEP_NAMES, step_for, step_named, topic_name
-from trackscan.ports import NotificationConfigs, UploadSessions
-from trackscan.rejections import keep_rejected
+from trackscan.runtimes import logs
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 @functools.cache
 def cloud_deps() -> Deps:
     """The instance's ports, built on first use and reused by every request."""
-    from trackscan.bootstrap import cloud_deps as build
+    from trackscan.runtimes.bootstrap import cloud_deps as build
 
     config = Config.from_env()
     logs.configure(config.log_level)
@@ -90,9 +89,9 @@ def handle_dead_letter_push(event_data: Any) -> None:
 
 
 def reconcile_pass() -> dict[str, int]:
-    """One scheduled reconcile pass (see trackscan.reconcile); what it did, for the caller's log."""
-    from trackscan.inventory import sweep
-    from trackscan.reconcile import reconcile
+    """One scheduled reconcile pass (see trackscan.pipeline.reconcile); what it did, for the caller's log."""
+    from trackscan.pipeline.inventory import sweep
+    from trackscan.pipeline.reconcile import reconcile
 
     deps = cloud_deps()
     done = reconcile(deps, deps.config.reconcile_after_s)

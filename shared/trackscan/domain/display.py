@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from trackscan.file_uris import path_of
+from trackscan.domain.file_uris import path_of
 
 # Bidirectional formatting characters (Unicode's Bidi_Control property).
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

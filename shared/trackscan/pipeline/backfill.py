@@ -17,11 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from trackscan.messages import UploadReceived
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.ports import TrackQueries
+from trackscan.domain.results import ModelInfo, TrackResult
+from trackscan.domain.track_ids import rerun_track_id
+from trackscan.domain.tracks import TrackRecord, TrackState
+from trackscan.domain.transitions import Transition
 from trackscan.pipeline.deps import Deps
-from trackscan.ports import TrackQueries
-from trackscan.reconcile import upload_of
-from trackscan.tracks import ModelInfo, TrackRecord, TrackResult, TrackState, Transition, rerun_track_id
+from trackscan.pipeline.reconcile import upload_of
 
 log = logging.getLogger(__name__)
 STEP = "backfill"

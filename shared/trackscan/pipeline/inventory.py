@@ -23,10 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from trackscan.messages import UploadReceived
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.ports import ListedObject
+from trackscan.domain.track_ids import track_id_for
 from trackscan.pipeline.deps import Deps
-from trackscan.ports import ListedObject
-from trackscan.tracks import track_id_for
 
 log = logging.getLogger(__name__)
 SWEEP_CURSOR = "inventory-sweep"

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trackscan.key_names import parse_key
-from trackscan.tracks import TrackRecord, TrackResult
+from trackscan.domain.key_names import parse_key
+from trackscan.domain.results import TrackResult
+from trackscan.domain.tracks import TrackRecord
 
 ENERGETIC = ("fast", "loud", "drums", "beat", "beats", "techno", "metal", "hard rock", "punk")
 CALM = ("quiet", "soft", "slow", "ambient", "new age", "chillout")

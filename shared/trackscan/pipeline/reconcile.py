@@ -25,12 +25,13 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from trackscan.errors import RetryableError
-from trackscan.messages import UploadReceived
+from trackscan.domain.errors import RetryableError
+from trackscan.domain.messages import UploadReceived
+from trackscan.domain.ports import TrackQueries
+from trackscan.domain.tracks import ErrorInfo, TimelineEvent, TrackRecord, TrackState, utc_now
+from trackscan.domain.transitions import Transition
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.step_policy import record_failure
-from trackscan.ports import TrackQueries
-from trackscan.tracks import ErrorInfo, TimelineEvent, TrackRecord, TrackState, Transition, utc_now
 
 log = logging.getLogger(__name__)
 STEP = "reconcile"

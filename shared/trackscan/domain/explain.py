@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from trackscan.tracks import TrackRecord, TrackState
+from trackscan.domain.tracks import TrackRecord, TrackState
 
 
 def explanation(record: TrackRecord, now: datetime | None = None) -> str:

@@ -1,4 +1,4 @@
-"""Parses what the transports deliver into pipeline messages.
+"""Parses what the transports deliver into pipeline messages, and keeps what it refuses.
 
 A Pub/Sub push reaches a function as a CloudEvent whose data is {"message": {"data": base64,
 "attributes": {...}, "messageId": ...}, "subscription": ...}. The ingest topic carries either a
@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from trackscan.config import Config
-from trackscan.errors import BadMessageError, RejectedEventError
-from trackscan.messages import GENERATION, Message, UploadReceived, from_json
+from trackscan.domain.config import Config
+from trackscan.domain.errors import BadMessageError, RejectedEventError
+from trackscan.domain.messages import GENERATION, Message, UploadReceived, from_json
+from trackscan.domain.ports import RejectionLog
+from trackscan.domain.rejections import rejected_event
 
+log = logging.getLogger(__name__)
 FINALIZE = "OBJECT_FINALIZE"
 
 
@@ -134,3 +138,22 @@ def _json(data: bytes) -> dict[str, Any]:
     except ValueError as exc:
         raise BadMessageError(f"notification data is not JSON: {exc}") from exc
     return value if isinstance(value, dict) else {}
+
+
+def keep_rejected(log_to: RejectionLog, reason: str, data: bytes, attributes: dict[str, str], message_id: str) -> None:
+    """Logs the refused event at ERROR and records it; a store failure only loses the record."""
+    event = rejected_event(reason, data, attributes, message_id)
+    log.error(
+        "rejected event",
+        extra={
+            "reason": reason,
+            "subject": event.subject,
+            "message_id": message_id,
+            "event_id": event.event_id,
+            "track_id": attributes.get("track_id"),
+        },
+    )
+    try:
+        log_to.record_rejected(event)
+    except Exception:  # noqa: BLE001 - the event is acknowledged either way; the log line stays
+        log.warning("could not record the rejected event", extra={"event_id": event.event_id})

@@ -15,11 +15,11 @@ import numpy as np
 
 from trackscan.audio.decode import decode_segment, probe
 from trackscan.audio.front_end import patches_from_audio, to_model_rate
-from trackscan.labels import MSD_TAGS, MTT_TAGS
+from trackscan.domain.labels import MSD_TAGS, MTT_TAGS
+from trackscan.domain.ports import Predictions, Tagger
 from trackscan.pipeline.aggregate import top_tags
 from trackscan.pipeline.infer import predict_in_batches
 from trackscan.pipeline.segment_plan import plan_segments
-from trackscan.ports import Predictions, Tagger
 
 MIN_SAME_TOP_SHARE = 0.95
 MIN_EMBEDDING_COSINE = 0.99
