@@ -87,8 +87,10 @@ lint: setup
 
 # The fast loop: lint, format, types, and the unit and offline infrastructure tests. No network, no servers;
 # checks whose tools `make test` installs (checkov, the provider schema) skip here and say why.
+# The tests run on every core (pytest-xdist); `make test` runs the whole suite in one process, since
+# its fault tests time real servers.
 check: lint
-	$(BIN)/python -m pytest -q -m "unit or infra" -p no:cacheprovider
+	$(BIN)/python -m pytest -q -n auto -m "unit or infra" -p no:cacheprovider
 
 test: setup triton-venv browser
 	PYTHON=$(PYTHON) tools/checkov/install.sh
