@@ -14,6 +14,8 @@ TESTS = Path(__file__).resolve().parent
 # Folder (or module) -> markers. A module's own marks (faults, e2e, integration) are kept beside.
 MARKS_BY_PLACE = {
     "unit": ("unit",),
+    # tests/contracts: each test runs on SQLite (marked unit) and on the Firestore emulator
+    # (marked emulator), by its fixture's parameters.
     "infra": ("infra",),
     "functions": ("emulator",),
     "integration": ("emulator",),

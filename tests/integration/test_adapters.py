@@ -1,11 +1,13 @@
-"""The cloud adapters against the dev stack's servers: fake-gcs-server, the Pub/Sub and Firestore
-emulators and the local Triton server. Each test works in a bucket, topics or a collection of
-its own, so the stack's running functions never see what these tests write."""
+"""The cloud adapters against the dev stack's servers: fake-gcs-server, the Pub/Sub emulator and
+the local Triton server (the track store's ports have their contract suites in tests/contracts).
+Each test works in a bucket or topics of its own, so the stack's running functions never see
+what these tests write."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
-import threading
+import hashlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +16,6 @@ import numpy as np
 import pytest
 
 from tests.audio_fixtures import music_like
-from trackscan.adapters.firestore_store import FirestoreTrackStore
 from trackscan.adapters.gcs_blobs import GcsBlobStore
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.adapters.pubsub_publisher import PubSubPublisher, topic_names
@@ -25,12 +26,8 @@ from trackscan.dev.layout import free_ports
 from trackscan.domain.config import Config
 from trackscan.domain.errors import RetryableError
 from trackscan.domain.messages import FeaturesReady, SegmentPlanned, TrackInferred, UploadReceived, from_json, to_json
-from trackscan.domain.results import TrackResult
-from trackscan.domain.tracks import ErrorInfo, TrackRecord, TrackState, new_record
-from trackscan.domain.transitions import Transition
 
 pytestmark = pytest.mark.integration
-RACERS = 8
 
 
 def _unique(prefix: str) -> str:
@@ -280,163 +277,23 @@ def test_pubsub_publish_lands_on_topic_of_its_kind_when_published(probe_config: 
         assert dict(pulled[0].attributes) == expected_attributes
 
 
-# --- FirestoreTrackStore on the Firestore emulator ---
+def test_gcs_content_hash_is_the_md5_of_the_bytes_when_uploaded(stack_env: dict[str, str], stack_config: Config):
+    from google.cloud import storage
 
+    from trackscan.adapters.gcs_blobs import GcsBlobStore
 
-@pytest.fixture
-def collection(stack_env: dict[str, str]) -> str:
-    return _unique("tracks-test")
-
-
-@pytest.fixture
-def tracks(collection: str, stack_config: Config) -> FirestoreTrackStore:
-    from google.cloud import firestore
-
-    return FirestoreTrackStore(firestore.Client(project=stack_config.project_id), collection)
-
-
-def _record(
-    name: str, partner: str = "p", generation: str = "1", updated_s: int = 0, state: TrackState = TrackState.RECEIVED
-) -> TrackRecord:
-    """A record with a chosen updated_at, so "newest first" has one right answer."""
-    stamp = f"2026-01-01T00:00:{updated_s:02d}.000+00:00"
-    record = new_record(f"gs://ingest/{partner}/{name}", generation, partner, "ingest")
-    return dataclasses.replace(record, state=state, created_at=stamp, updated_at=stamp)
-
-
-def _result() -> TrackResult:
-    return TrackResult(
-        tags={"mtt": {"guitar": 0.5}, "msd": {"rock": 0.25}},
-        top_tags=["guitar"],
-        tempo_bpm=120.0,
-        key="C major",
-        loudness_lufs=-14.0,
-        duration_s=60.0,
-        embedding=[0.5] * 200,
-    )
-
-
-def test_firestore_create_if_absent_returns_stored_record_when_created_twice(tracks: FirestoreTrackStore):
-    first = tracks.create_if_absent(_record("a.ogg", partner="p"))
-    tracks.apply(first.track_id, Transition(TrackState.EXTRACTING, "ingest", segments_total=3))
-    again = tracks.create_if_absent(dataclasses.replace(first, partner="someone-else"))
-    assert again.track_id == first.track_id
-    assert (again.partner, again.state, again.segments_total) == ("p", TrackState.EXTRACTING, 3)
-    assert tracks.get(first.track_id) == again
-
-
-def test_firestore_apply_moves_forward_only_when_transitions_repeat_or_go_back(tracks: FirestoreTrackStore):
-    record = tracks.create_if_absent(_record("a.ogg"))
-    assert tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, "ingest")) is not None
-    assert tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, "ingest", attempt=2)) is None
-    assert tracks.apply(record.track_id, Transition(TrackState.INFERRING, "infer")) is not None
-    assert tracks.apply(record.track_id, Transition(TrackState.EXTRACTING, "features")) is None
-    stored = tracks.get(record.track_id)
-    assert stored is not None and stored.state is TrackState.INFERRING
-    assert [e.state for e in stored.timeline] == ["RECEIVED", "EXTRACTING", "INFERRING"]
-    assert tracks.apply("t-unknown", Transition(TrackState.EXTRACTING, "ingest")) is None
-
-
-def test_firestore_apply_keeps_done_when_failed_arrives_after(tracks: FirestoreTrackStore):
-    record = tracks.create_if_absent(_record("a.ogg"))
-    done = tracks.apply(record.track_id, Transition(TrackState.DONE, "finalize", result=_result()))
-    assert done is not None
-    late = Transition(TrackState.FAILED, "dead-letter", error=ErrorInfo("RETRIES_EXHAUSTED", "late", "infer"))
-    assert tracks.apply(record.track_id, late) is None
-    stored = tracks.get(record.track_id)
-    assert stored is not None
-    assert (stored.state, stored.error, stored.result) == (TrackState.DONE, None, _result())
-    assert stored == done
-
-
-def test_firestore_query_pages_newest_first_when_filtered_by_partner_and_state(tracks: FirestoreTrackStore):
-    mine = [
-        tracks.create_if_absent(
-            _record(f"{i}.ogg", "p", updated_s=i, state=TrackState.EXTRACTING if i % 2 else TrackState.DONE)
-        )
-        for i in range(5)
-    ]
-    theirs = [
-        tracks.create_if_absent(_record(f"{i}.ogg", "q", updated_s=10 + i, state=TrackState.EXTRACTING))
-        for i in range(2)
-    ]
-    pages, after = [], None
-    while True:
-        page = tracks.query("p", None, limit=2, after=after)
-        pages.append([r.track_id for r in page])
-        if len(page) < 2:
-            break
-        after = page[-1].track_id
-    newest_first = [r.track_id for r in reversed(mine)]
-    assert [len(p) for p in pages] == [2, 2, 1]
-    assert sum(pages, []) == newest_first
-    decoding = tracks.query("p", TrackState.EXTRACTING, limit=10, after=None)
-    assert [r.track_id for r in decoding] == [mine[3].track_id, mine[1].track_id]
-    every_partner = tracks.query(None, TrackState.EXTRACTING, limit=10, after=None)
-    assert [r.track_id for r in every_partner] == [
-        theirs[1].track_id,
-        theirs[0].track_id,
-        mine[3].track_id,
-        mine[1].track_id,
-    ]
-    assert tracks.query("nobody", None, limit=10, after=None) == []
-
-
-def test_firestore_stalled_lists_one_state_oldest_first_up_to_the_cutoff(tracks: FirestoreTrackStore):
-    stamps = [40, 10, 30, 20, 50]
-    records = [tracks.create_if_absent(_record(f"{s}.ogg", updated_s=s, state=TrackState.EXTRACTING)) for s in stamps]
-    tracks.create_if_absent(_record("other-state.ogg", updated_s=5, state=TrackState.INFERRING))
-    by_stamp = dict(zip(stamps, records, strict=True))
-    cutoff = "2026-01-01T00:00:40.000+00:00"  # inclusive
-    stalled = tracks.stalled(TrackState.EXTRACTING, cutoff, limit=10)
-    assert [r.track_id for r in stalled] == [by_stamp[s].track_id for s in (10, 20, 30, 40)]
-    assert [r.track_id for r in tracks.stalled(TrackState.EXTRACTING, cutoff, limit=2)] == [
-        by_stamp[10].track_id,
-        by_stamp[20].track_id,
-    ]
-    assert tracks.stalled(TrackState.RECEIVED, cutoff, limit=10) == []
-
-
-def test_firestore_by_source_returns_newest_generation_first_when_source_overwritten(tracks: FirestoreTrackStore):
-    old = tracks.create_if_absent(_record("a.ogg", generation="1", updated_s=1))
-    new = tracks.create_if_absent(_record("a.ogg", generation="2", updated_s=2))
-    tracks.create_if_absent(_record("b.ogg", updated_s=3))
-    assert old.track_id != new.track_id
-    assert tracks.by_source(old.source_uri, 10) == [new, old]
-    assert tracks.by_source("gs://ingest/p/missing.ogg", 10) == []
-    assert tracks.by_name(old.source_name, 1) == [new]
-
-
-def test_firestore_apply_lets_exactly_one_thread_win_when_threads_race(collection: str, stack_config: Config):
-    from google.cloud import firestore
-
-    stores = [FirestoreTrackStore(firestore.Client(project=stack_config.project_id), collection) for _ in range(RACERS)]
-    record = stores[0].create_if_absent(_record("raced.ogg"))
-    barrier = threading.Barrier(RACERS)
-    outcomes: list[object] = [None] * RACERS
-
-    def race(index: int) -> None:
-        barrier.wait()
-        try:
-            outcomes[index] = stores[index].apply(
-                record.track_id, Transition(TrackState.EXTRACTING, "ingest", attempt=index + 1)
-            )
-        except Exception as exc:  # noqa: BLE001 - the test sorts every outcome below
-            outcomes[index] = exc
-
-    threads = [threading.Thread(target=race, args=(i,)) for i in range(RACERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    winners = [o for o in outcomes if isinstance(o, TrackRecord)]
-    unexpected = [o for o in outcomes if isinstance(o, Exception) and not isinstance(o, RetryableError)]
-    assert not unexpected
-    assert len(winners) == 1, outcomes
-    stored = stores[0].get(record.track_id)
-    assert stored is not None
-    assert [e.state for e in stored.timeline] == ["RECEIVED", "EXTRACTING"]
-    assert stored.timeline[-1].attempt == winners[0].timeline[-1].attempt
+    client = storage.Client(project=stack_config.project_id)
+    bucket = client.create_bucket(f"hash-test-{uuid.uuid4().hex[:10]}")
+    try:
+        blob = bucket.blob("acme/song.ogg")
+        blob.upload_from_string(b"OggS" + b"x" * 5000)
+        expected = hashlib.md5(b"OggS" + b"x" * 5000).hexdigest()
+        assert base64.b64decode(blob.md5_hash).hex() == expected
+        store = GcsBlobStore(client)
+        assert store.content_hash(f"gs://{bucket.name}/acme/song.ogg", str(blob.generation)) == f"md5:{expected}"
+        assert store.content_hash(f"gs://{bucket.name}/acme/missing.ogg") is None
+    finally:
+        bucket.delete(force=True)
 
 
 # --- TritonTagger on the local Triton server ---

@@ -133,3 +133,16 @@ def test_mypy_relaxes_exactly_the_outer_layer_when_configured():
     relaxed = [o["module"] for o in config["overrides"] if o.get("disallow_untyped_defs") is False]
     assert len(relaxed) == 1
     assert {name for name in relaxed[0] if name != "main"} == {f"trackscan.{layer}.*" for layer in OUTER_LAYERS}
+
+
+MAX_PORT_METHODS = 8
+
+
+def test_every_port_stays_small_when_counted():
+    # A port that grows with every feature becomes a god interface: split it by its callers.
+    tree = ast.parse((LIBRARY / "domain" / "ports.py").read_text())
+    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)]
+    ports = [node for node in classes if "Protocol" in map(ast.unparse, node.bases)]
+    methods = {port.name: sum(isinstance(item, ast.FunctionDef) for item in port.body) for port in ports}
+    assert "TrackRecords" in methods and "Tagger" in methods
+    assert {name: n for name, n in methods.items() if n > MAX_PORT_METHODS} == {}
