@@ -43,7 +43,7 @@ class Inputs:
     memory_gib: dict[str, float]
     gpu: str = "h100"  # which GPU node the gpu path prices
     bytes_per_patch: float = PATCH_BYTES  # the features blob format (float32 .npz today)
-    firestore_writes: int = 4  # create, DECODING, INFERRING, DONE
+    firestore_writes: int = 4  # create, EXTRACTING, INFERRING, DONE
     list_in_infer: bool = True  # infer lists the predictions to see whether the track is complete
 
     def __getattr__(self, name: str) -> float:
