@@ -48,22 +48,48 @@ def test_combine_gives_no_descriptors_when_audio_is_silent():
     assert track.true_peak_dbtp == -200.0
 
 
+def _noise(colour: str, seconds: float, seed: int = 0) -> np.ndarray:
+    """White noise, or noise with its highs rolled off (pink-like, brown-like), or sparse drops (rain)."""
+    rng = np.random.default_rng(seed)
+    white = rng.normal(0.0, 0.1, int(seconds * RATE))
+    if colour == "white":
+        return white.astype(np.float32)
+    if colour == "rain":
+        return (white * 0.1 + rng.normal(0.0, 0.4, white.size) * (rng.random(white.size) < 0.002)).astype(np.float32)
+    walk = np.cumsum(white)
+    width = {"pink": 10, "brown": 100}[colour]  # samples: the wider, the darker
+    low = walk - np.convolve(walk, np.ones(width) / width, mode="same")
+    return (0.2 * low / np.max(np.abs(low))).astype(np.float32)
+
+
 @pytest.mark.parametrize(
     ("audio", "why"),
     [
         (tone(1000.0, 30.0), "a steady 1 kHz tone"),
         (tone(440.0, 30.0), "a steady 440 Hz tone"),
         (chord([C, E, G], 30.0), "one sustained C major triad"),
+        (_noise("white", 30.0), "white noise"),
+        (_noise("white", 12.0, seed=3), "a short white noise"),
+        (_noise("pink", 30.0), "noise with its highs rolled off"),
+        (_noise("brown", 30.0), "darker noise still"),
+        (_noise("rain", 30.0), "sparse random drops on a noise floor"),
     ],
-    ids=["sine-1k", "sine-440", "sustained-chord"],
+    ids=["sine-1k", "sine-440", "sustained-chord", "white-noise", "short-white-noise", "pink", "brown", "rain"],
 )
-def test_combine_names_no_tempo_and_no_key_when_nothing_repeats_and_too_few_notes_sound(audio, why):
-    # Nothing repeats, and a tone or one chord fits several keys alike: no answer, not a guess. (White
-    # noise is not caught: its onsets repeat by chance as much as the least steady real track's.)
+def test_combine_names_no_tempo_and_no_key_when_nothing_repeats_or_nothing_is_pitched(audio, why):
+    # A tone or one chord fits several keys alike and nothing in it repeats; noise has no pitch,
+    # and its onsets repeat only by chance: no answer, not a guess.
     track = combine([_descriptors(audio)])
     assert (track.tempo_bpm, track.tempo_confidence, track.time_signature) == (None, None, None), why
     assert (track.key, track.key_confidence) == (None, None), why
     assert track.loudness_lufs is not None
+
+
+def test_combine_keeps_the_tempo_of_drums_alone_though_nothing_is_pitched():
+    drums = drum_pattern(TempoCase(124.0, "four-on-the-floor"), 30.0, sample_rate=RATE, mix=(1.0, 0.7, 0.2, 0.0))
+    track = combine([_descriptors(drums)])
+    assert track.key is None  # no pitch, no key
+    assert track.tempo_bpm == pytest.approx(124.0, rel=0.02)
 
 
 def test_segment_descriptors_survive_their_wire_form_when_written_to_npz_and_read():

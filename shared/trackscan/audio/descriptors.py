@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from trackscan.audio import loudness
-from trackscan.audio.key import estimate_key, pitch_class_energy
+from trackscan.audio.key import MAX_PITCH_SPREAD, estimate_key, pitch_class_energy, pitch_spread
 from trackscan.audio.spectrum import blas_on_one_thread
 from trackscan.audio.tempo import estimate_tempo, onset_autocorrelation
 
@@ -89,13 +89,18 @@ def segment_descriptors(samples: np.ndarray, sample_rate: int, mono_16k: np.ndar
 
 def combine(segments: list[SegmentDescriptors]) -> TrackDescriptors:
     """Track descriptors from the descriptors of all its segments, in order."""
+    duration_s = float(sum(s.duration_s for s in segments))
+    chroma = np.sum([s.chroma for s in segments], axis=0)
+    unpitched = pitch_spread(chroma, duration_s) > MAX_PITCH_SPREAD
     beat = estimate_tempo(
-        np.sum([s.onset_autocorrelation for s in segments], axis=0), np.sum([s.onset_pairs for s in segments], axis=0)
+        np.sum([s.onset_autocorrelation for s in segments], axis=0),
+        np.sum([s.onset_pairs for s in segments], axis=0),
+        unpitched,
     )
-    key = estimate_key(np.sum([s.chroma for s in segments], axis=0), np.sum([s.bass_chroma for s in segments], axis=0))
+    key = estimate_key(chroma, np.sum([s.bass_chroma for s in segments], axis=0), duration_s)
     level = loudness.measure(np.concatenate([s.loudness_power for s in segments]), max(s.true_peak for s in segments))
     return TrackDescriptors(
-        duration_s=float(sum(s.duration_s for s in segments)),
+        duration_s=duration_s,
         tempo_bpm=beat.bpm if beat else None,
         tempo_confidence=beat.confidence if beat else None,
         time_signature=beat.time_signature if beat else None,

@@ -43,9 +43,12 @@ HALVING_MIN_BPM = 120.0
 METRE_MARGIN = 0.002
 METRE_NOISE_FRAMES = 2.0
 # Below this confidence nothing repeats: no tempo is named. A steady tone scores 0.0, a sustained
-# chord 0.01; the least steady of the 73 real tracks 0.05 (an ambient piece). White noise of 30 s
-# scores 0.07, among the real tracks, so noise is not told from music here.
+# chord 0.01; the least steady of the 73 real tracks 0.05 (an ambient piece).
 MIN_CONFIDENCE = 0.03
+# Noise repeats by chance as much as that ambient piece (0.06-0.15 for white, pink and brown noise
+# or rain of 10 to 240 s), but it has no pitch: where nothing is pitched (key.MAX_PITCH_SPREAD) a
+# tempo must repeat clearly. Drums alone, unpitched too, score 0.57 or more.
+UNPITCHED_MIN_CONFIDENCE = 0.3
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,12 @@ def _onset_envelope(mono_16k: np.ndarray) -> np.ndarray:
     return np.asarray(np.maximum(flux - local_mean, 0.0), dtype=np.float64)
 
 
-def estimate_tempo(autocorrelation: np.ndarray, pairs: np.ndarray) -> Tempo | None:
-    """The tempo from the summed autocorrelation and pair counts of all segments."""
+def estimate_tempo(autocorrelation: np.ndarray, pairs: np.ndarray, unpitched: bool = False) -> Tempo | None:
+    """The tempo from the summed autocorrelation and pair counts of all segments.
+
+    ``unpitched``: nothing in the audio has a pitch (noise, or drums alone), so only a clearly
+    repeating pattern names a tempo (UNPITCHED_MIN_CONFIDENCE).
+    """
     acf = _normalised(autocorrelation, pairs)
     if acf is None:
         return None
@@ -96,7 +103,7 @@ def estimate_tempo(autocorrelation: np.ndarray, pairs: np.ndarray) -> Tempo | No
     # peak above the lowest point of the autocorrelation, where nothing repeats.
     floor = float(smooth.min())
     confidence = float(np.clip((_at(smooth, period) - floor) / (smooth[0] - floor), 0.0, 1.0))
-    if confidence < MIN_CONFIDENCE:
+    if confidence < (UNPITCHED_MIN_CONFIDENCE if unpitched else MIN_CONFIDENCE):
         return None
     return Tempo(round(bpm, 1), round(confidence, 3), _beats_per_bar(smooth, period, float(pairs[0])))
 
