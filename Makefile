@@ -78,7 +78,7 @@ run: setup
 	@paths="$(PATHS)"; [ -n "$$paths" ] || paths="$$(scripts/fetch_music.sh)/demo"; \
 	$(BIN)/trackscan run $$paths
 
-LINTED := shared functions inference tests benchmarks
+LINTED := shared functions inference tests benchmarks scripts
 
 lint: setup
 	$(BIN)/ruff check $(LINTED)

@@ -374,10 +374,13 @@ def test_firestore_indexes_cover_the_api_queries(modules: dict[str, TerraformDir
         tuple((field, order) for field, order in fields)
         for fields in modules["firestore"].locals()["composite_indexes"].values()
     }
+    # Every list ordered by updated_at reads `shard in [...]` (adapters/firestore_store.py).
+    shard, newest = ("shard", "ASCENDING"), ("updated_at", "DESCENDING")
     required = {
-        (("partner", "ASCENDING"), ("state", "ASCENDING"), ("updated_at", "DESCENDING")),
-        (("partner", "ASCENDING"), ("updated_at", "DESCENDING")),
-        (("partner", "ASCENDING"), ("created_at", "DESCENDING")),
+        (("partner", "ASCENDING"), ("state", "ASCENDING"), shard, newest),
+        (("partner", "ASCENDING"), shard, newest),
+        (shard, newest),
+        (("state", "ASCENDING"), shard, newest),
     }
     assert required <= indexes
     index = modules["firestore"].resources("google_firestore_index")["tracks"]
@@ -385,12 +388,13 @@ def test_firestore_indexes_cover_the_api_queries(modules: dict[str, TerraformDir
 
 
 def test_firestore_index_serves_the_reconcile_query(modules: dict[str, TerraformDir]) -> None:
-    # where state == X and updated_at <= cutoff, order by updated_at ascending (oldest first).
+    # where state == X and shard in [...] and updated_at <= cutoff, order by updated_at ascending.
     indexes = {
         tuple((field, order) for field, order in fields)
         for fields in modules["firestore"].locals()["composite_indexes"].values()
     }
-    assert (("state", "ASCENDING"), ("updated_at", "ASCENDING")) in indexes
+    assert (("state", "ASCENDING"), ("shard", "ASCENDING"), ("updated_at", "ASCENDING")) in indexes
+    assert all(("updated_at", "ASCENDING") not in fields or ("shard", "ASCENDING") in fields for fields in indexes)
 
 
 def test_reconcile_schedule_posts_to_the_reconcile_service_with_an_oidc_token(

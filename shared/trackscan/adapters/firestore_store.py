@@ -1,7 +1,10 @@
 """TrackStore on Firestore: collection `tracks`, one document per track, id = track id.
 
 Each document has a handful of writers at most (one per step transition), never a counter:
-Firestore sustains about one write per second per document.
+Firestore sustains about one write per second per document. Lists ordered by updated_at read
+INDEX_SHARDS ranges at once (``shard in [...]``, merged by Firestore): each document carries its
+shard, so the index entries a busy partner's or state's writes add at the newest end are spread
+over that many ranges, each under Firestore's 500 writes/s for ordered values (docs/capacity.md).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from trackscan.adapters.cloud_errors import transient_as_retryable
 from trackscan.domain.errors import RetryableError
 from trackscan.domain.rejections import RejectedEvent
 from trackscan.domain.similarity import Neighbour, record_vector
-from trackscan.domain.track_ids import RERUN_PREFIX
+from trackscan.domain.track_ids import INDEX_SHARDS, RERUN_PREFIX, index_shard
 from trackscan.domain.tracks import FailedAttempt, TrackRecord, TrackState
 from trackscan.domain.transitions import Transition
 
 SEARCH_VECTOR_FIELD = "search_vector"
 DISTANCE_FIELD = "_distance"  # set by find_nearest on each result, not stored
+SHARD_FIELD = "shard"
+EVERY_SHARD = firestore.FieldFilter(SHARD_FIELD, "in", list(range(INDEX_SHARDS)))
 
 
 class FirestoreTrackStore:
@@ -100,7 +105,7 @@ class FirestoreTrackStore:
 
     def query(self, partner: str | None, state: TrackState | None, limit: int, after: str | None) -> list[TrackRecord]:
         """Records newest first, filtered by partner and state, after the cursor's document."""
-        query: firestore.CollectionReference | firestore.Query = self._tracks
+        query = self._tracks.where(filter=EVERY_SHARD)
         if partner is not None:
             query = query.where(filter=firestore.FieldFilter("partner", "==", partner))
         if state is not None:
@@ -115,9 +120,10 @@ class FirestoreTrackStore:
 
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
         """Records in state last updated at or before updated_before, oldest first."""
-        # Served by the (state, updated_at ascending) composite index in terraform/modules/firestore.
+        # Served by the (state, shard, updated_at ascending) composite index in terraform/modules/firestore.
         query = (
             self._tracks.where(filter=firestore.FieldFilter("state", "==", state.value))
+            .where(filter=EVERY_SHARD)
             .where(filter=firestore.FieldFilter("updated_at", "<=", updated_before))
             .order_by("updated_at")
             .limit(limit)
@@ -230,10 +236,33 @@ class FirestoreTrackStore:
         return found
 
 
+def add_missing_shards(client: firestore.Client, collection: str, page: int = 400) -> int:
+    """Gives every track document written before documents carried their shard its shard.
+
+    Lists read only documents with a shard: run once after upgrading (scripts/firestore_add_shards.py).
+    Idempotent; returns how many documents it changed.
+    """
+    tracks, changed, after = client.collection(collection), 0, None
+    while True:
+        query = tracks.order_by("__name__").limit(page)
+        snapshots = list((query.start_after(after) if after else query).stream())
+        batch = client.batch()
+        missing = [snapshot for snapshot in snapshots if SHARD_FIELD not in (snapshot.to_dict() or {})]
+        for snapshot in missing:
+            batch.update(snapshot.reference, {SHARD_FIELD: index_shard(snapshot.id)})
+        if missing:
+            batch.commit()
+        changed += len(missing)
+        if len(snapshots) < page:
+            return changed
+        after = snapshots[-1]
+
+
 def _document(record: TrackRecord) -> dict[str, Any]:
     # The search vector is a top-level field, so the vector index can cover it; only DONE tracks
     # have one, and a redo (which writes the whole document) removes it.
     data = record.to_dict()
+    data[SHARD_FIELD] = index_shard(record.track_id)
     vector = record_vector(record)
     if vector is not None:
         data[SEARCH_VECTOR_FIELD] = Vector(vector)

@@ -37,3 +37,14 @@ def rerun_track_id(track_id: str, model_sha256: str) -> str:
     """
     digest = hashlib.sha256(f"{track_id}:{model_sha256}".encode()).hexdigest()
     return f"{RERUN_PREFIX}{digest[:24]}"
+
+
+# Firestore caps writes to index entries that arrive in order (a timestamp) at about 500/s per
+# range: every list ordered by updated_at or created_at is kept as this many ranges, a track in
+# the one its id picks, and read back merged (docs/capacity.md).
+INDEX_SHARDS = 8
+
+
+def index_shard(track_id: str) -> int:
+    """The index range a track's record is listed in: from its id's digest, so evenly spread."""
+    return int(track_id[1:9], 16) % INDEX_SHARDS

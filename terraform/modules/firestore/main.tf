@@ -16,20 +16,23 @@ resource "google_firestore_database" "this" {
 }
 
 # One composite index per query shape of the TrackStore (adapters/firestore_store.py). The
-# trailing __name__ ordering Firestore adds itself also serves the start_after() cursor.
+# trailing __name__ ordering Firestore adds itself also serves the start_after() cursor. Every
+# list ordered by updated_at reads `shard in [0..7]` (trackscan.domain.track_ids.INDEX_SHARDS):
+# shard comes before updated_at, so a busy partner's or state's newest entries land at the ends
+# of 8 ranges, each under the 500 writes/s Firestore allows ordered values (docs/capacity.md).
 locals {
   composite_indexes = {
     # API: a partner's tracks in one state, most recently changed first.
-    partner_state_updated = [["partner", "ASCENDING"], ["state", "ASCENDING"], ["updated_at", "DESCENDING"]]
+    partner_state_updated = [["partner", "ASCENDING"], ["state", "ASCENDING"], ["shard", "ASCENDING"], ["updated_at", "DESCENDING"]]
     # API: a partner's tracks, most recently changed first.
-    partner_updated = [["partner", "ASCENDING"], ["updated_at", "DESCENDING"]]
-    # API: a partner's tracks, newest first.
-    partner_created = [["partner", "ASCENDING"], ["created_at", "DESCENDING"]]
+    partner_updated = [["partner", "ASCENDING"], ["shard", "ASCENDING"], ["updated_at", "DESCENDING"]]
+    # Support: every track, most recently changed first.
+    shard_updated = [["shard", "ASCENDING"], ["updated_at", "DESCENDING"]]
     # Support: all tracks in one state (e.g. FAILED), most recently changed first.
-    state_updated = [["state", "ASCENDING"], ["updated_at", "DESCENDING"]]
+    state_updated = [["state", "ASCENDING"], ["shard", "ASCENDING"], ["updated_at", "DESCENDING"]]
     # Reconcile: tracks in one state not updated since a cutoff, oldest first. Not left to the
     # index above: Firestore's index docs give each sort direction of a field its own index.
-    state_stalled = [["state", "ASCENDING"], ["updated_at", "ASCENDING"]]
+    state_stalled = [["state", "ASCENDING"], ["shard", "ASCENDING"], ["updated_at", "ASCENDING"]]
     # find_by_source: the latest track of an object (trackscan status <gs:// uri>).
     source_updated = [["source_uri", "ASCENDING"], ["updated_at", "DESCENDING"]]
     # Content dedupe (ingest): a DONE track whose source had the same bytes.
