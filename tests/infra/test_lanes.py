@@ -13,6 +13,7 @@ import pytest
 
 from tests.infra.conftest import K8S_BASE_DIR, REPO_ROOT, TerraformDir, yaml
 from tests.infra.test_workers import _container, _objects, _render
+from trackscan.pipeline.steps import STEPS
 
 LANES_TOML = REPO_ROOT / "shared" / "trackscan" / "costs" / "lanes.toml"
 
@@ -72,6 +73,24 @@ def test_workers_lane_runs_every_step_on_workers_with_no_gpu_pool(dev: Terraform
     substitutions = dev.locals()["cloudbuild_substitutions"]
     assert substitutions["_LANE"] == "${var.lane}"
     assert str(dev.variables()["whole_track_max_s"]["default"]) == _cloudbuild_substitutions()["_WHOLE_TRACK_MAX_S"]
+
+
+def test_capacity_plan_reads_the_worker_caps_terraform_and_cloud_build_deploy(
+    dev: TerraformDir, priced: dict[str, Any], tmp_path: Path
+) -> None:
+    variables = dev.variables()
+    assert variables["worker_max_nodes"]["default"] == priced["worker_max_nodes"]
+    assert variables["worker_max_pods"]["default"] == priced["worker_max_pods"]
+    assert variables["gpu_max_nodes"]["default"] == priced["gpu_max_nodes"]
+    step_names = {step.name for step in STEPS}
+    caps = {name: cap for name, cap in variables["max_instances"]["default"].items() if name in step_names}
+    assert caps == priced["cloud_run_max_instances"]
+    assert dev.locals()["cloudbuild_substitutions"]["_WORKER_MAX_PODS"] == "${tostring(var.worker_max_pods)}"
+    assert _cloudbuild_substitutions()["_WORKER_MAX_PODS"] == str(priced["worker_max_pods"])
+    assert '--max-replicas "${_WORKER_MAX_PODS}"' in (REPO_ROOT / "cloudbuild.yaml").read_text()
+    assert _render(tmp_path, "--lane", "workers", "--max-replicas", "7").returncode == 0
+    hpas = [obj for (kind, _), obj in _objects(tmp_path).items() if kind == "HorizontalPodAutoscaler"]
+    assert {hpa["spec"]["maxReplicas"] for hpa in hpas} == {7}
 
 
 def test_release_of_the_workers_lane_deploys_no_triton_and_gives_workers_the_model(tmp_path: Path) -> None:

@@ -137,6 +137,7 @@ locals {
     # The workers lane: Cloud Build deploys no Triton and gives the workers the model in process.
     _LANE              = var.lane
     _WHOLE_TRACK_MAX_S = tostring(var.whole_track_max_s)
+    _WORKER_MAX_PODS   = tostring(var.worker_max_pods)
   }
 
   # The scheduler waits longer than Cloud Run lets a pass run, so it never retries while the

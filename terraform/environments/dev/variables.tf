@@ -290,6 +290,12 @@ variable "whole_track_max_s" {
 
 variable "worker_max_nodes" {
   type        = number
-  description = "Maximum spot CPU nodes for the pull workers (caps their spend)."
+  description = "Maximum spot CPU nodes for the pull workers (caps their spend). docs/capacity.md gives what a weekly volume needs at its peak."
   default     = 10
+}
+
+variable "worker_max_pods" {
+  type        = number
+  description = "Most pull-worker pods of one step (each HPA's maxReplicas; Cloud Build passes it to inference/k8s/render_workers.py). docs/capacity.md gives what a weekly volume needs at its peak."
+  default     = 20
 }
