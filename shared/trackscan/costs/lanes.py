@@ -192,6 +192,14 @@ def workers_ops() -> dict[str, int]:
     }
 
 
+def workers_cpu_s(inputs: Inputs) -> float:
+    """Seconds of one vCPU a worker spends on a track tagged whole: the front end and the bf16 model."""
+    audio_min = inputs.track_s / 60.0
+    return (
+        audio_min * inputs.front_end_cpu_s_per_audio_min + audio_min * 60.0 / PATCH_S * inputs.amx_bf16_vcpu_s_per_patch
+    )
+
+
 def _workers_lane(
     inputs: Inputs,
     prices: dict[str, float],
@@ -201,9 +209,7 @@ def _workers_lane(
     region: str,
 ) -> LaneCost:
     ops = workers_ops()
-    audio_min = inputs.track_s / 60.0
-    model_s = audio_min * 60.0 / PATCH_S * inputs.amx_bf16_vcpu_s_per_patch
-    cpu_s = audio_min * inputs.front_end_cpu_s_per_audio_min + model_s
+    cpu_s = workers_cpu_s(inputs)
     worker_hour = machines[deployment["worker_machine"].get(region, "c3-standard-4")]
     vcpu_second = worker_hour / deployment["worker_vcpus"] / 3600
     items = {
