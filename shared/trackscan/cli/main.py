@@ -12,6 +12,7 @@ from rich.console import Console
 from trackscan.cli.backfill_command import backfill
 from trackscan.cli.cloud_access import require_cloud
 from trackscan.cli.cost_command import cost
+from trackscan.cli.export_command import export
 from trackscan.cli.lookup import find_track
 from trackscan.cli.output import print_status
 from trackscan.cli.similar_command import similar
@@ -175,6 +176,7 @@ cli.add_command(dev)
 cli.add_command(similar)
 cli.add_command(backfill)
 cli.add_command(cost)
+cli.add_command(export)
 
 
 def main() -> None:
