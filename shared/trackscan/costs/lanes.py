@@ -126,11 +126,14 @@ def _shared_fixed(
     if not regional:
         cluster_fee = max(0.0, cluster_fee - local["gke_zonal_free_per_month"])
     system = deployment["system_machine"][lane]
+    spot = deployment["system_spot"][lane]
     sweep_listings = deployment["reconcile_passes_per_month"] * SWEEP_PAGES_PER_PASS
     fee = "GKE cluster fee " + ("(regional: no free credit)" if regional else "(zonal: the free tier's credit)")
     return {
         fee: cluster_fee,
-        f"system node ({system}, on-demand)": deployment["system_nodes"] * machines[system] * HOURS_PER_MONTH,
+        f"system node ({system}, {'spot' if spot else 'on-demand'})": deployment["system_nodes"]
+        * machines[f"{system} spot" if spot else system]
+        * HOURS_PER_MONTH,
         "inventory sweep listings (Class A)": sweep_listings * load_prices()["gcs_class_a"],
     }
 

@@ -55,16 +55,17 @@ locals {
   # against the config, so a new setting fails CI until it is added here.
   # What each lane deploys by default, as `trackscan cost` prices it (shared/trackscan/costs/
   # lanes.toml; tests/infra compares the two). The workers lane keeps its fixed base small: a zonal
-  # cluster (its fee is the free tier's credit) and a small system node.
+  # cluster (its fee is the free tier's credit) and a small spot system node.
   lane_defaults = {
-    cloud-run = { regional_cluster = true, system_machine_type = "e2-standard-4" }
-    workers   = { regional_cluster = false, system_machine_type = "e2-medium" }
+    cloud-run = { regional_cluster = true, system_machine_type = "e2-standard-4", system_spot = false }
+    workers   = { regional_cluster = false, system_machine_type = "e2-medium", system_spot = true }
   }
   # The cheapest spot family with AMX per region; c3-standard-4 elsewhere.
   amx_worker_machine = { us-central1 = "c3-standard-4", europe-west4 = "n4-standard-4" }
 
   gke_location        = coalesce(var.gke_location, local.lane_defaults[var.lane].regional_cluster ? var.region : "${var.region}-b")
   system_machine_type = coalesce(var.system_machine_type, local.lane_defaults[var.lane].system_machine_type)
+  system_spot         = coalesce(var.system_spot, local.lane_defaults[var.lane].system_spot)
   worker_machine_type = coalesce(var.worker_machine_type, lookup(local.amx_worker_machine, var.region, "c3-standard-4"))
   # The workers lane runs every step on pull workers (a long track's segments too).
   worker_steps = var.lane == "workers" ? sort(keys(local.steps)) : sort(var.worker_steps)
@@ -225,6 +226,7 @@ module "gke" {
   triton_namespace             = local.triton_namespace
   gpu_pool                     = var.lane == "cloud-run"
   system_machine_type          = local.system_machine_type
+  system_spot                  = local.system_spot
   worker_machine_type          = local.worker_machine_type
   worker_max_nodes             = var.worker_max_nodes
   deletion_protection          = var.deletion_protection

@@ -186,7 +186,13 @@ variable "gke_location" {
 
 variable "system_machine_type" {
   type        = string
-  description = "Machine type of the on-demand system node (kube-system, the metrics adapter); null: e2-standard-4 for the cloud-run lane, e2-medium for the workers lane."
+  description = "Machine type of the system node (kube-system, the metrics adapter); null: e2-standard-4 for the cloud-run lane, e2-medium for the workers lane."
+  default     = null
+}
+
+variable "system_spot" {
+  type        = bool
+  description = "Whether the system node is a spot VM; null: on-demand for the cloud-run lane, spot for the workers lane (whose other nodes are all spot; a reclaimed system node pauses autoscaling for a minute or two, nothing is lost)."
   default     = null
 }
 

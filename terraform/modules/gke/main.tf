@@ -1,5 +1,5 @@
 # The GKE Standard cluster that runs Triton: private nodes, Workload Identity, shielded
-# nodes, Dataplane V2 (which enforces NetworkPolicy), a small on-demand system pool and a
+# nodes, Dataplane V2 (which enforces NetworkPolicy), a small system pool (on-demand unless system_spot) and a
 # spot GPU pool that scales from zero. Triton itself is deployed by Cloud Build from
 # inference/k8s/ (see terraform/README.md for why it is not a Terraform resource).
 
@@ -130,7 +130,9 @@ resource "google_container_cluster" "this" {
   }
 }
 
-# System pool: kube-system, the metrics adapter and anything that must survive a spot wave.
+# System pool: kube-system and the metrics adapter; on-demand unless system_spot says otherwise
+# (the workers lane, whose every other node is spot: a reclaimed system node costs it a minute
+# or two without autoscaling, not work).
 resource "google_container_node_pool" "system" {
   project  = var.project_id
   name     = "system"
@@ -151,6 +153,7 @@ resource "google_container_node_pool" "system" {
 
   node_config {
     machine_type    = var.system_machine_type
+    spot            = var.system_spot
     image_type      = "COS_CONTAINERD"
     disk_type       = "pd-balanced"
     disk_size_gb    = 50

@@ -56,6 +56,12 @@ variable "system_machine_type" {
   default     = "e2-standard-4"
 }
 
+variable "system_spot" {
+  type        = bool
+  description = "Whether the system pool runs on spot VMs (about half the price; kube-system and the metrics adapter move when one is reclaimed)."
+  default     = false
+}
+
 variable "system_max_nodes" {
   type        = number
   description = "Maximum nodes of the system pool across all its zones."
