@@ -234,12 +234,13 @@ def test_every_function_runs_gunicorns_threaded_worker_with_its_concurrency_when
     # settings, the threaded worker among them, are the image's: trackscan.api.serving.
     from trackscan.api import serving
 
-    assert serving.worker_class == "gthread"
+    assert serving.worker_class == "trackscan.api.serving.QueueTimedWorker"  # gthread, marking queue times
     for spec in FUNCTIONS:
-        argv = services.function(spec, DevPorts(), tmp_path / "main.py").argv
+        service = services.function(spec, DevPorts(), tmp_path / "main.py")
+        argv = service.argv
         options = dict(zip(argv[3:-1:2], argv[4:-1:2], strict=True))
         assert argv[1:3] == ("-m", "gunicorn") and options["--config"] == "python:trackscan.api.serving", argv
-        assert int(options["--threads"]) == spec.concurrency, spec.target
+        assert int(service.env["THREADS"]) == spec.concurrency, spec.target  # read by serving, as in the image
         assert f"target={spec.target!r}" in argv[-1]
 
 

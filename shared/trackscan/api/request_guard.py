@@ -13,7 +13,9 @@ thus read to its end, into memory, holding a thread for as long as its sender to
   sender holds a thread for ``read_timeout_s`` at most;
 - once the app has answered (``seal``), the body reads as empty, so no hook reads the rest;
 - a connection whose body was not read to its end is shut once the answer is written, so the
-  server closes it without draining: a refused 48 MiB upload costs a header's worth of reading.
+  server closes it without draining: a refused 48 MiB upload costs a header's worth of reading;
+- with an ``InFlightLimit``, a request that waited too long for a thread or a working slot is
+  answered 503 (``trackscan.api.in_flight``).
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ from typing import IO, Any
 
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
+from trackscan.api.in_flight import READY_TIMES, InFlightLimit, busy
+
 log = logging.getLogger(__name__)
 
 # Where the app finds the guarded body to seal it (see ``seal``).
 ENVIRON_KEY = "trackscan.request_body"
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+# A body larger than this, or chunked, is an upload: the in-flight limit leaves it to the threads.
+UPLOAD_BYTES = 64 << 10
 
 
 class GuardedBody:
@@ -152,13 +158,22 @@ class RequestGuard:
         limit_bytes: the largest body any route accepts.
         read_timeout_s: seconds from the start of a request until its body must have arrived.
         too_large: answers a body announced over the limit (``too_large(environ, start_response)``).
+        in_flight: the working slots of requests other than uploads; None: no limit.
     """
 
-    def __init__(self, app: WsgiApp, limit_bytes: int, read_timeout_s: float, too_large: WsgiApp) -> None:
+    def __init__(
+        self,
+        app: WsgiApp,
+        limit_bytes: int,
+        read_timeout_s: float,
+        too_large: WsgiApp,
+        in_flight: InFlightLimit | None = None,
+    ) -> None:
         self._app = app
         self._limit_bytes = limit_bytes
         self._read_timeout_s = read_timeout_s
         self._too_large = too_large
+        self._in_flight = in_flight
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answers an oversized request itself; passes any other on with its body guarded."""
@@ -168,11 +183,26 @@ class RequestGuard:
             log.info("request body too large", extra={"content_length": length, "limit_bytes": self._limit_bytes})
             return _ShutAfter(self._too_large(environ, _closing(start_response, None)), sock, None)
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        slot = None
+        if self._in_flight is not None:
+            waited_s = READY_TIMES.waited_s(sock)
+            upload = chunked or (length or 0) > UPLOAD_BYTES
+            admitted = self._in_flight.enter(waited_s) if not upload else waited_s < self._in_flight.wait_s
+            if not admitted:
+                log.warning("api busy: request refused", extra={"waited_s": round(waited_s, 3)})
+                return _ShutAfter(busy(environ, _closing(start_response, None)), sock, None)
+            slot = self._in_flight if not upload else None
         body = GuardedBody(
             environ["wsgi.input"], self._limit_bytes, time.monotonic() + self._read_timeout_s, sock, length, chunked
         )
         environ["wsgi.input"] = environ[ENVIRON_KEY] = body
-        return _ShutAfter(self._app(environ, _closing(start_response, body)), sock, body)
+        try:
+            answer = self._app(environ, _closing(start_response, body))
+        except BaseException:
+            if slot is not None:
+                slot.leave()
+            raise
+        return _ShutAfter(answer, sock, body, slot.leave if slot is not None else None)
 
 
 def _closing(start_response: StartResponse, body: GuardedBody | None) -> StartResponse:
@@ -207,10 +237,17 @@ class _ShutAfter:
     once, and the close that follows resets the connection instead of reading the rest.
     """
 
-    def __init__(self, answer: Iterable[bytes], sock: socket.socket | None, body: GuardedBody | None) -> None:
+    def __init__(
+        self,
+        answer: Iterable[bytes],
+        sock: socket.socket | None,
+        body: GuardedBody | None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._answer = answer
         self._sock = sock
         self._body = body
+        self._on_close = on_close
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._answer)
@@ -222,6 +259,9 @@ class _ShutAfter:
             if close is not None:
                 close()
         finally:
+            if self._on_close is not None:
+                self._on_close()
+                self._on_close = None
             if self._sock is not None and (self._body is None or not self._body.at_end):
                 _shut(self._sock)
 

@@ -15,6 +15,9 @@ import json
 import os
 from typing import Any
 
+from gunicorn.workers.gthread import ThreadWorker
+
+from trackscan.api.in_flight import READY_TIMES, InFlightLimit
 from trackscan.api.request_guard import RequestGuard, StartResponse, WsgiApp
 from trackscan.domain.config import Config
 
@@ -25,7 +28,7 @@ DEFAULT_SOURCE = "functions/main.py"
 # worker: a request holds a thread while it runs, and a sender holds one at most the API's body
 # timeout (TRACKSCAN_API_BODY_TIMEOUT_S); a refused one, no longer than its headers take.
 # THREADS and PORT as functions-framework reads them (Cloud Run sets PORT).
-worker_class = "gthread"
+worker_class = "trackscan.api.serving.QueueTimedWorker"
 workers = 1
 threads = int(os.environ.get("THREADS", (os.cpu_count() or 1) * 4))
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
@@ -38,11 +41,25 @@ limit_request_line = 0
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "error")
 
 
+class QueueTimedWorker(ThreadWorker):
+    """gunicorn's threaded worker, marking when it hands each request to its threads.
+
+    The request guard reads the mark, so a request that waited too long in the queue is answered
+    503 before it is worked on (``trackscan.api.in_flight``).
+    """
+
+    def enqueue_req(self, conn: Any) -> None:
+        """Marks the connection's request ready, then queues it as gunicorn does."""
+        READY_TIMES.mark(conn.sock)
+        super().enqueue_req(conn)
+
+
 def create_app(target: str | None = None, source: str | None = None) -> WsgiApp:
     """functions-framework's app for ``target`` (FUNCTION_TARGET by default) of ``source``.
 
     The API's is guarded: bodies over ``TRACKSCAN_MAX_FILE_BYTES`` (the largest upload) are
-    refused with 413, and must arrive within ``TRACKSCAN_API_BODY_TIMEOUT_S`` (408).
+    refused with 413, and must arrive within ``TRACKSCAN_API_BODY_TIMEOUT_S`` (408); past
+    ``TRACKSCAN_API_MAX_IN_FLIGHT`` requests at work, the others are answered 503.
     """
     import functions_framework
 
@@ -51,7 +68,16 @@ def create_app(target: str | None = None, source: str | None = None) -> WsgiApp:
     if target != API_TARGET:
         return app
     config = Config.from_env()
-    return RequestGuard(app, config.max_file_bytes, config.api_body_timeout_s, too_large(config.max_file_bytes))
+    limit = in_flight_limit(config)
+    return RequestGuard(app, config.max_file_bytes, config.api_body_timeout_s, too_large(config.max_file_bytes), limit)
+
+
+def in_flight_limit(config: Config) -> InFlightLimit:
+    """The API's working slots: TRACKSCAN_API_MAX_IN_FLIGHT, or three quarters of the server's threads.
+
+    The other quarter answers the 503s and the uploads, so a busy instance still says so at once.
+    """
+    return InFlightLimit(config.api_max_in_flight or max(1, threads * 3 // 4))
 
 
 def too_large(limit_bytes: int) -> WsgiApp:

@@ -53,7 +53,7 @@ FUNCTIONS = (
     *(FunctionSpec(step.name, "cloudevent", step.name, step.deployment.concurrency) for step in STEPS),
     FunctionSpec(DEAD_LETTER_TARGET, "cloudevent"),
     FunctionSpec("reconcile", "http", concurrency=1),
-    FunctionSpec(API_TARGET, "http"),
+    FunctionSpec(API_TARGET, "http", concurrency=20),  # the API service's in terraform/
 )
 # The API keeps the port functions-framework uses by default; the other functions follow 8091.
 FIRST_FUNCTION_PORT = 8091

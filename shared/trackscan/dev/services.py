@@ -175,14 +175,17 @@ def function(spec: FunctionSpec, ports: DevPorts, source: Path) -> Service:
         "gunicorn",
         "--config",
         "python:trackscan.api.serving",
-        "--threads",
-        str(spec.concurrency),
         "--bind",
         f"{HOST}:{port}",
         app,
     )
-    # FUNCTION_TARGET as Cloud Run sets it (the entrypoints read it at import).
-    env = {"FUNCTION_TARGET": spec.target, "FUNCTION_SIGNATURE_TYPE": spec.signature_type}
+    # FUNCTION_TARGET as Cloud Run sets it (the entrypoints read it at import), THREADS as
+    # Terraform does (the server's threads, and from them the API's in-flight limit).
+    env = {
+        "FUNCTION_TARGET": spec.target,
+        "FUNCTION_SIGNATURE_TYPE": spec.signature_type,
+        "THREADS": str(spec.concurrency),
+    }
     return Service(spec.target, argv, f"http://{HOST}:{port}/robots.txt", env, any_status=True)
 
 

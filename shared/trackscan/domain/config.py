@@ -112,6 +112,10 @@ class Config:
     # so a slow sender holds a server thread no longer (trackscan.api.request_guard). 32 MiB,
     # the largest body Cloud Run passes, needs 0.5 MiB/s.
     api_body_timeout_s: float = _env("TRACKSCAN_API_BODY_TIMEOUT_S", "cloud", 60.0)
+    # Requests other than uploads one API instance works on at once; a request that waited 0.25 s
+    # for a thread and a slot is answered 503 with Retry-After (trackscan.api.in_flight). 0: three
+    # quarters of its threads.
+    api_max_in_flight: int = _env("TRACKSCAN_API_MAX_IN_FLIGHT", "cloud", 0)
     # Failed sign-ins (API keys, ID tokens, console logins) one source address or one key prefix
     # may make to one API instance within auth_failure_window_s before it is answered 429
     # (trackscan.api.throttle); 0: no limit.

@@ -90,6 +90,10 @@ locals {
     TRACKSCAN_API_TRUSTED_PROXY_HOPS = local.api_edge ? "2" : "1"
     # How long one request's body may take to arrive (shared/trackscan/api/request_guard.py).
     TRACKSCAN_API_BODY_TIMEOUT_S = "60"
+    # Requests other than uploads at work at once; one that waits 0.25 s for a thread and a slot
+    # is answered 503 (shared/trackscan/api/in_flight.py). 0: three quarters of the service's
+    # THREADS (the API: 15 of 20).
+    TRACKSCAN_API_MAX_IN_FLIGHT  = "0"
     TRACKSCAN_CONSOLE_IDENTITIES = local.console_identities
     TRACKSCAN_SEGMENT_S          = tostring(var.segment_s)
     # The Cloud Run lane: every track through the segment chain, the model on Triton.
