@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup lock model model-reproducible music triton-venv bench-venv bench-musicnn-venv browser run check lint test test-faults bench bench-descriptors clean tf-lock
+.PHONY: setup lock model model-reproducible music triton-venv bench-venv bench-musicnn-venv load-venv browser run check lint test test-faults bench bench-descriptors bench-api soak clean tf-lock
 
 setup: $(INSTALLED) $(MODEL)
 
@@ -65,6 +65,15 @@ $(MUSICNN_VENV)/.installed: benchmarks/requirements-musicnn.txt benchmarks/requi
 
 bench-musicnn-venv: $(MUSICNN_VENV)/.installed
 
+# locust for the API load test only, in its own venv (gevent patches the standard library).
+LOAD_VENV := .venv-load
+$(LOAD_VENV)/.installed: benchmarks/requirements-load.txt
+	$(PYTHON) -m venv $(LOAD_VENV)
+	$(LOAD_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-load.txt
+	touch $@
+
+load-venv: $(LOAD_VENV)/.installed
+
 # Chromium for the console's browser test (Playwright drives the system's browser: its own browser
 # download needs a host this project cannot reach). Debian's package, installed once where apt-get
 # runs as root; elsewhere the test skips and says why.
@@ -122,6 +131,14 @@ bench-descriptors: setup bench-venv
 	$(BIN)/python -m benchmarks.bench_key --essentia-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.bench_model --music "$$(scripts/fetch_music.sh)"
 
+# The API at rising rates on the dev stack until it saturates, then a 10-minute soak (about 15 min).
+bench-api: setup load-venv
+	$(BIN)/python -m benchmarks.bench_api_load --music "$$(scripts/fetch_music.sh)" --locust $(LOAD_VENV)/bin/locust
+
+# The soak at 10,000 tracks alone (about an hour), its row written into FAULTS.md; make test runs it at 60.
+soak: setup triton-venv
+	FAULTS_REPORT=FAULTS.md FAULTS_SOAK=$${FAULTS_SOAK:-10000} $(BIN)/python -m pytest tests/faults/test_emulator_soak.py
+
 # The fault suite alone, writing its table into FAULTS.md.
 test-faults: setup triton-venv
 	FAULTS_REPORT=FAULTS.md $(BIN)/python -m pytest tests/faults
@@ -138,5 +155,5 @@ tf-lock:
 # Everything the targets above make: every virtual environment, the built model, fetched schemas,
 # state. The music cache in ~/.cache/trackscan is kept (it is shared by checkouts).
 clean:
-	rm -rf $(VENV) .venv-triton $(BENCH_VENV) $(MUSICNN_VENV) .venv-checkov inference/.venv-build \
+	rm -rf $(VENV) .venv-triton $(BENCH_VENV) $(MUSICNN_VENV) $(LOAD_VENV) .venv-checkov inference/.venv-build \
 		.provider-schema .gpu-bench .trackscan $(MODEL) $(MODEL).sha256
