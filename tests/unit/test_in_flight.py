@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from trackscan.api import serving
-from trackscan.api.in_flight import READY_TIMES, RETRY_AFTER_S, InFlightLimit
+from trackscan.api.in_flight import QUEUE_WAITS, RETRY_AFTER_S, InFlightLimit
 from trackscan.api.request_guard import RequestGuard
 from trackscan.domain.config import Config
 
@@ -139,12 +139,13 @@ def test_a_request_that_waited_past_the_wait_for_a_thread_is_refused_though_a_sl
     client, server = socket.socketpair()
     with client, server:
         for environ in (_environ(), _environ(b"chunk", chunked=True)):  # a read, and an upload
-            environ["gunicorn.socket"] = server
-            READY_TIMES.mark(server)
+            QUEUE_WAITS.queued(server)
             time.sleep(WAIT_S * 1.5)  # queued behind busy threads for longer than the wait
+            QUEUE_WAITS.taken(server)
             status, headers, _ = _call(guard, environ)
             assert status.startswith("503") and headers["Retry-After"] == str(RETRY_AFTER_S)
-        environ = {**_environ(), "gunicorn.socket": server}
-        READY_TIMES.mark(server)
-        assert _call(guard, environ)[0].startswith("200")  # handed over at once: worked on
+        QUEUE_WAITS.queued(server)
+        QUEUE_WAITS.taken(server)  # taken up at once
+        time.sleep(WAIT_S * 1.5)  # then slow to send its request: not a wait for the server
+        assert _call(guard, _environ())[0].startswith("200")
     assert app.seen == 1

@@ -7,9 +7,10 @@ Without this, a saturated instance answered everything late (p99 3.7 s at twice 
 held on the dev stack, BENCHMARKS.md) and never said it was busy. With it, past saturation the
 requests it takes keep their latency and the others learn at once to come back.
 
-The queue's wait is measured from when gunicorn handed the request to its thread pool
-(``QueueTimedWorker`` in ``trackscan.api.serving`` marks it); under another server only the
-wait for a slot counts. Uploads take no slot: a streamed body holds its thread for as long as
+The queue's wait runs from when gunicorn handed the connection to its thread pool until a
+thread took it up (``QueueTimedWorker`` in ``trackscan.api.serving`` notes both); the time a
+client takes to send its request is not counted. Under another server only the wait for a slot
+counts. Uploads take no slot: a streamed body holds its thread for as long as
 its sender takes, bounded by the server's threads and the body timeout
 (``trackscan.api.request_guard``), and a few slow senders must not turn every read away.
 """
@@ -48,27 +49,34 @@ class InFlightLimit:
         self._free.release()
 
 
-class ReadyTimes:
-    """When each connection's current request was handed to the server's threads (monotonic seconds)."""
+class QueueWaits:
+    """How long the connection a server thread works on waited in the server's queue for it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._at: weakref.WeakKeyDictionary[socket.socket, float] = weakref.WeakKeyDictionary()
+        self._queued_at: weakref.WeakKeyDictionary[socket.socket, float] = weakref.WeakKeyDictionary()
+        self._taken = threading.local()
 
-    def mark(self, sock: socket.socket) -> None:
-        """The connection's next request is ready now."""
+    def queued(self, sock: socket.socket) -> None:
+        """The connection joins the queue for a thread now."""
         with self._lock:
-            self._at[sock] = time.monotonic()
+            self._queued_at[sock] = time.monotonic()
 
-    def waited_s(self, sock: socket.socket | None) -> float:
-        """Seconds since the connection's request was ready; 0 when unknown."""
+    def taken(self, sock: socket.socket) -> None:
+        """The calling thread takes the connection up: its wait is this thread's from now on."""
         with self._lock:
-            ready_at = self._at.get(sock) if sock is not None else None
-        return time.monotonic() - ready_at if ready_at is not None else 0.0
+            queued_at = self._queued_at.pop(sock, None)
+        self._taken.waited_s = time.monotonic() - queued_at if queued_at is not None else 0.0
+
+    def waited_s(self) -> float:
+        """How long the calling thread's connection waited in the queue, read once; 0 when unknown."""
+        waited_s = float(getattr(self._taken, "waited_s", 0.0))
+        self._taken.waited_s = 0.0  # one request's: another server or a test must not inherit it
+        return waited_s
 
 
-# The server process's one record: gunicorn's worker marks, the guard reads.
-READY_TIMES = ReadyTimes()
+# The server process's one record: gunicorn's worker notes, the guard reads.
+QUEUE_WAITS = QueueWaits()
 
 
 def busy(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

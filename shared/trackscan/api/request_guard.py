@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
-from trackscan.api.in_flight import READY_TIMES, InFlightLimit, busy
+from trackscan.api.in_flight import QUEUE_WAITS, InFlightLimit, busy
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ class RequestGuard:
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         slot = None
         if self._in_flight is not None:
-            waited_s = READY_TIMES.waited_s(sock)
+            waited_s = QUEUE_WAITS.waited_s()
             upload = chunked or (length or 0) > UPLOAD_BYTES
             admitted = self._in_flight.enter(waited_s) if not upload else waited_s < self._in_flight.wait_s
             if not admitted:

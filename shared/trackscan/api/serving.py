@@ -17,7 +17,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
 
-from trackscan.api.in_flight import READY_TIMES, InFlightLimit
+from trackscan.api.in_flight import QUEUE_WAITS, InFlightLimit
 from trackscan.api.request_guard import RequestGuard, StartResponse, WsgiApp
 from trackscan.domain.config import Config
 
@@ -42,16 +42,21 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "error")
 
 
 class QueueTimedWorker(ThreadWorker):
-    """gunicorn's threaded worker, marking when it hands each request to its threads.
+    """gunicorn's threaded worker, noting how long each connection waits for a thread.
 
-    The request guard reads the mark, so a request that waited too long in the queue is answered
+    The request guard reads the wait, so a request that waited too long in the queue is answered
     503 before it is worked on (``trackscan.api.in_flight``).
     """
 
     def enqueue_req(self, conn: Any) -> None:
-        """Marks the connection's request ready, then queues it as gunicorn does."""
-        READY_TIMES.mark(conn.sock)
+        """Notes when the connection joins the queue, then queues it as gunicorn does."""
+        QUEUE_WAITS.queued(conn.sock)
         super().enqueue_req(conn)
+
+    def handle(self, conn: Any) -> Any:
+        """Notes the connection's wait for this thread, then handles it as gunicorn does."""
+        QUEUE_WAITS.taken(conn.sock)
+        return super().handle(conn)
 
 
 def create_app(target: str | None = None, source: str | None = None) -> WsgiApp:
