@@ -147,12 +147,17 @@ def _wait_final(session: requests.Session, api_url: str, track_ids: list[str], s
     return waiting
 
 
-def _locust(locust: Path, api_url: str, env: dict[str, str], rate: int, seconds: int, prefix: Path) -> dict[str, Any]:
-    """One headless locust run at ``rate`` readers (one request a second each) plus the uploader."""
-    tally = prefix.with_suffix(".tally.json")
+def _locust_argv(locust: Path, api_url: str, rate: int, seconds: int, prefix: Path) -> list[str]:
+    """A headless locust run of ``rate`` readers (one request a second each) plus the uploader."""
     argv = [str(locust), "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--host", api_url]
     argv += ["-u", str(rate + 1), "-r", str(rate + 1), "-t", f"{seconds}s", "--csv", str(prefix)]
-    argv += ["--stop-timeout", "10", "--loglevel", "WARNING"]
+    return [*argv, "--stop-timeout", "10", "--loglevel", "WARNING"]
+
+
+def _locust(locust: Path, api_url: str, env: dict[str, str], rate: int, seconds: int, prefix: Path) -> dict[str, Any]:
+    """One locust run at ``rate``, and its figures."""
+    tally = prefix.with_suffix(".tally.json")
+    argv = _locust_argv(locust, api_url, rate, seconds, prefix)
     subprocess.run(argv, env={**env, "LOAD_TALLY": str(tally)}, check=False, capture_output=True)
     return _figures(rate, seconds, prefix, json.loads(tally.read_text()))
 
@@ -187,9 +192,7 @@ def _soak(
 ) -> dict[str, Any]:
     """A long run at one rate, sampling the API's memory every 10 s."""
     tally = prefix.with_suffix(".tally.json")
-    argv = [str(locust), "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--host", api_url]
-    argv += ["-u", str(rate + 1), "-r", str(rate + 1), "-t", f"{seconds}s", "--csv", str(prefix)]
-    argv += ["--stop-timeout", "10", "--loglevel", "WARNING"]
+    argv = _locust_argv(locust, api_url, rate, seconds, prefix)
     rss = [_rss_mb(api_pid)]
     with subprocess.Popen(
         argv, env={**env, "LOAD_TALLY": str(tally)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
