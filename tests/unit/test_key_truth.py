@@ -51,3 +51,19 @@ def test_key_is_exact_for_every_major_family_when_played_with_a_bass_line():
         for tonic, family in zip((1, 4, 6, 8, 10, 11), PROGRESSIONS["major"], strict=True)
     ]
     assert [_key_of(progression_audio(case, 4, RATE)) for case in cases] == [case.key for case in cases]
+
+
+def test_key_confidence_is_lower_when_a_song_dwells_on_the_subdominant_than_for_a_cadence():
+    # Tonic and subdominant fit almost alike when the song spends more bars on IV: the probability
+    # is shared between them. A plain cadence leaves no doubt.
+    cadences = [
+        combine([segment_descriptors(s, RATE, to_model_rate(s, RATE))]).key_confidence
+        for s in (key_cadence(case, 8.0, RATE)[None, :] for case in KEY_CASES[::2])
+    ]
+    family = next(name for name in PROGRESSIONS["major"] if "heavy" in name)
+    dwelling = [
+        combine([segment_descriptors(s, RATE, to_model_rate(s, RATE))]).key_confidence
+        for s in (progression_audio(ProgressionCase(t, "major", family, "piano"), 4, RATE)[None, :] for t in range(12))
+    ]
+    assert np.mean(cadences) >= 0.9
+    assert np.mean(dwelling) <= np.mean(cadences) - 0.05
