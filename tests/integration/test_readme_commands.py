@@ -54,6 +54,8 @@ MAKE_TARGETS_NOT_RUN = {
     "test-faults": "the fault suite alone, about 20 minutes; `make test` runs the same modules",
     "bench": "the benchmarks, many minutes on a busy machine",
     "music": "downloads Debian packages; the e2e music_dir fixture runs its script",
+    "bench-api": "load-tests a dev stack for many minutes; tests/unit/test_in_flight.py checks the refusals",
+    "soak": "10,000 tracks through a dev stack, about an hour; `make test` runs the short soak",
 }
 SYNOPSES = [
     part if part.startswith("trackscan ") else f"trackscan {part}"
@@ -84,6 +86,7 @@ def test_commands_are_read_as_bash_reads_them():
     assert hint_commands(f"Load them with:\n  {loads}\nnot  this\n") == [loads]
 
 
+@pytest.mark.unit  # needs only make: the fast loop catches a target added to the README alone
 @pytest.mark.parametrize("target", sorted({t for c in ALL_COMMANDS if (t := make_target(c))}))
 def test_make_target_the_readme_names_exists(target: str):
     if shutil.which("make") is None:
