@@ -62,3 +62,10 @@ class RejectedEventError(PermanentError):
 
     def __init__(self, message: str) -> None:
         super().__init__("REJECTED", message)
+
+
+class WebhookRefusedError(TrackscanError):
+    """A webhook URL trackscan will not send to: its scheme, port or address (the SSRF rules).
+
+    Not a PermanentError: a refused webhook never fails the track whose event it would carry.
+    """

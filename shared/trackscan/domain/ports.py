@@ -246,3 +246,30 @@ class Tagger(Protocol):
 
     def model_info(self) -> ModelInfo:
         """Name and sha256 of the model that scores, recorded with every result."""
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    """What a partner's receiver answered: its HTTP status, and how long it took."""
+
+    status: int
+    latency_s: float
+
+
+class WebhookSender(Protocol):
+    """POSTs to partners' receivers; the same adapter everywhere, its rules set by bootstrap."""
+
+    def check(self, url: str) -> None:
+        """Refuses a URL that ``post`` would refuse (what registering a webhook checks).
+
+        Raises:
+            WebhookRefusedError: the scheme, the port or an address the host resolves to.
+        """
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> WebhookReply:
+        """Sends the body; returns the reply (any status).
+
+        Raises:
+            WebhookRefusedError: the URL is one it may not send to (SSRF rules).
+            OSError: the receiver could not be reached or did not answer in time.
+        """
