@@ -33,7 +33,7 @@ for _step in STEPS:
 
 @functions_framework.cloud_event
 def dead_letter(event: CloudEvent) -> None:
-    """Messages that exhausted their retries: record the track FAILED."""
+    """Messages that exhausted their retries: record the track FAILED (a result event: see deliver)."""
     cloud_runtime.handle_dead_letter_push(event.data)
 
 

@@ -264,10 +264,12 @@ def main(argv: list[str]) -> int:
     """Writes the manifests; returns the exit status."""
     args = parse_args(argv)
     steps = json.loads(args.steps_file.read_text())["steps"]
-    selected = sorted(steps) if args.steps is None else [s for s in args.steps.split(",") if s]
-    unknown = sorted(set(selected) - set(steps))
+    # A step that calls the internet stays on Cloud Run: the worker nodes have no route out.
+    runnable = sorted(name for name, settings in steps.items() if not settings["internet"])
+    selected = runnable if args.steps is None else [s for s in args.steps.split(",") if s]
+    unknown = sorted(set(selected) - set(runnable))
     if unknown:
-        print(f"unknown steps {unknown}; the registry has {sorted(steps)}", file=sys.stderr)
+        print(f"steps {unknown} cannot run on workers; these can: {runnable}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     for stale in args.out.glob("*.yaml"):

@@ -5,7 +5,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
-from trackscan.domain.messages import SegmentPlanned, UploadReceived
+from trackscan.domain.messages import SegmentPlanned, TrackFinished, UploadReceived
 from trackscan.domain.track_ids import track_id_for
 from trackscan.domain.tracks import TrackState, new_record
 from trackscan.pipeline.reconcile import Pass, reconcile, stalled_tracks
@@ -96,8 +96,9 @@ def test_reconcile_records_source_gone_when_the_object_version_no_longer_exists(
     _lose_messages(deps)
     song.unlink()
     assert reconcile(deps, older_than_s=60, now=_later()) == Pass(source_gone=1)
-    assert deps.publisher.drain() == []
+    (announced,) = deps.publisher.drain()  # no replay: only the FAILED track's result event
     record = _record(deps, event)
+    assert isinstance(announced, TrackFinished) and announced.track_id == record.track_id
     assert record.state is TrackState.FAILED
     assert record.error.code == "SOURCE_GONE" and record.error.step == "reconcile"
 

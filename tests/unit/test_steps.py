@@ -6,7 +6,7 @@ from pathlib import Path
 from trackscan.adapters.pubsub_publisher import topic_names
 from trackscan.dev.layout import FUNCTIONS, DevPorts, subscriptions
 from trackscan.domain.config import Config
-from trackscan.domain.messages import MESSAGE_TYPES, SegmentPlanned
+from trackscan.domain.messages import MESSAGE_TYPES, SegmentPlanned, TrackFinished
 from trackscan.pipeline.steps import STEP_NAMES, STEPS, export_json, step_for, step_named
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,12 +49,12 @@ def test_step_for_finds_the_consumer_when_given_a_message():
 
 def test_topics_are_named_after_their_step_when_derived():
     config = Config(topic_prefix="tp")
-    assert {kind: name for kind, name in topic_names(config).items()} == {
-        step.consumes: f"tp-{step.name}" for step in STEPS
-    }
-    assert {s.topic for s in subscriptions(config, DevPorts()) if not s.name.endswith("-dead-letter")} == {
-        f"tp-{name}" for name in STEP_NAMES
-    }
+    named = {step.consumes: f"tp-{step.name}" for step in STEPS}
+    named[TrackFinished] = "tp-results"  # the deliver step's topic carries every result event
+    assert {kind: name for kind, name in topic_names(config).items()} == named
+    assert {s.topic for s in subscriptions(config, DevPorts()) if not s.name.endswith("-dead-letter")} == set(
+        named.values()
+    )
 
 
 def test_functions_source_defines_every_target_when_imported(monkeypatch):

@@ -8,7 +8,7 @@ from tests.audio_fixtures import bytes_file, music_like, truncated_copy, write_a
 from tests.pipeline_fixtures import make_deps, run_to_completion, upload
 from trackscan.adapters.audio_decoders import InProcessDecoder
 from trackscan.adapters.local_blobs import FolderBlobStore
-from trackscan.domain.messages import UploadReceived
+from trackscan.domain.messages import TrackFinished, UploadReceived
 from trackscan.domain.track_ids import track_id_for
 from trackscan.domain.tracks import TrackState
 from trackscan.pipeline import whole_track
@@ -35,6 +35,10 @@ def _deps(home, whole_track_max_s: float, **changes):
     return replace(deps, blobs=blobs, decoder=InProcessDecoder(blobs))
 
 
+def _kinds(messages) -> list[type]:
+    return [type(m) for m in messages]
+
+
 def _record(deps, message: UploadReceived):
     return deps.tracks.get(track_id_for(message.source_uri, message.generation))
 
@@ -52,7 +56,7 @@ def test_whole_track_gives_the_segment_chain_s_result_when_the_track_fits_one_un
     # Exactly the chain's tags, descriptors and embedding: the same ranges decode the same samples.
     assert record.result == _record(chain, event).result
     assert record.segments_total == 3
-    assert handled == [event], "no per-segment messages"
+    assert handled[:1] == [event] and _kinds(handled[1:]) == [TrackFinished], "no per-segment messages"
     assert [e.state for e in record.timeline] == ["RECEIVED", "DONE"]
     assert record.content_hash is not None
 
@@ -130,5 +134,5 @@ def test_sandboxed_decoder_tags_a_track_whole_in_its_child(tmp_path):
         handled = run_to_completion(deps, event)
     finally:
         deps.decoder.close()
-    assert handled == [event]
+    assert handled[:1] == [event] and _kinds(handled[1:]) == [TrackFinished]
     assert _record(deps, event).result == _record(chain, event).result

@@ -53,8 +53,18 @@ def cli() -> None:
     show_default=True,
     help="With --json: the whole result, or the audio-features view (our own values).",
 )
+@click.option("--webhook", metavar="URL", help="POST each track's result event here, signed (Standard Webhooks).")
+@click.option("--webhook-secret", metavar="whsec_...", help="The secret that signs the events sent to --webhook.")
 def run(
-    paths: tuple[Path, ...], as_json: bool, workers: int, force: bool, verbose: bool, log_format: str, json_format: str
+    paths: tuple[Path, ...],
+    as_json: bool,
+    workers: int,
+    force: bool,
+    verbose: bool,
+    log_format: str,
+    json_format: str,
+    webhook: str | None,
+    webhook_secret: str | None,
 ) -> None:
     """Tag every audio file under PATHS.
 
@@ -65,7 +75,10 @@ def run(
 
     if json_format != "track" and not as_json:
         raise click.UsageError("--format applies to the JSON lines: add --json.")
-    sys.exit(tag_paths(list(paths), RunOptions(as_json, workers, force, verbose, log_format, json_format)))
+    if bool(webhook) != bool(webhook_secret):
+        raise click.UsageError("--webhook and --webhook-secret go together.")
+    options = RunOptions(as_json, workers, force, verbose, log_format, json_format, webhook or "", webhook_secret or "")
+    sys.exit(tag_paths(list(paths), options))
 
 
 @cli.command()

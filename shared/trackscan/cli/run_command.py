@@ -6,7 +6,7 @@ import functools
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -17,9 +17,12 @@ from trackscan.cli.files import AUDIO_SUFFIXES, FoundFiles, audio_files, upload_
 from trackscan.cli.output import json_line, results_table
 from trackscan.cli.progress import RunProgress
 from trackscan.domain.config import Config
+from trackscan.domain.errors import WebhookRefusedError
 from trackscan.domain.track_ids import track_id_for
 from trackscan.domain.tracks import TrackRecord, TrackState
+from trackscan.domain.webhooks import EVERY_PARTNER, check_secret
 from trackscan.runtimes import logs
+from trackscan.runtimes.bootstrap import webhook_sender
 from trackscan.runtimes.local_runner import LocalRunner
 
 # Exit codes of `trackscan run` (README, "The CLI"). 2 is click's own code for a usage error.
@@ -39,11 +42,13 @@ class RunOptions:
     verbose: bool = False
     log_format: str = "auto"  # auto: text on a terminal, JSON otherwise
     json_format: str = "track"  # or "audio-features"
+    webhook: str = ""  # where each track's result event is POSTed, signed by webhook_secret
+    webhook_secret: str = ""
 
 
 def tag_paths(paths: list[Path], options: RunOptions) -> int:
     """Tags every audio file under the paths; returns the exit code."""
-    config = Config.from_env()
+    config = _with_webhook(Config.from_env(), options)
     stderr = Console(stderr=True)
     _configure_logs(options.log_format, stderr)
     if not Path(config.model_path).is_file():
@@ -73,6 +78,29 @@ def tag_paths(paths: list[Path], options: RunOptions) -> int:
         Console().print(results_table([r for r in records if r]))
     all_done = all(r and r.state is TrackState.DONE for r in records) and not found.missing
     return EXIT_ALL_DONE if all_done else EXIT_NOT_ALL_DONE
+
+
+def _with_webhook(config: Config, options: RunOptions) -> Config:
+    """The configuration that sends every track's event to --webhook, checked before any tagging.
+
+    Loopback receivers are allowed here (the user's own machine); an event still undelivered
+    after the queue's retries (about 8 s) is logged undelivered rather than holding the run.
+    """
+    if not options.webhook:
+        return config
+    config = replace(
+        config,
+        webhooks=f"{EVERY_PARTNER}={options.webhook}",
+        webhook_secrets=f"{EVERY_PARTNER}={options.webhook_secret}",
+        webhook_allow_loopback=True,
+        webhook_retry_s=0.0,
+    )
+    try:
+        check_secret(options.webhook_secret)
+        webhook_sender(config).check(options.webhook)
+    except (ValueError, WebhookRefusedError) as exc:
+        raise click.UsageError(f"--webhook/--webhook-secret: {exc}") from exc
+    return config
 
 
 def _report_paths(found: FoundFiles, verbose: bool, stderr: Console) -> FoundFiles:

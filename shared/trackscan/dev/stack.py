@@ -145,6 +145,8 @@ class DevStack:
             **self.env,
             "TRACKSCAN_API_KEYS": f"{DEV_PARTNER}:{self.api_key}",
             "TRACKSCAN_CONSOLE_KEYS": f"dev-staff:{self.api_key}:*",
+            # A developer's webhook receiver runs on this machine (TRACKSCAN_WEBHOOKS, set by them).
+            "TRACKSCAN_WEBHOOK_ALLOW_LOOPBACK": "true",
             "PYTHONUNBUFFERED": "1",
         }
 

@@ -36,6 +36,10 @@ def _parse(config_field: Field[Any], raw: str) -> Any:
     # Every field has a default (see _env), whose type parses the text: "60" is 60.0 for a float.
     if config_field.default is MISSING:
         raise TypeError(f"Config.{config_field.name} has no default to take its type from")
+    if isinstance(config_field.default, bool):  # bool("false") is True
+        if raw.lower() not in ("1", "0", "true", "false"):
+            raise ValueError(f"Config.{config_field.name}: {raw!r} is not true, false, 1 or 0")
+        return raw.lower() in ("1", "true")
     return type(config_field.default)(raw)
 
 
@@ -132,6 +136,21 @@ class Config:
     # Signs console sessions and form tokens: every instance must share it (Terraform keeps it in
     # Secret Manager). Empty: a random secret per process, which suits one local process only.
     console_secret: str = _env("TRACKSCAN_CONSOLE_SECRET", "cloud", "")
+    # Result events (trackscan.domain.result_events): the embedding makes an event about 4x larger
+    # (200 floats beside 100 tag scores), for every webhook and BigQuery row; off by default, as
+    # `trackscan similar` reads embeddings from the track store.
+    results_embedding: bool = _env("TRACKSCAN_RESULTS_EMBEDDING", "cloud", False)
+    # Partners' webhooks, "partner=https://..." entries separated by commas ("*" for every partner),
+    # and their signing secrets, "partner=whsec_..." entries (Secret Manager in the cloud). Two
+    # secrets for one partner both sign each event: a rotation's old and new secret.
+    webhooks: str = _env("TRACKSCAN_WEBHOOKS", "cloud", "")
+    webhook_secrets: str = _env("TRACKSCAN_WEBHOOK_SECRETS", "cloud", "")
+    # Loopback receivers (http to 127.0.0.1): the embedded default and the dev stack only. Link-local
+    # and metadata addresses stay refused (trackscan.adapters.webhook_sender).
+    webhook_allow_loopback: bool = _env("TRACKSCAN_WEBHOOK_ALLOW_LOOPBACK", "local", False)
+    # How long an event is sent again after its retries run out (the dead-letter handler), counted
+    # from its made_at; then it is logged undelivered. 0: give up at the first dead letter.
+    webhook_retry_s: float = _env("TRACKSCAN_WEBHOOK_RETRY_S", "cloud", 86400.0)
     log_level: str = _env("TRACKSCAN_LOG_LEVEL", "cloud", "INFO")
     # Reconcile: a track not updated for this long counts as stalled. Err long: replaying a
     # healthy track costs a little work, and updated_at comes from the workers' clocks.

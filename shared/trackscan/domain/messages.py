@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 # An object generation: GCS's int64 as decimal text, or a local file's mtime in ns.
@@ -61,9 +61,48 @@ class TrackInferred:
     segments_total: int
 
 
-Message = UploadReceived | SegmentPlanned | FeaturesReady | TrackInferred
+@dataclass(frozen=True)
+class TrackFinished:
+    """A track became DONE or FAILED, or a backfill replaced its result: the result event.
+
+    What the results topic carries, partners' webhooks receive and BigQuery stores, one flat
+    object (terraform/schemas/track_finished.proto is its schema; trackscan.domain.result_events
+    builds it). ``event_id`` is the same for every copy of one state change, so a receiver
+    drops repeats by it. Tags are (name, score) pairs named as ``trackscan export`` names its
+    columns (``mtt.rock``); a FAILED track has none and no descriptors.
+    """
+
+    kind: ClassVar[str] = "track-finished"
+    event_id: str
+    type: str  # track.done, track.failed or track.retagged
+    track_id: str
+    partner: str
+    source_uri: str
+    generation: str
+    state: str
+    made_at: str  # when the state change was committed
+    error_code: str | None = None
+    error_message: str | None = None
+    model_name: str | None = None
+    model_sha256: str | None = None
+    model_variant: str | None = None
+    top_tags: list[str] = field(default_factory=list)
+    tags: list[dict[str, Any]] = field(default_factory=list)  # {"tag": "mtt.rock", "score": 0.31}
+    duration_s: float | None = None
+    tempo_bpm: float | None = None
+    tempo_confidence: float | None = None
+    time_signature: int | None = None
+    key: str | None = None
+    key_confidence: float | None = None
+    loudness_lufs: float | None = None
+    loudness_range_lu: float | None = None
+    true_peak_dbtp: float | None = None
+    embedding: list[float] = field(default_factory=list)  # empty unless Config.results_embedding
+
+
+Message = UploadReceived | SegmentPlanned | FeaturesReady | TrackInferred | TrackFinished
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.kind: cls for cls in (UploadReceived, SegmentPlanned, FeaturesReady, TrackInferred)
+    cls.kind: cls for cls in (UploadReceived, SegmentPlanned, FeaturesReady, TrackInferred, TrackFinished)
 }
 
 
@@ -124,6 +163,10 @@ def from_json(data: str | bytes) -> Message:
 
 def _has_type(value: object, annotation: str) -> bool:
     # bool is an int to isinstance, and JSON writes a whole float such as 60.0 as 60 in some encoders.
+    if annotation.endswith(" | None"):
+        return value is None or _has_type(value, annotation.removesuffix(" | None"))
+    if annotation.startswith("list["):
+        return isinstance(value, list)
     if annotation == "bool":
         return isinstance(value, bool)
     if isinstance(value, bool):

@@ -17,6 +17,7 @@ from trackscan.domain.ports import (
     TrackQueries,
     TrackRecords,
     TrackStore,
+    WebhookSender,
 )
 
 
@@ -37,6 +38,7 @@ class Deps:
     search: SearchIndex
     tagger: Tagger
     decoder: AudioDecoder
+    webhooks: WebhookSender
     config: Config
     work_root_uri: str  # file:///.../work locally, gs://<work bucket> in the cloud
 

@@ -11,6 +11,7 @@ from trackscan.domain.tracks import TrackRecord, TrackState
 from trackscan.domain.transitions import Transition
 from trackscan.pipeline import failpoints
 from trackscan.pipeline.aggregate import track_result
+from trackscan.pipeline.announce import announce
 from trackscan.pipeline.backfill import supersede_original
 from trackscan.pipeline.blob_codec import SegmentFeatures, SegmentPredictions, decode_features, decode_predictions
 from trackscan.pipeline.deps import Deps, features_uri, predictions_uri, track_prefix
@@ -20,7 +21,7 @@ from trackscan.pipeline.steps import FINALIZE as STEP
 
 
 def handle(message: TrackInferred, deps: Deps) -> None:
-    """Commits the result once; a redelivered message only repeats the cleanup."""
+    """Commits the result once; a redelivered message repeats the announcement and the cleanup."""
     record = get_record(deps, message.track_id)
     if not record.state.is_final:
         loaded = _load_segments(message, deps)
@@ -29,7 +30,8 @@ def handle(message: TrackInferred, deps: Deps) -> None:
             # segments announce the track to finalize again.
             replay(record, deps, "segment blob gone, track replayed", STEP)
             return
-        commit_result(record, *loaded, Transition(TrackState.DONE, STEP), deps)
+        record = commit_result(record, *loaded, Transition(TrackState.DONE, STEP), deps)
+    announce(record, deps)
     # Deleted only after the result is committed; the work bucket's lifecycle rule is the net.
     deps.blobs.delete_prefix(track_prefix(deps, message.track_id))
 
@@ -40,13 +42,17 @@ def commit_result(
     predictions: list[SegmentPredictions],
     done: Transition,
     deps: Deps,
-) -> None:
-    """Aggregates the segments into the track's result and commits it with the ``done`` transition."""
+) -> TrackRecord:
+    """Aggregates the segments into the track's result, commits it with ``done``; the record after.
+
+    A track committed meanwhile by another copy of the message keeps that copy's result.
+    """
     model = _scoring_model([p.model for p in predictions])
     result = track_result(features, predictions)
     supersede_original(record, result, model, deps)  # a backfill re-run: its original first
-    deps.tracks.apply(record.track_id, replace(done, result=result, model=model))
+    committed = deps.tracks.apply(record.track_id, replace(done, result=result, model=model))
     failpoints.hit("after_result_commit")
+    return committed or get_record(deps, record.track_id)
 
 
 def _scoring_model(models: list[ModelInfo]) -> ModelInfo:

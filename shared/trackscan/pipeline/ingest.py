@@ -9,6 +9,7 @@ from trackscan.domain.messages import SegmentPlanned, UploadReceived, pinned_uri
 from trackscan.domain.tracks import TrackRecord, TrackState, new_record
 from trackscan.domain.transitions import Transition
 from trackscan.pipeline import failpoints
+from trackscan.pipeline.announce import announce
 from trackscan.pipeline.backfill import rerun_record
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.reuse import serve_previous_result
@@ -36,6 +37,7 @@ def handle(message: UploadReceived, deps: Deps) -> None:
         record = _restart(record, deps)
     if record.state.is_final:
         log.info("track already finished", extra={"track_id": record.track_id, "state": record.state.value})
+        announce(record, deps)  # the copy of this event that finished it may have died before announcing
         return
     if message.size_bytes > deps.config.max_file_bytes:
         raise BadAudioError(

@@ -17,6 +17,7 @@ import logging
 from trackscan.domain.results import ReusedResult
 from trackscan.domain.tracks import TrackRecord, TrackState, utc_now
 from trackscan.domain.transitions import Transition
+from trackscan.pipeline.announce import announce
 from trackscan.pipeline.backfill import supersede_original
 from trackscan.pipeline.deps import Deps
 
@@ -45,11 +46,13 @@ def serve_previous_result(record: TrackRecord, content_hash: str | None, step: s
         content_hash=content_hash,
         reused=ReusedResult(made_at=made_at, reused_at=now),
     )
-    if deps.tracks.apply(record.track_id, transition) is None:
+    served = deps.tracks.apply(record.track_id, transition)
+    if served is None:
         return False  # finished meanwhile (a duplicate delivery): nothing to serve
     log.info(
         "result reused", extra={"track_id": record.track_id, "origin_track_id": previous.track_id, "made_at": made_at}
     )
+    announce(served, deps)
     return True
 
 

@@ -11,9 +11,11 @@ import logging
 import time
 
 from trackscan.domain.errors import PermanentError
-from trackscan.domain.messages import Message
+from trackscan.domain.messages import Message, TrackFinished
 from trackscan.domain.tracks import ErrorInfo, FailedAttempt, TrackState, utc_now
 from trackscan.domain.transitions import Transition
+from trackscan.pipeline.announce import announce
+from trackscan.pipeline.deliver import handle_undelivered
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.steps import step_for, track_id_of
 
@@ -61,7 +63,14 @@ def _keep_failed_attempt(deps: Deps, track_id: str, attempt: FailedAttempt) -> N
 
 
 def handle_dead_letter(message: Message, last_error: str, deps: Deps, attempts: int) -> None:
-    """Marks the track of a message that exhausted its retries FAILED (RETRIES_EXHAUSTED)."""
+    """Marks the track of a message that exhausted its retries FAILED (RETRIES_EXHAUSTED).
+
+    A result event's retries are its webhook's, not the track's: the track stays as it is
+    (trackscan.pipeline.deliver.handle_undelivered).
+    """
+    if isinstance(message, TrackFinished):
+        handle_undelivered(message, last_error, deps, attempts)
+        return
     step = step_for(message).name
     error = ErrorInfo("RETRIES_EXHAUSTED", f"The {step} step failed {attempts} times; last error: {last_error}", step)
     record_failure(deps, track_id_of(message), error, attempts)
@@ -85,8 +94,11 @@ def record_failure(deps: Deps, track_id: str, error: ErrorInfo, attempt: int, se
             "error": error.message,
         },
     )
-    if deps.tracks.get(track_id) is None:
+    record = deps.tracks.get(track_id)
+    if record is None:
         log.error("failure of an unknown track", extra={"track_id": track_id, "code": error.code})
         return
-    deps.tracks.apply(track_id, Transition(TrackState.FAILED, error.step, attempt=attempt, error=error))
+    failed = deps.tracks.apply(track_id, Transition(TrackState.FAILED, error.step, attempt=attempt, error=error))
     deps.blobs.delete_prefix(track_prefix(deps, track_id))
+    # Already final (a repeated failure): announced again, as the first announcement may be what was lost.
+    announce(failed or deps.tracks.get(track_id) or record, deps)

@@ -18,14 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trackscan.domain.messages import FeaturesReady, Message, SegmentPlanned, TrackInferred, UploadReceived
+from trackscan.domain.messages import (
+    FeaturesReady,
+    Message,
+    SegmentPlanned,
+    TrackFinished,
+    TrackInferred,
+    UploadReceived,
+)
 from trackscan.domain.track_ids import rerun_track_id, track_id_for
 
 if TYPE_CHECKING:
     from trackscan.pipeline.deps import Deps
 
 Handler = Callable[[Any, "Deps"], None]
-INGEST, FEATURES, INFER, FINALIZE = "ingest", "features", "infer", "finalize"
+INGEST, FEATURES, INFER, FINALIZE, DELIVER = "ingest", "features", "infer", "finalize", "deliver"
 # The ways the cloud runs these steps (Terraform's variable lane): each step a Cloud Run service
 # behind a push subscription, or every step's subscription pulled by `trackscan worker`, a track
 # that fits one unit tagged whole with the model in process (trackscan.pipeline.whole_track).
@@ -47,6 +54,9 @@ class Deployment:
     ack_deadline_s: int = 60
     max_delivery_attempts: int = 15  # preemption NACKs count too: keep headroom
     triton: bool = False  # needs a route to Triton (VPC egress)
+    # Calls hosts on the internet (partners' webhooks): runs on Cloud Run in every lane, as the
+    # worker nodes have no route out and Cloud Run reaches the internet directly.
+    internet: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class Step:
     handler_module: str  # its ``handle(message, deps)``, imported on first use (librosa is slow to import)
     deployment: Deployment
     warm_up: bool = False  # decodes audio: compile the feature code's numba loop at instance start
+    topic_name: str = ""  # the topic's own name where it is not the step's (the results topic)
 
     @property
     def handler(self) -> Handler:
@@ -69,16 +80,17 @@ class Step:
 
     def topic(self, prefix: str) -> str:
         """The Pub/Sub topic this step consumes (``<prefix>-<step>``)."""
-        return f"{prefix}-{self.name}"
+        return f"{prefix}-{self.topic_name or self.name}"
 
 
-# In the order a track flows through them.
+# In the order a track flows through them. Every step may end a track (a permanent error), and
+# an ended track's result event goes to the deliver step's topic, results.
 STEPS: tuple[Step, ...] = (
     Step(
         INGEST,
         "Validates an uploaded object, creates its track record, plans segments.",
         UploadReceived,
-        (SegmentPlanned,),
+        (SegmentPlanned, TrackFinished),
         "trackscan.pipeline.ingest",
         Deployment("1", "1Gi", concurrency=4, bucket_roles={"ingest": VIEWER}),
         warm_up=True,
@@ -87,7 +99,7 @@ STEPS: tuple[Step, ...] = (
         FEATURES,
         "Decodes one segment and computes log-mel patches and DSP partials.",
         SegmentPlanned,
-        (FeaturesReady,),
+        (FeaturesReady, TrackFinished),
         "trackscan.pipeline.features",
         Deployment("1", "2Gi", concurrency=1, bucket_roles={"ingest": VIEWER, "work": USER}),
         warm_up=True,
@@ -96,7 +108,7 @@ STEPS: tuple[Step, ...] = (
         INFER,
         "Runs the model on a segment's patches through Triton and records the segment.",
         FeaturesReady,
-        (TrackInferred,),
+        (TrackInferred, TrackFinished),
         "trackscan.pipeline.infer",
         Deployment("1", "2Gi", concurrency=1, bucket_roles={"work": USER}, triton=True),
     ),
@@ -104,9 +116,20 @@ STEPS: tuple[Step, ...] = (
         FINALIZE,
         "Aggregates segment predictions into the track result, commits it, deletes work blobs.",
         TrackInferred,
-        (),
+        (TrackFinished,),
         "trackscan.pipeline.finalize",
         Deployment("1", "1Gi", concurrency=4, bucket_roles={"work": USER}),
+    ),
+    Step(
+        DELIVER,
+        "Sends a track's result event to its partner's webhook, signed (Standard Webhooks).",
+        TrackFinished,
+        (),
+        "trackscan.pipeline.deliver",
+        # Waits on partners' servers, not the CPU. Pub/Sub retries with backoff; the dead-letter
+        # handler sends an event back until it is webhook_retry_s old (trackscan.pipeline.deliver).
+        Deployment("1", "512Mi", concurrency=40, bucket_roles={}, max_delivery_attempts=100, internet=True),
+        topic_name="results",
     ),
 )
 STEP_NAMES: tuple[str, ...] = tuple(step.name for step in STEPS)
@@ -155,11 +178,12 @@ def _exported(step: Step) -> dict[str, Any]:
         "cpu": deployment.cpu,
         "description": step.description,
         "entrypoint": step.name,
+        "internet": deployment.internet,
         "max_delivery_attempts": deployment.max_delivery_attempts,
         "memory": deployment.memory,
         "publishes_to": [_BY_MESSAGE[kind].name for kind in step.publishes],
         "timeout_s": deployment.timeout_s,
-        "topic": step.name,
+        "topic": step.topic_name or step.name,
         "triton": deployment.triton,
     }
 

@@ -16,6 +16,7 @@ from trackscan.domain.messages import UploadReceived
 from trackscan.domain.tracks import TrackRecord, TrackState
 from trackscan.domain.transitions import Transition
 from trackscan.pipeline import failpoints
+from trackscan.pipeline.announce import announce
 from trackscan.pipeline.blob_codec import SegmentPredictions
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.features import features_of
@@ -47,4 +48,4 @@ def tag_whole_track(record: TrackRecord, segments: list[DecodedAudio], content_h
     predictions = [SegmentPredictions(segment, model) for segment in scored]
     failpoints.hit("whole_track")  # everything computed, nothing committed: the fault suite's kill point
     done = Transition(TrackState.DONE, STEP, segments_total=len(segments), content_hash=content_hash)
-    commit_result(record, features, predictions, done, deps)
+    announce(commit_result(record, features, predictions, done, deps), deps)

@@ -15,10 +15,11 @@ from trackscan.adapters.local_queue import CollectingPublisher
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.adapters.openvino_tagger import OpenVinoTagger
 from trackscan.adapters.sqlite_store import SqliteTrackStore
+from trackscan.adapters.webhook_sender import SafeWebhookSender
 from trackscan.domain.config import Config
 from trackscan.domain.file_uris import uri_of
 from trackscan.domain.messages import split_pinned_uri
-from trackscan.domain.ports import BlobStore, Tagger, TrackStore
+from trackscan.domain.ports import BlobStore, Tagger, TrackStore, WebhookSender
 from trackscan.pipeline.deps import Deps, store_ports
 
 # TRACKSCAN_MODEL_VARIANT's values: the in-process runtime and its precision.
@@ -38,9 +39,15 @@ def local_deps(config: Config, model_threads: int = 0) -> Deps:
         **store_ports(SqliteTrackStore(config.state_db_path)),
         tagger=local_tagger(config, model_threads),
         decoder=sandboxed_decoder(config),
+        webhooks=webhook_sender(config),
         config=config,
         work_root_uri=uri_of(work_dir),
     )
+
+
+def webhook_sender(config: Config) -> WebhookSender:
+    """Sends partners' webhooks under the SSRF rules; loopback receivers only where config allows."""
+    return SafeWebhookSender(allow_loopback=config.webhook_allow_loopback)
 
 
 def local_tagger(config: Config, threads: int = 0) -> Tagger:
@@ -76,6 +83,7 @@ def cloud_deps(config: Config) -> Deps:
         **store_ports(track_store(config, cloud=True)),
         tagger=cloud_tagger(config),
         decoder=sandboxed_decoder(config),
+        webhooks=webhook_sender(config),
         config=config,
         work_root_uri=f"gs://{config.work_bucket_name}",
     )

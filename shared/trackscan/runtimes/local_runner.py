@@ -226,6 +226,9 @@ class LocalRunner:
     def _retry(self, job: _Job, error: str) -> None:
         if job.attempt >= MAX_ATTEMPTS:
             handle_dead_letter(job.message, error, self._deps, job.attempt)
+            assert isinstance(self._deps.publisher, QueuedPublisher)  # local_deps builds the in-process queue
+            for message in self._deps.publisher.drain():  # the FAILED track's result event
+                self._push(message)
             self._report_if_finished(track_id_of(job.message))
             return
         log.warning(

@@ -1,0 +1,57 @@
+"""A partner's webhook receiver on loopback that verifies every event with the standardwebhooks library."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+OLD_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # test keys: 24 bytes each
+NEW_SECRET = "whsec_" + "Q2FuIHlvdSBrZWVwIGEgc2VjcmV0Pz8h"
+
+
+@dataclass
+class Received:
+    """What reached the receiver: each verified event with its headers, and what failed to verify."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    unverified: int = 0
+    status: int = 200  # what the receiver answers; set to 500 to play a failing partner
+
+
+@contextmanager
+def receiver(secret: str) -> Iterator[tuple[str, Received]]:
+    """Serves http://127.0.0.1:<port>/hook until the block ends; yields its URL and what it got."""
+    got = Received()
+    verifier = Webhook(secret)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                got.events.append(verifier.verify(body, headers))
+                got.headers.append(headers)
+            except WebhookVerificationError:
+                got.unverified += 1
+            self.send_response(got.status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
+    finally:
+        server.shutdown()
+        server.server_close()
