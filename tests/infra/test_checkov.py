@@ -94,13 +94,14 @@ def test_custom_checks_run_on_every_subscription_and_service(
     # checkov evaluates a module call once, also one with for_each over the step registry (it does
     # not expand jsondecode(file(...))): every instance runs the same module code, so once is enough.
     calls = dev.module_calls()
-    subscriptions = modules["push_subscription"].resources("google_pubsub_subscription")
+    # Every subscription of every module called: the steps' and their dead letters', and the
+    # results topic's BigQuery subscription.
     assert by_check["CKV_TSC_1"] == {
         f"module.{name}.google_pubsub_subscription.{resource}"
         for name, body in calls.items()
-        if body["source"].endswith("/push_subscription")
-        for resource in subscriptions
+        for resource in modules[body["source"].rsplit("/", 1)[-1]].resources("google_pubsub_subscription")
     }
+    assert "module.results_bigquery.google_pubsub_subscription.bigquery" in by_check["CKV_TSC_1"]
     assert by_check["CKV_TSC_2"] == {
         f"module.{name}.google_cloud_run_v2_service.this"
         for name, body in calls.items()

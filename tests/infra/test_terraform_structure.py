@@ -23,6 +23,7 @@ STEP_SETTINGS = {
     "cpu",
     "description",
     "entrypoint",
+    "internet",
     "max_delivery_attempts",
     "memory",
     "publishes_to",
@@ -30,6 +31,8 @@ STEP_SETTINGS = {
     "topic",
     "triton",
 }
+# Steps whose topic is not named after them.
+STEP_TOPICS = {"deliver": "results"}
 OVER_STEPS = "${local.steps}"
 INTERNAL = "INGRESS_TRAFFIC_INTERNAL_ONLY"
 SCHEDULER_ACCOUNT = "google_service_account.scheduler"
@@ -193,11 +196,13 @@ def test_each_step_topic_is_pushed_to_its_service(dev: TerraformDir) -> None:
 
 
 def test_step_registry_export_holds_what_terraform_reads(steps: dict[str, dict[str, Any]]) -> None:
-    assert set(steps) == {"ingest", "features", "infer", "finalize"}
+    assert set(steps) == {"ingest", "features", "infer", "finalize", "deliver"}
     for step, settings in steps.items():
         assert set(settings) == STEP_SETTINGS, f"{step}: {sorted(set(settings) ^ STEP_SETTINGS)}"
-        # One name per step: its entrypoint, topic and service are all the step's name.
-        assert settings["entrypoint"] == settings["topic"] == step
+        # One name per step: its entrypoint and service are the step's name, and so is its topic,
+        # but for deliver's, results (<prefix>-results: the topic is what the events are).
+        assert settings["entrypoint"] == step
+        assert settings["topic"] == STEP_TOPICS.get(step, step)
         assert set(settings["publishes_to"]) <= set(steps), f"{step} publishes to an unknown step"
         assert set(settings["bucket_roles"]) <= {"ingest", "work"}, f"{step}: unknown bucket key"
         assert settings["description"] and "\n" not in settings["description"]
@@ -347,8 +352,13 @@ def test_every_cloud_scope_setting_is_set_by_terraform(dev: TerraformDir) -> Non
     config = pytest.importorskip("trackscan.domain.config")
     expected = set(config.env_names("cloud"))
     service_env = dev.locals()["service_env"]
-    # Secrets reach the services that need them from Secret Manager, never as plain values.
-    secret_env = {name for body in _cloud_run_calls(dev).values() for name in body.get("secret_env", {})}
+    # Secrets reach the services that need them from Secret Manager, never as plain values: the
+    # explicit services name theirs, the step services look theirs up in local.step_secret_env.
+    calls = _cloud_run_calls(dev)
+    explicit = [body for call_name, body in calls.items() if call_name != "step_service"]
+    secret_env = {name for body in explicit for name in body.get("secret_env", {})}
+    assert reference(calls["step_service"]["secret_env"]) == "lookup(local.step_secret_env, each.key, {})"
+    secret_env |= {name for step_env in dev.locals()["step_secret_env"].values() for name in step_env}
     missing = expected - set(service_env) - secret_env
     assert not missing, f"add to local.service_env in terraform/environments/dev/main.tf: {sorted(missing)}"
     assert not secret_env & set(service_env), "a secret is also set as a plain value"
@@ -427,7 +437,11 @@ def test_reconcile_service_has_its_own_account_with_only_its_grants(dev: Terrafo
     assert [(reference(g["bucket"]), g["role"]) for g in call["bucket_roles"]] == [
         ("module.buckets.ingest_bucket_name", "roles/storage.objectViewer")
     ]
-    assert [reference(t) for t in call["publish_topic_names"]] == ['module.messaging.topic_names["ingest"]']
+    # Replays on ingest; a track it records FAILED (SOURCE_GONE) is announced on results (deliver's).
+    assert [reference(t) for t in call["publish_topic_names"]] == [
+        'module.messaging.topic_names["ingest"]',
+        'module.messaging.topic_names["deliver"]',
+    ]
     assert not call.get("sign_urls"), "reconcile signs no URLs"
     # Cloud Build rolls the service to new images, so it must be allowed to act as its account.
     runtime_accounts = reference(dev.module_calls()["deployer"]["runtime_service_account_names"]) or ""

@@ -4,6 +4,9 @@
 #     --> features topic --push--> features
 #     --> infer topic --push--> infer --gRPC--> Triton on GKE spot GPUs
 #     --> finalize topic --push--> finalize --> Firestore
+#   a track DONE or FAILED (any step, dead_letter, reconcile) --> results topic (schema:
+#     terraform/schemas/track_finished.proto) --push--> deliver --HTTPS--> the partner's webhook
+#                                                 --BigQuery subscription--> <dataset>.track_finished
 #   every step's dead letters --push--> dead-letter (dead_letter); partners call api (api).
 #   Cloud Scheduler (every minute by default) --POST--> reconcile (reconcile): replays tracks
 #   whose last message was lost.
@@ -11,10 +14,11 @@
 #   workers on GKE spot CPU nodes (worker_steps). Alerts and a dashboard (module monitoring).
 #   Releases: a Cloud Build trigger runs cloudbuild.yaml as the deployer (module deployer).
 #
-# The four steps are the step registry (terraform/steps.json, exported from the Python registry
-# in shared/trackscan/pipeline/steps.py): one name per step for its topic, Cloud Run service,
-# entrypoint (FUNCTION_TARGET), push subscription and dead-letter topic. Every step resource
-# below is a for_each over it, so adding a step adds no Terraform.
+# The steps are the step registry (terraform/steps.json, exported from the Python registry in
+# shared/trackscan/pipeline/steps.py): one name per step for its Cloud Run service, entrypoint
+# (FUNCTION_TARGET), push subscription and dead-letter topic; its topic is the registry's `topic`
+# (the step's name, but results for deliver). Every step resource below is a for_each over it, so
+# adding a step adds no Terraform.
 
 data "google_project" "this" {
   project_id = var.project_id
@@ -67,8 +71,22 @@ locals {
   system_machine_type = coalesce(var.system_machine_type, local.lane_defaults[var.lane].system_machine_type)
   system_spot         = coalesce(var.system_spot, local.lane_defaults[var.lane].system_spot)
   worker_machine_type = coalesce(var.worker_machine_type, lookup(local.amx_worker_machine, var.region, "c3-standard-4"))
-  # The workers lane runs every step on pull workers (a long track's segments too).
-  worker_steps = var.lane == "workers" ? sort(keys(local.steps)) : sort(var.worker_steps)
+  # Steps that stay on Cloud Run in every lane (the registry's `internet`): deliver POSTs to
+  # partners' webhooks on the internet, which Cloud Run reaches directly, while the GKE nodes
+  # are private with no route out (module network); and it reads its signing secrets from Secret
+  # Manager, which the workers' environment (a ConfigMap) does not carry. var.worker_steps
+  # refuses them too.
+  cloud_run_only_steps = [for step, settings in local.steps : step if settings.internet]
+  # The workers lane runs every other step on pull workers (a long track's segments too).
+  worker_steps = var.lane == "workers" ? sort(setsubtract(keys(local.steps), local.cloud_run_only_steps)) : sort(var.worker_steps)
+
+  # Partners' webhooks as trackscan.domain.webhooks reads them: "partner=https://...,..." ("*": every
+  # partner without its own). Their signing secrets are in Secret Manager (webhook_secrets below).
+  webhooks = join(",", [for partner in sort(keys(var.partner_webhooks)) : "${partner}=${var.partner_webhooks[partner]}"])
+  # Secrets a step's service reads from Secret Manager, by step: only deliver signs webhooks.
+  step_secret_env = {
+    deliver = { TRACKSCAN_WEBHOOK_SECRETS = google_secret_manager_secret.webhook_secrets.id }
+  }
 
   service_env = {
     GOOGLE_CLOUD_PROJECT         = var.project_id
@@ -117,6 +135,15 @@ locals {
     # Failed sign-ins per source address or key prefix before 429: the defaults of shared/trackscan/domain/config.py.
     TRACKSCAN_AUTH_MAX_FAILURES     = "10"
     TRACKSCAN_AUTH_FAILURE_WINDOW_S = "300"
+
+    # Result events (the results topic, partners' webhooks, BigQuery). The embedding makes every
+    # event about 4x larger; off unless results_embedding is set.
+    TRACKSCAN_RESULTS_EMBEDDING = tostring(var.results_embedding)
+    TRACKSCAN_WEBHOOKS          = local.webhooks
+    # How long the dead-letter service sends an undelivered event round again, from its made_at:
+    # the default of shared/trackscan/domain/config.py (a day). TRACKSCAN_WEBHOOK_SECRETS reaches
+    # the deliver service alone, from Secret Manager (local.step_secret_env).
+    TRACKSCAN_WEBHOOK_RETRY_S = "86400"
   }
 
   # The registry's bucket keys (a step's bucket_roles) => bucket names.
@@ -177,10 +204,12 @@ module "artifact_registry" {
 }
 
 module "messaging" {
-  source                     = "../../modules/messaging"
-  project_id                 = var.project_id
-  name_prefix                = local.name
-  topics                     = { for step, settings in local.steps : step => settings.topic }
+  source      = "../../modules/messaging"
+  project_id  = var.project_id
+  name_prefix = local.name
+  topics      = { for step, settings in local.steps : step => settings.topic }
+  # The results topic (the deliver step's) refuses an event that does not match its schema.
+  schemas                    = { deliver = file("${path.module}/../../schemas/track_finished.proto") }
   pubsub_service_agent_email = local.pubsub_service_agent_email
   labels                     = local.labels
 
@@ -283,10 +312,15 @@ module "step_service" {
   cpu           = each.value.cpu
   memory        = each.value.memory
   # Direct VPC egress for the steps that call Triton: its internal load balancer is only
-  # reachable from the VPC.
+  # reachable from the VPC, and PRIVATE_RANGES_ONLY (module cloud_run_service) sends nothing else
+  # through it. Every other step, deliver among them, has no VPC access at all: Cloud Run sends its
+  # traffic straight to the internet, which is how deliver reaches partners' HTTPS webhooks, with
+  # no Cloud NAT (the VPC has no route out; see local.cloud_run_only_steps for the workers lane).
   vpc_egress_subnetwork = each.value.triton ? module.network.run_egress_subnetwork_name : null
   invoker_members       = local.push_invoker
   firestore_database    = module.firestore.database_resource_name
+  # deliver reads the webhook signing secrets; no other step reads a secret.
+  secret_env = lookup(local.step_secret_env, each.key, {})
   bucket_roles = [
     for bucket, role in each.value.bucket_roles : { bucket = local.bucket_names[bucket], role = role }
   ]
@@ -294,26 +328,30 @@ module "step_service" {
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
-  depends_on = [module.project_services]
+  # The secret must have a version before a revision of deliver reads "latest".
+  depends_on = [module.project_services, google_secret_manager_secret_version.webhook_secrets]
 }
 
 # The three services that are not steps: each is invoked by someone else (Pub/Sub dead letters,
 # partners, Cloud Scheduler) and holds different grants.
 
 module "dead_letter" {
-  source              = "../../modules/cloud_run_service"
-  project_id          = var.project_id
-  region              = var.region
-  name                = "${local.name}-dead-letter"
-  description         = "Marks a track FAILED (RETRIES_EXHAUSTED) when a step's message ran out of retries."
-  function_target     = "dead_letter"
-  image               = var.bootstrap_image
-  env                 = local.service_env
-  concurrency         = 8
-  max_instances       = var.max_instances["dead_letter"]
-  memory              = "512Mi"
-  invoker_members     = local.push_invoker
-  firestore_database  = module.firestore.database_resource_name
+  source             = "../../modules/cloud_run_service"
+  project_id         = var.project_id
+  region             = var.region
+  name               = "${local.name}-dead-letter"
+  description        = "Marks a track FAILED (RETRIES_EXHAUSTED) when a step's message ran out of retries; sends a result event whose webhook retries ran out round again."
+  function_target    = "dead_letter"
+  image              = var.bootstrap_image
+  env                = local.service_env
+  concurrency        = 8
+  max_instances      = var.max_instances["dead_letter"]
+  memory             = "512Mi"
+  invoker_members    = local.push_invoker
+  firestore_database = module.firestore.database_resource_name
+  # A track it records FAILED is announced on the results topic; an event whose webhook retries
+  # ran out (deliver's dead letters) is sent round again there until TRACKSCAN_WEBHOOK_RETRY_S.
+  publish_topic_names = [module.messaging.topic_names["deliver"]]
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
@@ -383,6 +421,40 @@ resource "google_secret_manager_secret_version" "console_session" {
   secret_data_wo_version = var.console_session_secret_version
 }
 
+# Partners' webhook signing secrets (TRACKSCAN_WEBHOOK_SECRETS: "partner=whsec_..." entries,
+# comma-separated), read by the deliver service alone (local.step_secret_env). Unlike the console's,
+# this value is the operator's, not generated: each partner is given its own secret, and a rotation
+# adds the new one beside the old (both sign every event) until the partner has switched, which a
+# secret regenerated for all partners at once could not do. Terraform writes one placeholder
+# version without entries, so that deliver can start before the first secret exists; the operator
+# adds versions (terraform/README.md, Results delivery). A placeholder never overwrites them: it is
+# write-only, never read back or rewritten.
+resource "google_secret_manager_secret" "webhook_secrets" {
+  project   = var.project_id
+  secret_id = "${local.name}-webhook-secrets"
+  labels    = local.labels
+
+  replication {
+    auto {}
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(setsubtract(keys(var.partner_webhooks), concat(keys(var.partners), ["*"]))) == 0
+      error_message = "Every key of partner_webhooks must be a partner (a key of partners) or \"*\"."
+    }
+  }
+
+  depends_on = [module.project_services]
+}
+
+resource "google_secret_manager_secret_version" "webhook_secrets" {
+  secret = google_secret_manager_secret.webhook_secrets.id
+  # No "partner=" entry: deliver never sends unsigned, so a partner's secret comes before its webhook.
+  secret_data_wo         = "none yet: add a version with each partner's whsec_ secret (terraform/README.md)"
+  secret_data_wo_version = 1
+}
+
 # The API behind an external HTTPS load balancer with Cloud Armor (a rate limit per client), when
 # api_domains names the domains to serve it on.
 module "api_edge" {
@@ -419,8 +491,9 @@ module "reconcile" {
   invoker_members    = { scheduler = "serviceAccount:${google_service_account.scheduler.email}" }
   firestore_database = module.firestore.database_resource_name
   # Stats a stalled track's object version (is it still there?) before replaying it.
-  bucket_roles        = [{ bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" }]
-  publish_topic_names = [module.messaging.topic_names["ingest"]]
+  bucket_roles = [{ bucket = module.buckets.ingest_bucket_name, role = "roles/storage.objectViewer" }]
+  # Replays upload events on ingest; a track it records FAILED (SOURCE_GONE) is announced on results.
+  publish_topic_names = [module.messaging.topic_names["ingest"], module.messaging.topic_names["deliver"]]
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
@@ -498,6 +571,24 @@ module "step_subscription" {
   depends_on = [module.project_services]
 }
 
+# The results topic's events in BigQuery (<dataset>.track_finished), written by a BigQuery
+# subscription; an event BigQuery keeps refusing is parked, never sent back to the webhooks.
+module "results_bigquery" {
+  source                     = "../../modules/results_bigquery"
+  project_id                 = var.project_id
+  location                   = var.region
+  dataset_id                 = "${replace(local.name, "-", "_")}_results"
+  topic_id                   = module.messaging.topic_ids["deliver"]
+  topic_name                 = module.messaging.topic_names["deliver"]
+  subscription_name          = "${local.name}-results-bigquery"
+  dead_letter_topic_id       = module.messaging.parked_topic_id
+  pubsub_service_agent_email = local.pubsub_service_agent_email
+  deletion_protection        = var.deletion_protection
+  labels                     = local.labels
+
+  depends_on = [module.project_services]
+}
+
 # Steps run by pull workers on the spot CPU pool (inference/k8s/workers, deployed by Cloud Build):
 # each worker's Kubernetes account gets its step's grants, and may pull the step's subscription.
 module "pull_workers" {
@@ -561,7 +652,10 @@ module "monitoring" {
     [for service in module.step_service : service.name],
     [module.dead_letter.name, module.api.name, module.reconcile.name],
   )
-  subscription_names             = [for subscription in module.step_subscription : subscription.subscription_name]
+  subscription_names = concat(
+    [for subscription in module.step_subscription : subscription.subscription_name],
+    [module.results_bigquery.subscription_name],
+  )
   dead_letter_subscription_names = [for subscription in module.step_subscription : subscription.dead_letter_subscription_name]
   cluster_name                   = module.gke.cluster_name
   triton_namespace               = local.triton_namespace

@@ -99,3 +99,13 @@ output "alert_policy_names" {
   description = "Alert => resource name of its policy (dead_letters, oldest_unacked, server_errors, triton_unavailable, tracks_failed)."
   value       = module.monitoring.alert_policy_names
 }
+
+output "results_table" {
+  description = "BigQuery table of the result events, as SQL names it (<project>.<dataset>.track_finished); at least once: dedupe by event_id."
+  value       = module.results_bigquery.table
+}
+
+output "webhook_secrets_secret_id" {
+  description = "Secret Manager secret of the partners' webhook signing secrets (TRACKSCAN_WEBHOOK_SECRETS), read by the deliver service only: gcloud secrets versions add it."
+  value       = google_secret_manager_secret.webhook_secrets.secret_id
+}

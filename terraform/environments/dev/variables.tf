@@ -63,6 +63,23 @@ variable "partners" {
   default     = {}
 }
 
+variable "partner_webhooks" {
+  type        = map(string)
+  description = "Partner id (a key of partners, or \"*\" for every partner without its own) => HTTPS URL its result events are POSTed to (TRACKSCAN_WEBHOOKS), signed with its secret in the <name_prefix>-webhook-secrets secret, which the operator fills (terraform/README.md, Results delivery). A partner without a webhook still has its results in BigQuery."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for url in values(var.partner_webhooks) : can(regex("^https://[^\\s,]+$", url))])
+    error_message = "Every webhook must be an https:// URL without commas or spaces."
+  }
+}
+
+variable "results_embedding" {
+  type        = bool
+  description = "Whether result events carry the track's embedding (TRACKSCAN_RESULTS_EMBEDDING): about 4x larger events, for every webhook and BigQuery row."
+  default     = false
+}
+
 variable "console_staff" {
   type        = map(string)
   description = "Support console staff: Google account e-mail => the partner id whose tracks they see, or \"*\" for every partner (TRACKSCAN_CONSOLE_IDENTITIES). Empty: the API serves no console."
@@ -267,8 +284,13 @@ variable "alert_email" {
 
 variable "worker_steps" {
   type        = list(string)
-  description = "Steps (of terraform/steps.json) run by pull workers on GKE's spot CPU pool instead of their Cloud Run service: their subscription is pulled, not pushed, and Cloud Build deploys their workers (inference/k8s/workers)."
+  description = "Steps (of terraform/steps.json) run by pull workers on GKE's spot CPU pool instead of their Cloud Run service: their subscription is pulled, not pushed, and Cloud Build deploys their workers (inference/k8s/workers). Not deliver, which reaches partners' webhooks on the internet and stays on Cloud Run."
   default     = []
+
+  validation {
+    condition     = !contains(var.worker_steps, "deliver")
+    error_message = "deliver stays on Cloud Run: the GKE nodes have no route to partners' webhooks on the internet."
+  }
 }
 
 variable "worker_machine_type" {

@@ -132,7 +132,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
   documentation {
     mime_type = "text/markdown"
     subject   = "${var.name_prefix}: a message exhausted its retries"
-    content   = "A step message failed every delivery and went to its dead-letter topic: the dead-letter service records its track FAILED (RETRIES_EXHAUSTED). Find the step's `step failed` log lines for the track. A dead-letter subscription's own dead letters land on `${var.name_prefix}-dead-letter-parked` (see terraform/README.md, Dead letters)."
+    content   = "A step message failed every delivery and went to its dead-letter topic: the dead-letter service records its track FAILED (RETRIES_EXHAUSTED). Find the step's `step failed` log lines for the track. A dead-letter subscription's own dead letters land on `${var.name_prefix}-dead-letter-parked` (see terraform/README.md, Dead letters), as do the result events BigQuery refused (`${var.name_prefix}-results-bigquery`: see terraform/README.md, Results delivery; the subscription's `bigquery_config.state` says why)."
   }
 
   alert_strategy {

@@ -15,7 +15,7 @@ variable "service_names" {
 
 variable "subscription_names" {
   type        = list(string)
-  description = "The steps' subscriptions, whose oldest unacked message age is watched."
+  description = "The steps' subscriptions and the results' BigQuery subscription, whose oldest unacked message age is watched."
 }
 
 variable "dead_letter_subscription_names" {

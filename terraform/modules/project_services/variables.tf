@@ -8,6 +8,7 @@ variable "services" {
   description = "API service names to enable (e.g. run.googleapis.com)."
   default = [
     "artifactregistry.googleapis.com",
+    "bigquery.googleapis.com",
     "binaryauthorization.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudscheduler.googleapis.com",

@@ -8,7 +8,7 @@
 # hour of retrying before a healthy message could be dead-lettered.
 
 resource "google_pubsub_topic" "dead_letter" {
-  # checkov:skip=CKV_GCP_83:Messages carry only ids and URIs, never audio; Google-managed encryption is enough.
+  # checkov:skip=CKV_GCP_83:Messages carry ids, URIs and tag results, never audio; Google-managed encryption is enough.
   project = var.project_id
   name    = "${var.name}-dead-letter"
   labels  = var.labels
