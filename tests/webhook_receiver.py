@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,11 +25,19 @@ class Received:
     headers: list[dict[str, str]] = field(default_factory=list)
     unverified: int = 0
     status: int = 200  # what the receiver answers; set to 500 to play a failing partner
+    answer: threading.Event = field(default_factory=threading.Event)  # cleared: every request hangs
+    arrived: list[float] = field(default_factory=list)  # time.monotonic() of each verified event
+
+    def __post_init__(self) -> None:
+        self.answer.set()
 
 
 @contextmanager
-def receiver(secret: str) -> Iterator[tuple[str, Received]]:
-    """Serves http://127.0.0.1:<port>/hook until the block ends; yields its URL and what it got."""
+def receiver(secret: str, port: int = 0) -> Iterator[tuple[str, Received]]:
+    """Serves http://127.0.0.1:<port>/hook until the block ends; yields its URL and what it got.
+
+    port 0 takes a free port; a given one lets a receiver come back where it was.
+    """
     got = Received()
     verifier = Webhook(secret)
 
@@ -35,23 +45,27 @@ def receiver(secret: str) -> Iterator[tuple[str, Received]]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             headers = {k.lower(): v for k, v in self.headers.items()}
+            got.answer.wait()
             try:
                 got.events.append(verifier.verify(body, headers))
                 got.headers.append(headers)
+                got.arrived.append(time.monotonic())
             except WebhookVerificationError:
                 got.unverified += 1
-            self.send_response(got.status)
-            self.send_header("content-length", "0")
-            self.end_headers()
+            with contextlib.suppress(OSError):  # a sender that gave up waiting has closed the socket
+                self.send_response(got.status)
+                self.send_header("content-length", "0")
+                self.end_headers()
 
         def log_message(self, *_args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
     finally:
+        got.answer.set()  # hanging requests end before the server does
         server.shutdown()
         server.server_close()

@@ -326,6 +326,40 @@ def test_retry_answers_404_when_the_track_belongs_to_another_partner(client, dep
     assert deps.tracks.get(record.track_id).state is TrackState.FAILED
 
 
+def test_redeliver_publishes_the_tracks_latest_event_again_with_its_id_when_final(client, deps):
+    done, failed = _track(deps, "acme", "a.flac", TrackState.DONE), _track(deps, "acme", "b.flac")
+    for record, kind in ((done, "track.done"), (failed, "track.failed"), (done, "track.done")):
+        response = client.post(f"/v1/tracks/{record.track_id}:redeliver", headers=ACME)
+        assert response.status_code == 202 and not _schema_errors("Redelivered", response.json)
+        assert response.json["type"] == kind and response.json["track_id"] == record.track_id
+    first, second, again = deps.publisher.messages
+    assert (first.track_id, first.type, first.tags) == (
+        done.track_id,
+        "track.done",
+        [{"tag": "mtt.guitar", "score": 0.9}, {"tag": "msd.rock", "score": 0.8}],
+    )
+    assert second.error_code == "CORRUPT" and again == first  # one event id per state change
+
+
+def test_redeliver_names_a_backfills_new_result_retagged_when_it_replaced_the_old(client, deps):
+    record = _track(deps, "acme", "a.flac", TrackState.DONE)
+    newer = Transition(
+        TrackState.DONE, "backfill", result=record.result, model=ModelInfo("musicnn", "cd" * 32), supersede=True
+    )
+    deps.tracks.apply(record.track_id, newer)
+    response = client.post(f"/v1/tracks/{record.track_id}:redeliver", headers=ACME)
+    assert response.json["type"] == "track.retagged" and deps.publisher.messages[0].model_sha256 == "cd" * 32
+
+
+def test_redeliver_answers_409_until_the_track_is_final_and_404_for_another_partners(client, deps):
+    uri = deps.blobs.put(_uri("acme", "c.flac"))
+    running = deps.tracks.create_if_absent(new_record(uri, deps.blobs.stat(uri).generation, "acme", "ingest"))
+    _assert_error(client.post(f"/v1/tracks/{running.track_id}:redeliver", headers=ACME), 409, "FAILED_PRECONDITION")
+    theirs = _track(deps, "beta", "song.flac", TrackState.DONE)
+    _assert_error(client.post(f"/v1/tracks/{theirs.track_id}:redeliver", headers=ACME), 404, "NOT_FOUND")
+    assert deps.publisher.messages == []
+
+
 @pytest.mark.parametrize(
     "headers",
     [

@@ -110,6 +110,9 @@ def create_app(
     app.url_map.converters["segment"] = _Segment
     app.add_url_rule("/v1/tracks/<segment:raw_id>", "get_track", views.get_track, methods=["GET"])
     app.add_url_rule("/v1/tracks/<segment:raw_id>:retry", "retry_track", views.retry_track, methods=["POST"])
+    app.add_url_rule(
+        "/v1/tracks/<segment:raw_id>:redeliver", "redeliver_track", views.redeliver_track, methods=["POST"]
+    )
     app.add_url_rule("/v1/uploads", "start_upload", views.start_upload, methods=["POST"])
     app.add_url_rule(
         "/v1/tracks/<segment:raw_id>/audio-features", "get_audio_features", views.get_audio_features, methods=["GET"]
@@ -123,7 +126,7 @@ def create_app(
 
 
 class _Segment(BaseConverter):
-    """A path segment without ':', so /v1/tracks/ID:retry is the retry route only (its Allow: POST)."""
+    """A path segment without ':', so /v1/tracks/ID:retry is the retry route only (its Allow: POST), as :redeliver."""
 
     regex = "[^/:]+"
 
@@ -200,6 +203,11 @@ class _Views:
     def retry_track(self, raw_id: str) -> tuple[Response, int, dict[str, str]]:
         """POST /v1/tracks/{track_id}:retry."""
         return _accepted(track_operations.retry_track(self._deps, g.partner, raw_id))
+
+    def redeliver_track(self, raw_id: str) -> tuple[Response, int]:
+        """POST /v1/tracks/{track_id}:redeliver."""
+        event = track_operations.redeliver_track(self._deps, g.partner, raw_id)
+        return jsonify({"track_id": event.track_id, "event_id": event.event_id, "type": event.type}), 202
 
 
 def _accepted(record: TrackRecord) -> tuple[Response, int, dict[str, str]]:

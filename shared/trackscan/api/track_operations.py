@@ -15,7 +15,8 @@ from trackscan.api.uploads import bounded_body
 from trackscan.api.validation import PageRequest, track_id
 from trackscan.domain.audio_features import audio_features
 from trackscan.domain.explain import explanation
-from trackscan.domain.messages import UploadReceived
+from trackscan.domain.messages import TrackFinished, UploadReceived
+from trackscan.domain.result_events import latest_event
 from trackscan.domain.tracks import TrackRecord, TrackState, new_record
 from trackscan.domain.transitions import Transition
 from trackscan.pipeline.deps import Deps, track_prefix
@@ -167,6 +168,23 @@ def retry_track(deps: Deps, partner: str, raw_id: str) -> TrackRecord:
     deps.publisher.publish(UploadReceived(record.source_uri, record.generation, info.size_bytes, partner))
     log.info("track retried", extra={"track_id": record.track_id, "partner": partner})
     return record
+
+
+def redeliver_track(deps: Deps, partner: str, raw_id: str) -> TrackFinished:
+    """Publishes a final track's latest result event again, to its webhook and the results table.
+
+    The event keeps its id, so a receiver that has it already drops the copy.
+
+    Raises:
+        ApiError: 404 for an unknown track, 409 when it is not DONE or FAILED yet.
+    """
+    record = own_track(deps, partner, raw_id)
+    if not record.state.is_final:
+        raise _precondition(f"Only a DONE or FAILED track has a result event; this one is {record.state.value}.")
+    event = latest_event(record, with_embedding=deps.config.results_embedding)
+    deps.publisher.publish(event)
+    log.info("result event redelivered", extra={"track_id": record.track_id, "event_id": event.event_id})
+    return event
 
 
 def _retry_pending(record: TrackRecord) -> bool:

@@ -24,6 +24,17 @@ def event_id(track_id: str, event_type: str, made_at: str) -> str:
     return f"evt_{digest[:24]}"
 
 
+def latest_event(record: TrackRecord, *, with_embedding: bool = False) -> TrackFinished:
+    """The event of the record's last state change: a backfill's new result is two DONEs in a row.
+
+    Raises:
+        ValueError: the record is not final.
+    """
+    states = [event.state for event in record.timeline[-2:]]
+    retagged = states == [TrackState.DONE.value] * 2
+    return result_event(record, retagged=retagged, with_embedding=with_embedding)
+
+
 def result_event(record: TrackRecord, *, retagged: bool = False, with_embedding: bool = False) -> TrackFinished:
     """The event announcing a final record.
 

@@ -391,8 +391,9 @@ module "api" {
     { bucket = module.buckets.work_bucket_name, role = "roles/storage.objectViewer" },
   ]
   # A submission is announced on the ingest topic, like the bucket's notifications (ingest is
-  # idempotent, so the duplicate for an object the API wrote itself is harmless).
-  publish_topic_names = [module.messaging.topic_names["ingest"]]
+  # idempotent, so the duplicate for an object the API wrote itself is harmless); a redelivered
+  # result event (POST /v1/tracks/{id}:redeliver) on the results topic.
+  publish_topic_names = [module.messaging.topic_names["ingest"], module.messaging.topic_names["deliver"]]
   deletion_protection = var.deletion_protection
   labels              = local.labels
 

@@ -1,0 +1,124 @@
+"""Partners' webhooks on the emulator stack: a receiver that is down, or one that hangs.
+
+The deliver function sends each track's result event to a receiver on loopback that verifies
+every signature with the standardwebhooks library. Nothing may be lost through an outage (the
+same webhook-id on every retry), and a partner whose receiver hangs delays neither the pipeline
+nor another partner's events. Each test adds a row to FAULTS.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.faults.emulator_stack import Cloud, FaultStack, Upload
+from tests.faults.outcomes import fault_row, make_songs
+from tests.faults.pull_workers import Tail
+from tests.faults.report import ROWS
+from tests.webhook_receiver import NEW_SECRET, OLD_SECRET, Received, receiver
+from trackscan.dev.layout import DEV_PARTNER, free_ports
+
+pytestmark = pytest.mark.faults
+OUTAGE_S = 60.0
+OTHER_PARTNER = "other-label"
+EVENTS_WITHIN_S = 300  # generous: the machine runs the whole stack on 2 cores
+
+
+@contextmanager
+def webhooks(stack: FaultStack, **urls: str) -> Iterator[None]:
+    """ingest accepts OTHER_PARTNER too; deliver sends each partner's events to its URL."""
+    secrets = {DEV_PARTNER: OLD_SECRET, OTHER_PARTNER: NEW_SECRET}
+    env = {
+        "TRACKSCAN_PARTNERS": f"{DEV_PARTNER},{OTHER_PARTNER}",
+        "TRACKSCAN_WEBHOOKS": ",".join(f"{p}={u}" for p, u in urls.items()),
+        "TRACKSCAN_WEBHOOK_SECRETS": ",".join(f"{p}={secrets[p]}" for p in urls),
+    }
+    with stack.restarted(["ingest", "deliver", "dead_letter"], env):
+        yield
+
+
+def upload_as(cloud: Cloud, partner: str, path: Path) -> Upload:
+    """Uploads a file under a partner's prefix of the ingest bucket."""
+    blob = cloud.storage.bucket(cloud.config.ingest_bucket_name).blob(f"{partner}/{path.name}")
+    blob.upload_from_filename(str(path))
+    return Upload(blob.name, f"gs://{cloud.config.ingest_bucket_name}/{blob.name}", str(blob.generation), blob.size)
+
+
+def wait_events(got: Received, count: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len({e["event_id"] for e in got.events}) < count and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def test_every_event_arrives_with_its_webhook_id_when_the_receiver_is_down_for_a_minute(stack, cloud, tmp_path):
+    songs = make_songs(tmp_path, 3, seconds=5.0, first_seed=400)
+    (port,) = free_ports(1)
+    url = f"http://127.0.0.1:{port}/hook"
+    deliver_log = Tail(stack.log_path("deliver"))
+    with webhooks(stack, **{DEV_PARTNER: url}):
+        down_at = time.monotonic()
+        uploads = [cloud.upload(song) for song in songs]
+        records = cloud.wait_final([u.track_id for u in uploads], timeout_s=EVENTS_WITHIN_S)
+        time.sleep(max(0.0, down_at + OUTAGE_S - time.monotonic()))
+        failed_tries = deliver_log.matching("webhook failed", [u.track_id for u in uploads])
+        with receiver(OLD_SECRET, port) as (_, got):
+            back_at = time.monotonic()
+            wait_events(got, len(uploads), EVENTS_WITHIN_S)
+    deliver_log.close()
+    ids = {e["track_id"]: e["event_id"] for e in got.events}
+    row = fault_row(
+        f"the partner's webhook receiver is down for {OUTAGE_S:.0f} s, then back",
+        uploads,
+        records,
+        {},
+        recover_s=(max(got.arrived) - back_at) if got.arrived else None,
+    )
+    row.note = (
+        f"{len(failed_tries)} failed sends while down; {len(ids)} of {len(uploads)} events arrived, "
+        f"{len(got.events)} copies, every signature verified (standardwebhooks), one webhook-id per event"
+    )
+    ROWS.append(row)
+    assert got.unverified == 0
+    assert set(ids) == {u.track_id for u in uploads}
+    assert all(records[u.track_id]["state"] == "DONE" for u in uploads)
+    assert failed_tries, "the outage was not seen: nothing was sent while the receiver was down"
+    assert {h["webhook-id"] for h in got.headers} == set(ids.values())
+
+
+def test_a_hanging_receiver_delays_neither_the_pipeline_nor_another_partners_events(stack, cloud, tmp_path):
+    stuck_songs = make_songs(tmp_path, 2, seconds=5.0, first_seed=410)
+    (other_song,) = make_songs(tmp_path, 1, seconds=5.0, first_seed=420)
+    with receiver(OLD_SECRET) as (stuck_url, stuck), receiver(NEW_SECRET) as (other_url, other):
+        stuck.answer.clear()  # every request to it hangs: deliver gives up after its 5 s timeout
+        with webhooks(stack, **{DEV_PARTNER: stuck_url, OTHER_PARTNER: other_url}):
+            stuck_uploads = [cloud.upload(song) for song in stuck_songs]
+            other_upload = upload_as(cloud, OTHER_PARTNER, other_song)
+            uploads = [*stuck_uploads, other_upload]
+            records = cloud.wait_final([u.track_id for u in uploads], timeout_s=EVENTS_WITHIN_S)
+            wait_events(other, 1, EVENTS_WITHIN_S)
+            stuck_answered_meanwhile = len(stuck.events)
+            released_at = time.monotonic()
+            stuck.answer.set()
+            wait_events(stuck, len(stuck_uploads), EVENTS_WITHIN_S)
+    row = fault_row(
+        "one partner's webhook receiver hangs (never answers) while another's works",
+        uploads,
+        records,
+        {},
+        recover_s=(max(stuck.arrived) - released_at) if stuck.arrived else None,
+    )
+    row.note = (
+        f"the other partner's event arrived while the hanging receiver had answered {stuck_answered_meanwhile}; "
+        f"once it answered again, {len({e['event_id'] for e in stuck.events})} of {len(stuck_uploads)} "
+        "events arrived (retried with the same webhook-id)"
+    )
+    ROWS.append(row)
+    assert all(records[u.track_id]["state"] == "DONE" for u in uploads), "the pipeline waited on a webhook"
+    assert [e["track_id"] for e in other.events][:1] == [other_upload.track_id]
+    assert stuck_answered_meanwhile == 0
+    assert {e["track_id"] for e in stuck.events} == {u.track_id for u in stuck_uploads}
+    assert stuck.unverified == other.unverified == 0
