@@ -21,6 +21,7 @@ NEW_SECRET = "whsec_" + "Q2FuIHlvdSBrZWVwIGEgc2VjcmV0Pz8h"
 class Received:
     """What reached the receiver: each verified event with its headers, and what failed to verify."""
 
+    secrets: list[str] = field(default_factory=list)  # a signature by any of them verifies
     events: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     unverified: int = 0
@@ -33,13 +34,22 @@ class Received:
 
 
 @contextmanager
-def receiver(secret: str, port: int = 0) -> Iterator[tuple[str, Received]]:
+def receiver(*secrets: str, port: int = 0) -> Iterator[tuple[str, Received]]:
     """Serves http://127.0.0.1:<port>/hook until the block ends; yields its URL and what it got.
 
-    port 0 takes a free port; a given one lets a receiver come back where it was.
+    Secrets may be added to ``got.secrets`` later (one a registration shows). port 0 takes a free
+    port; a given one lets a receiver come back where it was.
     """
-    got = Received()
-    verifier = Webhook(secret)
+    got = Received(secrets=list(secrets))
+
+    def verified(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+        for secret in got.secrets:
+            try:
+                event: dict[str, Any] = Webhook(secret).verify(body, headers)
+                return event
+            except WebhookVerificationError:
+                continue
+        raise WebhookVerificationError("no secret of this receiver verifies the signature")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -47,7 +57,7 @@ def receiver(secret: str, port: int = 0) -> Iterator[tuple[str, Received]]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             got.answer.wait()
             try:
-                got.events.append(verifier.verify(body, headers))
+                got.events.append(verified(body, headers))
                 got.headers.append(headers)
                 got.arrived.append(time.monotonic())
             except WebhookVerificationError:

@@ -65,7 +65,7 @@ def test_every_event_arrives_with_its_webhook_id_when_the_receiver_is_down_for_a
         records = cloud.wait_final([u.track_id for u in uploads], timeout_s=EVENTS_WITHIN_S)
         time.sleep(max(0.0, down_at + OUTAGE_S - time.monotonic()))
         failed_tries = deliver_log.matching("webhook failed", [u.track_id for u in uploads])
-        with receiver(OLD_SECRET, port) as (_, got):
+        with receiver(OLD_SECRET, port=port) as (_, got):
             back_at = time.monotonic()
             wait_events(got, len(uploads), EVENTS_WITHIN_S)
     deliver_log.close()

@@ -203,7 +203,10 @@ def test_services_that_end_tracks_may_publish_results(dev: TerraformDir) -> None
 
 def test_only_the_deliver_service_reads_the_webhook_secrets(dev: TerraformDir) -> None:
     secret = "${google_secret_manager_secret.webhook_secrets.id}"
-    assert dev.locals()["step_secret_env"] == {RESULTS_STEP: {"TRACKSCAN_WEBHOOK_SECRETS": secret}}
+    key = "${google_secret_manager_secret.webhook_key.id}"
+    assert dev.locals()["step_secret_env"] == {
+        RESULTS_STEP: {"TRACKSCAN_WEBHOOK_SECRETS": secret, "TRACKSCAN_WEBHOOK_KEY": key}
+    }
     calls = {name: body for name, body in dev.module_calls().items() if body["source"].endswith("/cloud_run_service")}
     assert reference(calls["step_service"]["secret_env"]) == "lookup(local.step_secret_env, each.key, {})"
     for name, body in calls.items():
@@ -223,6 +226,20 @@ def test_only_the_deliver_service_reads_the_webhook_secrets(dev: TerraformDir) -
     assert "secret_data_wo" in version and "secret_data" not in version, "the value must stay out of the state"
     # The placeholder must parse to no partner entry (trackscan.domain.webhooks splits on , and =).
     assert not set(",=") & set(version["secret_data_wo"])
+
+
+def test_the_webhook_key_reaches_the_api_and_deliver_alone_and_stays_out_of_the_state(dev: TerraformDir) -> None:
+    key = "${google_secret_manager_secret.webhook_key.id}"
+    calls = {name: body for name, body in dev.module_calls().items() if body["source"].endswith("/cloud_run_service")}
+    assert calls["api"]["secret_env"]["TRACKSCAN_WEBHOOK_KEY"] == key  # shows a secret on PUT and :rotate
+    assert dev.locals()["step_secret_env"][RESULTS_STEP]["TRACKSCAN_WEBHOOK_KEY"] == key  # signs
+    for name, body in calls.items():
+        if name not in ("api", "step_service"):
+            assert "webhook_key" not in json.dumps(body.get("secret_env", {})), f"module.{name} reads it"
+    assert "TRACKSCAN_WEBHOOK_KEY" not in dev.locals()["service_env"]
+    version = dev.resources("google_secret_manager_secret_version")["webhook_key"]
+    assert "secret_data_wo" in version and "secret_data" not in version, "the key must stay out of the state"
+    assert version["secret_data_wo"].startswith("${base64encode(")  # TRACKSCAN_WEBHOOK_KEY is base64
 
 
 def test_webhooks_come_from_the_partner_webhooks_variable(dev: TerraformDir) -> None:

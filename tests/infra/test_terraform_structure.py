@@ -368,11 +368,14 @@ def test_every_cloud_scope_setting_is_set_by_terraform(dev: TerraformDir) -> Non
         assert "local.service_env" in body["env"], f"module.{name} does not receive local.service_env"
 
 
-def test_api_reads_the_console_secret_from_secret_manager_and_may_read_only_that(
+def test_api_reads_its_secrets_from_secret_manager_and_may_read_only_those(
     dev: TerraformDir, modules: dict[str, TerraformDir]
 ) -> None:
     api = _cloud_run_calls(dev)["api"]
-    assert api["secret_env"] == {"TRACKSCAN_CONSOLE_SECRET": "${google_secret_manager_secret.console_session.id}"}
+    assert api["secret_env"] == {
+        "TRACKSCAN_CONSOLE_SECRET": "${google_secret_manager_secret.console_session.id}",
+        "TRACKSCAN_WEBHOOK_KEY": "${google_secret_manager_secret.webhook_key.id}",
+    }
     version = dev.resources("google_secret_manager_secret_version")["console_session"]
     assert "secret_data_wo" in version and "secret_data" not in version, "the secret must stay out of the state"
     reader = modules["cloud_run_service"].resources("google_secret_manager_secret_iam_member")["reader"]

@@ -13,7 +13,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from trackscan.api import console, similar, track_operations, validation
+from trackscan.api import console, similar, track_operations, validation, webhooks
 from trackscan.api.auth import API_KEY_HEADER, Authenticator, IdentityVerifier
 from trackscan.api.console_auth import StaffDirectory
 from trackscan.api.errors import ApiError, register_error_handlers
@@ -119,6 +119,7 @@ def create_app(
     )
     app.add_url_rule("/openapi.yaml", "openapi", _openapi, methods=["GET"])
     similar.register(app, deps)
+    webhooks.register(app, deps)
     staff = StaffDirectory(deps.config, verifier)
     if staff.enabled:
         console.register(app, deps, staff, throttle)

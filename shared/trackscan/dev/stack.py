@@ -9,6 +9,8 @@ them from the state file it wrote.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import secrets
@@ -147,6 +149,10 @@ class DevStack:
             "TRACKSCAN_CONSOLE_KEYS": f"dev-staff:{self.api_key}:*",
             # A developer's webhook receiver runs on this machine (TRACKSCAN_WEBHOOKS, set by them).
             "TRACKSCAN_WEBHOOK_ALLOW_LOOPBACK": "true",
+            # What registered webhooks' secrets derive from: kept with the API key across restarts.
+            "TRACKSCAN_WEBHOOK_KEY": base64.b64encode(
+                hashlib.sha256(f"webhook|{self.api_key}".encode()).digest()
+            ).decode(),
             "PYTHONUNBUFFERED": "1",
         }
 

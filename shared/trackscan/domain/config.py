@@ -145,6 +145,10 @@ class Config:
     # secrets for one partner both sign each event: a rotation's old and new secret.
     webhooks: str = _env("TRACKSCAN_WEBHOOKS", "cloud", "")
     webhook_secrets: str = _env("TRACKSCAN_WEBHOOK_SECRETS", "cloud", "")
+    # Derives the signing secrets of the webhooks partners register through the API (base64 of
+    # 32 random bytes, from Secret Manager); nothing stores those secrets. Empty: the embedded
+    # default keeps one in its state folder (runtimes.bootstrap).
+    webhook_key: str = _env("TRACKSCAN_WEBHOOK_KEY", "cloud", "")
     # Loopback receivers (http to 127.0.0.1): the embedded default and the dev stack only. Link-local
     # and metadata addresses stay refused (trackscan.adapters.webhook_sender).
     webhook_allow_loopback: bool = _env("TRACKSCAN_WEBHOOK_ALLOW_LOOPBACK", "local", False)

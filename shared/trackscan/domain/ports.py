@@ -17,6 +17,7 @@ from trackscan.domain.results import ModelInfo
 from trackscan.domain.similarity import Neighbour
 from trackscan.domain.tracks import FailedAttempt, TrackRecord, TrackState
 from trackscan.domain.transitions import Transition
+from trackscan.domain.webhooks import WebhookRegistration
 
 
 @dataclass(frozen=True)
@@ -273,3 +274,16 @@ class WebhookSender(Protocol):
             WebhookRefusedError: the URL is one it may not send to (SSRF rules).
             OSError: the receiver could not be reached or did not answer in time.
         """
+
+
+class WebhookRegistry(Protocol):
+    """Partners' webhooks registered through the API, one per partner (never a secret: see domain.webhooks)."""
+
+    def webhook(self, partner: str) -> WebhookRegistration | None:
+        """The partner's registration, or None."""
+
+    def save_webhook(self, registration: WebhookRegistration) -> None:
+        """Creates or replaces the partner's registration."""
+
+    def delete_webhook(self, partner: str) -> bool:
+        """Removes the partner's registration; False when it had none."""

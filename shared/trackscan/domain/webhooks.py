@@ -1,10 +1,19 @@
-"""Where a partner's result events go: its webhook URL and the secrets that sign them."""
+"""Where a partner's result events go: its webhook URL and the secrets that sign them.
+
+Two sources, the first that has the partner wins: a webhook the partner registered through the
+API (``WebhookRegistration``, kept by the WebhookRegistry port), whose secrets are derived from
+the service's webhook key and so are stored nowhere; and one set in the configuration
+(TRACKSCAN_WEBHOOKS with TRACKSCAN_WEBHOOK_SECRETS: Terraform's presets, `trackscan run --webhook`).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from trackscan.domain.config import Config
 
@@ -18,6 +27,38 @@ class WebhookEndpoint:
 
     url: str
     secrets: tuple[str, ...]
+
+
+# After a rotation the previous secret signs beside the new one this long, so a receiver can
+# switch without missing a verifiable event.
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class WebhookRegistration:
+    """A partner's webhook as registered through the API: no secret in it, only its generation."""
+
+    partner: str
+    url: str
+    generation: int  # of the signing secret: derived_secret(key, partner, generation)
+    created_at: str
+    rotated_at: str | None = None
+    previous_until: str | None = None  # the previous generation signs too until then (ISO 8601)
+
+
+def derived_secret(key: bytes, partner: str, generation: int) -> str:
+    """The partner's signing secret of one generation: HMAC of the webhook key, never stored."""
+    digest = hmac.new(key, f"webhook|{partner}|{generation}".encode(), hashlib.sha256).digest()
+    return SECRET_PREFIX + base64.b64encode(digest[:24]).decode()
+
+
+def registered_endpoint(registration: WebhookRegistration, key: bytes, now: datetime) -> WebhookEndpoint:
+    """Where a registration sends, signed by its secret and, within a rotation's overlap, the previous one."""
+    generations = [registration.generation]
+    if registration.previous_until and now < datetime.fromisoformat(registration.previous_until):
+        generations.append(registration.generation - 1)
+    secrets = tuple(derived_secret(key, registration.partner, g) for g in generations)
+    return WebhookEndpoint(registration.url, secrets)
 
 
 def _entries(text: str) -> list[tuple[str, str]]:
@@ -56,3 +97,31 @@ def check_secret(secret: str) -> None:
         raise ValueError(f"a webhook secret is {SECRET_PREFIX} and base64: {exc}") from exc
     if len(key) < 16:
         raise ValueError(f"a webhook secret's key is at least 16 bytes, not {len(key)}")
+
+
+def webhook_key(config: Config) -> bytes:
+    """The key the registered webhooks' secrets derive from.
+
+    Raises:
+        ValueError: TRACKSCAN_WEBHOOK_KEY is unset or not base64 of at least 16 bytes.
+    """
+    try:
+        key = base64.b64decode(config.webhook_key, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"TRACKSCAN_WEBHOOK_KEY is not base64: {exc}") from exc
+    if len(key) < 16:
+        raise ValueError("TRACKSCAN_WEBHOOK_KEY is unset or shorter than 16 bytes")
+    return key
+
+
+def partner_endpoint(
+    config: Config, partner: str, registration: WebhookRegistration | None, now: datetime
+) -> WebhookEndpoint | None:
+    """Where the partner's events go: its registered webhook, else the configured one, else nowhere.
+
+    Raises:
+        ValueError: the key or a configured secret is missing.
+    """
+    if registration is not None:
+        return registered_endpoint(registration, webhook_key(config), now)
+    return webhook_endpoint(config, partner)

@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook
 
 from trackscan.domain.errors import RetryableError, WebhookRefusedError
 from trackscan.domain.messages import TrackFinished, to_json
-from trackscan.domain.webhooks import webhook_endpoint
+from trackscan.domain.webhooks import partner_endpoint
 from trackscan.pipeline.deps import Deps
 
 log = logging.getLogger(__name__)
@@ -38,15 +38,16 @@ def signed_headers(event_id: str, body: bytes, secrets: tuple[str, ...], now: da
 
 def handle(event: TrackFinished, deps: Deps) -> None:
     """POSTs the event to the partner's webhook; a partner without one has nothing to send."""
-    endpoint = webhook_endpoint(deps.config, event.partner)
+    now = datetime.now(UTC)
+    endpoint = partner_endpoint(deps.config, event.partner, deps.webhook_registry.webhook(event.partner), now)
     if endpoint is None:
         return
     body = to_json(event).encode()
     context = {"track_id": event.track_id, "partner": event.partner, "event_id": event.event_id}
     host = urlsplit(endpoint.url).hostname
-    headers = signed_headers(event.event_id, body, endpoint.secrets, datetime.now(UTC))
+    headers = signed_headers(event.event_id, body, endpoint.secrets, now)
     try:
-        reply = deps.webhooks.post(endpoint.url, body, headers)
+        reply = deps.webhook_sender.post(endpoint.url, body, headers)
     except WebhookRefusedError as exc:
         # Retrying cannot help until the partner's URL changes; the track itself is final and fine.
         log.error("webhook refused", extra={**context, "error": str(exc)})

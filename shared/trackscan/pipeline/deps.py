@@ -17,6 +17,7 @@ from trackscan.domain.ports import (
     TrackQueries,
     TrackRecords,
     TrackStore,
+    WebhookRegistry,
     WebhookSender,
 )
 
@@ -38,7 +39,8 @@ class Deps:
     search: SearchIndex
     tagger: Tagger
     decoder: AudioDecoder
-    webhooks: WebhookSender
+    webhook_sender: WebhookSender
+    webhook_registry: WebhookRegistry
     config: Config
     work_root_uri: str  # file:///.../work locally, gs://<work bucket> in the cloud
 

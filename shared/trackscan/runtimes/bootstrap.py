@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import functools
 import hashlib
+import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from trackscan.adapters.audio_decoders import SandboxedDecoder
 from trackscan.adapters.local_blobs import FolderBlobStore
@@ -15,11 +18,12 @@ from trackscan.adapters.local_queue import CollectingPublisher
 from trackscan.adapters.onnx_tagger import OnnxTagger
 from trackscan.adapters.openvino_tagger import OpenVinoTagger
 from trackscan.adapters.sqlite_store import SqliteTrackStore
+from trackscan.adapters.sqlite_webhooks import SqliteWebhookRegistry
 from trackscan.adapters.webhook_sender import SafeWebhookSender
 from trackscan.domain.config import Config
 from trackscan.domain.file_uris import uri_of
 from trackscan.domain.messages import split_pinned_uri
-from trackscan.domain.ports import BlobStore, Tagger, TrackStore, WebhookSender
+from trackscan.domain.ports import BlobStore, Tagger, TrackStore, WebhookRegistry, WebhookSender
 from trackscan.pipeline.deps import Deps, store_ports
 
 # TRACKSCAN_MODEL_VARIANT's values: the in-process runtime and its precision.
@@ -33,13 +37,15 @@ def local_deps(config: Config, model_threads: int = 0) -> Deps:
     """The embedded default: a folder, an in-process queue, SQLite and the model in process."""
     work_dir = Path(config.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
+    config = with_local_webhook_key(config)
     return Deps(
         blobs=FolderBlobStore(),
         publisher=CollectingPublisher(),
         **store_ports(SqliteTrackStore(config.state_db_path)),
         tagger=local_tagger(config, model_threads),
         decoder=sandboxed_decoder(config),
-        webhooks=webhook_sender(config),
+        webhook_sender=webhook_sender(config),
+        webhook_registry=webhook_registry(config, cloud=False),
         config=config,
         work_root_uri=uri_of(work_dir),
     )
@@ -48,6 +54,32 @@ def local_deps(config: Config, model_threads: int = 0) -> Deps:
 def webhook_sender(config: Config) -> WebhookSender:
     """Sends partners' webhooks under the SSRF rules; loopback receivers only where config allows."""
     return SafeWebhookSender(allow_loopback=config.webhook_allow_loopback)
+
+
+def webhook_registry(config: Config, cloud: bool) -> WebhookRegistry:
+    """Partners' registered webhooks: beside the track records, in SQLite or in Firestore."""
+    if not cloud:
+        return SqliteWebhookRegistry(config.state_db_path)
+    from trackscan.adapters.firestore_webhooks import FirestoreWebhookRegistry
+
+    return FirestoreWebhookRegistry(_firestore_client(config), config.tracks_collection)
+
+
+def with_local_webhook_key(config: Config) -> Config:
+    """The config with a webhook key: TRACKSCAN_WEBHOOK_KEY, else one kept in the state folder.
+
+    Every process of the embedded default (and of a dev stack sharing the home) reads the same
+    file, so the API that shows a secret and the step that signs with it agree.
+    """
+    if config.webhook_key:
+        return config
+    path = Path(config.home_dir) / "webhook.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # another process made it first: read theirs
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as key_file:
+            key_file.write(base64.b64encode(os.urandom(32)).decode())
+    return replace(config, webhook_key=path.read_text().strip())
 
 
 def local_tagger(config: Config, threads: int = 0) -> Tagger:
@@ -83,7 +115,8 @@ def cloud_deps(config: Config) -> Deps:
         **store_ports(track_store(config, cloud=True)),
         tagger=cloud_tagger(config),
         decoder=sandboxed_decoder(config),
-        webhooks=webhook_sender(config),
+        webhook_sender=webhook_sender(config),
+        webhook_registry=webhook_registry(config, cloud=True),
         config=config,
         work_root_uri=f"gs://{config.work_bucket_name}",
     )
@@ -128,12 +161,17 @@ def track_store(config: Config, cloud: bool) -> TrackStore:
     """The track records alone (for the CLI's lookups): SQLite, or Firestore with ``cloud``."""
     if not cloud:
         return SqliteTrackStore(config.state_db_path)
-    from google.cloud import firestore
-
     from trackscan.adapters.firestore_store import FirestoreTrackStore
 
-    client = firestore.Client(project=config.project_id, database=config.firestore_database)
-    return FirestoreTrackStore(client, config.tracks_collection)
+    return FirestoreTrackStore(_firestore_client(config), config.tracks_collection)
+
+
+@functools.cache
+def _firestore_client(config: Config) -> Any:
+    # One client per configuration and process: the track store and the webhook registry share it.
+    from google.cloud import firestore
+
+    return firestore.Client(project=config.project_id, database=config.firestore_database)
 
 
 def work_blob_store(config: Config, cloud: bool) -> tuple[BlobStore, str]:

@@ -85,7 +85,10 @@ locals {
   webhooks = join(",", [for partner in sort(keys(var.partner_webhooks)) : "${partner}=${var.partner_webhooks[partner]}"])
   # Secrets a step's service reads from Secret Manager, by step: only deliver signs webhooks.
   step_secret_env = {
-    deliver = { TRACKSCAN_WEBHOOK_SECRETS = google_secret_manager_secret.webhook_secrets.id }
+    deliver = {
+      TRACKSCAN_WEBHOOK_SECRETS = google_secret_manager_secret.webhook_secrets.id
+      TRACKSCAN_WEBHOOK_KEY     = google_secret_manager_secret.webhook_key.id
+    }
   }
 
   service_env = {
@@ -329,7 +332,11 @@ module "step_service" {
   labels              = local.labels
 
   # The secret must have a version before a revision of deliver reads "latest".
-  depends_on = [module.project_services, google_secret_manager_secret_version.webhook_secrets]
+  depends_on = [
+    module.project_services,
+    google_secret_manager_secret_version.webhook_secrets,
+    google_secret_manager_secret_version.webhook_key,
+  ]
 }
 
 # The three services that are not steps: each is invoked by someone else (Pub/Sub dead letters,
@@ -380,7 +387,11 @@ module "api" {
   invoker_members    = local.partner_members
   firestore_database = module.firestore.database_resource_name
   # Shared by every instance, so a session or a form token from one is good on the others.
-  secret_env = { TRACKSCAN_CONSOLE_SECRET = google_secret_manager_secret.console_session.id }
+  # The webhook key: PUT /v1/webhook and :rotate show the secret derived from it.
+  secret_env = {
+    TRACKSCAN_CONSOLE_SECRET = google_secret_manager_secret.console_session.id
+    TRACKSCAN_WEBHOOK_KEY    = google_secret_manager_secret.webhook_key.id
+  }
   # Stores uploaded bodies (create only, never overwrite) and stats submitted objects; writes
   # and reads the console's revoked-session markers in the work bucket (its lifecycle rule
   # deletes them, long after the 10 h sessions they revoke have expired).
@@ -398,7 +409,11 @@ module "api" {
   labels              = local.labels
 
   # The secret must have a version before a revision reads "latest".
-  depends_on = [module.project_services, google_secret_manager_secret_version.console_session]
+  depends_on = [
+    module.project_services,
+    google_secret_manager_secret_version.console_session,
+    google_secret_manager_secret_version.webhook_key,
+  ]
 }
 
 # The console's session secret: made once by Terraform (the write-only value never enters the state)
@@ -453,6 +468,29 @@ resource "google_secret_manager_secret_version" "webhook_secrets" {
   secret = google_secret_manager_secret.webhook_secrets.id
   # No "partner=" entry: deliver never sends unsigned, so a partner's secret comes before its webhook.
   secret_data_wo         = "none yet: add a version with each partner's whsec_ secret (terraform/README.md)"
+  secret_data_wo_version = 1
+}
+
+# The key that the secrets of webhooks partners register through the API derive from
+# (TRACKSCAN_WEBHOOK_KEY, base64; trackscan.domain.webhooks): read by the API, which shows a secret
+# when a webhook is registered or rotated, and by deliver, which signs with it. No secret is stored
+# anywhere else. Made once by Terraform (write-only, never in the state); replacing it would change
+# every registered partner's secret at once, so it has no version variable to bump.
+resource "google_secret_manager_secret" "webhook_key" {
+  project   = var.project_id
+  secret_id = "${local.name}-webhook-key"
+  labels    = local.labels
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [module.project_services]
+}
+
+resource "google_secret_manager_secret_version" "webhook_key" {
+  secret                 = google_secret_manager_secret.webhook_key.id
+  secret_data_wo         = base64encode("${uuid()}${uuid()}")
   secret_data_wo_version = 1
 }
 

@@ -1,0 +1,133 @@
+"""/v1/webhook: a partner registers its receiver, which then verifies every event with the secret shown."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.api_fixtures import ACME, BETA, api_deps
+from tests.api_fixtures import assert_error as _assert_error
+from tests.api_fixtures import schema_errors as _schema_errors
+from tests.audio_fixtures import music_like, write_audio
+from tests.pipeline_fixtures import make_deps, upload
+from tests.webhook_receiver import receiver
+from trackscan.api import create_app
+from trackscan.domain.messages import TrackFinished
+from trackscan.pipeline import deliver
+from trackscan.pipeline.step_policy import run_step
+
+
+@pytest.fixture
+def deps(tmp_path):
+    return api_deps(tmp_path, webhook_allow_loopback=True)
+
+
+@pytest.fixture
+def client(deps):
+    return create_app(deps).test_client()
+
+
+@pytest.fixture
+def event(tmp_path) -> TrackFinished:
+    """The result event of one of acme's tracks, tagged by the pipeline on the API's store."""
+    pipeline = make_deps(tmp_path / "home", webhook_allow_loopback=True)
+    queue = [upload(write_audio(tmp_path / "song.flac", music_like(8.0)), partner="acme")]
+    while queue:
+        message = queue.pop(0)
+        if isinstance(message, TrackFinished):
+            return message
+        run_step(message, pipeline)
+        queue.extend(pipeline.publisher.drain())
+    raise AssertionError("the track was not announced")
+
+
+def _deliver(tmp_path: Path, event: TrackFinished) -> None:
+    deliver.handle(event, make_deps(tmp_path / "home", webhook_allow_loopback=True))
+
+
+def test_a_registered_receiver_verifies_events_with_the_secret_shown_once(client, deps, event, tmp_path):
+    with receiver() as (url, got):
+        response = client.put("/v1/webhook", json={"url": url}, headers=ACME)
+        assert response.status_code == 200 and not _schema_errors("WebhookSecret", response.json)
+        got.secrets.append(response.json["secret"])
+        _deliver(tmp_path, event)
+    assert got.unverified == 0 and [e["event_id"] for e in got.events] == [event.event_id]
+    shown = client.get("/v1/webhook", headers=ACME)
+    assert shown.status_code == 200 and not _schema_errors("Webhook", shown.json)
+    assert shown.json["url"] == url and "secret" not in shown.json
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "home").glob("state.sqlite*"))
+    assert url.encode() in stored and response.json["secret"].encode() not in stored  # derived, never kept
+
+
+def test_a_receiver_holding_either_secret_verifies_until_the_overlap_ends_when_rotated(client, deps, event, tmp_path):
+    with receiver() as (url, old), receiver() as (_, new):
+        old.secrets.append(client.put("/v1/webhook", json={"url": url}, headers=ACME).json["secret"])
+        rotated = client.post("/v1/webhook:rotate", headers=ACME)
+        assert rotated.status_code == 200 and rotated.json["previous_secret_until"]
+        new.secrets.append(rotated.json["secret"])
+        assert new.secrets != old.secrets
+        _deliver(tmp_path, event)  # both signatures: the old receiver verifies
+        registration = deps.webhook_registry.webhook("acme")
+        deps.webhook_registry.save_webhook(replace(registration, previous_until="2000-01-01T00:00:00+00:00"))
+        _deliver(tmp_path, event)  # the overlap is over: the new secret alone signs
+        client.put("/v1/webhook", json={"url": url.replace("/hook", "/moved")}, headers=ACME)
+        _deliver(tmp_path, event)
+    assert len(old.events) == 1 and old.unverified == 2
+    assert len(old.headers[0]["webhook-signature"].split()) == 2
+
+
+def test_moving_the_webhook_keeps_its_secret_and_shows_none(client, deps, event, tmp_path):
+    with receiver() as (first_url, _), receiver() as (url, got):
+        got.secrets.append(client.put("/v1/webhook", json={"url": first_url}, headers=ACME).json["secret"])
+        moved = client.put("/v1/webhook", json={"url": url}, headers=ACME)
+        assert moved.status_code == 200 and moved.json == {"url": url}
+        _deliver(tmp_path, event)
+    assert got.unverified == 0 and len(got.events) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254/computeMetadata/v1/",
+        "https://metadata.google.internal/",
+        "http://10.0.0.8/hook",
+        "https://192.168.1.1/hook",
+        "ftp://example.com/hook",
+        "https://example.com:8443/hook",
+    ],
+)
+def test_registration_refuses_what_sending_would_refuse(client, deps, url):
+    _assert_error(client.put("/v1/webhook", json={"url": url}, headers=ACME), 400, "INVALID_ARGUMENT")
+    assert deps.webhook_registry.webhook("acme") is None
+
+
+@pytest.mark.parametrize("body", [{}, {"url": 5}, {"url": "https://example.com", "secret": "mine"}, [], {"url": ""}])
+def test_registration_refuses_a_body_that_is_not_one_url(client, body):
+    _assert_error(client.put("/v1/webhook", json=body, headers=ACME), 400, "INVALID_ARGUMENT")
+
+
+def test_a_partner_sees_and_changes_only_its_own_webhook(client):
+    with receiver() as (url, _):
+        assert client.put("/v1/webhook", json={"url": url}, headers=ACME).status_code == 200
+    for method, path in (("get", "/v1/webhook"), ("post", "/v1/webhook:rotate"), ("post", "/v1/webhook:test")):
+        _assert_error(getattr(client, method)(path, headers=BETA), 404, "NOT_FOUND")
+    _assert_error(client.delete("/v1/webhook", headers=BETA), 404, "NOT_FOUND")
+    assert client.delete("/v1/webhook", headers=ACME).status_code == 204
+    _assert_error(client.get("/v1/webhook", headers=ACME), 404, "NOT_FOUND")
+
+
+def test_the_test_event_reports_what_the_receiver_answered(client):
+    with receiver() as (url, got):
+        got.secrets.append(client.put("/v1/webhook", json={"url": url}, headers=ACME).json["secret"])
+        answered = client.post("/v1/webhook:test", headers=ACME)
+        got.status = 500
+        failing = client.post("/v1/webhook:test", headers=ACME)
+    assert not _schema_errors("WebhookTest", answered.json)
+    assert answered.json["delivered"] and answered.json["status"] == 200
+    assert got.unverified == 0 and got.events[0]["type"] == "webhook.test"
+    assert got.headers[0]["webhook-id"] == answered.json["event_id"]
+    assert not failing.json["delivered"] and failing.json["status"] == 500
+    dead = client.post("/v1/webhook:test", headers=ACME)  # the receiver is gone
+    assert not dead.json["delivered"] and dead.json["status"] is None and dead.json["error"]
