@@ -269,3 +269,10 @@ def test_deliver_reaches_the_internet_from_cloud_run(
     assert "if settings.internet" in dev.locals()["cloud_run_only_steps"]
     validation = first(dev.variables()["worker_steps"]["validation"])
     assert f'!contains(var.worker_steps, "{RESULTS_STEP}")' in validation["condition"]
+
+
+def test_a_partners_dead_receiver_pages_no_one(dev: TerraformDir) -> None:
+    # deliver's 5xx and backlog follow partners' receivers, not the pipeline: kept out of the alerts.
+    monitoring = dev.module_calls()["monitoring"]
+    for watched in (monitoring["service_names"], monitoring["subscription_names"]):
+        assert "if !local.steps[step].internet" in reference(watched)

@@ -687,12 +687,15 @@ module "monitoring" {
   source      = "../../modules/monitoring"
   project_id  = var.project_id
   name_prefix = local.name
+  # A step that calls the internet (deliver) waits on partners' receivers: one down for hours is
+  # the partner's outage, not the pipeline's, so its 5xx, backlog and dead letters page no one (its
+  # `webhook failed` lines and the track's last failed attempt say what happens).
   service_names = concat(
-    [for service in module.step_service : service.name],
+    [for step, service in module.step_service : service.name if !local.steps[step].internet],
     [module.dead_letter.name, module.api.name, module.reconcile.name],
   )
   subscription_names = concat(
-    [for subscription in module.step_subscription : subscription.subscription_name],
+    [for step, subscription in module.step_subscription : subscription.subscription_name if !local.steps[step].internet],
     [module.results_bigquery.subscription_name],
   )
   dead_letter_subscription_names = [for subscription in module.step_subscription : subscription.dead_letter_subscription_name]
