@@ -73,3 +73,11 @@ def test_unknown_region_is_refused():
     with pytest.raises(KeyError, match="no prices for asia-east1"):
         lanes.lane_costs("asia-east1")
     assert CliRunner().invoke(cli, ["cost", "--region", "asia-east1"]).exit_code == 2
+
+
+def test_the_priced_result_event_is_the_size_of_a_real_one():
+    # The model prices what the pipeline sends: a track's event (100 full-precision scores, no
+    # embedding) measured 6,248 bytes on drascula-music track1.
+    from trackscan.costs.lanes import result_event_bytes
+
+    assert 5_500 <= result_event_bytes() <= 7_000

@@ -136,9 +136,9 @@ class Config:
     # Signs console sessions and form tokens: every instance must share it (Terraform keeps it in
     # Secret Manager). Empty: a random secret per process, which suits one local process only.
     console_secret: str = _env("TRACKSCAN_CONSOLE_SECRET", "cloud", "")
-    # Result events (trackscan.domain.result_events): the embedding makes an event about 4x larger
-    # (200 floats beside 100 tag scores), for every webhook and BigQuery row; off by default, as
-    # `trackscan similar` reads embeddings from the track store.
+    # Result events (trackscan.domain.result_events): the embedding makes an event 1.7 times larger
+    # (6.2 KB to 10.5 KB of JSON for a real track), for every webhook and BigQuery row; off by
+    # default, as `trackscan similar` reads embeddings from the track store.
     results_embedding: bool = _env("TRACKSCAN_RESULTS_EMBEDDING", "cloud", False)
     # Partners' webhooks, "partner=https://..." entries separated by commas ("*" for every partner),
     # and their signing secrets, "partner=whsec_..." entries (Secret Manager in the cloud). Two
