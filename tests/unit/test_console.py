@@ -11,8 +11,9 @@ import pytest
 from tests.console_fixtures import ALICE_KEY, CAROL_KEY, console_app, console_deps, seed
 from tests.pipeline_fixtures import make_deps
 from trackscan.api import create_app
-from trackscan.domain.messages import UploadReceived
+from trackscan.domain.messages import TrackFinished, UploadReceived
 from trackscan.domain.tracks import TrackState
+from trackscan.domain.webhooks import WebhookRegistration
 
 
 @pytest.fixture
@@ -132,6 +133,22 @@ def test_console_retry_refuses_another_partners_track_when_scoped(app, deps, cat
     client = _signed_in(app, CAROL_KEY)
     response = client.post(f"/console/tracks/{catalogue.beta_failed.track_id}/retry", data={"csrf": _csrf(client)})
     assert response.status_code == 404 and deps.tracks.get(catalogue.beta_failed.track_id).state is TrackState.FAILED
+
+
+def test_console_shows_the_partners_webhook_and_sends_a_tracks_event_again(app, deps, catalogue):
+    deps.webhook_registry.save_webhook(WebhookRegistration("acme", "https://acme.example/hook", 1, "2026-12-07T09:00"))
+    client = _signed_in(app, CAROL_KEY)
+    page = client.get(f"/console/tracks/{catalogue.done.track_id}").get_data(as_text=True)
+    assert "https://acme.example/hook" in page and 'id="redeliver"' in page
+    response = client.post(f"/console/tracks/{catalogue.done.track_id}/redeliver", data={"csrf": _csrf(client)})
+    assert response.status_code == 302
+    (event,) = deps.publisher.drain()  # type: ignore[attr-defined]
+    assert isinstance(event, TrackFinished) and (event.track_id, event.type) == (catalogue.done.track_id, "track.done")
+    assert "was sent again" in client.get(response.location).get_data(as_text=True)
+    refused = client.post(f"/console/tracks/{catalogue.stuck.track_id}/redeliver", data={"csrf": _csrf(client)})
+    assert refused.status_code == 302 and deps.publisher.drain() == []  # type: ignore[attr-defined]
+    other = client.post(f"/console/tracks/{catalogue.beta_done.track_id}/redeliver", data={"csrf": _csrf(client)})
+    assert other.status_code == 404
 
 
 def test_console_exports_failed_tracks_as_csv(app, catalogue):

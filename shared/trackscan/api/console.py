@@ -79,6 +79,7 @@ def _blueprint(
     pages.add_url_rule("/search", "search", signed_in(views.search))
     pages.add_url_rule("/tracks/<track_id>", "track", signed_in(views.track))
     pages.add_url_rule("/tracks/<track_id>/retry", "retry", signed_in(views.retry), methods=["POST"])
+    pages.add_url_rule("/tracks/<track_id>/redeliver", "redeliver", signed_in(views.redeliver), methods=["POST"])
     pages.add_url_rule("/failed.csv", "failed_csv", signed_in(views.failed_csv))
     return pages
 
@@ -205,6 +206,7 @@ class _Views:
             duration=console_chart.duration_label,
             similar=similar,
             reconcile_after_min=self._deps.config.reconcile_after_s / 60,
+            webhook=self._deps.webhook_registry.webhook(record.partner),
         )
 
     def retry(self, staff: Staff, track_id: str) -> Any:
@@ -217,6 +219,18 @@ class _Views:
             flash(f"Track {record.track_id} was sent through the pipeline again.")
         except ApiError as exc:
             flash(f"Not retried: {exc.message}")
+        return redirect(url_for("console.track", track_id=record.track_id))
+
+    def redeliver(self, staff: Staff, track_id: str) -> Any:
+        """Sends a final track's latest result event to its partner's webhook again (the API's redeliver)."""
+        record = self._visible(staff, track_id)
+        if record is None:
+            return render_template("console/missing.html", staff=staff, track_id=track_id), 404
+        try:
+            event = track_operations.redeliver_track(self._deps, record.partner, record.track_id)
+            flash(f"Its {event.type} event ({event.event_id}) was sent again.")
+        except ApiError as exc:
+            flash(f"Not sent: {exc.message}")
         return redirect(url_for("console.track", track_id=record.track_id))
 
     def failed_csv(self, staff: Staff) -> Response:
