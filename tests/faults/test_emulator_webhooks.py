@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.faults.emulator_stack import Cloud, FaultStack, Upload
 from tests.faults.outcomes import fault_row, make_songs
@@ -52,6 +53,29 @@ def wait_events(got: Received, count: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while len({e["event_id"] for e in got.events}) < count and time.monotonic() < deadline:
         time.sleep(0.5)
+
+
+def test_a_webhook_registered_through_the_api_gets_events_signed_with_the_secret_it_showed(stack, cloud, tmp_path):
+    # The API shows the secret and deliver signs with it: two processes, one webhook key, and the
+    # registration in Firestore.
+    api = stack.env["TRACKSCAN_API_URL"]
+    key = {"X-API-Key": stack.api_key}
+    (song,) = make_songs(tmp_path, 1, seconds=5.0, first_seed=430)
+    with receiver() as (url, got):
+        registered = requests.put(f"{api}/v1/webhook", json={"url": url}, headers=key, timeout=30)
+        assert registered.status_code == 200, registered.text
+        got.secrets.append(registered.json()["secret"])
+        try:
+            test = requests.post(f"{api}/v1/webhook:test", headers=key, timeout=30).json()
+            upload = cloud.upload(song)
+            records = cloud.wait_final([upload.track_id], timeout_s=EVENTS_WITHIN_S)
+            wait_events(got, 2, EVENTS_WITHIN_S)  # the test event and the track's
+        finally:
+            requests.delete(f"{api}/v1/webhook", headers=key, timeout=30)
+    assert test["delivered"] and records[upload.track_id]["state"] == "DONE"
+    assert got.unverified == 0
+    assert [e["type"] for e in got.events] == ["webhook.test", "track.done"]
+    assert got.events[1]["track_id"] == upload.track_id
 
 
 def test_every_event_arrives_with_its_webhook_id_when_the_receiver_is_down_for_a_minute(stack, cloud, tmp_path):
