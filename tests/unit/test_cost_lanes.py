@@ -78,6 +78,6 @@ def test_unknown_region_is_refused():
 def test_the_priced_result_event_is_the_size_of_a_real_one():
     # The model prices what the pipeline sends: a track's event (100 full-precision scores, no
     # embedding) measured 6,248 bytes on drascula-music track1.
-    from trackscan.costs.lanes import result_event_bytes
+    from trackscan.costs.result_events import result_event_bytes
 
     assert 5_500 <= result_event_bytes() <= 7_000

@@ -37,11 +37,7 @@ from trackscan.costs.model import (
     per_million,
     track_ops,
 )
-from trackscan.domain.labels import MSD_TAGS, MTT_TAGS
-from trackscan.domain.messages import to_json
-from trackscan.domain.result_events import result_event
-from trackscan.domain.results import ModelInfo, TrackResult
-from trackscan.domain.tracks import TrackRecord, TrackState, utc_now
+from trackscan.costs.result_events import result_event_items
 from trackscan.pipeline.steps import CLOUD_RUN_LANE, WORKERS_LANE
 
 HOURS_PER_MONTH = 730
@@ -179,56 +175,6 @@ def _cloud_run_lane(
         "log_lines": lines + ops.run_requests,
     }
     return LaneCost(fixed, items, counted, deployable=True)
-
-
-def result_event_bytes() -> int:
-    """The JSON of one track's result event, without the embedding: 100 tag scores at full precision."""
-    third = 1 / 3  # 18 characters, as a float32 score widened to a Python float prints
-    result = TrackResult(
-        tags={"mtt": dict.fromkeys(MTT_TAGS, third), "msd": dict.fromkeys(MSD_TAGS, third)},
-        top_tags=list(MTT_TAGS[:5]),
-        tempo_bpm=third * 360,
-        key="Bb major",
-        loudness_lufs=-third * 40,
-        duration_s=240.0,
-        embedding=[],
-        tempo_confidence=third,
-        time_signature=4,
-        key_confidence=third,
-        loudness_range_lu=third * 20,
-        true_peak_dbtp=-third,
-    )
-    record = TrackRecord(
-        "t" + "0" * 24,
-        "gs://partner-ingest-bucket/label/album/01 track.flac",
-        "1765100000000000",
-        "label",
-        TrackState.DONE,
-        result=result,
-        model=ModelInfo("musicnn", "0" * 64, "openvino-bf16"),
-        updated_at=utc_now(),
-    )
-    return len(to_json(result_event(record)).encode())
-
-
-def result_event_items(prices: dict[str, float]) -> dict[str, float]:
-    """Dollars per million tracks of announcing each result, in every lane.
-
-    The results topic's publish and its push to deliver, the BigQuery subscription's write,
-    deliver's request and its read of the partner's webhook registration (the POST itself waits
-    on the partner, not the CPU).
-    """
-    size = result_event_bytes()
-    return {
-        "result events: Pub/Sub (publish, push to deliver)": 2
-        * max(size, PUBSUB_MIN_BYTES)
-        / TIB
-        * prices["pubsub_tib"]
-        * MILLION,
-        "result events: BigQuery subscription": size / TIB * prices["pubsub_bigquery_tib"] * MILLION,
-        "result events: deliver's request and webhook lookup": (prices["cloud_run_request"] + prices["firestore_read"])
-        * MILLION,
-    }
 
 
 def workers_ops() -> dict[str, int]:
