@@ -108,6 +108,22 @@ def test_registration_refuses_a_body_that_is_not_one_url(client, body):
     _assert_error(client.put("/v1/webhook", json=body, headers=ACME), 400, "INVALID_ARGUMENT")
 
 
+def test_a_webhook_registered_again_after_its_removal_gets_a_new_secret(client):
+    with receiver() as (url, _):
+        first = client.put("/v1/webhook", json={"url": url}, headers=ACME).json["secret"]
+        assert client.delete("/v1/webhook", headers=ACME).status_code == 204
+        again = client.put("/v1/webhook", json={"url": url}, headers=ACME).json["secret"]
+    assert first != again
+
+
+def test_nothing_is_registered_when_the_deployment_has_no_webhook_key(tmp_path):
+    deps = api_deps(tmp_path, webhook_allow_loopback=True)
+    client = create_app(replace(deps, config=replace(deps.config, webhook_key=""))).test_client()
+    with receiver() as (url, _):
+        _assert_error(client.put("/v1/webhook", json={"url": url}, headers=ACME), 503, "UNAVAILABLE")
+    assert deps.webhook_registry.webhook("acme") is None
+
+
 def test_a_partner_sees_and_changes_only_its_own_webhook(client):
     with receiver() as (url, _):
         assert client.put("/v1/webhook", json={"url": url}, headers=ACME).status_code == 200

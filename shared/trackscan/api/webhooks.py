@@ -66,10 +66,12 @@ class _WebhookViews:
             self._registry.save_webhook(replace(existing, url=url))
             log.info("webhook moved", extra=host)
             return jsonify({"url": url})  # the secret stays as it was (rotate for a new one)
-        created = WebhookRegistration(g.partner, url, generation=1, created_at=utc_now())
+        # A random first generation: a webhook deleted and registered again never gets an old secret.
+        created = WebhookRegistration(g.partner, url, generation=secrets.randbelow(1 << 62) + 1, created_at=utc_now())
+        secret = self._secret(created)  # before saving: without a key nothing is registered unseen
         self._registry.save_webhook(created)
         log.info("webhook registered", extra=host)
-        return jsonify({"url": url, "secret": self._secret(created)})
+        return jsonify({"url": url, "secret": secret})
 
     def get(self) -> Response:
         """GET /v1/webhook: the registration, never its secret."""
