@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS rejected_events (
     received_at TEXT NOT NULL,
     event TEXT NOT NULL
 );
+-- Partners' webhooks registered through the API (adapters/sqlite_webhooks.py).
+CREATE TABLE IF NOT EXISTS webhooks (partner TEXT PRIMARY KEY, registration TEXT NOT NULL);
 """
 
 
@@ -71,24 +73,37 @@ def _open(db_path: str) -> sqlite3.Connection:
     return connection
 
 
-class SqliteTrackStore:
-    """Each record is one row: indexed columns for queries, the whole record as JSON."""
+class ThreadConnections:
+    """Connections to one state file, in WAL mode with every table: one per process and thread.
+
+    A forked worker must not reuse its parent's connection, and sqlite3 connections stay in their
+    thread (the API serves each request on a thread).
+    """
 
     def __init__(self, db_path: str) -> None:
         self._db_path = db_path
         self._local = threading.local()
-        self._vectors = vector_index.VectorCache()
 
-    @property
-    def _db(self) -> sqlite3.Connection:
-        # One connection per process and thread: a forked worker must not reuse its parent's, and
-        # sqlite3 connections stay in their thread (the API serves each request on a thread).
+    def get(self) -> sqlite3.Connection:
+        """This process's and thread's connection, opened on first use."""
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None or getattr(self._local, "pid", 0) != os.getpid():
             Path(self._db_path).parent.mkdir(parents=True, exist_ok=True)
             connection = self._local.connection = _open(self._db_path)
             self._local.pid = os.getpid()
         return connection
+
+
+class SqliteTrackStore:
+    """Each record is one row: indexed columns for queries, the whole record as JSON."""
+
+    def __init__(self, db_path: str) -> None:
+        self._connections = ThreadConnections(db_path)
+        self._vectors = vector_index.VectorCache()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        return self._connections.get()
 
     def create_if_absent(self, record: TrackRecord) -> TrackRecord:
         """Inserts the record unless its track id exists (INSERT OR IGNORE); returns the stored one."""

@@ -91,12 +91,7 @@ def check_secret(secret: str) -> None:
     """
     if not secret.startswith(SECRET_PREFIX):
         raise ValueError(f"a webhook secret starts with {SECRET_PREFIX}")
-    try:
-        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
-    except binascii.Error as exc:
-        raise ValueError(f"a webhook secret is {SECRET_PREFIX} and base64: {exc}") from exc
-    if len(key) < 16:
-        raise ValueError(f"a webhook secret's key is at least 16 bytes, not {len(key)}")
+    _key_bytes(secret.removeprefix(SECRET_PREFIX), "a webhook secret's key")
 
 
 def webhook_key(config: Config) -> bytes:
@@ -105,12 +100,17 @@ def webhook_key(config: Config) -> bytes:
     Raises:
         ValueError: TRACKSCAN_WEBHOOK_KEY is unset or not base64 of at least 16 bytes.
     """
+    return _key_bytes(config.webhook_key, "TRACKSCAN_WEBHOOK_KEY")
+
+
+def _key_bytes(text: str, what: str) -> bytes:
+    """The bytes of a base64 key of at least 16 bytes; ValueError naming ``what`` otherwise."""
     try:
-        key = base64.b64decode(config.webhook_key, validate=True)
+        key = base64.b64decode(text, validate=True)
     except binascii.Error as exc:
-        raise ValueError(f"TRACKSCAN_WEBHOOK_KEY is not base64: {exc}") from exc
+        raise ValueError(f"{what} is not base64: {exc}") from exc
     if len(key) < 16:
-        raise ValueError("TRACKSCAN_WEBHOOK_KEY is unset or shorter than 16 bytes")
+        raise ValueError(f"{what} is unset or shorter than 16 bytes ({len(key)})")
     return key
 
 
