@@ -23,6 +23,7 @@ MARKS_BY_PLACE = {
     "faults/test_emulator_faults.py": ("emulator",),
     "faults/test_emulator_matrix.py": ("emulator",),
     "faults/test_emulator_soak.py": ("emulator",),
+    "faults/test_emulator_stalls.py": ("emulator",),
     "faults/test_emulator_webhooks.py": ("emulator",),
 }
 

@@ -15,7 +15,8 @@ Pub/Sub), on 127.0.0.1, in a thread running its own asyncio loop. Faults, each d
   sides reset, so the server did the work and the client never hears of it (a publish accepted
   by Pub/Sub whose acknowledgement is lost: the client publishes again).
 
-The faults can be changed while it runs (``set``); ``counts`` says what it did.
+The faults can be changed while it runs (``set``), and every open connection reset (``sever``);
+``counts`` says what it did.
 """
 
 from __future__ import annotations
@@ -73,6 +74,18 @@ class FaultyProxy:
     def set(self, faults: Faults) -> None:
         """Faults for the chunks and connections from now on."""
         self.faults = faults
+
+    def sever(self) -> None:
+        """Resets every open connection: a stall that ended, whose frozen connections the clients'
+        keepalive would find dead (the emulators' channels have none), so they connect again."""
+
+        async def reset_all() -> None:
+            for writer in list(self._writers):
+                _reset((writer,))
+                self._forget(writer)
+
+        asyncio.run_coroutine_threadsafe(reset_all(), self._loop).result(timeout=10)
+        self.counts["severed"] += 1
 
     def stop(self) -> None:
         """Closes the listener and every connection, then the loop."""

@@ -27,6 +27,7 @@ from trackscan.adapters.local_blobs import FolderBlobStore
 from trackscan.domain.config import DEFAULT_DECODE_MEMORY_BYTES
 from trackscan.domain.errors import BadAudioError, BadMessageError, PermanentError, RetryableError
 from trackscan.domain.file_uris import uri_of
+from trackscan.domain.step_deadline import StepDeadlineError, step_deadline
 
 TIMEOUT_S = 2.0
 
@@ -223,3 +224,13 @@ def test_pipeline_retries_then_records_retries_exhausted_when_decoding_hangs(tmp
     record = deps.tracks.get(track_id_for(event.source_uri, event.generation))
     assert record.state is TrackState.FAILED and record.error.code == "RETRIES_EXHAUSTED"
     assert "took more than" in record.error.message
+
+
+def test_sandboxed_decoder_stops_a_hanging_decode_at_the_step_deadline_when_it_is_nearer(sandbox, song):
+    sandbox.probe(song, 7200.0)
+    with step_deadline(TIMEOUT_S / 4), pytest.raises(RetryableError, match=r"took more than 0\.5 s"):
+        sandbox.decode(_copy(song, "hang.flac"), 0.0, 2.0)
+    with step_deadline(TIMEOUT_S), pytest.raises(StepDeadlineError, match="before decoding"):
+        time.sleep(TIMEOUT_S + 0.1)  # the step spent its budget elsewhere: the decode never starts
+        sandbox.decode(song, 0.0, 2.0)
+    assert sandbox.decode(song, 0.0, 2.0).duration_s == pytest.approx(2.0)

@@ -27,6 +27,7 @@ from trackscan.domain.decoded_audio import AudioInfo, DecodedAudio, SegmentPlan,
 from trackscan.domain.errors import BadAudioError, PermanentError, RetryableError
 from trackscan.domain.messages import split_pinned_uri
 from trackscan.domain.ports import BlobStore
+from trackscan.domain.step_deadline import time_left
 from trackscan.pipeline import failpoints
 from trackscan.runtimes.child_processes import end_with_parent, leave_interrupts_to_parent, start_on_lasting_thread
 
@@ -173,7 +174,8 @@ class SandboxedDecoder:
 
     Args:
         opener: opens a source URI in the child (see Opener).
-        timeout_s: the longest one probe or decode may take (Config.decode_timeout_s).
+        timeout_s: the longest one probe or decode may take (Config.decode_timeout_s), less where
+            the step's deadline is nearer (trackscan.domain.step_deadline).
         memory_bytes: the child's address-space cap (Config.decode_memory_bytes).
     """
 
@@ -210,9 +212,10 @@ class SandboxedDecoder:
 
     def _call(self, uri: str, function: Callable[..., T], *args: object) -> T:
         with self._lock:
+            timeout_s = time_left(self._timeout_s, f"decoding {uri}")
             future = self._submit(function, *args)
             try:
-                return future.result(timeout=self._timeout_s)
+                return future.result(timeout=timeout_s)
             except BrokenProcessPool as exc:
                 self._abandon(kill=False)
                 raise BadAudioError(
@@ -223,9 +226,8 @@ class SandboxedDecoder:
                 if future.done() and future.exception() is exc:
                     raise  # the child's own error, such as a read timeout: the child is fine
                 self._abandon(kill=True)
-                raise RetryableError(
-                    f"decoding {uri} took more than {self._timeout_s:g} s; the decoder was stopped"
-                ) from exc
+                stopped = f"decoding {uri} took more than {timeout_s:.1f} s; the decoder was stopped"
+                raise RetryableError(stopped) from exc
 
     def _submit(self, function: Callable[..., T], *args: object) -> Future[T]:
         try:

@@ -14,11 +14,12 @@ from dataclasses import asdict
 from typing import Any
 
 from google.api_core import exceptions as google_errors
+from google.api_core.retry import Retry, if_transient_error
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_vector_query import DistanceMeasure
 from google.cloud.firestore_v1.vector import Vector
 
-from trackscan.adapters.cloud_errors import transient_as_retryable
+from trackscan.adapters.cloud_errors import call_limits, transient_as_retryable
 from trackscan.domain.errors import RetryableError
 from trackscan.domain.rejections import RejectedEvent
 from trackscan.domain.similarity import Neighbour, record_vector
@@ -30,6 +31,11 @@ SEARCH_VECTOR_FIELD = "search_vector"
 DISTANCE_FIELD = "_distance"  # set by find_nearest on each result, not stored
 SHARD_FIELD = "shard"
 EVERY_SHARD = firestore.FieldFilter(SHARD_FIELD, "in", list(range(INDEX_SHARDS)))
+# A call's retries: busy or briefly unreachable, and only until the step's deadline (call_limits).
+RETRY = Retry(predicate=if_transient_error, initial=0.1, maximum=2.0)
+# Read, change, write with the read's update time as precondition: a writer that came between
+# the two sends the change round again, up to this many times within the step's deadline.
+APPLY_ATTEMPTS = 5
 
 
 class FirestoreTrackStore:
@@ -57,7 +63,7 @@ class FirestoreTrackStore:
         """Creates the document unless it exists; returns the stored record."""
         with transient_as_retryable(f"creating track {record.track_id}"):
             try:
-                self._document_of(record.track_id).create(_document(record))
+                self._document_of(record.track_id).create(_document(record), **_limits("creating a track"))
                 return record
             except google_errors.AlreadyExists:
                 stored = self.get(record.track_id)
@@ -67,39 +73,49 @@ class FirestoreTrackStore:
     def get(self, track_id: str) -> TrackRecord | None:
         """The record of a track, or None when there is none."""
         with transient_as_retryable(f"reading track {track_id}"):
-            snapshot = self._document_of(track_id).get()
+            snapshot = self._document_of(track_id).get(**_limits(f"reading track {track_id}"))
         return _record(snapshot)
 
     def apply(self, track_id: str, transition: Transition) -> TrackRecord | None:
-        """Reads and writes in one transaction; the new record, or None if not allowed.
+        """Reads, changes and writes the record; the new record, or None if not allowed.
+
+        The write carries the read's update time as its precondition, so a writer that came in
+        between is never overwritten: the change is read and made again. Not a transaction: a
+        transaction's commit takes no timeout in this client, and every call here must end by
+        the step's deadline.
 
         Raises:
-            RetryableError: concurrent writers outlasted the client's attempts, or Firestore was
-                busy or unreachable.
+            RetryableError: concurrent writers outlasted APPLY_ATTEMPTS, or Firestore was busy or
+                unreachable until the step's deadline.
         """
         reference = self._document_of(track_id)
-
-        @firestore.transactional
-        def read_and_write(transaction: firestore.Transaction) -> TrackRecord | None:
-            snapshot = reference.get(transaction=transaction)
+        for _ in range(APPLY_ATTEMPTS):
+            with transient_as_retryable(f"reading track {track_id}"):
+                snapshot = reference.get(**_limits(f"reading track {track_id}"))
             current = _record(snapshot)
             updated = transition.apply(current) if current else None
-            if updated:
-                transaction.set(reference, _document(updated))
-            return updated
-
-        with transient_as_retryable(f"updating track {track_id}"):
-            try:
-                return read_and_write(self._client.transaction())
-            except ValueError as exc:  # the client's "failed to commit in N attempts" under contention
-                raise RetryableError(f"contention on track {track_id}: {exc}") from exc
+            if updated is None:
+                return None
+            unchanged_since = self._client.write_option(last_update_time=snapshot.update_time)
+            limits = _limits(f"updating track {track_id}")
+            with transient_as_retryable(f"updating track {track_id}"):
+                try:
+                    reference.update(_replacing(updated), option=unchanged_since, **limits)
+                    return updated
+                except google_errors.FailedPrecondition:
+                    continue  # another writer came between the read and the write
+                except google_errors.NotFound:
+                    return None  # deleted since the read
+        raise RetryableError(f"contention on track {track_id}: {APPLY_ATTEMPTS} writes lost to other writers")
 
     def record_failed_attempt(self, track_id: str, attempt: FailedAttempt) -> None:
         """Sets the record's last_failed_attempt; a missing document is left alone."""
         # One field, no transaction: the latest writer wins, which is what "latest" means.
         with transient_as_retryable(f"noting a failed attempt on track {track_id}"):
             try:
-                self._document_of(track_id).update({"last_failed_attempt": asdict(attempt)})
+                self._document_of(track_id).update(
+                    {"last_failed_attempt": asdict(attempt)}, **_limits(f"noting a failed attempt on {track_id}")
+                )
             except google_errors.NotFound:
                 return
 
@@ -113,10 +129,10 @@ class FirestoreTrackStore:
         query = query.order_by("updated_at", direction=firestore.Query.DESCENDING).limit(limit)
         with transient_as_retryable("listing tracks"):
             if after:
-                cursor = self._tracks.document(after).get()
+                cursor = self._tracks.document(after).get(**_limits("reading the list's cursor"))
                 if cursor.exists:
                     query = query.start_after(cursor)
-            return _records(query.stream())
+            return _records(query.stream(**_limits("listing tracks")))
 
     def stalled(self, state: TrackState, updated_before: str, limit: int) -> list[TrackRecord]:
         """Records in state last updated at or before updated_before, oldest first."""
@@ -129,7 +145,7 @@ class FirestoreTrackStore:
             .limit(limit)
         )
         with transient_as_retryable(f"listing stalled {state.value} tracks"):
-            return _records(query.stream())
+            return _records(query.stream(**_limits(f"listing stalled {state.value} tracks")))
 
     def known(self, track_ids: set[str]) -> set[str]:
         """The ids among track_ids that have a document (one batched read, ids only)."""
@@ -137,13 +153,13 @@ class FirestoreTrackStore:
         if not references:
             return set()
         with transient_as_retryable(f"checking {len(references)} track ids"):
-            snapshots = self._client.get_all(references, field_paths=["track_id"])
+            snapshots = self._client.get_all(references, field_paths=["track_id"], **_limits("checking track ids"))
             return {snapshot.id for snapshot in snapshots if snapshot.exists}
 
     def cursor(self, name: str) -> str | None:
         """The saved value of the named cursor (collection ``<tracks>-cursors``), or None."""
         with transient_as_retryable(f"reading cursor {name}"):
-            snapshot = self._cursors.document(name).get()
+            snapshot = self._cursors.document(name).get(**_limits(f"reading cursor {name}"))
         data = snapshot.to_dict() if snapshot.exists else None
         return str(data["value"]) if data else None
 
@@ -151,14 +167,14 @@ class FirestoreTrackStore:
         """Saves the named cursor; None clears it."""
         with transient_as_retryable(f"saving cursor {name}"):
             if value is None:
-                self._cursors.document(name).delete()
+                self._cursors.document(name).delete(**_limits(f"saving cursor {name}"))
             else:
-                self._cursors.document(name).set({"value": value})
+                self._cursors.document(name).set({"value": value}, **_limits(f"saving cursor {name}"))
 
     def record_rejected(self, event: RejectedEvent) -> None:
         """Stores the event in the ``<tracks collection>-rejected`` collection, once per event_id."""
         with transient_as_retryable(f"recording rejected event {event.event_id}"):
-            self._rejected.document(event.event_id).set(asdict(event))
+            self._rejected.document(event.event_id).set(asdict(event), **_limits("recording a rejected event"))
 
     def by_source(self, source_uri: str, limit: int) -> list[TrackRecord]:
         """The tracks of a source URI, newest first."""
@@ -169,14 +185,14 @@ class FirestoreTrackStore:
             .limit(limit)
         )
         with transient_as_retryable(f"finding the tracks of {source_uri}"):
-            return _records(query.stream())
+            return _records(query.stream(**_limits(f"finding the tracks of {source_uri}")))
 
     def by_name(self, name: str, limit: int) -> list[TrackRecord]:
         """The tracks whose source file is called ``name``, newest first."""
         # Equality only (the automatic single-field index), sorted here: a name has few versions.
         query = self._tracks.where(filter=firestore.FieldFilter("source_name", "==", name)).limit(100)
         with transient_as_retryable(f"finding the tracks named {name}"):
-            found = _records(query.stream())
+            found = _records(query.stream(**_limits(f"finding the tracks named {name}")))
         return sorted(found, key=lambda r: r.updated_at, reverse=True)[:limit]
 
     def done_with_content(self, content_hash: str, limit: int) -> list[TrackRecord]:
@@ -187,7 +203,7 @@ class FirestoreTrackStore:
             .limit(limit)
         )
         with transient_as_retryable("finding an earlier result of the same bytes"):
-            return _records(query.stream())
+            return _records(query.stream(**_limits("finding an earlier result of the same bytes")))
 
     def count(self, partner: str | None, state: TrackState) -> int:
         """How many tracks are in the state, of one partner or of all (a count aggregation: no documents read)."""
@@ -197,7 +213,7 @@ class FirestoreTrackStore:
         query = query.where(filter=firestore.FieldFilter("state", "==", state.value))
         aggregation: Any = query.count(alias="tracks")  # Any: the SDK annotates count() as returning a class
         with transient_as_retryable(f"counting {state.value} tracks"):
-            results = aggregation.get()
+            results = aggregation.get(**_limits(f"counting {state.value} tracks"))
         return int(results[0][0].value)
 
     def done_after(self, after: str | None, limit: int) -> list[TrackRecord]:
@@ -211,7 +227,7 @@ class FirestoreTrackStore:
         if after:
             query = query.start_after({"__name__": self._tracks.document(after)})
         with transient_as_retryable("listing finished tracks"):
-            return _records(query.stream())
+            return _records(query.stream(**_limits("listing finished tracks")))
 
     def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:
         """The partner's DONE tracks closest to vector: Firestore's find_nearest on the vector field.
@@ -227,7 +243,7 @@ class FirestoreTrackStore:
             distance_result_field=DISTANCE_FIELD,
         )
         with transient_as_retryable(f"finding tracks like a vector for {partner}"):
-            snapshots = list(query.stream())
+            snapshots = list(query.stream(**_limits(f"finding tracks like a vector for {partner}")))
         found = []
         for snapshot in snapshots:
             data = snapshot.to_dict() or {}
@@ -258,6 +274,10 @@ def add_missing_shards(client: firestore.Client, collection: str, page: int = 40
         after = snapshots[-1]
 
 
+def _limits(what: str) -> dict[str, Any]:
+    return call_limits(what, RETRY)
+
+
 def _document(record: TrackRecord) -> dict[str, Any]:
     # The search vector is a top-level field, so the vector index can cover it; only DONE tracks
     # have one, and a redo (which writes the whole document) removes it.
@@ -266,6 +286,14 @@ def _document(record: TrackRecord) -> dict[str, Any]:
     vector = record_vector(record)
     if vector is not None:
         data[SEARCH_VECTOR_FIELD] = Vector(vector)
+    return data
+
+
+def _replacing(record: TrackRecord) -> dict[str, Any]:
+    # update() sets only the fields it is given: every field of the record, each top-level map
+    # replaced whole, and the search vector removed where the record has none.
+    data = _document(record)
+    data.setdefault(SEARCH_VECTOR_FIELD, firestore.DELETE_FIELD)
     return data
 
 

@@ -10,7 +10,8 @@ from dataclasses import asdict
 
 from google.cloud import firestore
 
-from trackscan.adapters.cloud_errors import transient_as_retryable
+from trackscan.adapters.cloud_errors import call_limits, transient_as_retryable
+from trackscan.adapters.firestore_store import RETRY
 from trackscan.domain.webhooks import WebhookRegistration
 
 
@@ -23,19 +24,21 @@ class FirestoreWebhookRegistry:
     def webhook(self, partner: str) -> WebhookRegistration | None:
         """The partner's registration, or None."""
         with transient_as_retryable(f"reading the webhook of {partner}"):
-            snapshot = self._webhooks.document(partner).get()
+            snapshot = self._webhooks.document(partner).get(**call_limits("reading a webhook", RETRY))
         data = snapshot.to_dict() if snapshot.exists else None
         return WebhookRegistration(**data) if data else None
 
     def save_webhook(self, registration: WebhookRegistration) -> None:
         """Creates or replaces the partner's registration."""
         with transient_as_retryable(f"saving the webhook of {registration.partner}"):
-            self._webhooks.document(registration.partner).set(asdict(registration))
+            self._webhooks.document(registration.partner).set(
+                asdict(registration), **call_limits("saving a webhook", RETRY)
+            )
 
     def delete_webhook(self, partner: str) -> bool:
         """Removes the partner's registration; False when it had none."""
         document = self._webhooks.document(partner)
         with transient_as_retryable(f"deleting the webhook of {partner}"):
-            existed = document.get().exists
-            document.delete()
+            existed = document.get(**call_limits("reading a webhook", RETRY)).exists
+            document.delete(**call_limits("deleting a webhook", RETRY))
         return existed

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import google.cloud.storage as storage
 from google.api_core import exceptions as google_errors
+from google.cloud.storage.retry import DEFAULT_RETRY
 
-from trackscan.adapters.cloud_errors import transient_as_retryable
+from trackscan.adapters.cloud_errors import call_limits, transient_as_retryable
 from trackscan.domain.ports import BlobInfo, ListedObject, ObjectPage
 
 # Every read call is a Class B operation while bytes within the region are free. An object up to
@@ -56,10 +57,11 @@ class GcsBlobStore:
             raise FileNotFoundError(uri)
         blob = self._blob(uri, generation)
         with transient_as_retryable(f"opening {uri}"):
+            limits = _limits(f"reading {uri}")
             if info.size_bytes > WHOLE_READ_MAX_BYTES:
-                return blob.open("rb", chunk_size=READ_CHUNK_BYTES)
+                return blob.open("rb", chunk_size=READ_CHUNK_BYTES, **limits)
             try:
-                return io.BytesIO(blob.download_as_bytes())  # checked against the object's checksum
+                return io.BytesIO(blob.download_as_bytes(**limits))  # checked against the object's checksum
             except google_errors.NotFound as exc:
                 raise FileNotFoundError(uri) from exc
 
@@ -68,13 +70,14 @@ class GcsBlobStore:
         blob = self._blob(uri)
         with transient_as_retryable(f"writing {uri}"):
             try:
+                limits = _limits(f"writing {uri}")
                 if isinstance(data, bytes | bytearray):
-                    blob.upload_from_string(bytes(data), if_generation_match=0)
+                    blob.upload_from_string(bytes(data), if_generation_match=0, **limits)
                 else:
                     blob.chunk_size = UPLOAD_CHUNK_BYTES
                     # No size: the library cannot know it, so it streams a resumable upload
                     # chunk by chunk and finalizes the object only after the reader's last byte.
-                    blob.upload_from_file(data, if_generation_match=0)
+                    blob.upload_from_file(data, if_generation_match=0, **limits)
                 return True
             except google_errors.PreconditionFailed:
                 return False
@@ -90,7 +93,12 @@ class GcsBlobStore:
         """
         with transient_as_retryable(f"starting an upload session for {uri}"):
             url: str = self._blob(uri).create_resumable_upload_session(
-                content_type=content_type, size=size_bytes, origin=origin, if_generation_match=0, checksum=None
+                content_type=content_type,
+                size=size_bytes,
+                origin=origin,
+                if_generation_match=0,
+                checksum=None,
+                **_limits(f"starting an upload session for {uri}"),
             )
         return url
 
@@ -98,7 +106,9 @@ class GcsBlobStore:
         """Size and generation of the object (that generation, if given), or None when it is absent."""
         bucket, name = split_uri(uri)
         with transient_as_retryable(f"reading metadata of {uri}"):
-            blob = self._client.bucket(bucket).get_blob(name, generation=_number(generation))
+            blob = self._client.bucket(bucket).get_blob(
+                name, generation=_number(generation), **_limits(f"reading metadata of {uri}")
+            )
         return BlobInfo(size_bytes=blob.size or 0, generation=str(blob.generation)) if blob else None
 
     def content_hash(self, uri: str, generation: str | None = None) -> str | None:
@@ -109,7 +119,9 @@ class GcsBlobStore:
         """
         bucket, name = split_uri(uri)
         with transient_as_retryable(f"reading metadata of {uri}"):
-            blob = self._client.bucket(bucket).get_blob(name, generation=_number(generation))
+            blob = self._client.bucket(bucket).get_blob(
+                name, generation=_number(generation), **_limits(f"reading metadata of {uri}")
+            )
         if blob is None or not blob.md5_hash:
             return None
         return f"md5:{base64.b64decode(blob.md5_hash).hex()}"
@@ -118,7 +130,8 @@ class GcsBlobStore:
         """URIs of the objects under the prefix, in the lexicographic order GCS lists them."""
         bucket, prefix = split_uri(prefix_uri)
         with transient_as_retryable(f"listing {prefix_uri}"):
-            return [f"gs://{bucket}/{b.name}" for b in self._client.list_blobs(bucket, prefix=prefix)]
+            listing = self._client.list_blobs(bucket, prefix=prefix, **_limits(f"listing {prefix_uri}"))
+            return [f"gs://{bucket}/{b.name}" for b in listing]
 
     def delete_prefix(self, prefix_uri: str) -> int:
         """Deletes the objects under the prefix; returns how many were listed.
@@ -127,10 +140,10 @@ class GcsBlobStore:
         """
         bucket, prefix = split_uri(prefix_uri)
         with transient_as_retryable(f"deleting {prefix_uri}"):
-            blobs = list(self._client.list_blobs(bucket, prefix=prefix))
+            blobs = list(self._client.list_blobs(bucket, prefix=prefix, **_limits(f"listing {prefix_uri}")))
             for blob in blobs:
                 try:
-                    blob.delete()
+                    blob.delete(**_limits(f"deleting {blob.name}"))
                 except google_errors.NotFound:
                     pass  # a concurrent duplicate deleted it first
         return len(blobs)
@@ -140,7 +153,11 @@ class GcsBlobStore:
         bucket, prefix = split_uri(prefix_uri)
         with transient_as_retryable(f"listing {prefix_uri}"):
             listing = self._client.list_blobs(
-                bucket, prefix=prefix, page_token=page_token or None, max_results=max_results
+                bucket,
+                prefix=prefix,
+                page_token=page_token or None,
+                max_results=max_results,
+                **_limits(f"listing {prefix_uri}"),
             )
             page = next(listing.pages, None)
             blobs = list(page) if page is not None else []
@@ -159,9 +176,15 @@ class GcsBlobStore:
         """Topic names the bucket's notification configs publish to; None when the server cannot say."""
         try:
             with transient_as_retryable(f"listing the notification configs of {bucket_name}"):
-                return [n.topic_name for n in self._client.bucket(bucket_name).list_notifications()]
+                limits = _limits(f"listing the notification configs of {bucket_name}")
+                return [n.topic_name for n in self._client.bucket(bucket_name).list_notifications(**limits)]
         except (google_errors.NotFound, google_errors.MethodNotImplemented, google_errors.BadRequest):
             return None  # fake-gcs-server, for one, has no notification config API
+
+
+def _limits(what: str) -> dict[str, Any]:
+    # Every request of the call, its retries included, ends by the step's deadline.
+    return call_limits(what, DEFAULT_RETRY)
 
 
 def _number(generation: str | None) -> int | None:

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import google.cloud.pubsub_v1 as pubsub_v1
+from google.api_core import exceptions as google_errors
+from google.api_core.retry import Retry, if_exception_type
 
-from trackscan.adapters.cloud_errors import transient_as_retryable
+from trackscan.adapters.cloud_errors import call_limits, transient_as_retryable
 from trackscan.domain.config import Config
 from trackscan.domain.messages import Message, to_json
 from trackscan.pipeline.steps import STEPS
 
 PUBLISH_TIMEOUT_S = 10.0
+# The codes the client's own publish retry retries, but only until the step's deadline (call_limits).
+PUBLISH_RETRY = Retry(
+    predicate=if_exception_type(
+        google_errors.Aborted,
+        google_errors.Cancelled,
+        google_errors.DeadlineExceeded,
+        google_errors.InternalServerError,
+        google_errors.ResourceExhausted,
+        google_errors.ServiceUnavailable,
+        google_errors.Unknown,
+    ),
+    initial=0.1,
+    maximum=2.0,
+)
 
 
 def topic_names(config: Config) -> dict[type, str]:
@@ -29,11 +45,18 @@ class PubSubPublisher:
         self._topics = {kind: client.topic_path(config.project_id, name) for kind, name in topic_names(config).items()}
 
     def publish(self, message: Message) -> None:
-        """Publishes with a kind attribute (and track_id, when the message has one); waits at most PUBLISH_TIMEOUT_S."""
+        """Publishes with a kind attribute (and track_id, when the message has one).
+
+        Waits at most PUBLISH_TIMEOUT_S, or what is left of the step's deadline.
+        """
         attributes = {"kind": message.kind}
         track_id = getattr(message, "track_id", None)
         if track_id:
             attributes["track_id"] = track_id
         with transient_as_retryable(f"publishing {message.kind}"):
-            future = self._client.publish(self._topics[type(message)], to_json(message).encode(), **attributes)
-            future.result(timeout=PUBLISH_TIMEOUT_S)
+            limits = call_limits(f"publishing {message.kind}", PUBLISH_RETRY, PUBLISH_TIMEOUT_S)
+            data = to_json(message).encode()
+            future = self._client.publish(
+                self._topics[type(message)], data, retry=limits["retry"], timeout=limits["timeout"], **attributes
+            )
+            future.result(timeout=limits["timeout"])

@@ -24,6 +24,7 @@ from urllib.parse import SplitResult, urlsplit
 # The port's types, re-exported: callers catch the one WebhookRefusedError, whichever name they import.
 from trackscan.domain.errors import WebhookRefusedError as WebhookRefusedError
 from trackscan.domain.ports import WebhookReply as WebhookReply
+from trackscan.domain.step_deadline import time_left
 
 ALLOWED_PORTS = (443,)
 # The metadata server's names, refused before any lookup and even with allow_loopback.
@@ -84,8 +85,12 @@ class SafeWebhookSender:
         check_webhook_url(url, allow_loopback=self.allow_loopback, resolve=self.resolve)
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> WebhookReply:
-        """As post_webhook: raises WebhookRefusedError, or OSError (TimeoutError...) to retry."""
-        return post_webhook(url, body, headers, **vars(self))  # the fields are its options, by name
+        """As post_webhook, within what is left of the step's deadline.
+
+        Raises WebhookRefusedError, or OSError (TimeoutError...) to retry.
+        """
+        options = vars(self) | {"timeout_s": time_left(self.timeout_s, "sending a webhook")}
+        return post_webhook(url, body, headers, **options)  # the fields are its options, by name
 
 
 def post_webhook(

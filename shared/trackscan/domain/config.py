@@ -82,6 +82,9 @@ class Config:
     # bf16 gains little past 16 and an AMX Xeon was faster at smaller batches. Terraform sets
     # its own value for the Triton requests of the cloud path.
     infer_batch_patches: int = _env("TRACKSCAN_INFER_BATCH_PATCHES", "cloud", 16)
+    # One deadline per step (trackscan.domain.step_deadline): every backend call and retry inside
+    # a step draws its timeout from what is left, so no step outlasts this; 0 turns it off.
+    step_budget_s: float = _env("TRACKSCAN_STEP_BUDGET_S", "cloud", 10.0)
     infer_timeout_s: float = _env("TRACKSCAN_INFER_TIMEOUT_S", "cloud", 8.0)
     # One probe or segment decode in the sandbox; the whole step must stay under 10 s.
     decode_timeout_s: float = _env("TRACKSCAN_DECODE_TIMEOUT_S", "cloud", 6.0)

@@ -2,7 +2,9 @@
 
 PermanentError: the track is recorded FAILED with its code, its work blobs are deleted, and the
 message counts as handled. Any other exception propagates, so the transport redelivers the
-message; after the retry limit, ``handle_dead_letter`` records RETRIES_EXHAUSTED.
+message; after the retry limit, ``handle_dead_letter`` records RETRIES_EXHAUSTED. The handler
+runs under the step's deadline (trackscan.domain.step_deadline): a step whose budget runs out
+before a backend call raises StepDeadlineError, which is redelivered like any other.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 
 from trackscan.domain.errors import PermanentError
 from trackscan.domain.messages import Message, TrackFinished
+from trackscan.domain.step_deadline import step_deadline
 from trackscan.domain.tracks import ErrorInfo, FailedAttempt, TrackState, utc_now
 from trackscan.domain.transitions import Transition
 from trackscan.pipeline.announce import announce
@@ -20,6 +23,9 @@ from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.steps import step_for, track_id_of
 
 log = logging.getLogger(__name__)
+# Kept back from the handler's deadline for noting a failed attempt on the track's record, so a
+# step that ran out of time (a stalled backend) still says why, inside the step's budget.
+FAILED_NOTE_RESERVE_S = 1.0
 
 
 def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
@@ -42,15 +48,20 @@ def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
             "cpu_s": round(time.process_time() - started_cpu, 4),
         }  # this process's CPU, not the decoder's
 
-    try:
-        step.handler(message, deps)
-    except PermanentError as exc:
-        record_failure(deps, track_id, ErrorInfo(exc.code, exc.message, step.name), attempt, segment_index)
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        log.error("step failed", extra={**context, **timing(), "error": error})
-        _keep_failed_attempt(deps, track_id, FailedAttempt(step.name, attempt, error, utc_now(), segment_index))
-        raise
+    budget_s = deps.config.step_budget_s
+    with step_deadline(budget_s):  # the whole step, the note of a failed attempt included
+        try:
+            with step_deadline(budget_s - FAILED_NOTE_RESERVE_S if budget_s > 0 else 0):
+                try:
+                    step.handler(message, deps)
+                except PermanentError as exc:
+                    error_info = ErrorInfo(exc.code, exc.message, step.name)
+                    record_failure(deps, track_id, error_info, attempt, segment_index)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.error("step failed", extra={**context, **timing(), "error": error})
+            _keep_failed_attempt(deps, track_id, FailedAttempt(step.name, attempt, error, utc_now(), segment_index))
+            raise
     log.info("step finished", extra={**context, **timing()})
 
 

@@ -124,6 +124,8 @@ locals {
     TRACKSCAN_MAX_FILE_BYTES      = tostring(var.max_file_bytes)
     TRACKSCAN_INFER_BATCH_PATCHES = tostring(var.infer_batch_patches)
     TRACKSCAN_INFER_TIMEOUT_S     = tostring(var.infer_timeout_s)
+    # One deadline per step: every backend call inside a step ends by it (the architecture's 10 s).
+    TRACKSCAN_STEP_BUDGET_S = "10"
     # The decoder sandbox's limits: the defaults of shared/trackscan/domain/config.py, which explains them.
     TRACKSCAN_DECODE_TIMEOUT_S    = "6"
     TRACKSCAN_DECODE_MEMORY_BYTES = tostring(1536 * 1024 * 1024)
