@@ -10,7 +10,7 @@ import argparse
 
 from google.cloud import firestore
 
-from trackscan.adapters.firestore_store import add_missing_shards
+from trackscan.adapters.firestore_shards import add_missing_shards
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ import pytest
 from google.cloud import firestore
 
 from tests.contracts.conftest import _firestore_factory, record_of
-from trackscan.adapters.firestore_store import SHARD_FIELD, FirestoreTrackStore, add_missing_shards
+from trackscan.adapters.firestore_shards import add_missing_shards
+from trackscan.adapters.firestore_store import SHARD_FIELD, FirestoreTrackStore
 
 pytestmark = pytest.mark.emulator
 

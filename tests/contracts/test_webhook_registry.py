@@ -11,7 +11,7 @@ import pytest
 
 from trackscan.adapters.sqlite_webhooks import SqliteWebhookRegistry
 from trackscan.domain.ports import WebhookRegistry
-from trackscan.domain.webhooks import WebhookRegistration
+from trackscan.domain.webhooks import DELIVERED, UNDELIVERED, WebhookAttempt, WebhookRegistration
 
 PROJECT = "trackscan-contracts"
 
@@ -53,3 +53,23 @@ def test_deleting_says_whether_there_was_a_registration(new_registry):
     assert registry.delete_webhook("acme") is True
     assert registry.delete_webhook("acme") is False
     assert registry.webhook("acme") is None and new_registry().webhook("beta").generation == 3
+
+
+def _attempt(second: int, outcome: str = DELIVERED, event_id: str = "e1") -> WebhookAttempt:
+    at = f"2026-12-07T10:00:{second:02d}.000+00:00"
+    return WebhookAttempt(at, event_id, "track.done", "t1", 1, outcome, 200, 0.1)
+
+
+def test_attempts_read_back_newest_first_across_batches_and_partners_apart(new_registry):
+    registry = new_registry()
+    registry.add_attempts("acme", [_attempt(1), _attempt(3)])
+    registry.add_attempts("acme", [_attempt(2, UNDELIVERED, "e2"), _attempt(4)])
+    registry.add_attempts("beta", [_attempt(5)])
+    registry.add_attempts("acme", [])  # nothing to keep: no write
+    other = new_registry()
+    assert [a.at[17:19] for a in other.attempts("acme", 10)] == ["04", "03", "02", "01"]
+    assert [a.at[17:19] for a in other.attempts("acme", 2)] == ["04", "03"]
+    assert [(a.event_id, a.outcome) for a in other.attempts("acme", 10, undelivered=True)] == [("e2", UNDELIVERED)]
+    assert other.attempts("acme", 10)[0] == _attempt(4)  # every field as written
+    assert [a.at[17:19] for a in other.attempts("beta", 10)] == ["05"]
+    assert other.attempts("gamma", 10) == []

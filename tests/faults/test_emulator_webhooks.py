@@ -85,8 +85,14 @@ def test_a_webhook_registered_through_the_api_gets_events_signed_with_the_secret
             upload = cloud.upload(song)
             records = cloud.wait_final([upload.track_id], timeout_s=EVENTS_WITHIN_S)
             wait_events(got, 2, EVENTS_WITHIN_S)  # the test event and the track's
+            attempts = _listed_attempts(api, key, 2)
         finally:
             requests.delete(f"{api}/v1/webhook", headers=key, timeout=30)
+    assert [(a["type"], a["outcome"], a["status"]) for a in attempts[:2]] == [
+        ("track.done", "delivered", 200),
+        ("webhook.test", "delivered", 200),
+    ]
+    assert attempts[0]["event_id"] == got.events[1]["event_id"]
     assert test["delivered"] and records[upload.track_id]["state"] == "DONE"
     assert got.unverified == 0
     assert [e["type"] for e in got.events] == ["webhook.test", "track.done"]
@@ -172,3 +178,13 @@ def test_a_hanging_receiver_delays_neither_the_pipeline_nor_another_partners_eve
     assert {line["track_id"] for _, line in delivered} == {u.track_id for u in stuck_uploads}
     assert {h["webhook-id"] for h in stuck.headers} == {line["event_id"] for _, line in delivered}
     assert stuck.unverified == other.unverified == 0
+
+
+def _listed_attempts(api: str, key: dict[str, str], count: int) -> list[dict]:
+    """GET /v1/webhook's attempts once it lists count (the deliver step writes them in batches)."""
+    deadline = time.monotonic() + EVENTS_WITHIN_S
+    while True:
+        attempts = requests.get(f"{api}/v1/webhook", headers=key, timeout=30).json()["attempts"]
+        if len(attempts) >= count or time.monotonic() > deadline:
+            return attempts
+        time.sleep(0.5)

@@ -1,9 +1,10 @@
 """Every backend a step calls, stalled: the real client against a port that accepts connections
 and never answers (a black hole, as a frozen route or a hung server looks from the client). Each
 call, its retries included, ends by the step's deadline with a RetryableError, where the
-clients' own limits are 10 s (Pub/Sub), 3 x 8 s (Triton) and 60 s or more (GCS, Firestore).
-The decoder child's stall is in tests/unit/test_sandbox.py; the stack-wide test, where tracks
-finish once a stall ends, in test_emulator_matrix.py.
+clients' own limits are 10 s (Pub/Sub), 3 x 8 s (Triton) and 60 s or more (GCS, Firestore); a
+partner's webhook that never answers too. The decoder child's stall is in
+tests/unit/test_sandbox.py; the stack-wide test, where tracks finish once a stall ends, in
+test_emulator_stalls.py.
 """
 
 from __future__ import annotations
@@ -97,4 +98,14 @@ def test_a_call_to_a_stalled_backend_ends_by_the_step_s_deadline_with_a_retryabl
     started = time.monotonic()
     with step_deadline(BUDGET_S), pytest.raises(RetryableError):
         call(black_hole)
+    assert time.monotonic() - started < BUDGET_S + SLACK_S
+
+
+def test_a_webhook_send_to_a_receiver_that_never_answers_ends_by_the_step_s_deadline(black_hole: str):
+    from trackscan.adapters.webhook_sender import SafeWebhookSender
+
+    sender = SafeWebhookSender(allow_loopback=True, timeout_s=30.0)  # its own limit far past the deadline
+    started = time.monotonic()
+    with step_deadline(BUDGET_S), pytest.raises(TimeoutError):
+        sender.post(f"http://{black_hole}/hook", b"{}", {})
     assert time.monotonic() - started < BUDGET_S + SLACK_S

@@ -13,7 +13,7 @@ from tests.pipeline_fixtures import make_deps
 from trackscan.api import create_app
 from trackscan.domain.messages import TrackFinished, UploadReceived
 from trackscan.domain.tracks import TrackState
-from trackscan.domain.webhooks import WebhookRegistration
+from trackscan.domain.webhooks import DELIVERED, FAILED, UNDELIVERED, WebhookAttempt, WebhookRegistration
 
 
 @pytest.fixture
@@ -149,6 +149,24 @@ def test_console_shows_the_partners_webhook_and_sends_a_tracks_event_again(app, 
     assert refused.status_code == 302 and deps.publisher.drain() == []  # type: ignore[attr-defined]
     other = client.post(f"/console/tracks/{catalogue.beta_done.track_id}/redeliver", data={"csrf": _csrf(client)})
     assert other.status_code == 404
+
+
+def test_console_shows_a_tracks_webhook_sends_undelivered_included(app, deps, catalogue):
+    track_id = catalogue.done.track_id
+    sends = [
+        WebhookAttempt("2026-12-07T09:00:00.000+00:00", "e1", "track.done", track_id, 1, FAILED, 500, 0.2),
+        WebhookAttempt("2026-12-07T09:00:05.000+00:00", "e9", "track.done", "another-track", 1, DELIVERED, 200, 0.1),
+    ]
+    deps.webhook_registry.add_attempts("acme", sends)
+    deps.webhook_registry.add_attempts(
+        "acme", [WebhookAttempt("2026-12-08T09:00:00.000+00:00", "e1", "track.done", track_id, 100, UNDELIVERED)]
+    )
+    page = _signed_in(app, CAROL_KEY).get(f"/console/tracks/{track_id}").get_data(as_text=True)
+    shown = page.split('id="webhook-attempts">')[1].split("</dd>")[0].split("<br>")
+    assert shown == [
+        "2026-12-08 09:00:00 track.done attempt 100: undelivered",
+        "2026-12-07 09:00:00 track.done attempt 1: failed (HTTP 500, 0.20 s)",
+    ]
 
 
 def test_console_exports_failed_tracks_as_csv(app, catalogue):

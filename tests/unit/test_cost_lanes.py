@@ -81,3 +81,19 @@ def test_the_priced_result_event_is_the_size_of_a_real_one():
     from trackscan.costs.result_events import result_event_bytes
 
     assert 5_500 <= result_event_bytes() <= 7_000
+
+
+def test_webhook_attempts_cost_a_batch_per_partner_per_interval_far_below_a_write_per_event():
+    from trackscan.costs.result_events import webhook_attempt_items
+    from trackscan.domain.config import Config
+
+    deployment = lanes.load_lanes()["deployment"]
+    write = 0.0000009
+    (usd_per_month,) = webhook_attempt_items(deployment, {"firestore_write": write}).values()
+    batches = 730 * 3600 / Config().webhook_attempts_flush_s
+    assert usd_per_month == pytest.approx(
+        deployment["webhook_partners"] * deployment["deliver_instances"] * batches * write
+    )
+    assert usd_per_month < 10_000_000 * write / 20  # a write per event at 10M tracks a month: 20 times more
+    _, costs = lanes.lane_costs("us-central1")
+    assert all(any(k.startswith("webhook attempts") for k in cost.fixed_items) for cost in costs.values())

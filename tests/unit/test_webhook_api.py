@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tests.audio_fixtures import music_like, write_audio
 from tests.pipeline_fixtures import make_deps, upload
 from tests.webhook_receiver import receiver
 from trackscan.api import create_app
+from trackscan.domain.errors import RetryableError
 from trackscan.domain.messages import TrackFinished
 from trackscan.pipeline import deliver
 from trackscan.pipeline.step_policy import run_step
@@ -147,3 +149,58 @@ def test_the_test_event_reports_what_the_receiver_answered(client):
     assert not failing.json["delivered"] and failing.json["status"] == 500
     dead = client.post("/v1/webhook:test", headers=ACME)  # the receiver is gone
     assert not dead.json["delivered"] and dead.json["status"] is None and dead.json["error"]
+
+
+def test_get_lists_each_send_attempt_newest_first_and_the_undelivered_apart(client, deps, event, tmp_path):
+    from trackscan.pipeline.deliveries import handling_attempt
+    from trackscan.pipeline.step_policy import handle_dead_letter
+
+    pipeline = make_deps(tmp_path / "home", webhook_allow_loopback=True, webhook_attempts_flush_s=0.0)
+    with receiver() as (url, got):
+        got.secrets.append(client.put("/v1/webhook", json={"url": url}, headers=ACME).json["secret"])
+        got.status = 500
+        with handling_attempt(1), pytest.raises(RetryableError):
+            deliver.handle(event, pipeline)
+        got.status = 200
+        with handling_attempt(2):
+            deliver.handle(event, pipeline)
+        client.post("/v1/webhook:test", headers=ACME)
+    old = replace(event, made_at="2020-01-01T00:00:00+00:00")  # past its retry age: not sent round again
+    handle_dead_letter(old, "HTTP 500", pipeline, attempts=100)
+    shown = client.get("/v1/webhook", headers=ACME).json
+    assert not _schema_errors("Webhook", shown)
+    outcomes = [(a["type"], a["attempt"], a["outcome"], a["status"]) for a in shown["attempts"]]
+    assert outcomes == [
+        ("track.done", 100, "undelivered", None),
+        ("webhook.test", 1, "delivered", 200),
+        ("track.done", 2, "delivered", 200),
+        ("track.done", 1, "failed", 500),
+    ]
+    assert all(a["event_id"] == event.event_id for a in shown["attempts"] if a["type"] == "track.done")
+    assert [(a["track_id"], a["error"]) for a in shown["undelivered"]] == [(event.track_id, "HTTP 500")]
+    assert client.get("/v1/webhook", headers=BETA).status_code == 404  # beta sees none of acme's
+
+
+def test_the_deliver_step_writes_its_attempts_in_one_batch_once_the_first_is_due(tmp_path, event):
+    from trackscan.domain.webhooks import DELIVERED, WebhookAttempt
+    from trackscan.pipeline.webhook_attempts import AttemptBatches
+
+    registry = make_deps(tmp_path / "home").webhook_registry
+    writes = []
+    original = registry.add_attempts
+
+    def counted(partner, attempts):
+        original(partner, attempts)
+        writes.append(len(attempts))
+
+    registry.add_attempts = counted
+    batches = AttemptBatches()
+    for n in range(3):
+        attempt = WebhookAttempt(f"2026-12-07T10:00:0{n}.000+00:00", "e", "track.done", "t", 1, DELIVERED, 200, 0.1)
+        batches.add("acme", attempt, registry, flush_s=0.5)
+    assert writes == []  # none due yet
+    deadline = time.monotonic() + 10
+    while not writes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert writes == [3]
+    assert [a.at[11:19] for a in registry.attempts("acme", 10)] == ["10:00:02", "10:00:01", "10:00:00"]

@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS rejected_events (
 );
 -- Partners' webhooks registered through the API (adapters/sqlite_webhooks.py).
 CREATE TABLE IF NOT EXISTS webhooks (partner TEXT PRIMARY KEY, registration TEXT NOT NULL);
+-- Their send attempts, a batch per row, newest last (adapters/sqlite_webhooks.py).
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    partner TEXT NOT NULL,
+    at TEXT NOT NULL,
+    undelivered INTEGER NOT NULL,
+    attempts TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_attempts_by_partner ON webhook_attempts (partner, at);
 """
 
 

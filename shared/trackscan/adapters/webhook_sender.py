@@ -85,12 +85,8 @@ class SafeWebhookSender:
         check_webhook_url(url, allow_loopback=self.allow_loopback, resolve=self.resolve)
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> WebhookReply:
-        """As post_webhook, within what is left of the step's deadline.
-
-        Raises WebhookRefusedError, or OSError (TimeoutError...) to retry.
-        """
-        options = vars(self) | {"timeout_s": time_left(self.timeout_s, "sending a webhook")}
-        return post_webhook(url, body, headers, **options)  # the fields are its options, by name
+        """As post_webhook: raises WebhookRefusedError, or OSError (TimeoutError...) to retry."""
+        return post_webhook(url, body, headers, **vars(self))  # the fields are its options, by name
 
 
 def post_webhook(
@@ -114,7 +110,7 @@ def post_webhook(
         body: the request body, sent as is.
         headers: request headers (Content-Type, a signature...).
         allow_loopback: as in check_webhook_url.
-        timeout_s: the deadline of it all, from the call (the lookup itself waits as the system's does).
+        timeout_s: the deadline of it all, or the step's where nearer (the lookup waits as the system's does).
         max_reply_bytes: the most of the reply body read.
         resolve: as in check_webhook_url.
         tls_context: verifies the server's certificate; the system's default trust unless given.
@@ -128,7 +124,7 @@ def post_webhook(
         OSError: the lookup, the connect, TLS (the certificate included) or the exchange failed,
             a ConnectionError when the reply is not HTTP: worth retrying later.
     """
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + time_left(timeout_s, "sending a webhook")
     target = _checked_target(url, allow_loopback, resolve)
     send_headers = {k: v for k, v in headers.items() if k.lower() != "host"} | {"Host": target.host_header}
     watchdog = _Watchdog(deadline)
@@ -299,7 +295,6 @@ class _Watchdog:
         with self._lock:
             self.expired = True
             if self.sock is not None:
-                # The plain socket's shutdown, a TLS socket's too: it wakes the blocked call
-                # without touching the TLS state that call's thread is using.
+                # A plain shutdown, of a TLS socket too: wakes the blocked call, its TLS state untouched.
                 with suppress(OSError):
                     socket.socket.shutdown(self.sock, socket.SHUT_RDWR)

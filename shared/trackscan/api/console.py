@@ -27,6 +27,7 @@ from trackscan.api.validation import TRACK_ID
 from trackscan.domain.display import object_name, shown, unshown
 from trackscan.domain.explain import explanation
 from trackscan.domain.tracks import TrackRecord, TrackState
+from trackscan.domain.webhooks import WebhookAttempt, latest_attempts
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.similar import similar_tracks
 from trackscan.pipeline.state import segments_scored
@@ -35,6 +36,8 @@ BLUEPRINT = "console"
 PAGE_SIZE = 50
 CSV_LIMIT = 10_000
 SEARCH_LIMIT = 50
+WEBHOOK_ATTEMPTS_READ = 100  # the partner's latest attempts searched for the track's
+WEBHOOK_ATTEMPTS_SHOWN = 10
 
 
 def register(app: Flask, deps: Deps, staff: StaffDirectory, throttle: FailureThrottle) -> None:
@@ -207,7 +210,17 @@ class _Views:
             similar=similar,
             reconcile_after_min=self._deps.config.reconcile_after_s / 60,
             webhook=self._deps.webhook_registry.webhook(record.partner),
+            webhook_attempts=self._webhook_attempts(record.partner, record.track_id),
         )
+
+    def _webhook_attempts(self, partner: str, track_id: str) -> list[WebhookAttempt]:
+        """The track's webhook send attempts among its partner's latest and undelivered ones, newest first."""
+        registry = self._deps.webhook_registry
+        found = registry.attempts(partner, WEBHOOK_ATTEMPTS_READ) + registry.attempts(
+            partner, WEBHOOK_ATTEMPTS_READ, undelivered=True
+        )
+        unique = dict.fromkeys(a for a in found if a.track_id == track_id)  # an undelivered one is in both
+        return latest_attempts(list(unique), WEBHOOK_ATTEMPTS_SHOWN, undelivered=False)
 
     def retry(self, staff: Staff, track_id: str) -> Any:
         """Sends a FAILED track through the pipeline again (the partner API's retry)."""

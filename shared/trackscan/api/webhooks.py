@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +23,10 @@ from trackscan.api.validation import MAX_JSON_BYTES, invalid, parse_json
 from trackscan.domain.errors import WebhookRefusedError
 from trackscan.domain.tracks import utc_now
 from trackscan.domain.webhooks import (
+    DELIVERED,
+    FAILED,
     ROTATION_OVERLAP,
+    WebhookAttempt,
     WebhookRegistration,
     derived_secret,
     registered_endpoint,
@@ -34,6 +37,7 @@ from trackscan.pipeline.deps import Deps
 
 log = logging.getLogger(__name__)
 MAX_URL_CHARS = 2048
+RECENT_ATTEMPTS = 20
 
 
 def register(app: Flask, deps: Deps) -> None:
@@ -74,8 +78,22 @@ class _WebhookViews:
         return jsonify({"url": url, "secret": secret})
 
     def get(self) -> Response:
-        """GET /v1/webhook: the registration, never its secret."""
-        return jsonify(_resource(self._registration()))
+        """GET /v1/webhook: the registration, never its secret, with its latest send attempts.
+
+        ``attempts``: the last RECENT_ATTEMPTS, newest first (the deliver step writes them in
+        batches, so the latest few seconds may not show yet); ``undelivered``: the events whose
+        retries ran out within ATTEMPTS_KEPT, newest first.
+        """
+        registration = self._registration()
+        recent = self._registry.attempts(g.partner, RECENT_ATTEMPTS)
+        undelivered = self._registry.attempts(g.partner, RECENT_ATTEMPTS, undelivered=True)
+        return jsonify(
+            {
+                **_resource(registration),
+                "attempts": [asdict(a) for a in recent],
+                "undelivered": [asdict(a) for a in undelivered],
+            }
+        )
 
     def delete(self) -> tuple[str, int]:
         """DELETE /v1/webhook."""
@@ -114,6 +132,18 @@ class _WebhookViews:
         except (WebhookRefusedError, OSError) as exc:
             outcome["error"] = f"{type(exc).__name__}: {exc}"[:300]
         outcome["delivered"] = outcome["status"] is not None and 200 <= outcome["status"] < 300
+        kept = WebhookAttempt(
+            now.isoformat(timespec="milliseconds"),
+            event_id,
+            "webhook.test",
+            "",
+            1,
+            DELIVERED if outcome["delivered"] else FAILED,
+            outcome["status"],
+            outcome["latency_s"],
+            outcome["error"],
+        )
+        self._registry.add_attempts(g.partner, [kept])  # one write: a test is rare
         return jsonify(outcome)
 
     def _registration(self) -> WebhookRegistration:

@@ -37,7 +37,7 @@ from trackscan.costs.model import (
     per_million,
     track_ops,
 )
-from trackscan.costs.result_events import result_event_items
+from trackscan.costs.result_events import result_event_items, webhook_attempt_items
 from trackscan.pipeline.steps import CLOUD_RUN_LANE, WORKERS_LANE
 
 HOURS_PER_MONTH = 730
@@ -164,6 +164,7 @@ def _cloud_run_lane(
         * gpu_node_hour
         * HOURS_PER_MONTH,
         "Triton's internal load balancer (forwarding rule)": local["forwarding_rule_hour"] * HOURS_PER_MONTH,
+        **webhook_attempt_items(deployment, prices),
     }
     counted = {
         "gcs_class_a": ops.gcs_class_a,
@@ -237,6 +238,7 @@ def _workers_lane(
     fixed = {
         **_shared_fixed(WORKERS_LANE, local, machines, deployment),
         f"workers' minimum ({pods} pods on {nodes} spot nodes)": nodes * worker_hour * HOURS_PER_MONTH,
+        **webhook_attempt_items(deployment, prices),
     }
     return LaneCost(fixed, items, dict(ops), deployable=True)
 

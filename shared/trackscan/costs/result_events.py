@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from trackscan.costs.model import MILLION, PUBSUB_MIN_BYTES, TIB
+from trackscan.domain.config import Config
 from trackscan.domain.labels import MSD_TAGS, MTT_TAGS
 from trackscan.domain.messages import to_json
 from trackscan.domain.result_events import result_event
 from trackscan.domain.results import ModelInfo, TrackResult
 from trackscan.domain.tracks import TrackRecord, TrackState, utc_now
+
+SECONDS_PER_MONTH = 730 * 3600  # the month trackscan.costs.lanes prices (HOURS_PER_MONTH)
 
 
 def result_event_bytes() -> int:
@@ -58,3 +63,16 @@ def result_event_items(prices: dict[str, float]) -> dict[str, float]:
         "result events: deliver's request and webhook lookup": (prices["cloud_run_request"] + prices["firestore_read"])
         * MILLION,
     }
+
+
+def webhook_attempt_items(deployment: dict[str, Any], prices: dict[str, float]) -> dict[str, float]:
+    """Dollars per month, at most, of keeping webhook send attempts for GET /v1/webhook.
+
+    Each deliver instance writes at most one batch per partner per TRACKSCAN_WEBHOOK_ATTEMPTS_FLUSH_S
+    (trackscan.pipeline.webhook_attempts), whatever the volume: a bound, reached when every
+    partner priced has an event in every interval (and fewer writes than events below it).
+    """
+    batches_per_month = SECONDS_PER_MONTH / Config().webhook_attempts_flush_s
+    writes = deployment["webhook_partners"] * deployment["deliver_instances"] * batches_per_month
+    label = f"webhook attempts ({deployment['webhook_partners']} partners' batches, at most)"
+    return {label: writes * prices["firestore_write"]}

@@ -153,6 +153,8 @@ class DevStack:
             "TRACKSCAN_WEBHOOK_KEY": base64.b64encode(
                 hashlib.sha256(f"webhook|{self.api_key}".encode()).digest()
             ).decode(),
+            # GET /v1/webhook lists the send attempts within 2 s, not the cloud's two minutes.
+            "TRACKSCAN_WEBHOOK_ATTEMPTS_FLUSH_S": "2",
             "PYTHONUNBUFFERED": "1",
         }
 

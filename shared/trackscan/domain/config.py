@@ -158,6 +158,10 @@ class Config:
     # How long an event is sent again after its retries run out (the dead-letter handler), counted
     # from its made_at; then it is logged undelivered. 0: give up at the first dead letter.
     webhook_retry_s: float = _env("TRACKSCAN_WEBHOOK_RETRY_S", "cloud", 86400.0)
+    # The deliver step writes its send attempts (GET /v1/webhook) a batch per partner this often
+    # at most, instead of one write per event (trackscan.pipeline.webhook_attempts); 0: each at
+    # once. Two minutes keep the writes a bounded few cents a month (costs/result_events.py).
+    webhook_attempts_flush_s: float = _env("TRACKSCAN_WEBHOOK_ATTEMPTS_FLUSH_S", "cloud", 120.0)
     log_level: str = _env("TRACKSCAN_LOG_LEVEL", "cloud", "INFO")
     # Reconcile: a track not updated for this long counts as stalled. Err long: replaying a
     # healthy track costs a little work, and updated_at comes from the workers' clocks.

@@ -17,7 +17,7 @@ from trackscan.domain.results import ModelInfo
 from trackscan.domain.similarity import Neighbour
 from trackscan.domain.tracks import FailedAttempt, TrackRecord, TrackState
 from trackscan.domain.transitions import Transition
-from trackscan.domain.webhooks import WebhookRegistration
+from trackscan.domain.webhooks import WebhookAttempt, WebhookRegistration
 
 
 @dataclass(frozen=True)
@@ -287,3 +287,9 @@ class WebhookRegistry(Protocol):
 
     def delete_webhook(self, partner: str) -> bool:
         """Removes the partner's registration; False when it had none."""
+
+    def add_attempts(self, partner: str, attempts: list[WebhookAttempt]) -> None:
+        """Keeps a batch of the partner's send attempts, in one write, for ATTEMPTS_KEPT (domain.webhooks)."""
+
+    def attempts(self, partner: str, limit: int, undelivered: bool = False) -> list[WebhookAttempt]:
+        """The partner's latest send attempts, newest first; only the undelivered ones if asked."""

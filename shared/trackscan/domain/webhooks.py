@@ -46,6 +46,35 @@ class WebhookRegistration:
     previous_until: str | None = None  # the previous generation signs too until then (ISO 8601)
 
 
+# What became of one try at sending an event: a 2xx; any other answer, a timeout or no connection
+# (retried); a URL the sender refuses (not retried); the last try of an event past its retry age.
+DELIVERED, FAILED, REFUSED, UNDELIVERED = "delivered", "failed", "refused", "undelivered"
+# How long the attempts are kept for GET /v1/webhook: a month of a partner's history, then gone
+# (Firestore's TTL policy on expire_at; the SQLite adapter deletes them as it adds).
+ATTEMPTS_KEPT = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    """One try at sending a result event to a partner's webhook, as GET /v1/webhook lists it."""
+
+    at: str  # when it was sent (ISO 8601, UTC)
+    event_id: str  # the webhook-id header: the same on every try of one event
+    type: str  # track.done, track.failed, track.retagged or webhook.test
+    track_id: str
+    attempt: int  # the transport's delivery attempt of the event
+    outcome: str  # DELIVERED, FAILED, REFUSED or UNDELIVERED
+    status: int | None = None  # the reply's HTTP status; None where none came
+    latency_s: float | None = None
+    error: str | None = None
+
+
+def latest_attempts(attempts: list[WebhookAttempt], limit: int, undelivered: bool) -> list[WebhookAttempt]:
+    """Up to limit of the attempts, newest first; only the undelivered ones if asked."""
+    kept = [a for a in attempts if a.outcome == UNDELIVERED] if undelivered else attempts
+    return sorted(kept, key=lambda a: a.at, reverse=True)[:limit]
+
+
 def derived_secret(key: bytes, partner: str, generation: int) -> str:
     """The partner's signing secret of one generation: HMAC of the webhook key, never stored."""
     digest = hmac.new(key, f"webhook|{partner}|{generation}".encode(), hashlib.sha256).digest()

@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +24,22 @@ from trackscan.domain.rejections import rejected_event
 
 log = logging.getLogger(__name__)
 FINALIZE = "OBJECT_FINALIZE"
+_ATTEMPT: ContextVar[int] = ContextVar("delivery_attempt", default=1)
+
+
+@contextmanager
+def handling_attempt(attempt: int) -> Iterator[None]:
+    """Makes ``attempt`` the delivery attempt of the message the running step handles."""
+    token = _ATTEMPT.set(attempt)
+    try:
+        yield
+    finally:
+        _ATTEMPT.reset(token)
+
+
+def current_attempt() -> int:
+    """The delivery attempt of the message the running step handles (1 outside a step)."""
+    return _ATTEMPT.get()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from trackscan.domain.tracks import ErrorInfo, FailedAttempt, TrackState, utc_no
 from trackscan.domain.transitions import Transition
 from trackscan.pipeline.announce import announce
 from trackscan.pipeline.deliver import handle_undelivered
+from trackscan.pipeline.deliveries import handling_attempt
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.steps import step_for, track_id_of
 
@@ -49,7 +50,7 @@ def run_step(message: Message, deps: Deps, attempt: int = 1) -> None:
         }  # this process's CPU, not the decoder's
 
     budget_s = deps.config.step_budget_s
-    with step_deadline(budget_s):  # the whole step, the note of a failed attempt included
+    with step_deadline(budget_s), handling_attempt(attempt):  # the whole step, a failed attempt's note included
         try:
             with step_deadline(budget_s - FAILED_NOTE_RESERVE_S if budget_s > 0 else 0):
                 try:

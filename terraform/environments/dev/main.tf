@@ -149,6 +149,9 @@ locals {
     # the default of shared/trackscan/domain/config.py (a day). TRACKSCAN_WEBHOOK_SECRETS reaches
     # the deliver service alone, from Secret Manager (local.step_secret_env).
     TRACKSCAN_WEBHOOK_RETRY_S = "86400"
+    # The deliver service writes its send attempts (GET /v1/webhook) a batch per partner at most
+    # this often, not one write per event: the default of shared/trackscan/domain/config.py.
+    TRACKSCAN_WEBHOOK_ATTEMPTS_FLUSH_S = "120"
   }
 
   # The registry's bucket keys (a step's bucket_roles) => bucket names.

@@ -95,3 +95,52 @@ resource "google_firestore_field" "unindexed" {
 
   index_config {}
 }
+
+# The deliver step's webhook send attempts (adapters/firestore_webhooks.py), a document per batch:
+# a partner's latest, and its undelivered ones, newest first (GET /v1/webhook).
+locals {
+  webhook_attempts = "${var.tracks_collection}-webhook-attempts"
+  webhook_attempt_indexes = {
+    partner_at             = [["partner", "ASCENDING"], ["at", "DESCENDING"]]
+    partner_undelivered_at = [["partner", "ASCENDING"], ["undelivered", "ASCENDING"], ["at", "DESCENDING"]]
+  }
+}
+
+resource "google_firestore_index" "webhook_attempts" {
+  for_each = local.webhook_attempt_indexes
+
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = local.webhook_attempts
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}
+
+# Firestore deletes a batch once its expire_at passes (ATTEMPTS_KEPT, 30 days, in
+# trackscan.domain.webhooks), so the attempts clean themselves up. Neither expire_at (a steadily
+# increasing timestamp) nor the attempts themselves are queried: no single-field index on them.
+resource "google_firestore_field" "webhook_attempts_expire_at" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = local.webhook_attempts
+  field      = "expire_at"
+
+  ttl_config {}
+  index_config {}
+}
+
+resource "google_firestore_field" "webhook_attempts_unindexed" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = local.webhook_attempts
+  field      = "attempts"
+
+  index_config {}
+}
