@@ -151,10 +151,10 @@ def test_one_prediction_wins_when_an_infer_push_outlasts_its_ack_deadline(stack,
         time.sleep(SLOW_S)  # the slow copy's end
     infer_log.close()
     orphans = cloud.work_blobs([upload.track_id])
-    runs = Counter(line["segment_index"] for _, line in infer_log.matching("step finished", [upload.track_id]))
-    slowest = max(
-        (line["duration_s"] for _, line in infer_log.matching("step finished", [upload.track_id])), default=0.0
-    )
+    ids = [upload.track_id]
+    ended = [line for message in ("step finished", "step failed") for _, line in infer_log.matching(message, ids)]
+    runs = Counter(line["segment_index"] for line in ended)
+    slowest = max(ended, key=lambda line: line["duration_s"])
     written = log_lines(stack.log_path("infer"), "predictions written", [upload.track_id])
     row = fault_row(
         f"an infer push slower ({SLOW_S} s) than its ack deadline ({ACK_DEADLINE_S} s)",
@@ -165,14 +165,17 @@ def test_one_prediction_wins_when_an_infer_push_outlasts_its_ack_deadline(stack,
     )
     doubled = sorted(i for i, n in runs.items() if n > 1)
     row.note = (
-        f"infer runs per segment {dict(sorted(runs.items()))}: segments {doubled} ran twice at once, the "
-        f"slowest run took {slowest:.0f} s; the copy redelivered after the deadline wrote the prediction and "
-        f"the track finished; the slow one ended cleanly later, {len(written) - SEGMENTS} of its writes "
-        f"landing after finalize had cleaned up ({orphans} orphan blob(s) left to the lifecycle rule)"
+        f"infer runs per segment {dict(sorted(runs.items()))}: segments {doubled} ran twice at once; the "
+        f"copy redelivered after the ack deadline wrote the prediction and the track finished; the slow one "
+        f"took {slowest['duration_s']:.0f} s and ended {slowest.get('error', 'with its write')[:60]}, "
+        f"{len(written) - SEGMENTS} of its writes landing after finalize had cleaned up ({orphans} orphan "
+        "blob(s) left to the lifecycle rule)"
     )
     ROWS.append(row)
     assert (row.done, row.lost, row.duplicated) == (1, 0, 0)
     assert doubled, "the emulator sent no concurrent copy of the slow push"
+    # Past the step's deadline (10 s) the slow copy makes no backend call: it writes nothing late.
+    assert "StepDeadlineError" in slowest.get("error", ""), slowest
     # A second write of a prediction can only be one made after finalize deleted the first: each
     # such write is the blob left behind (a write while the first existed would have got 412).
     assert len(written) - SEGMENTS == orphans <= len(doubled)
