@@ -136,6 +136,7 @@ bench-api: setup load-venv
 	$(BIN)/python -m benchmarks.bench_api_load --music "$$(scripts/fetch_music.sh)" --locust $(LOAD_VENV)/bin/locust
 
 # The soak at 10,000 tracks alone (about an hour), its row written into FAULTS.md; make test runs it at 60.
+# FAULTS_SOAK_LANE=workers soaks the workers lane (pull workers, the model in process) instead of cloud-run.
 soak: setup triton-venv
 	FAULTS_REPORT=FAULTS.md FAULTS_SOAK=$${FAULTS_SOAK:-10000} $(BIN)/python -m pytest tests/faults/test_emulator_soak.py
 

@@ -31,23 +31,37 @@ class FaultRow:
 
 
 ROWS: list[FaultRow] = []
+LAST_WRITTEN = "Last written"
 HEADER = (
     "| fault | stack | submitted | DONE | FAILED (reason) | lost | duplicated results | time to recover (s) | how |\n"
     "|---|---|---|---|---|---|---|---|---|"
 )
 
 
-def render() -> str:
-    """The collected rows as a Markdown table, with the machine and date."""
+def render(kept: str = "") -> str:
+    """The collected rows as a Markdown table, with the machine and date.
+
+    kept: the results block already in the file. Its notes and the rows of faults this run did
+    not inject stay; a row of the same fault is replaced (a soak alone keeps the rest).
+    """
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = "\n".join(row.markdown() for row in ROWS)
-    return f"Measured {stamp} on {machine}.\n\n{HEADER}\n{body}\n"
+    written = f"{LAST_WRITTEN} {stamp} on {machine}: its {len(ROWS)} rows replaced or added, the others kept."
+    notes, _, old_table = kept.partition(HEADER)
+    notes = "".join(line for line in notes.splitlines(keepends=True) if not line.startswith(LAST_WRITTEN))
+    rows = {_fault_of(line): line for line in old_table.strip().splitlines() if line.startswith("| ")}
+    rows |= {row.fault: row.markdown() for row in ROWS}
+    body = "\n".join(rows.values())
+    return f"{notes.rstrip()}\n{written}\n\n{HEADER}\n{body}\n".lstrip("\n")
+
+
+def _fault_of(row: str) -> str:
+    return row[2:].split(" | ", 1)[0]
 
 
 def splice(path: Path, start: str, end: str) -> None:
-    """Replaces the text between the start and end markers of the file with the table."""
+    """Replaces the text between the start and end markers of the file with the table, merged."""
     text = path.read_text() if path.exists() else f"# Faults\n\n{start}\n{end}\n"
     before, _, rest = text.partition(start)
-    _, _, after = rest.partition(end)
-    path.write_text(f"{before}{start}\n{render()}{end}{after}")
+    kept, _, after = rest.partition(end)
+    path.write_text(f"{before}{start}\n{render(kept.strip())}{end}{after}")

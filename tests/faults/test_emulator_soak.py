@@ -1,6 +1,8 @@
-"""The soak (fault matrix row 20): many tracks through the emulator stack while its step functions
-and Triton are SIGKILLed at random and restarted, and the Pub/Sub emulator is restarted once
-(losing every message in flight). A scheduled reconcile pass (reconcile and the inventory sweep,
+"""The soak (fault matrix row 20): many tracks through the emulator stack while what runs the steps
+is SIGKILLed at random and restarted, and the Pub/Sub emulator is restarted once (losing every
+message in flight). FAULTS_SOAK_LANE picks the lane (tests/faults/soak_lanes.py): cloud-run (the
+default: the step functions and Triton are killed) or workers (the pull workers of the chain's
+steps, the model in process, and deliver's function). A scheduled reconcile pass (reconcile and the inventory sweep,
 as Cloud Scheduler runs them) recovers what the kills strand. Every track must end DONE once;
 none lost, none scored twice; a sample of results equals the embedded default's.
 
@@ -28,12 +30,13 @@ from tests.audio_fixtures import tone, write_audio
 from tests.faults.emulator_stack import Cloud, FaultStack, Upload
 from tests.faults.outcomes import expected_results, fault_row, make_songs, reference_results, segments_scored
 from tests.faults.report import ROWS
+from tests.faults.soak_lanes import FunctionVictims, WorkerVictims, run_counts
 from trackscan.dev.layout import subscriptions
 from trackscan.dev.provision import provision
 from trackscan.pipeline.deps import Deps
 from trackscan.pipeline.inventory import sweep
 from trackscan.pipeline.reconcile import reconcile
-from trackscan.pipeline.steps import STEP_NAMES, step_named
+from trackscan.pipeline.steps import CLOUD_RUN_LANE, LANES, STEP_NAMES, WORKERS_LANE, step_named
 
 pytestmark = pytest.mark.faults
 SOAK_DEFAULT = 60
@@ -44,7 +47,6 @@ KILL_GAP_S = (5.0, 15.0)  # between kills: the default soak takes under a minute
 KILL_OFTEN_UP_TO = 200
 KILL_GAP_LONG_S = (60.0, 120.0)
 DOWN_S = (0.0, 5.0)  # a killed process stays down this long before it is restarted
-VICTIMS = (*STEP_NAMES, "triton")
 RECONCILE_EVERY_S = 10.0
 STALL_DUMP_S = 180.0  # no track finished for this long: the emulators' thread stacks are saved
 RECONCILE_AFTER_S = 120.0  # stalled: not updated for this long (with IN_FLIGHT queued, well past a healthy wait)
@@ -69,8 +71,15 @@ class Chaos:
     """Kills a random victim every gap_s seconds and restarts it; restarts the Pub/Sub emulator
     once when asked. Runs in a thread until stopped; keeps a log of what it did."""
 
-    def __init__(self, stack: FaultStack, cloud: Cloud, seed: int, gap_s: tuple[float, float]) -> None:
-        self.stack, self.cloud, self.gap_s = stack, cloud, gap_s
+    def __init__(
+        self,
+        stack: FaultStack,
+        cloud: Cloud,
+        victims: FunctionVictims | WorkerVictims,
+        seed: int,
+        gap_s: tuple[float, float],
+    ) -> None:
+        self.stack, self.cloud, self.victims, self.gap_s = stack, cloud, victims, gap_s
         self.random = random.Random(seed)
         self.kills: Counter[str] = Counter()
         self.pubsub_restarts = 0
@@ -80,20 +89,22 @@ class Chaos:
 
     def _run(self) -> None:
         while not self.stop.wait(self.random.uniform(*self.gap_s)):
+            self.victims.heal()
             if self.restart_pubsub.is_set() and not self.pubsub_restarts:
                 self._restart_pubsub()
                 continue
-            victim = self.random.choice(VICTIMS)
-            self.stack.kill_service(victim)
+            victim = self.random.choice(self.victims.names)
+            self.victims.kill(victim)
             self.kills[victim] += 1
             time.sleep(self.random.uniform(*DOWN_S))
-            self.stack.start_service(victim)
+            self.victims.start(victim)
 
     def _restart_pubsub(self) -> None:
         self.stack.kill_service("pubsub")
         self.stack.start_service("pubsub")
         provision(self.stack.config, subscriptions(self.stack.config, self.stack.ports), self.stack.env)
         production_retries(self.cloud).__enter__()  # the new subscriptions get the same settings
+        self.victims.after_pubsub_restart(self.cloud)
         self.pubsub_restarts += 1
 
 
@@ -151,31 +162,40 @@ def _stream(cloud: Cloud, paths: list[Path], half_done: threading.Event, timeout
     return uploads, records | cloud.records([u.track_id for u in uploads])
 
 
-def test_soak_loses_no_track_when_functions_and_triton_are_killed_at_random(stack, cloud, deps, tmp_path):
+def test_soak_loses_no_track_when_what_runs_the_steps_is_killed_at_random(stack, cloud, deps, tmp_path):
     count = int(os.environ.get("FAULTS_SOAK", SOAK_DEFAULT))
+    lane = os.environ.get("FAULTS_SOAK_LANE", CLOUD_RUN_LANE)
+    assert lane in LANES, f"FAULTS_SOAK_LANE is one of {LANES}"
     paths = _tracks(tmp_path, count)
     sample = paths[:: max(1, count // SAMPLE)][:SAMPLE] + paths[LONG_EVERY - 1 : LONG_EVERY]  # and a long one
     references = reference_results(sample, tmp_path / "reference")
     gap_s = KILL_GAP_S if count <= KILL_OFTEN_UP_TO else KILL_GAP_LONG_S
-    chaos, scheduler = Chaos(stack, cloud, count, gap_s), Scheduler(deps, stack.config.ingest_bucket_name)
     started = time.monotonic()
     with production_retries(cloud):
+        victims = WorkerVictims(stack, cloud, tmp_path) if lane == WORKERS_LANE else FunctionVictims(stack)
+        chaos, scheduler = Chaos(stack, cloud, victims, count, gap_s), Scheduler(deps, stack.config.ingest_bucket_name)
         chaos.thread.start()
         scheduler.thread.start()
         try:
             uploads, records = _stream(cloud, paths, chaos.restart_pubsub, timeout_s=300 + 10.0 * count)
+            elapsed_s = time.monotonic() - started
+            chaos.stop.set()
+            chaos.thread.join(timeout=300)
+            time.sleep(0.5)  # the last log lines seen
+            runs = run_counts(victims.tails, set(records))
         finally:
             chaos.stop.set()
             chaos.thread.join(timeout=300)
             scheduler.stop.set()
             scheduler.thread.join(timeout=120)
-        elapsed_s = time.monotonic() - started
+            victims.close()
     by_path = dict(zip(paths, uploads, strict=False))
     sampled = [by_path[p] for p in sample if p in by_path]
     expected = expected_results(sampled, [p for p in sample if p in by_path], references)
     row = fault_row(
-        f"soak: {count} tracks streamed ({IN_FLIGHT} in flight), SIGKILLs of the step functions and "
-        f"Triton every {gap_s[0]:.0f}-{gap_s[1]:.0f} s, the Pub/Sub emulator restarted once",
+        f"soak ({lane} lane): {count} tracks streamed ({IN_FLIGHT} in flight), SIGKILLs of "
+        + ("the pull workers and deliver's function" if lane == WORKERS_LANE else "the step functions and Triton")
+        + f" every {gap_s[0]:.0f}-{gap_s[1]:.0f} s, the Pub/Sub emulator restarted once",
         uploads,
         records,
         expected,
@@ -188,7 +208,9 @@ def test_soak_loses_no_track_when_functions_and_triton_are_killed_at_random(stac
         f"kills {dict(sorted(chaos.kills.items()))}, Pub/Sub restarts {chaos.pubsub_restarts}; "
         f"{scheduler.passes} scheduled passes replayed {scheduler.replayed} stalled tracks and swept "
         f"{scheduler.swept} unannounced uploads ({scheduler.errors} passes failed); {len(sampled)} results "
-        f"compared; {count / elapsed_s:.2f} tracks/s"
+        f"compared; {runs['runs']} step runs of {runs['messages']} messages (the rest redeliveries and "
+        f"replays), {runs['duplicated work']} of them duplicated work (two runs of one message at once); "
+        f"{count / elapsed_s:.2f} tracks/s"
     )
     ROWS.append(row)
     assert len(uploads) == count

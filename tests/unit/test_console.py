@@ -161,12 +161,18 @@ def test_console_shows_a_tracks_webhook_sends_undelivered_included(app, deps, ca
     deps.webhook_registry.add_attempts(
         "acme", [WebhookAttempt("2026-12-08T09:00:00.000+00:00", "e1", "track.done", track_id, 100, UNDELIVERED)]
     )
-    page = _signed_in(app, CAROL_KEY).get(f"/console/tracks/{track_id}").get_data(as_text=True)
+    client = _signed_in(app, CAROL_KEY)
+    page = client.get(f"/console/tracks/{track_id}").get_data(as_text=True)
     shown = page.split('id="webhook-attempts">')[1].split("</dd>")[0].split("<br>")
     assert shown == [
         "2026-12-08 09:00:00 track.done attempt 100: undelivered",
         "2026-12-07 09:00:00 track.done attempt 1: failed (HTTP 500, 0.20 s)",
     ]
+    overview = client.get("/console/").get_data(as_text=True)  # Carol sees acme's: its webhook's sends
+    undelivered = overview.split('id="undelivered"')[1].split("</table>")[0]
+    sends = overview.split('id="webhook-sends"')[1].split("</table>")[0]
+    assert undelivered.count("<tr>") == 2 and f"/console/tracks/{track_id}" in undelivered  # the header row, one event
+    assert sends.count("<tr>") == 4 and "another-track" in sends
 
 
 def test_console_exports_failed_tracks_as_csv(app, catalogue):

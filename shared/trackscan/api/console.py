@@ -166,6 +166,7 @@ class _Views:
         records = self._deps.queries.query(partner, state, PAGE_SIZE + 1, after)
         counts = {s.value: self._deps.queries.count(partner, s) for s in TrackState}
         more = records[PAGE_SIZE - 1].track_id if len(records) > PAGE_SIZE else None
+        registry = self._deps.webhook_registry
         return render_template(
             "console/index.html",
             staff=staff,
@@ -175,6 +176,9 @@ class _Views:
             partner=partner or "",
             next_after=more,
             explain=explanation,
+            webhook=registry.webhook(partner) if partner else None,
+            webhook_attempts=registry.attempts(partner, WEBHOOK_ATTEMPTS_SHOWN) if partner else [],
+            undelivered=registry.attempts(partner, WEBHOOK_ATTEMPTS_SHOWN, undelivered=True) if partner else [],
         )
 
     def search(self, staff: Staff) -> Any:
