@@ -396,8 +396,22 @@ def test_firestore_indexes_cover_the_api_queries(modules: dict[str, TerraformDir
         (("state", "ASCENDING"), shard, newest),
     }
     assert required <= indexes
-    index = modules["firestore"].resources("google_firestore_index")["tracks"]
+    index = modules["firestore"].resources("google_firestore_index")["composite"]
     assert index["query_scope"] == "COLLECTION"
+
+
+def test_webhook_attempts_have_their_queries_indexes_and_expire(modules: dict[str, TerraformDir]) -> None:
+    # adapters/firestore_webhooks.py: partner == P [and undelivered == true], order by at descending.
+    firestore = modules["firestore"]
+    indexes = {tuple(map(tuple, fields)) for fields in firestore.locals()["webhook_attempt_indexes"].values()}
+    assert indexes == {
+        (("partner", "ASCENDING"), ("at", "DESCENDING")),
+        (("partner", "ASCENDING"), ("undelivered", "ASCENDING"), ("at", "DESCENDING")),
+    }
+    for_each = firestore.resources("google_firestore_index")["composite"]["for_each"]
+    assert "local.webhook_attempt_indexes" in for_each and "local.composite_indexes" in for_each
+    expiry = firestore.resources("google_firestore_field")["webhook_attempts_expire_at"]
+    assert expiry["field"] == "expire_at" and "ttl_config" in expiry
 
 
 def test_firestore_index_serves_the_reconcile_query(modules: dict[str, TerraformDir]) -> None:

@@ -2,10 +2,11 @@
 
 A write per attempt would cost as much as the rest of announcing a track (costs/result_events.py),
 so a process keeps its attempts in memory and writes them a batch per partner: when the first
-of a batch is ``Config.webhook_attempts_flush_s`` old (a timer, or the next attempt after it),
-when a batch reaches MAX_PENDING, at once for an undelivered event, and at the process's exit.
-A process killed outright loses at most that long's attempts from this list; the deliver step's
-log lines ("webhook delivered", "webhook failed", "webhook undelivered") keep every one.
+of a batch is ``Config.webhook_attempts_flush_s`` old (a timer; on Cloud Run, which throttles an
+instance's CPU between requests, it may fire only with the next request), when a batch reaches
+MAX_PENDING, at once for an undelivered event, and at the process's exit. A process killed
+outright loses at most that long's attempts from this list; the deliver step's log lines
+("webhook delivered", "webhook failed", "webhook undelivered") keep every one.
 """
 
 from __future__ import annotations

@@ -40,21 +40,41 @@ locals {
   }
 }
 
-resource "google_firestore_index" "tracks" {
-  for_each = local.composite_indexes
+# The deliver step's webhook send attempts (adapters/firestore_webhooks.py), a document per batch:
+# a partner's latest, and its undelivered ones, newest first (GET /v1/webhook).
+locals {
+  webhook_attempts = "${var.tracks_collection}-webhook-attempts"
+  webhook_attempt_indexes = {
+    partner_at             = [["partner", "ASCENDING"], ["at", "DESCENDING"]]
+    partner_undelivered_at = [["partner", "ASCENDING"], ["undelivered", "ASCENDING"], ["at", "DESCENDING"]]
+  }
+}
+
+# Every composite index of the two collections above.
+resource "google_firestore_index" "composite" {
+  for_each = merge(
+    { for name, fields in local.composite_indexes : name => { collection = var.tracks_collection, fields = fields } },
+    { for name, fields in local.webhook_attempt_indexes : name => { collection = local.webhook_attempts, fields = fields } },
+  )
 
   project     = var.project_id
   database    = google_firestore_database.this.name
-  collection  = var.tracks_collection
+  collection  = each.value.collection
   query_scope = "COLLECTION"
 
   dynamic "fields" {
-    for_each = each.value
+    for_each = each.value.fields
     content {
       field_path = fields.value[0]
       order      = fields.value[1]
     }
   }
+}
+
+# The track indexes' old address: the same indexes, not rebuilt.
+moved {
+  from = google_firestore_index.tracks
+  to   = google_firestore_index.composite
 }
 
 # Similarity search (FirestoreTrackStore.nearest): find_nearest over one partner's tracks,
@@ -94,33 +114,6 @@ resource "google_firestore_field" "unindexed" {
   field      = each.value
 
   index_config {}
-}
-
-# The deliver step's webhook send attempts (adapters/firestore_webhooks.py), a document per batch:
-# a partner's latest, and its undelivered ones, newest first (GET /v1/webhook).
-locals {
-  webhook_attempts = "${var.tracks_collection}-webhook-attempts"
-  webhook_attempt_indexes = {
-    partner_at             = [["partner", "ASCENDING"], ["at", "DESCENDING"]]
-    partner_undelivered_at = [["partner", "ASCENDING"], ["undelivered", "ASCENDING"], ["at", "DESCENDING"]]
-  }
-}
-
-resource "google_firestore_index" "webhook_attempts" {
-  for_each = local.webhook_attempt_indexes
-
-  project     = var.project_id
-  database    = google_firestore_database.this.name
-  collection  = local.webhook_attempts
-  query_scope = "COLLECTION"
-
-  dynamic "fields" {
-    for_each = each.value
-    content {
-      field_path = fields.value[0]
-      order      = fields.value[1]
-    }
-  }
 }
 
 # Firestore deletes a batch once its expire_at passes (ATTEMPTS_KEPT, 30 days, in
