@@ -1,4 +1,4 @@
-"""Fault matrix row 24: each backend stalled in turn while tracks flow through the emulator stack.
+"""Fault matrix row 25: each backend stalled in turn while tracks flow through the emulator stack.
 
 The functions reach GCS, Firestore, Pub/Sub and Triton through the fault proxy. Each backend in
 turn goes silent for STALL_S (every new connection unanswered, every open one frozen from its
