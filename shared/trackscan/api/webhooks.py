@@ -81,7 +81,7 @@ class _WebhookViews:
         """GET /v1/webhook: the registration, never its secret, with its latest send attempts.
 
         ``attempts``: the last RECENT_ATTEMPTS, newest first (the deliver step writes them in
-        batches, so the latest few seconds may not show yet); ``undelivered``: the events whose
+        batches, up to TRACKSCAN_WEBHOOK_ATTEMPTS_FLUSH_S apart); ``undelivered``: the events whose
         retries ran out within ATTEMPTS_KEPT, newest first.
         """
         registration = self._registration()
