@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -36,6 +37,8 @@ TOLERANCE = 1e-4
 DONE_TIMEOUT_S = 240.0
 EMBEDDED_TIMEOUT_S = 300.0
 TIMELINE = ["RECEIVED", "EXTRACTING", "INFERRING", "DONE"]
+API_ATTEMPTS = 4
+MAX_RETRY_AFTER_S = 15  # longer waits (the failed sign-in throttle: minutes) fail with the reason
 
 
 @dataclass(frozen=True)
@@ -127,8 +130,22 @@ def _api(
         method=method,
         headers={"X-API-Key": stack.api_key, "Content-Type": content_type},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    attempt = 1
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            wait_s = int(exc.headers.get("Retry-After") or 0)
+            # A partner's client waits as a 429 or 503 tells it to; a short wait is the API's to ask.
+            if exc.code in (429, 503) and 0 < wait_s <= MAX_RETRY_AFTER_S and attempt < API_ATTEMPTS:
+                attempt += 1
+                time.sleep(wait_s)
+                continue
+            api_log = stack.state_dir / "logs" / "api.log"
+            tail = api_log.read_text()[-3000:] if api_log.is_file() else "(no api.log)"
+            answer = exc.read().decode(errors="replace")
+            raise AssertionError(f"{method} {path}: {exc.code} {answer}\nthe API's log ends:\n{tail}") from exc
 
 
 @pytest.fixture(scope="module")
