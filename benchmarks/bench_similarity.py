@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +49,12 @@ K = 5
 PACKAGES = ("drascula-music", "torus-trooper-data", "wesnoth-1.16-music")
 
 
-def load_tagged(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+def load_tagged(
+    folder: Path, packages: Sequence[str] = PACKAGES
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
     """(labels, tag matrix [N, 100], embedding matrix [N, 200], the JSON lines) of every DONE track."""
     lines = []
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in sorted(folder / f"{package}.jsonl" for package in packages):
         for text in path.read_text().splitlines():
             line = json.loads(text)
             if line["state"] == "DONE":
@@ -62,10 +65,10 @@ def load_tagged(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[
     return labels, tags, embeddings, lines
 
 
-def tag_packages(music: Path, tagged: Path) -> None:
+def tag_packages(music: Path, tagged: Path, packages: Sequence[str] = PACKAGES) -> None:
     """Tags each package with the embedded default unless its JSON lines are cached."""
     tagged.mkdir(parents=True, exist_ok=True)
-    for package in PACKAGES:
+    for package in packages:
         target = tagged / f"{package}.jsonl"
         if target.is_file() and target.stat().st_size:
             continue
