@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 MODEL := inference/model_repository/musicnn/1/model.onnx
 MUSIC_DIR ?= $(or $(TRACKSCAN_MUSIC_DIR),$(HOME)/.cache/trackscan/music)
 
-.PHONY: setup lock model model-reproducible music triton-venv bench-venv bench-musicnn-venv load-venv browser run check lint test test-faults bench bench-descriptors bench-api soak clean tf-lock
+.PHONY: setup lock model model-reproducible music triton-venv bench-venv bench-musicnn-venv load-venv browser midi-renderer run check lint test test-faults bench bench-descriptors bench-api soak clean tf-lock
 
 setup: $(INSTALLED) $(MODEL)
 
@@ -82,6 +82,13 @@ browser:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium is not installed (needs apt-get as root): the console's browser test will skip"
 
+# MMA and fluidsynth with a General MIDI soundfont: they render benchmarks/tempo_truth.py's arrangements.
+midi-renderer:
+	@{ command -v mma && command -v fluidsynth && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; } >/dev/null 2>&1 \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mma fluidsynth fluid-soundfont-gm >/dev/null; } \
+	  || echo "MMA, fluidsynth or the soundfont is missing (needs apt-get as root): the tempo truth tests will skip"
+
 # Tags the paths in PATHS, or the demo corpus of real music from Debian packages.
 run: setup
 	@paths="$(PATHS)"; [ -n "$$paths" ] || paths="$$(scripts/fetch_music.sh)/demo"; \
@@ -101,7 +108,7 @@ lint: setup
 check: lint
 	$(BIN)/python -m pytest -q -n auto -m "unit or infra" -p no:cacheprovider
 
-test: setup triton-venv browser
+test: setup triton-venv browser midi-renderer
 	PYTHON=$(PYTHON) tools/checkov/install.sh
 	$(BIN)/python tools/provider_schema/fetch.py
 	$(MAKE) lint
@@ -118,6 +125,7 @@ bench: setup triton-venv bench-musicnn-venv
 	$(BIN)/python -m benchmarks.descriptor_cost --music "$$(scripts/fetch_music.sh)"
 	# Similarity quality (tags the three packages once, cached in .trackscan/similarity) and latency; dedupe.
 	$(BIN)/python -m benchmarks.bench_similarity --music "$$(scripts/fetch_music.sh)"
+	$(BIN)/python -m benchmarks.similarity_protocol --music "$$(scripts/fetch_music.sh --similarity)"
 	$(BIN)/python -m benchmarks.bench_dedupe --music "$$(scripts/fetch_music.sh)"
 	# The Triton sweep (the gpu preset where nvidia-smi lists a GPU), then the cost per million tracks.
 	mkdir -p .trackscan && $(BIN)/python -m benchmarks.bench_triton_gpu --check-onnx --out .trackscan/triton_sweep.json
@@ -125,9 +133,10 @@ bench: setup triton-venv bench-musicnn-venv
 	$(MAKE) bench-descriptors
 
 # Descriptors beside Essentia and librosa on known-truth audio and real music (BENCHMARKS.md).
-bench-descriptors: setup bench-venv
+bench-descriptors: setup bench-venv midi-renderer
 	$(BIN)/python -m benchmarks.bench_descriptors --music "$$(scripts/fetch_music.sh)" \
 		--essentia-python $(BENCH_VENV)/bin/python
+	$(BIN)/python -m benchmarks.tempo_truth --essentia-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.bench_key --essentia-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.bench_model --music "$$(scripts/fetch_music.sh)"
 

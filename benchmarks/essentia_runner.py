@@ -6,11 +6,13 @@ script as a separate process and reads its output.
 
     .venv-bench/bin/python benchmarks/essentia_runner.py FILE...
     .venv-bench/bin/python benchmarks/essentia_runner.py --keys FILE...
+    .venv-bench/bin/python benchmarks/essentia_runner.py --tempos FILE...
 
 Per file: RhythmExtractor2013 (multifeature) tempo, KeyExtractor key (default profile), and
 LoudnessEBUR128 integrated loudness and loudness range plus TruePeakDetector (4x) on the file
 at its own sample rate, with the CPU seconds they took (loading included). With --keys, only
-KeyExtractor, once per profile in KEY_PROFILES.
+KeyExtractor, once per profile in KEY_PROFILES. With --tempos, only RhythmExtractor2013, once per
+method in TEMPO_METHODS.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 ANALYSIS_RATE = 44_100  # what RhythmExtractor2013 and KeyExtractor are built for
 # KeyExtractor's default, then the profiles the key issue compares against by name.
 KEY_PROFILES = ("default", "edma", "bgate")
+TEMPO_METHODS = ("multifeature", "degara")
 
 
 def describe(path: str) -> dict[str, object]:
@@ -64,12 +67,24 @@ def keys(path: str) -> dict[str, object]:
     return found
 
 
+def tempos(path: str) -> dict[str, object]:
+    """The tempo RhythmExtractor2013 reads with each of TEMPO_METHODS, e.g. {"tempo degara": 92.3, ...}."""
+    mono = es.MonoLoader(filename=path, sampleRate=ANALYSIS_RATE)()
+    found: dict[str, object] = {"path": path}
+    for method in TEMPO_METHODS:
+        found[f"tempo {method}"] = round(float(es.RhythmExtractor2013(method=method)(mono)[0]), 2)
+    return found
+
+
+MODES = {"--keys": keys, "--tempos": tempos}
+
+
 def main() -> None:
     essentia.log.infoActive = False
     essentia.log.warningActive = False
     paths = sys.argv[1:]
-    analyse = keys if paths[:1] == ["--keys"] else describe
-    for path in paths[1:] if analyse is keys else paths:
+    analyse = MODES.get(paths[0], describe) if paths else describe
+    for path in paths[1:] if analyse is not describe else paths:
         print(json.dumps(analyse(path)), flush=True)
 
 
