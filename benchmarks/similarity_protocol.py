@@ -28,6 +28,7 @@ import numpy as np
 
 from benchmarks.bench_similarity import hits_at_k, load_tagged, tag_packages
 
+# scripts/fetch_music.sh's SIMILARITY_PACKAGES: the packages with music trackscan decodes.
 SIMILARITY_PACKAGES = (
     "drascula-music",
     "hyperrogue-music",

@@ -10,7 +10,7 @@ set -euo pipefail
 
 dest=${TRACKSCAN_MUSIC_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/trackscan/music}
 packages=(wesnoth-1.16-music torus-trooper-data drascula-music)
-# Game and demo music of different styles, for benchmarks/bench_similarity.py's protocol.
+# Game music of different styles, for the similarity protocol (benchmarks/similarity_protocol.py).
 SIMILARITY_PACKAGES=(
   "${packages[@]}" hyperrogue-music nexuiz-music planetblupi-music-ogg singularity-music ufoai-music
   warzone2100-music
