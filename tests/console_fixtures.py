@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.pipeline_fixtures import make_deps
+from tests.tag_fixtures import tag_scores
 from trackscan.adapters.local_blobs import FolderBlobStore
 from trackscan.api import create_app
 from trackscan.domain.file_uris import uri_of
@@ -82,7 +83,7 @@ def _file(path: Path) -> tuple[str, str]:
 
 
 def _result(top: list[str], embedding: list[float]) -> TrackResult:
-    return TrackResult({"mtt": {}, "msd": {}}, top, 128.0, "A minor", -11.0, 184.0, embedding)
+    return TrackResult(tag_scores(), top, 128.0, "A minor", -11.0, 184.0, embedding)
 
 
 def seed(deps: Deps, ingest: Path) -> Catalogue:

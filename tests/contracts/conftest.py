@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tag_fixtures import tag_scores
 from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.dev import DevPorts, DevStackUnavailable, processes, services
 from trackscan.domain.ports import TrackStore
@@ -87,7 +88,7 @@ def record_of(
 def result_of(embedding: list[float] | None = None, top_tags: list[str] | None = None) -> TrackResult:
     """A finished track's result with the given embedding (200 numbers)."""
     return TrackResult(
-        tags={"mtt": {"guitar": 0.5}, "msd": {"rock": 0.25}},
+        tags=tag_scores(),
         top_tags=top_tags or ["guitar"],
         tempo_bpm=120.0,
         key="C major",

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
+import uuid
 
-from tests.contracts.conftest import done, result_of
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests.contracts.conftest import PROJECT, done, result_of
+from trackscan.cli.main import cli
 from trackscan.domain.ports import TrackStore
-from trackscan.domain.similarity import SEARCH_DIMENSIONS, search_vector
+from trackscan.domain.similarity import EMBEDDING_DIMENSIONS, search_vector
 from trackscan.domain.tracks import TrackState, new_record
 from trackscan.domain.transitions import Transition
 
 RNG = np.random.default_rng(11)
-BASE, OTHER = RNG.normal(size=SEARCH_DIMENSIONS), RNG.normal(size=SEARCH_DIMENSIONS)
+BASE, OTHER = RNG.normal(size=EMBEDDING_DIMENSIONS), RNG.normal(size=EMBEDDING_DIMENSIONS)
 
 
 def _embedding(distance: float) -> list[float]:
@@ -48,3 +53,34 @@ def test_done_with_content_finds_only_done_tracks_of_those_bytes(store: TrackSto
     store.apply(pending.track_id, Transition(TrackState.EXTRACTING, "ingest", content_hash="md5:aa"))
     assert [r.track_id for r in store.done_with_content("md5:aa", 10)] == [same_bytes.track_id]
     assert store.done_with_content("md5:none", 10) == []
+
+
+@pytest.mark.emulator
+def test_reindex_rewrites_the_vectors_an_earlier_version_wrote_to_firestore(
+    firestore_emulator: str, monkeypatch: pytest.MonkeyPatch
+):
+    # Firestore only: the SQLite store indexes its tracks anew when opened (tests/unit/test_similarity.py).
+    from google.cloud import firestore
+    from google.cloud.firestore_v1.vector import Vector
+
+    from trackscan.adapters.firestore_store import SEARCH_VECTOR_FIELD, FirestoreTrackStore
+
+    collection = f"tracks-{uuid.uuid4().hex[:10]}"
+    for name, value in {
+        "FIRESTORE_EMULATOR_HOST": firestore_emulator,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "TRACKSCAN_TRACKS_COLLECTION": collection,
+    }.items():
+        monkeypatch.setenv(name, value)
+    client = firestore.Client(project=PROJECT)
+    store = FirestoreTrackStore(client, collection)
+    done(store, "query.ogg", embedding=_embedding(0.0))
+    near = done(store, "near.ogg", embedding=_embedding(0.1))
+    # As a version that searched the embedding alone wrote it.
+    client.collection(collection).document(near.track_id).update({SEARCH_VECTOR_FIELD: Vector([1.0] * 200)})
+    redone = CliRunner().invoke(cli, ["reindex", "--cloud"])
+    assert redone.exit_code == 0, redone.output
+    assert "2 search vector(s) written" in redone.output
+    stored = client.collection(collection).document(near.track_id).get().to_dict()[SEARCH_VECTOR_FIELD]
+    assert list(stored) == pytest.approx(search_vector(result_of(_embedding(0.1))))
+    assert [n.record.source_name for n in store.nearest("acme", _query_vector(0.0), 5)] == ["query.ogg", "near.ogg"]

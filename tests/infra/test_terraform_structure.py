@@ -400,6 +400,17 @@ def test_firestore_indexes_cover_the_api_queries(modules: dict[str, TerraformDir
     assert index["query_scope"] == "COLLECTION"
 
 
+def test_vector_index_has_the_size_of_the_search_vector(modules: dict[str, TerraformDir]) -> None:
+    from trackscan.adapters.firestore_store import SEARCH_VECTOR_FIELD
+    from trackscan.domain.similarity import SEARCH_DIMENSIONS
+
+    firestore = modules["firestore"]
+    index = firestore.resources("google_firestore_index")["search_vector"]
+    (field,) = [f for f in index["fields"] if "vector_config" in f]
+    assert field["field_path"] == SEARCH_VECTOR_FIELD
+    assert firestore.variables()["search_vector_dimensions"]["default"] == SEARCH_DIMENSIONS
+
+
 def test_webhook_attempts_have_their_queries_indexes_and_expire(modules: dict[str, TerraformDir]) -> None:
     # adapters/firestore_webhooks.py: partner == P [and undelivered == true], order by at descending.
     firestore = modules["firestore"]

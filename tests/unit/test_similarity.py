@@ -15,11 +15,12 @@ import pytest
 from click.testing import CliRunner
 
 from tests.pipeline_fixtures import make_deps
+from tests.tag_fixtures import tag_scores
 from trackscan.adapters.sqlite_store import SqliteTrackStore
 from trackscan.api import create_app
 from trackscan.cli.main import cli
 from trackscan.domain.results import ModelInfo, TrackResult
-from trackscan.domain.similarity import SEARCH_DIMENSIONS, search_vector
+from trackscan.domain.similarity import EMBEDDING_DIMENSIONS, SEARCH_DIMENSIONS, search_vector
 from trackscan.domain.tracks import TrackRecord, TrackState, new_record
 from trackscan.domain.transitions import Transition
 from trackscan.pipeline.similar import similar_tracks
@@ -27,7 +28,7 @@ from trackscan.pipeline.similar import similar_tracks
 ACME = {"X-API-Key": "key-acme"}
 BETA = {"X-API-Key": "key-beta"}
 RNG = np.random.default_rng(7)
-BASE, OTHER = RNG.normal(size=SEARCH_DIMENSIONS), RNG.normal(size=SEARCH_DIMENSIONS)
+BASE, OTHER = RNG.normal(size=EMBEDDING_DIMENSIONS), RNG.normal(size=EMBEDDING_DIMENSIONS)
 
 
 def _embedding(distance: float) -> list[float]:
@@ -35,9 +36,9 @@ def _embedding(distance: float) -> list[float]:
     return [float(x) for x in (1 - distance) * BASE + distance * OTHER]
 
 
-def _done(store, name: str, embedding: list[float], partner: str = "acme") -> TrackRecord:
+def _done(store, name: str, embedding: list[float], partner: str = "acme", tags: dict | None = None) -> TrackRecord:
     record = store.create_if_absent(new_record(f"gs://ingest/{partner}/{name}", "1", partner, "ingest"))
-    result = TrackResult({"mtt": {}, "msd": {}}, [name], 120.0, "C major", -14.0, 30.0, embedding)
+    result = TrackResult(tags or tag_scores(), [name], 120.0, "C major", -14.0, 30.0, embedding)
     done = store.apply(
         record.track_id, Transition(TrackState.DONE, "finalize", result=result, model=ModelInfo("musicnn", "ab" * 32))
     )
@@ -50,14 +51,41 @@ def store(tmp_path) -> SqliteTrackStore:
     return SqliteTrackStore(str(tmp_path / "state.sqlite"))
 
 
-def test_search_vector_is_unit_length_and_centred_when_the_embedding_is_valid():
-    vector = np.array(search_vector(TrackResult({}, [], None, None, None, 1.0, _embedding(0.3))))
-    assert np.isclose(np.linalg.norm(vector), 1.0) and abs(vector.mean()) < 1e-9
+def test_search_vector_is_unit_length_with_two_centred_halves_of_equal_weight_when_the_result_is_whole():
+    vector = np.array(search_vector(TrackResult(tag_scores(), [], None, None, None, 1.0, _embedding(0.3))))
+    embedding, logits = vector[:EMBEDDING_DIMENSIONS], vector[EMBEDDING_DIMENSIONS:]
+    assert vector.size == SEARCH_DIMENSIONS and np.isclose(np.linalg.norm(vector), 1.0)
+    assert np.isclose(np.linalg.norm(embedding), np.linalg.norm(logits))
+    assert abs(embedding.mean()) < 1e-9 and abs(logits.mean()) < 1e-9
 
 
-@pytest.mark.parametrize("embedding", [[], [0.5] * SEARCH_DIMENSIONS, [1.0] * 10, [float("nan")] * SEARCH_DIMENSIONS])
+@pytest.mark.parametrize(
+    "embedding", [[], [0.5] * EMBEDDING_DIMENSIONS, [1.0] * 10, [float("nan")] * EMBEDDING_DIMENSIONS]
+)
 def test_search_vector_is_none_when_the_embedding_has_no_direction(embedding):
-    assert search_vector(TrackResult({}, [], None, None, None, 1.0, embedding)) is None
+    assert search_vector(TrackResult(tag_scores(), [], None, None, None, 1.0, embedding)) is None
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [{}, {"mtt": {"guitar": 0.5}, "msd": {"rock": 0.25}}, {g: dict.fromkeys(t, 0.3) for g, t in tag_scores().items()}],
+    ids=["none", "two", "all-equal"],
+)
+def test_search_vector_is_none_when_the_tag_scores_are_missing_or_all_alike(tags):
+    assert search_vector(TrackResult(tags, [], None, None, None, 1.0, _embedding(0.3))) is None
+
+
+def test_tracks_of_one_sound_but_other_tags_are_found_after_the_twin(store):
+    query = _done(store, "query.ogg", _embedding(0.0))
+    scores = tag_scores()
+    other_tags = {
+        group: dict(zip(names, reversed(list(names.values())), strict=True)) for group, names in scores.items()
+    }
+    _done(store, "same-sound-other-tags.ogg", _embedding(0.0), tags=other_tags)
+    _done(store, "twin.ogg", _embedding(0.0))
+    found = similar_tracks(store, query)
+    assert [n.record.source_name for n in found] == ["twin.ogg", "same-sound-other-tags.ogg"]
+    assert found[0].similarity == pytest.approx(1.0) and found[1].similarity < 0.9
 
 
 def test_nearest_ranks_the_partners_tracks_closest_first_when_searched(store):
@@ -109,6 +137,22 @@ def test_store_indexes_tracks_finished_before_the_index_existed_when_opened(stor
     db.close()
     reopened = SqliteTrackStore(str(tmp_path / "state.sqlite"))
     assert [n.record.source_name for n in similar_tracks(reopened, query)] == ["older.ogg"]
+
+
+def test_store_indexes_its_tracks_anew_when_opened_with_vectors_of_the_earlier_definition(store, tmp_path):
+    query = _done(store, "query.ogg", _embedding(0.0))
+    _done(store, "older.ogg", _embedding(0.3))
+    db = sqlite3.connect(tmp_path / "state.sqlite")  # as written by a version that searched the embedding alone
+    old_vector = np.ones(EMBEDDING_DIMENSIONS, dtype=np.float32).tobytes()
+    db.execute("UPDATE search_vectors SET vector = ?", (old_vector,))
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    reopened = SqliteTrackStore(str(tmp_path / "state.sqlite"))
+    found = similar_tracks(reopened, query)
+    assert [n.record.source_name for n in found] == ["older.ogg"] and found[0].similarity < 0.99
+    version = sqlite3.connect(tmp_path / "state.sqlite").execute("PRAGMA user_version").fetchone()[0]
+    assert version == 2
 
 
 # --- the API route ---

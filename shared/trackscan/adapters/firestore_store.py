@@ -229,6 +229,16 @@ class FirestoreTrackStore:
         with transient_as_retryable("listing finished tracks"):
             return _records(query.stream(**_limits("listing finished tracks")))
 
+    def rewrite_search_vectors(self, records: list[TrackRecord]) -> None:
+        """Writes these tracks' search vectors again, in one batch (`trackscan reindex`, after a new definition)."""
+        batch = self._client.batch()
+        for record in records:
+            vector = record_vector(record)
+            field = Vector(vector) if vector is not None else firestore.DELETE_FIELD
+            batch.update(self._tracks.document(record.track_id), {SEARCH_VECTOR_FIELD: field})
+        with transient_as_retryable("rewriting search vectors"):
+            batch.commit(**_limits("rewriting search vectors"))
+
     def nearest(self, partner: str, vector: list[float], limit: int) -> list[Neighbour]:
         """The partner's DONE tracks closest to vector: Firestore's find_nearest on the vector field.
 
@@ -248,7 +258,10 @@ class FirestoreTrackStore:
         for snapshot in snapshots:
             data = snapshot.to_dict() or {}
             distance = float(data.pop(DISTANCE_FIELD))
-            found.append(Neighbour(TrackRecord.from_dict(data), 1.0 - distance))  # cosine distance = 1 - similarity
+            record = TrackRecord.from_dict(data)
+            # A track redone while `trackscan reindex` wrote its page may carry a vector a moment.
+            if record.state is TrackState.DONE:
+                found.append(Neighbour(record, 1.0 - distance))  # cosine distance = 1 - similarity
         return found
 
 

@@ -3,7 +3,7 @@
 Every query scores every stored vector with one matrix product (numpy), so it is exact and
 needs no index build; the matrix is cached in memory and only rows written since the last query
 are read again. Meant for up to MAX_LOCAL_VECTORS tracks (BENCHMARKS.md, "Similarity": at 100 000,
-a 76 MiB matrix, a few ms a query, under a second to load); past that, use the cloud store's index.
+a 114 MiB matrix of 300-number vectors); past that, use the cloud store's index.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ CREATE TABLE IF NOT EXISTS search_vectors (
     vector BLOB NOT NULL
 );
 -- Small rows to count: every query counts the vectors to see whether any changed, and count(*)
--- reads the smallest index rather than the table's 800-byte rows.
+-- reads the smallest index rather than the table's 1,200-byte rows.
 CREATE INDEX IF NOT EXISTS search_vectors_by_partner ON search_vectors (partner);
 """
 
 ROWS = "SELECT rowid, track_id, partner, vector FROM search_vectors"
+# The search vector's definition (trackscan.domain.similarity), kept as the database's user_version:
+# 2 is the embedding and tag logits, 1 was the embedding alone.
+VECTORS_VERSION = 2
 
 
 def write_vector(db: sqlite3.Connection, track_id: str, partner: str, vector: list[float] | None) -> None:
@@ -109,18 +112,22 @@ class VectorCache:
 
 
 def index_done_tracks(connection: sqlite3.Connection) -> None:
-    """Indexes, once per database, the tracks finished before the similarity index existed."""
-    # Once per database (user_version 0 -> 1): tracks finished before the similarity index existed
-    # get their search vectors, so a database of earlier runs is searchable at once.
-    if connection.execute("PRAGMA user_version").fetchone()[0] >= 1:
+    """Writes every DONE track's search vector, once per database and vector definition.
+
+    The database's user_version says which definition its vectors follow: 0 before the index
+    existed, 1 for the embedding alone, VECTORS_VERSION now. An older database is indexed anew
+    on open, so its tracks are searchable at once and never by a stale vector.
+    """
+    if connection.execute("PRAGMA user_version").fetchone()[0] >= VECTORS_VERSION:
         return  # the usual case, without taking the write lock
     connection.execute("BEGIN IMMEDIATE")
     try:
-        if connection.execute("PRAGMA user_version").fetchone()[0] < 1:
+        if connection.execute("PRAGMA user_version").fetchone()[0] < VECTORS_VERSION:
+            connection.execute("DELETE FROM search_vectors")
             for (text,) in connection.execute("SELECT record FROM tracks WHERE state = 'DONE'").fetchall():
                 record = TrackRecord.from_dict(json.loads(text))
                 write_vector(connection, record.track_id, record.partner, record_vector(record))
-            connection.execute("PRAGMA user_version = 1")
+            connection.execute(f"PRAGMA user_version = {VECTORS_VERSION}")
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:  # SQLite has already rolled back after an I/O or full-disk error

@@ -15,6 +15,7 @@ from trackscan.cli.cost_command import cost
 from trackscan.cli.export_command import export
 from trackscan.cli.lookup import find_track
 from trackscan.cli.output import print_status
+from trackscan.cli.reindex_command import reindex
 from trackscan.cli.similar_command import similar
 from trackscan.dev.cli import dev
 from trackscan.domain.config import Config
@@ -187,6 +188,7 @@ def reconcile(older_than_s: float | None, limit: int | None, sweep_after_s: floa
 
 cli.add_command(dev)
 cli.add_command(similar)
+cli.add_command(reindex)
 cli.add_command(backfill)
 cli.add_command(cost)
 cli.add_command(export)

@@ -36,7 +36,7 @@ def similar(track: str, limit: int, as_json: bool, cloud: bool) -> None:
 
     TRACK is a DONE track's id, file path, URI or bare file name (tag a new file with `trackscan
     run` first). Only tracks of the same partner are searched. Similarity is the cosine of the
-    tracks' search vectors (their musicnn embeddings): 1 is the same sound.
+    tracks' search vectors (their musicnn embeddings and tag scores): 1 is the same sound.
     """
     store = _store(Config.from_env(), cloud)
     record = find_track(store, track)

@@ -10,7 +10,7 @@ import os
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from trackscan.adapters.audio_decoders import SandboxedDecoder
 from trackscan.adapters.local_blobs import FolderBlobStore
@@ -25,6 +25,9 @@ from trackscan.domain.file_uris import uri_of
 from trackscan.domain.messages import split_pinned_uri
 from trackscan.domain.ports import BlobStore, Tagger, TrackStore, WebhookRegistry, WebhookSender
 from trackscan.pipeline.deps import Deps, store_ports
+
+if TYPE_CHECKING:
+    from trackscan.adapters.firestore_store import FirestoreTrackStore
 
 # TRACKSCAN_MODEL_VARIANT's values: the in-process runtime and its precision.
 MODEL_VARIANTS = ("auto", "openvino-bf16", "openvino-fp32", "onnxruntime-fp32")
@@ -161,6 +164,11 @@ def track_store(config: Config, cloud: bool) -> TrackStore:
     """The track records alone (for the CLI's lookups): SQLite, or Firestore with ``cloud``."""
     if not cloud:
         return SqliteTrackStore(config.state_db_path)
+    return firestore_track_store(config)
+
+
+def firestore_track_store(config: Config) -> FirestoreTrackStore:
+    """The Firestore store itself, for what only it does (`trackscan reindex` rewrites its vectors)."""
     from trackscan.adapters.firestore_store import FirestoreTrackStore
 
     return FirestoreTrackStore(_firestore_client(config), config.tracks_collection)

@@ -34,6 +34,6 @@ variable "delete_protection" {
 
 variable "search_vector_dimensions" {
   type        = number
-  description = "Length of the search vector of DONE tracks (trackscan.domain.similarity.SEARCH_DIMENSIONS: musicnn's 200-number embedding)."
-  default     = 200
+  description = "Length of the search vector of DONE tracks (trackscan.domain.similarity.SEARCH_DIMENSIONS: musicnn's 200-number embedding and 100 tag logits). A change rebuilds the vector index; then run `trackscan reindex --cloud`."
+  default     = 300
 }
