@@ -82,12 +82,12 @@ browser:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium is not installed (needs apt-get as root): the console's browser test will skip"
 
-# MMA and fluidsynth with a General MIDI soundfont: they render benchmarks/tempo_truth.py's arrangements.
+# MMA and fluidsynth with a General MIDI soundfont: they render benchmarks/arrangement_tempo.py's arrangements.
 midi-renderer:
 	@{ command -v mma && command -v fluidsynth && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; } >/dev/null 2>&1 \
 	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq \
 	    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mma fluidsynth fluid-soundfont-gm >/dev/null; } \
-	  || echo "MMA, fluidsynth or the soundfont is missing (needs apt-get as root): the tempo truth tests will skip"
+	  || echo "MMA, fluidsynth or the soundfont is missing (needs apt-get as root): the arrangement tempo tests will skip"
 
 # Tags the paths in PATHS, or the demo corpus of real music from Debian packages.
 run: setup
@@ -136,7 +136,7 @@ bench: setup triton-venv bench-musicnn-venv
 bench-descriptors: setup bench-venv midi-renderer
 	$(BIN)/python -m benchmarks.bench_descriptors --music "$$(scripts/fetch_music.sh)" \
 		--essentia-python $(BENCH_VENV)/bin/python
-	$(BIN)/python -m benchmarks.tempo_truth --essentia-python $(BENCH_VENV)/bin/python
+	$(BIN)/python -m benchmarks.arrangement_tempo --essentia-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.bench_key --essentia-python $(BENCH_VENV)/bin/python
 	$(BIN)/python -m benchmarks.bench_model --music "$$(scripts/fetch_music.sh)"
 

@@ -1,5 +1,5 @@
 """Tempo and metre on MMA's accompaniment arrangements, rendered with fluidsynth: the truth is in
-the song files (benchmarks/tempo_truth.py, where BENCHMARKS.md's table comes from).
+the song files (benchmarks/arrangement_tempo.py, where BENCHMARKS.md's table comes from).
 
 Floors: Acc1 at least the best of the peers on the same 70 clips (librosa's beat tracker 46;
 Essentia's RhythmExtractor2013 43), Acc2 at least 90 %, and the metre (3 beats to the bar or 4)
@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from benchmarks.tempo_truth import GROOVES, MULTIPLES, SIMPLE_3, SOUNDFONT, Clip, ours, render, right
+from benchmarks.arrangement_tempo import GROOVES, MULTIPLES, SIMPLE_3, SOUNDFONT, Clip, ours, render, right
 
 pytestmark = pytest.mark.e2e
 PEERS_BEST_ACC1 = 46  # of 70: librosa beat_track on this set (BENCHMARKS.md, 2026-12-07)
@@ -24,7 +24,7 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Clip, dict]
     missing = [tool for tool in ("mma", "fluidsynth") if shutil.which(tool) is None]
     if missing or not SOUNDFONT.is_file():
         pytest.skip(f"missing {missing or SOUNDFONT}: `make midi-renderer` installs them (apt-get, as root)")
-    folder = tmp_path_factory.mktemp("tempo-truth")
+    folder = tmp_path_factory.mktemp("arrangement-tempo")
     clips = [render(groove, metre, bpm, folder) for groove, metre, tempi in GROOVES for bpm in tempi]
     return [(clip, ours(clip.path)) for clip in clips]
 

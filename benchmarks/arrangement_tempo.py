@@ -14,7 +14,7 @@ within 4 % of that tempo; Acc2: within 4 % of it or of twice, half, three times 
 it. Metre: 3 beats to the bar against 4, on the 4/4 and 3/4 grooves (trackscan says 3 or 4).
 
     make bench-descriptors    # installs mma, fluidsynth and the soundfont (apt-get), runs this too
-    python -m benchmarks.tempo_truth --essentia-python .venv-bench/bin/python [--out DIR]
+    python -m benchmarks.arrangement_tempo --essentia-python .venv-bench/bin/python [--out DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from benchmarks.bench_descriptors import librosa_tempo
+from benchmarks.bench_descriptors import MULTIPLES, librosa_tempo
 from trackscan.audio.descriptors import combine, segment_descriptors
 from trackscan.audio.front_end import to_model_rate
 
@@ -39,7 +39,6 @@ MMA_LIBRARY = Path("/usr/share/mma/lib/stdlib")
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 RATE = 44_100
 MIN_SECONDS = 30.0
-MULTIPLES = (1.0, 2.0, 0.5, 3.0, 1 / 3)
 TOLERANCE = 0.04
 PROGRESSION = ("C", "Am", "F", "G", "C", "F", "Dm7", "G7")
 
@@ -189,7 +188,7 @@ def table(clips: list[Clip], answers: dict[str, list[float | None]]) -> list[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--essentia-python", help="the benchmark venv's python (.venv-bench/bin/python)")
-    parser.add_argument("--out", type=Path, default=Path(".trackscan/tempo-truth"), help="where the clips go")
+    parser.add_argument("--out", type=Path, default=Path(".trackscan/arrangement-tempo"), help="where the clips go")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     clips = [render(groove, metre, bpm, args.out) for groove, metre, tempi in GROOVES for bpm in tempi]
