@@ -21,6 +21,7 @@ import numpy as np
 import openvino
 
 from trackscan.adapters.onnx_tagger import OUTPUTS, OnnxTagger
+from trackscan.audio.front_end import PATCH_DTYPE
 from trackscan.domain.config import Config
 from trackscan.domain.ports import Predictions
 from trackscan.pipeline.model_gate import agreement, score_tracks, segment_patches
@@ -42,12 +43,12 @@ class CompiledTagger:
         self._compiled = openvino.Core().compile_model(model, "CPU", config)
 
     def predict(self, patches: np.ndarray) -> Predictions:
-        outputs = self._compiled(patches)
+        outputs = self._compiled(patches.astype(PATCH_DTYPE))
         return Predictions(*(outputs[name] for name in OUTPUTS))
 
 
 def quantised(model: Any, calibration: np.ndarray, only: list[str] | None, preset: Any) -> Any:
-    data = nncf.Dataset([calibration[i : i + 1] for i in range(len(calibration))])
+    data = nncf.Dataset([calibration[i : i + 1].astype(PATCH_DTYPE) for i in range(len(calibration))])
     others = [] if only is None else [n for part in PARTS.values() for n in part if n not in only]
     # Convolutions lose their bias into a separate Add in OpenVINO: that is the name NNCF sees.
     names = [n if n.endswith("MatMul") else f"{n}/WithoutBiases" for n in others]

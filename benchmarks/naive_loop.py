@@ -15,7 +15,7 @@ import librosa
 import onnxruntime
 
 from trackscan.audio.descriptors import combine, segment_descriptors
-from trackscan.audio.front_end import SAMPLE_RATE, patches_from_audio
+from trackscan.audio.front_end import PATCH_DTYPE, SAMPLE_RATE, patches_from_audio
 from trackscan.domain.config import Config
 
 
@@ -24,7 +24,7 @@ def main() -> None:
     for path in sys.argv[1:]:
         audio, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)
         combine([segment_descriptors(audio[None, :], SAMPLE_RATE, audio)])
-        session.run(None, {"patches": patches_from_audio(audio)})
+        session.run(None, {"patches": patches_from_audio(audio).astype(PATCH_DTYPE)})
 
 
 if __name__ == "__main__":

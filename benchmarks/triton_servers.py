@@ -68,7 +68,7 @@ def variant_config(settings: ServerSettings, model_name: str = "musicnn") -> str
     )
     return (
         f'name: "{model_name}"\nplatform: "onnxruntime_onnx"\nmax_batch_size: {settings.max_batch_size}\n'
-        'input [\n  { name: "patches", data_type: TYPE_FP32, dims: [ 187, 96 ] }\n]\n'
+        'input [\n  { name: "patches", data_type: TYPE_FP16, dims: [ 187, 96 ] }\n]\n'
         f"output [\n{outputs}\n]\n"
         f"dynamic_batching {{\n  max_queue_delay_microseconds: {settings.queue_delay_us}\n}}\n"
         f"instance_group [\n  {{ kind: {'KIND_GPU' if on_gpu else 'KIND_CPU'}, count: {settings.instances} }}\n]\n"
@@ -200,7 +200,7 @@ def agreement_with_onnx(url: str, model_name: str, model_path: Path) -> dict[str
     expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"patches": patches}), strict=True))
     client = triton_grpc.InferenceServerClient(url)
     try:
-        request = triton_grpc.InferInput("patches", list(patches.shape), "FP32")
+        request = triton_grpc.InferInput("patches", list(patches.shape), "FP16")
         request.set_data_from_numpy(patches)
         response = client.infer(
             model_name, [request], outputs=[triton_grpc.InferRequestedOutput(n) for n in OUTPUT_SHAPES]

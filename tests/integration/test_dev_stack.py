@@ -103,9 +103,9 @@ def test_triton_infers_like_onnxruntime_when_given_patches(dev_stack: DevStack, 
     import onnxruntime as ort
     import tritonclient.grpc as triton
 
-    patches = np.random.default_rng(7).standard_normal((3, 187, 96)).astype(np.float32)
+    patches = np.random.default_rng(7).standard_normal((3, 187, 96)).astype(np.float16)
     client = triton.InferenceServerClient(dev_stack.env["TRITON_GRPC_URL"])
-    inputs = [triton.InferInput("patches", list(patches.shape), "FP32")]
+    inputs = [triton.InferInput("patches", list(patches.shape), "FP16")]
     inputs[0].set_data_from_numpy(patches)
     result = client.infer(
         dev_stack.config.triton_model_name, inputs, outputs=[triton.InferRequestedOutput(name) for name in OUTPUTS]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from trackscan.audio.front_end import PATCH_DTYPE
 from trackscan.domain.errors import RetryableError
 from trackscan.domain.ports import Predictions
 from trackscan.domain.results import ModelInfo
@@ -47,7 +48,7 @@ class OnnxTagger:
         """Scores a batch of patches [N, 187, 96], loading the model on the first call."""
         if self._session is None:
             self._session = self._load()
-        mtt, msd, embedding = self._session.run(OUTPUTS, {"patches": patches.astype(np.float32)})
+        mtt, msd, embedding = self._session.run(OUTPUTS, {"patches": patches.astype(PATCH_DTYPE)})
         return Predictions(mtt=mtt, msd=msd, embedding=embedding)
 
     def model_info(self) -> ModelInfo:

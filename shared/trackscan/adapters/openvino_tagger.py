@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from trackscan.adapters.onnx_tagger import MODEL_NAME, OUTPUTS, file_sha256
+from trackscan.audio.front_end import PATCH_DTYPE
 from trackscan.domain.errors import RetryableError
 from trackscan.domain.ports import Predictions
 from trackscan.domain.results import ModelInfo
@@ -68,7 +69,7 @@ class OpenVinoTagger:
 
     def predict(self, patches: np.ndarray) -> Predictions:
         """Scores a batch of patches; compiles the model on first use."""
-        batch = np.ascontiguousarray(patches, dtype=np.float32)
+        batch = np.ascontiguousarray(patches, dtype=PATCH_DTYPE)
         with self._lock:
             if self._compiled is None:
                 self._compiled = self._load()

@@ -18,6 +18,7 @@ from tenacity import (
 from tritonclient import grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
+from trackscan.audio.front_end import PATCH_DTYPE
 from trackscan.domain.errors import RetryableError
 from trackscan.domain.ports import Predictions
 from trackscan.domain.results import ModelInfo
@@ -61,8 +62,8 @@ class TritonTagger:
     )
     def predict(self, patches: np.ndarray) -> Predictions:
         """Scores a batch of patches [N, 187, 96]; RetryableError once three quick tries failed."""
-        batch = np.ascontiguousarray(patches, dtype=np.float32)
-        request = triton_grpc.InferInput("patches", list(batch.shape), "FP32")
+        batch = np.ascontiguousarray(patches, dtype=PATCH_DTYPE)
+        request = triton_grpc.InferInput("patches", list(batch.shape), "FP16")
         request.set_data_from_numpy(batch)
         outputs = [triton_grpc.InferRequestedOutput(name) for name in OUTPUTS]
         timeout_s = time_left(self._timeout_s, "calling Triton")

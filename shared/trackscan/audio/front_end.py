@@ -17,6 +17,9 @@ N_FFT = 512
 HOP_LENGTH = 256
 N_MELS = 96
 PATCH_FRAMES = 187  # 187 hops of 16 ms: 3 s
+# The model takes the patches rounded to float16 (after the log: nothing overflows) and casts
+# them to float32 first: half the bytes on the way to Triton (inference/musicnn_to_onnx.py).
+PATCH_DTYPE = np.float16
 
 
 def to_model_rate(samples: npt.NDArray[np.float32], sample_rate: int) -> npt.NDArray[np.float32]:
