@@ -1,20 +1,27 @@
 """Benchmark of the cloud path on this machine: a real track through the dev stack.
 
-Uploads a ~3-minute real track (Debian music) into the ingest bucket as the dev partner, waits
-for DONE in the Firestore emulator and reports:
+Uploads a real track (Debian music) into the ingest bucket as the dev partner, once per run, each
+time a copy with other bytes (remuxed with its own comment: content dedupe would otherwise serve
+the first run's result), waits for DONE in the Firestore emulator and reports:
   1. upload-to-DONE wall time of each run (the first run of a fresh stack is cold: decoder
      child, Triton's first batch, librosa's compilation in the features function);
   2. the time from the upload to the track's first timeline event (the notification's way
      through fake GCS, the Pub/Sub emulator and its push) and between the next events;
-  3. per step (ingest, features, infer, finalize): invocations, p50 and max of the "step
-     finished" duration_s each function logs to its log file.
-Prints Markdown tables for BENCHMARKS.md.
+  3. per step (ingest, features, infer, finalize): invocations, the median and max of the wall
+     seconds (duration_s) and the median CPU seconds (cpu_s, the step's process: the decoder
+     child's CPU is not in it) of the "step finished" lines the functions log, warm runs only.
+Prints Markdown tables for BENCHMARKS.md. The functions cut segments at the cost model's
+segment_s (Terraform's default) unless TRACKSCAN_SEGMENT_S is set.
+
+--write-inputs records the warm runs' median wall seconds of ingest, features and finalize in
+trackscan/costs/cost_inputs.toml: Cloud Run bills a request's wall time. Infer's is not written:
+here Triton runs the model on this machine's CPU, where the cloud has a GPU.
 
 Starts its own dev stack on free ports (functions and Triton included), or uses the running
 one a `trackscan dev up` wrote to .dev.env:
 
-    python benchmarks/bench_cloud_path.py --music ~/.cache/trackscan/music
-    python benchmarks/bench_cloud_path.py --env-file .dev.env --logs ~/.local/state/trackscan/dev/logs
+    python -m benchmarks.bench_cloud_path --music ~/.cache/trackscan/music --runs 4 [--write-inputs]
+    python -m benchmarks.bench_cloud_path --env-file .dev.env --logs ~/.local/state/trackscan/dev/logs
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.bench_whole_track import cpu_description, write_input
+from trackscan.costs.model import load_inputs
 from trackscan.dev import DevPorts, DevStack
 from trackscan.dev.layout import port_free
 from trackscan.dev.stack import REPO_ROOT
@@ -41,7 +50,7 @@ from trackscan.domain.config import Config
 from trackscan.domain.track_ids import track_id_for
 from trackscan.domain.tracks import TrackRecord
 
-DEFAULT_TRACK = "wesnoth-1.16-music/elvish-theme.ogg"  # 3:25, two 120 s segments
+DEFAULT_TRACK = "wesnoth-1.16-music/weight_of_revenge.ogg"  # 4:03, the cost model's 4-minute track
 DONE_TIMEOUT_S = 600.0
 POLL_S = 0.2
 STEPS = ("ingest", "features", "infer", "finalize")
@@ -84,17 +93,36 @@ def read_env_file(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
+def distinct_copy(track: Path, folder: Path, label: str) -> Path:
+    """The track remuxed (the same packets, no re-encoding) with a comment of its own: other bytes."""
+    import av
+
+    target = folder / f"{label}-{track.name}"
+    with av.open(str(track)) as source, av.open(str(target), "w", format=source.format.name.split(",")[0]) as copy:
+        audio = source.streams.audio[0]
+        stream = copy.add_stream_from_template(audio)
+        copy.metadata["comment"] = f"trackscan benchmark copy {label}"
+        for packet in source.demux(audio):
+            if packet.dts is not None:  # the demuxer's closing empty packet
+                packet.stream = stream
+                copy.mux(packet)
+    return target
+
+
 def upload_and_wait(track: Path, env: Mapping[str, str]) -> Run:
-    """Uploads the track under a fresh name and polls Firestore until the track is final."""
+    """Uploads a distinct copy of the track under a fresh name and polls Firestore until it is final."""
     from google.cloud import firestore, storage
 
     config = Config.from_env()
-    name = f"{env['TRACKSCAN_DEV_PARTNER']}/bench-{uuid.uuid4().hex[:8]}-{track.name}"
+    label = uuid.uuid4().hex[:8]
+    name = f"{env['TRACKSCAN_DEV_PARTNER']}/bench-{label}-{track.name}"
     blob = storage.Client().bucket(config.ingest_bucket_name).blob(name)
     documents = firestore.Client(project=config.project_id).collection(config.tracks_collection)
-    started = time.perf_counter()
-    blob.upload_from_filename(str(track))
-    uploaded, uploaded_at = time.perf_counter(), datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="bench-copy-") as folder:
+        copy = distinct_copy(track, Path(folder), label)
+        started = time.perf_counter()
+        blob.upload_from_filename(str(copy))
+        uploaded, uploaded_at = time.perf_counter(), datetime.now(UTC)
     track_id = track_id_for(f"gs://{config.ingest_bucket_name}/{name}", str(blob.generation))
     while time.perf_counter() - started < DONE_TIMEOUT_S:
         snapshot = documents.document(track_id).get()
@@ -107,26 +135,26 @@ def upload_and_wait(track: Path, env: Mapping[str, str]) -> Run:
     raise SystemExit(f"track {track_id} was not DONE within {DONE_TIMEOUT_S:.0f} s")
 
 
-def step_durations(logs: Path, track_ids: set[str]) -> dict[str, list[float]]:
-    """duration_s of every "step finished" line of the tracks, by step, from the functions' logs."""
-    durations: dict[str, list[float]] = defaultdict(list)
-    for log in sorted(logs.glob("on_*.log")):
+def step_seconds(logs: Path, track_ids: set[str]) -> dict[str, list[tuple[float, float]]]:
+    """(duration_s, cpu_s) of every "step finished" line of the tracks, by step, from the functions' logs."""
+    seconds: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for log in sorted(logs.glob("*.log")):
         for line in log.read_text(errors="replace").splitlines():
             if '"step finished"' not in line:
                 continue
             entry = json.loads(line)
             if entry.get("track_id") in track_ids:
-                durations[entry["step"]].append(float(entry["duration_s"]))
-    return durations
+                seconds[entry["step"]].append((float(entry["duration_s"]), float(entry["cpu_s"])))
+    return seconds
 
 
-def logged_durations(logs: Path, runs: list[Run], timeout_s: float = 10.0) -> dict[str, list[float]]:
-    """step_durations once every run's finalize line is in (it is logged just after DONE commits)."""
+def logged_seconds(logs: Path, runs: list[Run], timeout_s: float = 10.0) -> dict[str, list[tuple[float, float]]]:
+    """step_seconds once every run's finalize line is in (it is logged just after DONE commits)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        durations = step_durations(logs, {run.track_id for run in runs})
-        if len(durations.get("finalize", [])) >= len(runs) or time.monotonic() > deadline:
-            return durations
+        seconds = step_seconds(logs, {run.track_id for run in runs})
+        if len(seconds.get("finalize", [])) >= len(runs) or time.monotonic() > deadline:
+            return seconds
         time.sleep(POLL_S)
 
 
@@ -136,16 +164,16 @@ def timeline_gaps(run: Run) -> list[tuple[str, float]]:
     return [(f"{a}→{b}", (tb - ta).total_seconds()) for (a, ta), (b, tb) in zip(events, events[1:], strict=False)]
 
 
-def print_report(track: Path, runs: list[Run], durations: dict[str, list[float]]) -> None:
+def print_report(track: Path, runs: list[Run], warm: dict[str, list[tuple[float, float]]]) -> None:
     result = runs[0].record.result
     segments = runs[0].record.segments_total
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"date: {datetime.now(UTC).date()}, machine: {cpu_description()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
     )
     print(
-        f"track: {track.name}, {result.duration_s:.0f} s of audio, {segments} segments "
-        f"(top tags: {', '.join(result.top_tags)})\n"
+        f"track: {track.name}, {result.duration_s:.0f} s of audio, {segments} segments of at most "
+        f"{os.environ['TRACKSCAN_SEGMENT_S']} s (top tags: {', '.join(result.top_tags)})\n"
     )
     gap_names = [name for name, _ in timeline_gaps(runs[0])]
     print("| run | upload s | upload→DONE s | " + " | ".join(f"{g} s" for g in gap_names) + " |")
@@ -154,13 +182,37 @@ def print_report(track: Path, runs: list[Run], durations: dict[str, list[float]]
         label = f"{number} ({'cold' if number == 1 else 'warm'})"
         gaps = " | ".join(f"{seconds:.2f}" for _, seconds in timeline_gaps(run))
         print(f"| {label} | {run.upload_s:.2f} | {run.upload_to_done_s:.2f} | {gaps} |")
-    print("\n| step | invocations | p50 s | max s |\n|---|---|---|---|")
+    print(f"\nwarm runs ({len(runs) - 1}):\n")
+    print("| step | invocations | wall s, median | max | CPU s, median |\n|---|---|---|---|---|")
     for step in STEPS:
-        values = durations.get(step, [])
+        values = warm.get(step, [])
         if values:
-            print(f"| {step} | {len(values)} | {statistics.median(values):.2f} | {max(values):.2f} |")
+            wall, cpu = [w for w, _ in values], [c for _, c in values]
+            print(
+                f"| {step} | {len(values)} | {statistics.median(wall):.2f} | {max(wall):.2f} "
+                f"| {statistics.median(cpu):.2f} |"
+            )
         else:
-            print(f"| {step} | 0 | - | - |")
+            print(f"| {step} | 0 | - | - | - |")
+
+
+def write_inputs(track: Path, runs: list[Run], warm: dict[str, list[tuple[float, float]]]) -> None:
+    """The warm runs' median wall seconds of ingest, features (per audio-minute) and finalize."""
+    audio_min = runs[0].record.result.duration_s / 60
+    source = (
+        f"benchmarks/bench_cloud_path.py --write-inputs, {datetime.now(UTC).date()}, {cpu_description()}, "
+        f"{track.name} ({audio_min * 60:.0f} s, one segment) through the dev stack, median of {len(runs) - 1} warm runs"
+    )
+    median_wall = {step: statistics.median(w for w, _ in warm[step]) for step in ("ingest", "features", "finalize")}
+    write_input("ingest_s", median_wall["ingest"], source + ": ingest's wall time")
+    write_input("finalize_s", median_wall["finalize"], source + ": finalize's wall time")
+    # The step's whole wall time over the track's minutes: read, decode, patches, descriptors, write, publish.
+    write_input(
+        "features_s_per_audio_min",
+        median_wall["features"] / audio_min,
+        source + ": features' wall time per audio-minute",
+    )
+    write_input("features_fixed_s", 0.0, source + ": in features_s_per_audio_min (one segment a track)")
 
 
 def main() -> None:
@@ -172,18 +224,22 @@ def main() -> None:
         help="folder made by scripts/fetch_music.sh",
     )
     parser.add_argument("--track", default=DEFAULT_TRACK, help="path of the track under --music")
-    parser.add_argument("--runs", type=int, default=2, help="uploads, one after another (the first is cold)")
+    parser.add_argument("--runs", type=int, default=4, help="uploads, one after another (the first is cold)")
+    parser.add_argument("--write-inputs", action="store_true", help="record the steps' wall times for the cost model")
     parser.add_argument("--env-file", type=Path, help="use the running stack `trackscan dev up` wrote here")
     parser.add_argument("--logs", type=Path, help="its log folder (default <TRACKSCAN_HOME>/dev/logs)")
     args = parser.parse_args()
     track = args.music / args.track
     if not track.is_file():
         raise SystemExit(f"{track} is missing: run scripts/fetch_music.sh")
+    os.environ.setdefault("TRACKSCAN_SEGMENT_S", f"{load_inputs().segment_s:g}")
     with dev_stack(args.env_file, args.logs) as (env, logs):
         os.environ.update(env)
         runs = [upload_and_wait(track, env) for _ in range(args.runs)]
-        durations = logged_durations(logs, runs)
-    print_report(track, runs, durations)
+        warm = logged_seconds(logs, runs[1:])
+    print_report(track, runs, warm)
+    if args.write_inputs:
+        write_inputs(track, runs, warm)
 
 
 if __name__ == "__main__":

@@ -186,8 +186,6 @@ def main() -> None:
                 f"{len(chosen)} real tracks x {args.rounds} rounds: the whole-track unit's CPU less the model's"
             )
             write_input("front_end_cpu_s_per_audio_min", float(np.median(front_end)), source)
-            # The features step does the same work (decode, patches, descriptors) per segment.
-            write_input("features_s_per_audio_min", float(np.median(front_end)), source)
 
 
 if __name__ == "__main__":
