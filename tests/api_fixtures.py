@@ -65,6 +65,10 @@ class DictBlobStore:
             del self.objects[uri]
         return len(doomed)
 
+    def delete(self, uris: list[str]) -> None:
+        for uri in uris:
+            self.objects.pop(uri, None)
+
 
 def api_deps(tmp_path: Path, **config_changes: object) -> Deps:
     """Local deps for the API: partners acme and beta by API key, 4 KiB files, objects in memory."""

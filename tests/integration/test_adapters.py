@@ -209,6 +209,15 @@ def test_gcs_list_and_delete_prefix_touch_only_the_prefix_when_called(blobs: Gcs
     assert blobs.delete_prefix(f"gs://{bucket_name}/t1/") == 0
 
 
+def test_gcs_delete_removes_only_the_named_objects_when_some_are_gone(blobs: GcsBlobStore, bucket_name: str):
+    named = [f"gs://{bucket_name}/t2/features/00000.npz", f"gs://{bucket_name}/t2/predictions/00000.npz"]
+    kept = f"gs://{bucket_name}/t2/features/00001.npz"
+    for uri in [*named, kept]:
+        blobs.write_if_absent(uri, b"npz")
+    blobs.delete([*named, f"gs://{bucket_name}/t2/predictions/00009.npz"])  # one never written
+    assert blobs.list_uris(f"gs://{bucket_name}/t2/") == [kept]
+
+
 # --- PubSubPublisher on the Pub/Sub emulator ---
 
 

@@ -45,7 +45,7 @@ def test_track_ops_counts_each_call_of_the_code_when_two_segments(inputs):
     assert (ops.segments, ops.patches) == (2, 40)
     assert (ops.pubsub_messages, ops.run_requests) == (6, 6)  # upload, 2 segments, 2 features-ready, inferred
     assert (ops.firestore_writes, ops.firestore_reads) == (4, 8)  # reads: 2 per segment + 4 transitions/gets
-    assert ops.gcs_class_a == 8  # upload + 2 features + 2 predictions + 2 infer listings + finalize listing
+    assert ops.gcs_class_a == 7  # upload + 2 features + 2 predictions + 2 infer listings (finalize deletes by name)
     # A 1.9 MB source is read whole in one call by each decode (GcsBlobStore.open_read).
     assert ops.gcs_class_b == 3 + 2 * (10 + 1)
 
@@ -77,13 +77,14 @@ def test_per_million_bills_the_pubsub_minimum_when_messages_are_small(inputs):
     prices = {**ZERO_PRICES, "pubsub_tib": 40.0, "gcs_class_a": 1e-6, "firestore_write": 1e-6}
     costs = per_million(inputs, prices, "amx-pool")
     assert costs["Pub/Sub"] == pytest.approx(6 * 2 * 1000 / 2**40 * 40 * 1e6)
-    assert costs["GCS Class A"] == pytest.approx(8.0)
+    assert costs["GCS Class A"] == pytest.approx(7.0)
     assert costs["Firestore writes"] == pytest.approx(4.0)
 
 
 def test_with_lever_drops_one_class_a_per_segment_when_infer_stops_listing(inputs):
-    assert track_ops(with_lever(inputs, {"list_in_infer": False})).gcs_class_a == 6
-    assert track_ops(with_lever(inputs, {"segment_s": 120.0})).segments == 1
+    assert track_ops(with_lever(inputs, {"list_in_infer": False})).gcs_class_a == 5
+    whole = track_ops(with_lever(inputs, {"segment_s": 120.0}))
+    assert (whole.segments, whole.gcs_class_a) == (1, 3)  # one segment: complete without a listing
 
 
 def test_gpu_throughput_from_sweep_reads_the_proposal_when_given_a_sweep(tmp_path):

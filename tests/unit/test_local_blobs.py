@@ -25,6 +25,17 @@ def test_delete_prefix_removes_every_blob_of_a_track_when_called(tmp_path):
     assert blobs.delete_prefix(uri_of(tmp_path / "t1") + "/") == 0
 
 
+def test_delete_removes_the_named_blobs_and_their_emptied_folders_when_called(tmp_path):
+    blobs = FolderBlobStore()
+    uris = [uri_of(tmp_path / "t1" / name) for name in ("features/00000.npz", "predictions/00000.npz")]
+    kept = uri_of(tmp_path / "t2" / "features" / "00000.npz")
+    for uri in [*uris, kept]:
+        blobs.write_if_absent(uri, b"x")
+    blobs.delete([*uris, uri_of(tmp_path / "t1" / "features" / "00001.npz")])  # one never written
+    assert not (tmp_path / "t1").exists()
+    assert blobs.list_uris(uri_of(tmp_path) + "/") == [kept]
+
+
 def test_uri_of_round_trips_when_the_path_has_spaces(tmp_path):
     from trackscan.domain.file_uris import path_of
 

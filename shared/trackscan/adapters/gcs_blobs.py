@@ -9,6 +9,7 @@ object version even if the object is overwritten meanwhile.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 from typing import Any, BinaryIO
 
@@ -147,6 +148,13 @@ class GcsBlobStore:
                 except google_errors.NotFound:
                     pass  # a concurrent duplicate deleted it first
         return len(blobs)
+
+    def delete(self, uris: list[str]) -> None:
+        """Deletes each object by name (a delete is free; a listing is a Class A operation)."""
+        for uri in uris:
+            bucket, name = split_uri(uri)
+            with transient_as_retryable(f"deleting {uri}"), contextlib.suppress(google_errors.NotFound):
+                self._client.bucket(bucket).blob(name).delete(**_limits(f"deleting {uri}"))
 
     def list_page(self, prefix_uri: str, page_token: str | None, max_results: int) -> ObjectPage:
         """One listing call: up to max_results objects after page_token, and the next token."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import os
 import shutil
@@ -78,6 +79,20 @@ class FolderBlobStore:
         count = sum(1 for p in folder.rglob("*") if p.is_file())
         shutil.rmtree(folder, ignore_errors=True)
         return count
+
+    def delete(self, uris: list[str]) -> None:
+        """Deletes the files (a missing one is no error) and the folders they leave empty.
+
+        Only each file's folder and the one above it: a track's work folders, <track>/features/.
+        """
+        folders: set[Path] = set()
+        for uri in uris:
+            path = path_of(uri)
+            path.unlink(missing_ok=True)
+            folders.update((path.parent, path.parent.parent))
+        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):  # the deepest first
+            with contextlib.suppress(OSError):  # not empty, or gone
+                folder.rmdir()
 
     def list_page(self, prefix_uri: str, page_token: str | None, max_results: int) -> ObjectPage:
         """Files under the folder in path order; the token is the last path of the page."""

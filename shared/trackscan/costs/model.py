@@ -16,9 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from trackscan.audio.front_end import PATCH_DTYPE
+
 HERE = Path(__file__).resolve().parent
 PATCH_S = 187 * 256 / 16000  # 187 frames of 256 samples at 16 kHz: 2.992 s of audio a patch
 PATCH_BYTES = 187 * 96 * 4  # one float32 patch in the features blob
+PATCH_WIRE_BYTES = 187 * 96 * np.dtype(PATCH_DTYPE).itemsize  # one patch as the model takes it: to Triton
 PREDICTION_BYTES = (50 + 50 + 200) * 4  # scores and embedding of one patch
 BLOB_OVERHEAD_BYTES = 4096  # npz headers, descriptors, model name (approximate)
 READ_CHUNK_BYTES = 8 << 20  # GcsBlobStore's ranged read size, past WHOLE_READ_MAX_BYTES
@@ -44,7 +49,7 @@ class Inputs:
     gpu: str = "h100"  # which GPU node the gpu path prices
     bytes_per_patch: float = PATCH_BYTES  # the features blob format (float32 .npz today)
     firestore_writes: int = 4  # create, EXTRACTING, INFERRING, DONE
-    list_in_infer: bool = True  # infer lists the predictions to see whether the track is complete
+    list_in_infer: bool = True  # infer lists the predictions to see whether a track of several segments is complete
 
     def __getattr__(self, name: str) -> float:
         if name == "figures":  # not set yet (copying): no recursion
@@ -100,9 +105,10 @@ def track_ops(inputs: Inputs) -> TrackOps:
     Pub/Sub: the upload notification, one segment and one features-ready message per segment,
     one track-inferred. Firestore: reads of the record in features, infer and finalize, and
     each transition's transaction (a read and a write). Cloud Storage Class A: the upload, a
-    features and a predictions blob per segment, infer's listing per segment, finalize's
-    listing before it deletes (deletes are free). Class B: metadata gets before every read and
-    write-if-absent, the whole-blob reads, and the decoder's ranged reads of the source.
+    features and a predictions blob per segment, and infer's listing per segment of a track of
+    several (finalize deletes the blobs by name: deletes are free). Class B: metadata gets before
+    every read and write-if-absent, the whole-blob reads, and the decoder's ranged reads of the
+    source.
     """
     s = segment_count(inputs.track_s, inputs.segment_s)
     patches_per_segment = int(inputs.segment_s / PATCH_S) if s > 1 else int(inputs.track_s / PATCH_S)
@@ -119,7 +125,7 @@ def track_ops(inputs: Inputs) -> TrackOps:
         run_requests=messages,
         firestore_writes=inputs.firestore_writes,
         firestore_reads=2 * s + 4,
-        gcs_class_a=2 + 2 * s + (s if inputs.list_in_infer else 0),
+        gcs_class_a=1 + 2 * s + (s if inputs.list_in_infer and s > 1 else 0),
         # probe: stat, reload, header; per segment: features stat, decode (stat, reload, ranged
         # reads), infer stat and features read (stat, get), finalize reads of both blobs.
         gcs_class_b=3 + s * (1 + 2 + segment_reads + 1 + 2 + 4),

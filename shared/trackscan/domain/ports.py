@@ -75,6 +75,9 @@ class BlobStore(Protocol):
     def delete_prefix(self, prefix_uri: str) -> int:
         """Deletes every object under the prefix; returns how many were deleted."""
 
+    def delete(self, uris: list[str]) -> None:
+        """Deletes these objects, those already gone included, without listing (a listing is billed)."""
+
     def list_page(self, prefix_uri: str, page_token: str | None, max_results: int) -> ObjectPage:
         """One page of the objects under the prefix, in name order, resuming after page_token."""
 
@@ -243,7 +246,7 @@ class Tagger(Protocol):
     """Runs the musicnn model."""
 
     def predict(self, patches: np.ndarray) -> Predictions:
-        """Scores a batch of log-mel patches [N, 187, 96] float32."""
+        """Scores a batch of log-mel patches [N, 187, 96], given to the model as front_end.PATCH_DTYPE."""
 
     def model_info(self) -> ModelInfo:
         """Name and sha256 of the model that scores, recorded with every result."""

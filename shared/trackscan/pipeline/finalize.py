@@ -14,7 +14,7 @@ from trackscan.pipeline.aggregate import track_result
 from trackscan.pipeline.announce import announce
 from trackscan.pipeline.backfill import supersede_original
 from trackscan.pipeline.blob_codec import SegmentFeatures, SegmentPredictions, decode_features, decode_predictions
-from trackscan.pipeline.deps import Deps, features_uri, predictions_uri, track_prefix
+from trackscan.pipeline.deps import Deps, features_uri, predictions_uri
 from trackscan.pipeline.reconcile import replay
 from trackscan.pipeline.state import get_record, read_blob
 from trackscan.pipeline.steps import FINALIZE as STEP
@@ -32,8 +32,9 @@ def handle(message: TrackInferred, deps: Deps) -> None:
             return
         record = commit_result(record, *loaded, Transition(TrackState.DONE, STEP), deps)
     announce(record, deps)
-    # Deleted only after the result is committed; the work bucket's lifecycle rule is the net.
-    deps.blobs.delete_prefix(track_prefix(deps, message.track_id))
+    # Deleted only after the result is committed, by name (no listing); the work bucket's
+    # lifecycle rule is the net for anything else under the track's prefix.
+    deps.blobs.delete(_work_uris(message, deps))
 
 
 def commit_result(
@@ -65,6 +66,16 @@ def _scoring_model(models: list[ModelInfo]) -> ModelInfo:
     if len(weights) != 1:
         raise RetryableError(f"segments were scored by {len(weights)} model versions")
     return replace(models[0], variant="+".join(sorted({m.variant for m in models})))
+
+
+def _work_uris(message: TrackInferred, deps: Deps) -> list[str]:
+    """The features and predictions blobs of every segment of the track."""
+    indexes = range(message.segments_total)
+    return [
+        uri
+        for i in indexes
+        for uri in (features_uri(deps, message.track_id, i), predictions_uri(deps, message.track_id, i))
+    ]
 
 
 def _load_segments(message: TrackInferred, deps: Deps) -> tuple[list[SegmentFeatures], list[SegmentPredictions]] | None:

@@ -28,6 +28,7 @@ def handle(message: FeaturesReady, deps: Deps) -> None:
 
     Completion is the existence of one prediction blob per segment (no counter to update), so
     redelivery is harmless, and listing is strongly consistent so the last writer sees them all.
+    A track of one segment (most tracks) is complete once its blob is there: no listing.
     """
     record = get_record(deps, message.track_id)
     if record.state.is_final:
@@ -40,9 +41,13 @@ def handle(message: FeaturesReady, deps: Deps) -> None:
         # redelivery can bring it back, so the track goes through ingest again to re-derive it.
         replay(record, deps, "features blob gone, track replayed", STEP)
         return
-    done = len(deps.blobs.list_uris(predictions_prefix(deps, message.track_id)))
-    if done >= message.segments_total:
+    if message.segments_total == 1 or _predicted_segments(message, deps) >= message.segments_total:
         deps.publisher.publish(TrackInferred(message.track_id, message.segments_total))
+
+
+def _predicted_segments(message: FeaturesReady, deps: Deps) -> int:
+    """How many segments of the track have predictions (a Class A listing)."""
+    return len(deps.blobs.list_uris(predictions_prefix(deps, message.track_id)))
 
 
 def _ensure_predictions(message: FeaturesReady, deps: Deps) -> bool:

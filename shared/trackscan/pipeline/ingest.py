@@ -13,7 +13,7 @@ from trackscan.pipeline.announce import announce
 from trackscan.pipeline.backfill import rerun_record
 from trackscan.pipeline.deps import Deps, track_prefix
 from trackscan.pipeline.reuse import serve_previous_result
-from trackscan.pipeline.segment_plan import plan_segments
+from trackscan.pipeline.segment_plan import plan_segments, segment_length_s
 from trackscan.pipeline.steps import INGEST as STEP
 from trackscan.pipeline.whole_track import read_whole, tag_whole_track
 
@@ -54,7 +54,7 @@ def handle(message: UploadReceived, deps: Deps) -> None:
         tag_whole_track(record, whole.segments, content_hash, deps)
         return
     info = whole.info if whole is not None else deps.decoder.probe(source_uri, deps.config.max_duration_s)
-    plans = plan_segments(info.duration_s, deps.config.segment_s)
+    plans = plan_segments(info.duration_s, segment_length_s(deps.config.segment_s, info.sample_rate, info.channels))
     for index, (start_s, duration_s) in enumerate(plans):
         planned = SegmentPlanned(record.track_id, source_uri, index, len(plans), start_s, duration_s)
         deps.publisher.publish(planned)

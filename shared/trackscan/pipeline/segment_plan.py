@@ -9,6 +9,15 @@ import math
 
 # A last segment shorter than this is folded into the one before it.
 MIN_LAST_SEGMENT_S = 5.0
+# The most decoded samples (every channel, at the file's own rate) one segment may hold: the
+# heaviest file accepted, 8 channels at 192 kHz, for 120 s, whose decode peaked at about 900 MiB
+# in the decoder child (trackscan.domain.config.DEFAULT_DECODE_MEMORY_BYTES).
+SEGMENT_SAMPLES_MAX = 8 * 192_000 * 120
+
+
+def segment_length_s(segment_s: float, sample_rate: int, channels: int) -> float:
+    """The configured segment length, shortened for a file that would decode past SEGMENT_SAMPLES_MAX."""
+    return min(segment_s, SEGMENT_SAMPLES_MAX / (max(sample_rate, 1) * max(channels, 1)))
 
 
 def plan_segments(duration_s: float, segment_s: float) -> list[tuple[float, float]]:
