@@ -19,6 +19,7 @@ from tests.faults.report import ROWS
 from tests.processes import wait_until_gone
 from trackscan.costs import lanes
 from trackscan.costs.lanes import workers_ops
+from trackscan.costs.model import load_inputs
 from trackscan.dev import layout
 
 # The worker lane's settings (as `trackscan dev up --lane workers` gives them); the reference
@@ -202,7 +203,8 @@ def test_cloud_run_lane_makes_the_cloud_storage_calls_the_cost_model_prices(stac
     """The same count for the segment chain (the functions), at the production segment length."""
     first, song = make_songs(tmp_path, 2, seconds=240.0, first_seed=82)
     counter = CountingProxy(stack.ports.storage)
-    env = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{counter.port}", "TRACKSCAN_SEGMENT_S": "120"}
+    segment_s = f"{load_inputs().segment_s:g}"  # Terraform's default (tests/infra holds the two together)
+    env = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{counter.port}", "TRACKSCAN_SEGMENT_S": segment_s}
     try:
         with stack.restarted(["ingest", "features", "infer", "finalize"], env):
             warm = cloud.upload(first)  # warm instances, as a busy service's are

@@ -13,6 +13,7 @@ import pytest
 
 from tests.infra.conftest import K8S_BASE_DIR, REPO_ROOT, TerraformDir, first, yaml
 from tests.infra.test_workers import _container, _objects, _render
+from trackscan.costs.model import load_inputs
 from trackscan.pipeline.steps import STEPS
 
 LANES_TOML = REPO_ROOT / "shared" / "trackscan" / "costs" / "lanes.toml"
@@ -32,25 +33,22 @@ def test_cost_model_prices_terraform_s_defaults_for_each_lane(dev: TerraformDir,
     variables, local = dev.variables(), dev.locals()
     assert priced["default_region"] == variables["region"]["default"]
     assert variables["lane"]["default"] == "cloud-run"
-    lane_defaults = local["lane_defaults"]
-    assert {lane: d["regional_cluster"] for lane, d in lane_defaults.items()} == priced["regional_cluster"]
-    assert {lane: d["system_machine_type"] for lane, d in lane_defaults.items()} == priced["system_machine"]
-    assert {lane: d["system_spot"] for lane, d in lane_defaults.items()} == priced["system_spot"]
+    assert (variables["gke_location"]["default"] is None) == (not priced["regional_cluster"])
+    assert 'coalesce(var.gke_location, "${var.region}-b")' in local["gke_location"]  # null: a zonal cluster
+    assert variables["system_machine_type"]["default"] == priced["system_machine"]
+    assert variables["system_spot"]["default"] == priced["system_spot"]
     assert local["amx_worker_machine"] == priced["worker_machine"]
-    # The defaults are what the cluster gets when the variables are left null.
-    assert "local.lane_defaults[var.lane].regional_cluster ? var.region" in local["gke_location"]
-    assert "local.lane_defaults[var.lane].system_machine_type" in local["system_machine_type"]
-    assert "local.lane_defaults[var.lane].system_spot" in local["system_spot"]
     assert "lookup(local.amx_worker_machine, var.region" in local["worker_machine_type"]
     assert variables["gpu_machine_type"]["default"] + "+" + variables["gpu_type"]["default"] == priced["gpu_machine"]
+    assert variables["segment_s"]["default"] == load_inputs().segment_s
     assert variables["reconcile_schedule"]["default"] == "* * * * *"
     assert priced["reconcile_passes_per_month"] == 730 * 60
 
 
-def test_the_system_node_runs_on_spot_as_the_lane_says(dev: TerraformDir, modules: dict[str, TerraformDir]) -> None:
+def test_the_system_node_runs_on_spot_as_its_variable_says(dev: TerraformDir, modules: dict[str, TerraformDir]) -> None:
     system_pool = modules["gke"].resources("google_container_node_pool")["system"]
     assert first(system_pool["node_config"])["spot"] == "${var.system_spot}"
-    assert dev.module_calls()["gke"]["system_spot"] == "${local.system_spot}"
+    assert dev.module_calls()["gke"]["system_spot"] == "${var.system_spot}"
 
 
 def test_cost_model_prices_the_manifests_minimum_replicas(tmp_path: Path, priced: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from trackscan.cli.main import cli
 from trackscan.costs import lanes
-from trackscan.costs.model import PATCH_BYTES, PREDICTION_BYTES, load_inputs, track_ops
+from trackscan.costs.model import PREDICTION_BYTES, load_inputs, track_ops
 
 WORKER_ITEM = "worker vCPU time (front end, bf16 model), over utilisation"
 
@@ -40,17 +40,22 @@ def test_fixed_base_is_spread_over_the_month_s_tracks():
     assert workers.usd_per_million(1_000_000) > workers.usd_per_million(10_000_000) > at_100m
 
 
-def test_zonal_workers_cluster_pays_no_fee_and_the_regional_one_does():
+def test_the_zonal_cluster_pays_no_fee_where_a_regional_one_would(monkeypatch):
     _, costs = lanes.lane_costs("us-central1")
-    assert costs["workers"].fixed_items["GKE cluster fee (zonal: the free tier's credit)"] == 0.0
+    for cost in costs.values():
+        assert cost.fixed_items["GKE cluster fee (zonal: the free tier's credit)"] == 0.0
+    assert costs["cloud-run"].fixed_items["Triton's minimum of 1 spot GPU nodes"] == pytest.approx(0.281835 * 730)
+    deployed = lanes.load_lanes()
+    regional = {**deployed, "deployment": {**deployed["deployment"], "regional_cluster": True}}
+    monkeypatch.setattr(lanes, "load_lanes", lambda: regional)
+    _, costs = lanes.lane_costs("us-central1")
     assert costs["cloud-run"].fixed_items["GKE cluster fee (regional: no free credit)"] == pytest.approx(73.0)
-    assert costs["cloud-run"].fixed_items["Triton's minimum of 2 spot GPU nodes"] == pytest.approx(2 * 0.281835 * 730)
 
 
 def test_cross_zone_bytes_are_the_patches_and_scores_sent_to_triton():
     _, costs = lanes.lane_costs("us-central1")
     ops = track_ops(load_inputs())
-    gib = ops.patches * (PATCH_BYTES + PREDICTION_BYTES) * 0.667 / (1 << 30)
+    gib = ops.patches * (187 * 96 * 2 + PREDICTION_BYTES) * 0.667 / (1 << 30)  # float16 patches, float32 scores
     assert costs["cloud-run"].per_track_items["cross-zone bytes to Triton"] == pytest.approx(gib * 0.01 * 1e6)
 
 

@@ -25,8 +25,8 @@ from typing import Any
 from trackscan.costs.model import (
     HERE,
     MILLION,
-    PATCH_BYTES,
     PATCH_S,
+    PATCH_WIRE_BYTES,
     PREDICTION_BYTES,
     PUBSUB_MIN_BYTES,
     TIB,
@@ -119,15 +119,13 @@ def _with_counted_storage(cost: LaneCost, counted: dict[str, int], prices: dict[
     return replace(cost, per_track_items=items, ops_per_track={**cost.ops_per_track, **counted})
 
 
-def _shared_fixed(
-    lane: str, local: dict[str, float], machines: dict[str, float], deployment: dict[str, Any]
-) -> dict[str, float]:
-    regional = deployment["regional_cluster"][lane]
+def _shared_fixed(local: dict[str, float], machines: dict[str, float], deployment: dict[str, Any]) -> dict[str, float]:
+    regional = deployment["regional_cluster"]
     cluster_fee = local["gke_cluster_hour"] * HOURS_PER_MONTH
     if not regional:
         cluster_fee = max(0.0, cluster_fee - local["gke_zonal_free_per_month"])
-    system = deployment["system_machine"][lane]
-    spot = deployment["system_spot"][lane]
+    system = deployment["system_machine"]
+    spot = deployment["system_spot"]
     sweep_listings = deployment["reconcile_passes_per_month"] * SWEEP_PAGES_PER_PASS
     fee = "GKE cluster fee " + ("(regional: no free credit)" if regional else "(zonal: the free tier's credit)")
     return {
@@ -152,14 +150,15 @@ def _cloud_run_lane(
     gpu_prices = {**prices, "spot_g2_standard_4_hour": gpu_node_hour, "spot_l4_gpu_hour": 0.0}
     items = per_million(l4, gpu_prices, "gpu")
     ops = track_ops(l4)
-    lines = ops.run_requests + ops.segments  # "step finished" per request, "predictions written" per segment
-    log_bytes = lines * local["log_bytes_per_line"] + ops.run_requests * local["request_log_bytes"]
-    items["Cloud Logging"] = log_bytes / GIB * local["logging_gib"] * MILLION
-    triton_bytes = ops.patches * (PATCH_BYTES + PREDICTION_BYTES) * local["cross_zone_share"]
+    # "step finished" per request, "predictions written" per segment. Cloud Run's request log
+    # entries of successful pushes are excluded (terraform/modules/monitoring): not billed.
+    lines = ops.run_requests + ops.segments
+    items["Cloud Logging"] = lines * local["log_bytes_per_line"] / GIB * local["logging_gib"] * MILLION
+    triton_bytes = ops.patches * (PATCH_WIRE_BYTES + PREDICTION_BYTES) * local["cross_zone_share"]
     items["cross-zone bytes to Triton"] = triton_bytes / GIB * local["inter_zone_gib"] * MILLION
     items.update(result_event_items(prices))
     fixed = {
-        **_shared_fixed(CLOUD_RUN_LANE, local, machines, deployment),
+        **_shared_fixed(local, machines, deployment),
         f"Triton's minimum of {deployment['triton_min_replicas']} spot GPU nodes": deployment["triton_min_replicas"]
         * gpu_node_hour
         * HOURS_PER_MONTH,
@@ -173,7 +172,7 @@ def _cloud_run_lane(
         "firestore_writes": ops.firestore_writes,
         "pubsub_messages": ops.pubsub_messages,
         "run_requests": ops.run_requests,
-        "log_lines": lines + ops.run_requests,
+        "log_lines": lines,
     }
     return LaneCost(fixed, items, counted, deployable=True)
 
@@ -236,7 +235,7 @@ def _workers_lane(
     # Less a vCPU's worth of each node for GKE's reservations and daemons.
     nodes = math.ceil(deployment["worker_min_vcpus"] / (deployment["worker_vcpus"] - 1))
     fixed = {
-        **_shared_fixed(WORKERS_LANE, local, machines, deployment),
+        **_shared_fixed(local, machines, deployment),
         f"workers' minimum ({pods} pods on {nodes} spot nodes)": nodes * worker_hour * HOURS_PER_MONTH,
         **webhook_attempt_items(deployment, prices),
     }

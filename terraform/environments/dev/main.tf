@@ -54,22 +54,13 @@ locals {
 
   partner_members = { for member in distinct(flatten(values(var.partners))) : member => member }
 
-  # Every cloud-scope setting of trackscan.domain.config (shared/trackscan/domain/config.py), set on every
-  # service so that none silently runs on a local default. tests/infra checks this list
-  # against the config, so a new setting fails CI until it is added here.
-  # What each lane deploys by default, as `trackscan cost` prices it (shared/trackscan/costs/
-  # lanes.toml; tests/infra compares the two). The workers lane keeps its fixed base small: a zonal
-  # cluster (its fee is the free tier's credit) and a small spot system node.
-  lane_defaults = {
-    cloud-run = { regional_cluster = true, system_machine_type = "e2-standard-4", system_spot = false }
-    workers   = { regional_cluster = false, system_machine_type = "e2-medium", system_spot = true }
-  }
   # The cheapest spot family with AMX per region; c3-standard-4 elsewhere.
   amx_worker_machine = { us-central1 = "c3-standard-4", europe-west4 = "n4-standard-4" }
 
-  gke_location        = coalesce(var.gke_location, local.lane_defaults[var.lane].regional_cluster ? var.region : "${var.region}-b")
-  system_machine_type = coalesce(var.system_machine_type, local.lane_defaults[var.lane].system_machine_type)
-  system_spot         = coalesce(var.system_spot, local.lane_defaults[var.lane].system_spot)
+  # Both lanes keep the fixed base small by default, as `trackscan cost` prices it (shared/trackscan/
+  # costs/lanes.toml; tests/infra compares the two): a zonal cluster (its fee is the free tier's
+  # credit) whose GPU pool may still span zones (gpu_node_locations), and a small spot system node.
+  gke_location        = coalesce(var.gke_location, "${var.region}-b")
   worker_machine_type = coalesce(var.worker_machine_type, lookup(local.amx_worker_machine, var.region, "c3-standard-4"))
   # Steps that stay on Cloud Run in every lane (the registry's `internet`): deliver POSTs to
   # partners' webhooks on the internet, which Cloud Run reaches directly, while the GKE nodes
@@ -91,6 +82,9 @@ locals {
     }
   }
 
+  # Every cloud-scope setting of trackscan.domain.config (shared/trackscan/domain/config.py), set on every
+  # service so that none silently runs on a local default. tests/infra checks this list
+  # against the config, so a new setting fails CI until it is added here.
   service_env = {
     GOOGLE_CLOUD_PROJECT         = var.project_id
     TRACKSCAN_INGEST_BUCKET      = module.buckets.ingest_bucket_name
@@ -266,8 +260,8 @@ module "gke" {
   models_bucket_name           = module.buckets.models_bucket_name
   triton_namespace             = local.triton_namespace
   gpu_pool                     = var.lane == "cloud-run"
-  system_machine_type          = local.system_machine_type
-  system_spot                  = local.system_spot
+  system_machine_type          = var.system_machine_type
+  system_spot                  = var.system_spot
   worker_machine_type          = local.worker_machine_type
   worker_max_nodes             = var.worker_max_nodes
   deletion_protection          = var.deletion_protection
@@ -699,6 +693,7 @@ module "monitoring" {
     [for step, service in module.step_service : service.name if !local.steps[step].internet],
     [module.dead_letter.name, module.api.name, module.reconcile.name],
   )
+  step_service_names = [for service in module.step_service : service.name]
   subscription_names = concat(
     [for step, subscription in module.step_subscription : subscription.subscription_name if !local.steps[step].internet],
     [module.results_bigquery.subscription_name],

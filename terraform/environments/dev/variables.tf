@@ -88,8 +88,8 @@ variable "console_staff" {
 
 variable "segment_s" {
   type        = number
-  description = "Seconds of audio per segment message (TRACKSCAN_SEGMENT_S)."
-  default     = 120
+  description = "Seconds of audio per segment message (TRACKSCAN_SEGMENT_S): a typical track is one segment (no listings, one features and one predictions blob). A file of many channels at a high rate gets shorter segments (the decoder's memory: trackscan.pipeline.segment_plan)."
+  default     = 300
 }
 
 variable "max_duration_s" {
@@ -106,8 +106,8 @@ variable "max_file_bytes" {
 
 variable "infer_batch_patches" {
   type        = number
-  description = "Patches per Triton request (TRACKSCAN_INFER_BATCH_PATCHES): the longest segment (segment_s + 5 s) in one call, so the infer step waits at most one infer_timeout_s."
-  default     = 48
+  description = "Patches per Triton request (TRACKSCAN_INFER_BATCH_PATCHES): the longest segment (segment_s + 5 s, 101 patches) in one call, so the infer step waits at most one infer_timeout_s."
+  default     = 104
 }
 
 variable "infer_timeout_s" {
@@ -197,20 +197,20 @@ variable "firestore_location" {
 
 variable "gke_location" {
   type        = string
-  description = "GKE cluster location; null: the region (a regional control plane) for the cloud-run lane, zone <region>-b for the workers lane (a zonal cluster's fee is covered by GKE's free tier)."
+  description = "GKE cluster location; null: zone <region>-b (a zonal cluster: its fee is covered by GKE's free tier). The region buys a regional control plane for $73 a month."
   default     = null
 }
 
 variable "system_machine_type" {
   type        = string
-  description = "Machine type of the system node (kube-system, the metrics adapter); null: e2-standard-4 for the cloud-run lane, e2-medium for the workers lane."
-  default     = null
+  description = "Machine type of the system node (kube-system, the metrics adapter)."
+  default     = "e2-medium"
 }
 
 variable "system_spot" {
   type        = bool
-  description = "Whether the system node is a spot VM; null: on-demand for the cloud-run lane, spot for the workers lane (whose other nodes are all spot; a reclaimed system node pauses autoscaling for a minute or two, nothing is lost)."
-  default     = null
+  description = "Whether the system node is a spot VM (every other node is spot already; a reclaimed system node pauses autoscaling for a minute or two, nothing is lost)."
+  default     = true
 }
 
 variable "gpu_machine_type" {
@@ -301,7 +301,7 @@ variable "worker_machine_type" {
 
 variable "lane" {
   type        = string
-  description = "How tracks are tagged: \"cloud-run\" (Cloud Run steps chained by Pub/Sub, the model on Triton on the spot GPU pool) or \"workers\" (every step on pull workers on the spot CPU pool, a track that fits whole_track_max_s tagged whole by one worker with the model in process; no GPU pool). docs/cloud.md says which to pick at which volume."
+  description = "How tracks are tagged: \"cloud-run\" (Cloud Run steps chained by Pub/Sub, the model on Triton on the spot GPU pool) or \"workers\" (every step on pull workers on the spot CPU pool, a track that fits whole_track_max_s tagged whole by one worker with the model in process; no GPU pool). terraform/README.md (Lanes) says which to pick at which volume."
   default     = "cloud-run"
 
   validation {

@@ -305,3 +305,15 @@ resource "google_monitoring_alert_policy" "auth_throttled" {
     auto_close = "3600s"
   }
 }
+
+# Cloud Run writes a request log entry for every request. A step's request is one Pub/Sub push,
+# and the step's own "step finished" line already says what it did, so the entries of successful
+# pushes are kept out of Cloud Logging (excluded entries are not billed; `trackscan cost` prices
+# none). Errors (status 400 and up) are kept, and Cloud Run's request metrics, which the alerts
+# read, do not come from logs.
+resource "google_logging_project_exclusion" "step_request_logs" {
+  project     = var.project_id
+  name        = "${var.name_prefix}-step-request-logs"
+  description = "Successful Pub/Sub pushes to the step services: their step finished lines say the same."
+  filter      = "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = one_of(${join(", ", [for name in var.step_service_names : "\"${name}\""])}) AND log_id(\"run.googleapis.com/requests\") AND httpRequest.status < 400"
+}

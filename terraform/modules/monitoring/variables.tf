@@ -13,6 +13,11 @@ variable "service_names" {
   description = "Cloud Run services whose 5xx rate is watched."
 }
 
+variable "step_service_names" {
+  type        = list(string)
+  description = "Cloud Run services of the steps, pushed by Pub/Sub: the log entries of their successful requests are excluded from Cloud Logging."
+}
+
 variable "subscription_names" {
   type        = list(string)
   description = "The steps' subscriptions and the results' BigQuery subscription, whose oldest unacked message age is watched."
