@@ -2,9 +2,11 @@
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from trackscan.audio.front_end import N_MELS, PATCH_DTYPE, PATCH_FRAMES
 from trackscan.cli.main import cli
 from trackscan.costs import lanes
 from trackscan.costs.model import PREDICTION_BYTES, load_inputs, track_ops
@@ -55,7 +57,8 @@ def test_the_zonal_cluster_pays_no_fee_where_a_regional_one_would(monkeypatch):
 def test_cross_zone_bytes_are_the_patches_and_scores_sent_to_triton():
     _, costs = lanes.lane_costs("us-central1")
     ops = track_ops(load_inputs())
-    gib = ops.patches * (187 * 96 * 2 + PREDICTION_BYTES) * 0.667 / (1 << 30)  # float16 patches, float32 scores
+    patch_bytes = PATCH_FRAMES * N_MELS * np.dtype(PATCH_DTYPE).itemsize  # as the taggers send them
+    gib = ops.patches * (patch_bytes + PREDICTION_BYTES) * 0.667 / (1 << 30)
     assert costs["cloud-run"].per_track_items["cross-zone bytes to Triton"] == pytest.approx(gib * 0.01 * 1e6)
 
 

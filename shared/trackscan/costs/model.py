@@ -16,14 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from trackscan.audio.front_end import PATCH_DTYPE
-
 HERE = Path(__file__).resolve().parent
 PATCH_S = 187 * 256 / 16000  # 187 frames of 256 samples at 16 kHz: 2.992 s of audio a patch
 PATCH_BYTES = 187 * 96 * 4  # one float32 patch in the features blob
-PATCH_WIRE_BYTES = 187 * 96 * np.dtype(PATCH_DTYPE).itemsize  # one patch as the model takes it: to Triton
+PATCH_WIRE_BYTES = 187 * 96 * 2  # one patch as the model takes it (float16, front_end.PATCH_DTYPE): to Triton
 PREDICTION_BYTES = (50 + 50 + 200) * 4  # scores and embedding of one patch
 BLOB_OVERHEAD_BYTES = 4096  # npz headers, descriptors, model name (approximate)
 READ_CHUNK_BYTES = 8 << 20  # GcsBlobStore's ranged read size, past WHOLE_READ_MAX_BYTES
