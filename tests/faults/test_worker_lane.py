@@ -212,7 +212,7 @@ def test_cloud_run_lane_makes_the_cloud_storage_calls_the_cost_model_prices(stac
             start = len(counter.requests)
             upload = cloud.upload(song)
             records = cloud.wait_final([upload.track_id], timeout_s=300)
-        # Not the warm track's calls: its clean-up (a listing) may land after its DONE.
+        # Not the warm track's calls: its clean-up (the deletes) may land after its DONE.
         counted = counter.counts(since=start, besides=(warm.track_id, warm.name))
     finally:
         counter.close()
