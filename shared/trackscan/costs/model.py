@@ -213,12 +213,11 @@ def gpu_throughput_from_sweep(path: Path) -> float:
 LEVERS: list[tuple[str, str, dict[str, Any]]] = [
     ("segment length", "30 s", {"segment_s": 30.0}),
     ("segment length", "60 s", {"segment_s": 60.0}),
-    ("segment length", "120 s (today)", {}),
-    ("segment length", "240 s (whole track)", {"segment_s": 240.0}),
+    ("segment length", "120 s", {"segment_s": 120.0}),
+    ("segment length", "300 s (today: one segment)", {}),
+    ("infer's listing", "none, at 120 s", {"segment_s": 120.0, "list_in_infer": False}),
     ("features blob", "float16 patches", {"bytes_per_patch": PATCH_BYTES / 2}),
     ("Firestore writes", "3 (no INFERRING)", {"firestore_writes": 3}),
-    ("GCS Class A", "no listing in infer", {"list_in_infer": False}),
-    ("together", "120 s, 3 writes, no listing", {"segment_s": 120.0, "firestore_writes": 3, "list_in_infer": False}),
 ]
 
 
