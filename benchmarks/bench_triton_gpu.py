@@ -39,7 +39,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks.triton_load import GpuSampler, Load, drive, gpu_present, model_counts, percentile_ms
+from benchmarks.triton_load import GpuSampler, Load, drive, gpu_present, percentile_ms, settled_counts
 from benchmarks.triton_servers import ServerSettings, agreement_with_onnx, running_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -83,12 +83,13 @@ def measure(
     """Runs one point: the load for its duration, Triton's counters and the GPU samples around it."""
     url, headers = server
     load = Load(url, args.model_name, batch, concurrency, args.duration_s, args.max_requests, args.processes)
-    before = model_counts(url, args.model_name, headers)
+    before = settled_counts(url, args.model_name, headers)  # the calls before it, the agreement check's too
     with GpuSampler() as gpu:
         tally = drive(load)
-    after = model_counts(url, args.model_name, headers)
-    inferences, executions = after[0] - before[0], after[1] - before[1]
     timed = len(tally.latencies_s)
+    # Every timed request and each client's warm-up, all counted before the next point starts.
+    after = settled_counts(url, args.model_name, headers, before[0] + (timed + concurrency) * batch)
+    inferences, executions = after[0] - before[0], after[1] - before[1]
     return PointResult(
         instances=settings.instances,
         queue_delay_us=settings.queue_delay_us,

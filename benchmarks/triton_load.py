@@ -137,6 +137,24 @@ def percentile_ms(latencies_s: list[float], q: float) -> float | None:
     return round(float(np.percentile(latencies_s, q)) * 1000, 2) if latencies_s else None
 
 
+def settled_counts(
+    url: str, model_name: str, headers: dict[str, str], inferences_at_least: int = 0, timeout_s: float = 5.0
+) -> tuple[int, int]:
+    """model_counts once they reach inferences_at_least and hold still for 50 ms (or after timeout_s).
+
+    Triton may count a call just after answering it: read at once, a point's last call would be
+    counted in the next point's window (seen: 3.2 patches a call where every call held 4).
+    """
+    deadline = time.monotonic() + timeout_s
+    counts = model_counts(url, model_name, headers)
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        previous, counts = counts, model_counts(url, model_name, headers)
+        if counts == previous and counts[0] >= inferences_at_least:
+            break
+    return counts
+
+
 def model_counts(url: str, model_name: str, headers: dict[str, str]) -> tuple[int, int]:
     """(inferences, executions) Triton counted for the model so far: patches and model calls."""
     from tritonclient import grpc as triton_grpc
